@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (see docs/architecture.md): the engine and the sans-I/O cores (SIP, Routing) import
+// nothing of the models, the trace store or the CLI; only Telephony drives them in virtual time.
+let package = Package(
+    name: "pbxsim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pbxsim", targets: ["pbxsim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", providers: [.apt(["libedit-dev"])]),
+        .target(name: "SimCore"),
+        .target(name: "SIP"),
+        .target(name: "Routing", dependencies: ["SIP"]),
+        .target(name: "Trace", dependencies: ["SIP"]),
+        .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
+        .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
+        .target(name: "PBXSimCLI", dependencies: [
+            "Scenario", "Store", "Telephony", "Trace", "SimCore", "CLibEdit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "pbxsim", dependencies: ["PBXSimCLI"]),
+        .executableTarget(name: "pbxsim-bench", dependencies: ["Scenario", "Store", "Telephony", "Trace", "SimCore"], path: "Benchmarks/pbxsim-bench"),
+        .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
+        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Trace", "SimCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Telephony", "Trace", "PBXSimCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,81 @@
+import Trace
+import SimCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ANSI styling, off when `NO_COLOR` is set or stdout is not a terminal.
+struct TextStyle {
+    var color: Bool
+    static func detect() -> TextStyle {
+        TextStyle(color: getenv("NO_COLOR") == nil && isatty(1) == 1)
+    }
+    func wrap(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { wrap(s, "1") }
+    func dim(_ s: String) -> String { wrap(s, "2") }
+    func red(_ s: String) -> String { wrap(s, "31") }
+    func green(_ s: String) -> String { wrap(s, "32") }
+    func yellow(_ s: String) -> String { wrap(s, "33") }
+    func cyan(_ s: String) -> String { wrap(s, "36") }
+}
+
+/// Prints each call when it ends: a summary line, then its steps and SIP messages with their
+/// simulated times. Memory holds only the calls in progress.
+final class ConsoleTraceSink: TraceSink {
+    let style: TextStyle
+    let quiet: Bool
+    let verbose: Bool
+    var buffered: [Int: [String]] = [:]
+    var done = Set<Int>()
+
+    init(style: TextStyle, quiet: Bool, verbose: Bool) { self.style = style; self.quiet = quiet; self.verbose = verbose }
+
+    static func time(_ ns: Int64) -> String {
+        let s = SimTime(ns: ns).formatSeconds(precision: 3)
+        return String(repeating: " ", count: max(0, 9 - s.count)) + s
+    }
+
+    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+
+    func line(for e: TraceEvent) -> (call: Int?, text: String)? {
+        switch e {
+        case .step(let s):
+            let kind = s.kind == .failover || s.kind == .reroute ? style.yellow(ConsoleTraceSink.pad(s.kind.rawValue, 17))
+                : s.kind == .callAnswered ? style.green(ConsoleTraceSink.pad(s.kind.rawValue, 17)) : ConsoleTraceSink.pad(s.kind.rawValue, 17)
+            return (s.callID, "  \(ConsoleTraceSink.time(s.atNs))  \(ConsoleTraceSink.pad(s.actor, 22)) \(kind) \(s.detail)")
+        case .sipMessage(let m):
+            let what = m.method ?? "\(m.statusCode ?? 0)"
+            var t = "\(m.src) -> \(m.dst) \(what)"
+            if m.retransmission { t += " (retransmission)" }
+            if !m.delivered { t += style.red(" [dropped]") }
+            return (m.callID, "  \(ConsoleTraceSink.time(m.atNs))  \(ConsoleTraceSink.pad("network", 22)) \(style.dim(ConsoleTraceSink.pad("sip", 17))) \(t)")
+        case .callEnded:
+            return nil
+        }
+    }
+
+    func record(_ e: TraceEvent) {
+        if case .callEnded(let c) = e {
+            var summary = "call \(c.callID)  \(c.caller) -> \(c.dialed)  \(style.bold(c.outcome))"
+            if let r = c.route { summary += " via \(r)" }
+            if let a = c.answeredBy { summary += " by \(a)" }
+            if let d = c.setupDelayNs { summary += "  setup \(SimTime(ns: d).formatSeconds(precision: 3))" }
+            if !c.sipTargets.isEmpty { summary += "  SIP targets \(c.sipTargets.joined(separator: ", "))" }
+            if c.rerouted { summary += "  (rerouted)" }
+            print(summary)
+            if !quiet { for l in buffered[c.callID] ?? [] { print(l) } }
+            buffered[c.callID] = nil
+            done.insert(c.callID)
+            return
+        }
+        guard let (call, text) = line(for: e) else { return }
+        if let c = call {
+            if quiet || done.contains(c) { return }
+            buffered[c, default: []].append(text)
+        } else if verbose {
+            print(text)
+        }
+    }
+
+    func flush() throws { flushOutput() }
+}

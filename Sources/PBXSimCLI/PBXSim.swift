@@ -1,0 +1,40 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `pbxsim` command line.
+public struct PBXSim: ParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "pbxsim",
+        abstract: "Simulate telephone calls through PBXs, a SIP trunk with server failover, and the public network.",
+        version: version,
+        subcommands: [Run.self]
+    )
+
+    public init() {}
+
+    /// Entry point: exit status 0 success, 1 an expectation failed, 2 invalid input or usage.
+    public static func entry() -> Never {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            terminate(0)
+        } catch let e as ExitStatus {
+            terminate(e.code)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                terminate(0)
+            }
+            printError(fullMessage(for: error))
+            terminate(2)
+        }
+    }
+}
+
+/// Thrown by subcommands to end with a given status after printing their own messages.
+struct ExitStatus: Error { var code: Int32 }

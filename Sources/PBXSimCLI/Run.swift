@@ -1,0 +1,135 @@
+import ArgumentParser
+import Scenario
+import Store
+import Trace
+import SimCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PBXSim {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run scenario files, record every step in SQLite and check their expectations.",
+            discussion: "Exit status: 0 every expectation held, 1 an expectation failed, 2 invalid input.")
+
+        @Argument(help: "Scenario files (YAML).")
+        var scenarios: [String]
+
+        @Option(help: "SQLite file to append the trace to.")
+        var db: String = "pbxsim.sqlite"
+
+        @Option(help: "Seed for the random streams (overrides the scenario's seed).")
+        var seed: UInt64?
+
+        @Flag(name: .shortAndLong, help: "Print only the call summary lines, not their steps.")
+        var quiet = false
+
+        @Flag(help: "Also print steps that belong to no call (registration, DNS, faults).")
+        var verbose = false
+
+        func run() throws {
+            var loaded: [Scenario] = []
+            var invalid = false
+            for path in scenarios {
+                do {
+                    loaded.append(try loadScenario(path))
+                } catch let e as ScenarioError {
+                    printError("error: \(e)")
+                    invalid = true
+                }
+            }
+            if invalid { throw ExitStatus(code: 2) }
+            let store: TraceStore
+            do { store = try TraceStore(path: db) } catch {
+                printError("error: \(db): cannot open the trace database: \(error)")
+                throw ExitStatus(code: 2)
+            }
+            var failed = false
+            for s in loaded {
+                let ok = try runOne(s, store: store)
+                if !ok { failed = true }
+            }
+            if failed { throw ExitStatus(code: 1) }
+        }
+
+        func runOne(_ s: Scenario, store: TraceStore) throws -> Bool {
+            let useSeed = seed ?? s.seed
+            let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
+                                                 scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "run"))
+            let sqlSink = try store.makeSink(runID: runID)
+            let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: verbose)
+            let sink = FanOutTraceSink([sqlSink, console])
+            print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
+            let result = ScenarioRunner.run(s, seed: useSeed, sink: sink)
+            var status = "completed"
+            do { try sink.flush() } catch {
+                printError("error: writing the trace to \(db) failed: \(error)")
+                status = "trace-error"
+            }
+            for e in result.commandErrors { print("warning: \(e)") }
+            if result.stoppedAtLimit { print("stopped at \(result.endTime) (until) with calls in progress") }
+            let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)")
+            if !result.expectations.isEmpty {
+                print("expectations:")
+                for r in result.expectations {
+                    let where_ = r.line.map { "\(s.file):\($0): " } ?? ""
+                    if r.held {
+                        print("  " + console.style.green("ok") + "    call \(r.call) \(r.field) = \(r.actual)")
+                    } else {
+                        print("  " + console.style.red("FAIL") + "  \(where_)call \(r.call) \(r.field): expected \(r.expected), actual \(r.actual)")
+                    }
+                }
+            }
+            try store.recordExpectations(runID, result.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
+            if status == "completed" { status = result.allHeld ? "passed" : "failed" }
+            try store.finishRun(runID, status: status, endedAtUs: result.endTime.microseconds, calls: result.callCount)
+            let held = result.expectations.filter(\.held).count
+            if !result.expectations.isEmpty {
+                print(result.allHeld ? console.style.green("all \(held) expectation(s) held")
+                                     : console.style.red("\(result.expectations.count - held) of \(result.expectations.count) expectation(s) failed"))
+            }
+            return result.allHeld && status != "trace-error"
+        }
+    }
+}
+
+/// Reads and validates a scenario file, turning I/O errors into located errors.
+func loadScenario(_ path: String) throws -> Scenario {
+    guard let text = readFile(path) else {
+        throw ScenarioError(file: path, line: nil, column: nil, key: "", message: "cannot read the file")
+    }
+    return try ScenarioLoader.load(path: path, text: text)
+}
+
+func readFile(_ path: String) -> String? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
+        if n < buf.count { break }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// FNV-1a 64 of the scenario text, hex: identifies the exact scenario a run came from.
+func contentHash(_ s: String) -> String {
+    let h = RandomStreams.fnv1a64(s)
+    let hex = String(h, radix: 16)
+    return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
+}
+
+/// Wall-clock time of the run in ISO 8601 UTC; `SOURCE_DATE_EPOCH` pins it for reproducible
+/// databases.
+func startedAtTimestamp() -> String {
+    var t = time(nil)
+    if let e = getenv("SOURCE_DATE_EPOCH"), let v = Int(String(cString: e)) { t = time_t(v) }
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func p(_ v: Int32, _ w: Int = 2) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+    return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1))-\(p(tmv.tm_mday))T\(p(tmv.tm_hour)):\(p(tmv.tm_min)):\(p(tmv.tm_sec))Z"
+}

@@ -1,0 +1,191 @@
+import SIP
+
+/// When a SIP-trunk call that did not connect goes to the public trunk.
+public enum ReroutePolicy: String, Sendable, CaseIterable {
+    /// Reroute when every target failed (silence, transport error, 503) or on 408/5xx; a
+    /// definitive answer (486, 600, 404, 484, 480, 603, ...) ends the call. Domain §7.4.
+    case failures
+    /// Panasonic's literal "or an error is returned": any non-2xx final except 487.
+    case anyError = "any-error"
+}
+
+/// Why one target was given up.
+public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
+    /// No response at all within the per-target INVITE timeout.
+    case noResponse(timeoutNs: Int64)
+    /// Timer B (or F) fired: RFC 3261 treats it as 408.
+    case transactionTimeout
+    /// ICMP port unreachable / refused TCP connection: treated as 503 (RFC 3261 §8.1.3.1).
+    case transportError
+    /// 503 Service Unavailable, with its Retry-After in seconds if any.
+    case serviceUnavailable(retryAfter: Int?)
+
+    public var description: String {
+        switch self {
+        case .noResponse(let t): return "no response within \(Double(t) / 1e9)s"
+        case .transactionTimeout: return "transaction timeout (408)"
+        case .transportError: return "transport error (503)"
+        case .serviceUnavailable(let ra): return ra.map { "503 Retry-After \($0)" } ?? "503 without Retry-After"
+        }
+    }
+}
+
+/// The trunk-routing core for one call: walks the failover sequence, decides on each response
+/// and timer, and says when to reroute to the public trunk. Sans-I/O: it never sends, waits or
+/// resolves; it returns actions, and the driver reports back what happened.
+public struct CallRouter: Sendable {
+    public struct Config: Sendable {
+        /// Per-target time to wait for any response before moving on; nil = rely on Timer B
+        /// (`invite_timeout: rfc`).
+        public var inviteTimeout: Int64?
+        public var reroutePolicy: ReroutePolicy
+        public init(inviteTimeout: Int64? = 4_000_000_000, reroutePolicy: ReroutePolicy = .failures) {
+            self.inviteTimeout = inviteTimeout; self.reroutePolicy = reroutePolicy
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Resolve a name (RFC 3263) and call `resolved`.
+        case resolve(name: String, port: Int?)
+        /// Send the INVITE to this target in a new transaction (new branch).
+        case attempt(RouteTarget, number: Int)
+        case armFailoverTimer(at: Int64)
+        case disarmFailoverTimer
+        /// Stop the current INVITE transaction (it is given up, not answered).
+        case abandonAttempt
+        /// A candidate passed over (trace only).
+        case skipped(String, reason: String)
+        /// Leave a target for the next one (trace only; the next action follows).
+        case failover(from: RouteTarget, reason: FailoverReason)
+        /// Put an address on the card's Retry-After blocklist until this time.
+        case blocklist(ip: String, until: Int64)
+        /// Give up on SIP: take the public trunk.
+        case reroute(reason: String)
+        /// A 2xx arrived: the call is connected over SIP.
+        case connected(RouteTarget)
+        /// A final answer ends the call over SIP without reroute.
+        case finish(outcome: String, code: Int)
+    }
+
+    public enum State: Sendable, Equatable {
+        case idle, resolving(String), trying(RouteTarget), proceeding(RouteTarget), done
+    }
+
+    public let config: Config
+    public private(set) var sequence: FailoverSequence
+    public private(set) var state: State = .idle
+    public private(set) var attempts: [RouteTarget] = []
+
+    public init(config: Config, sequence: FailoverSequence) {
+        self.config = config
+        self.sequence = sequence
+    }
+
+    public mutating func start(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        precondition(state == .idle, "start in state \(state)")
+        return advance(now: now, isBlocked: isBlocked)
+    }
+
+    /// The driver resolved a name the core asked for.
+    public mutating func resolved<G: UniformSource>(_ resolution: Resolution, for name: String, now: Int64,
+                                                   using rng: inout G, isBlocked: (String) -> Bool) -> [Action] {
+        guard case .resolving(let n) = state, n == name else { return [] }
+        sequence.provide(resolution, for: name, using: &rng)
+        return advance(now: now, isBlocked: isBlocked)
+    }
+
+    /// The per-target INVITE timeout fired before any response.
+    public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        guard case .trying(let t) = state, let timeout = config.inviteTimeout else { return [] }
+        var out: [Action] = [.abandonAttempt, .failover(from: t, reason: .noResponse(timeoutNs: timeout))]
+        out += advance(now: now, isBlocked: isBlocked)
+        return out
+    }
+
+    /// Timer B fired (only reachable without a provisional response).
+    public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        guard case .trying(let t) = state else { return [] }
+        var out: [Action] = [.disarmFailoverTimer, .failover(from: t, reason: .transactionTimeout)]
+        out += advance(now: now, isBlocked: isBlocked)
+        return out
+    }
+
+    public mutating func transportFailed(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        let t: RouteTarget
+        switch state {
+        case .trying(let x), .proceeding(let x): t = x
+        default: return []
+        }
+        var out: [Action] = [.disarmFailoverTimer, .failover(from: t, reason: .transportError)]
+        out += advance(now: now, isBlocked: isBlocked)
+        return out
+    }
+
+    /// A 1xx arrived: stop failover for this call (no per-target timeout any more).
+    public mutating func provisional(now: Int64) -> [Action] {
+        guard case .trying(let t) = state else { return [] }
+        state = .proceeding(t)
+        return [.disarmFailoverTimer]
+    }
+
+    /// A final response arrived for the current attempt.
+    public mutating func finalResponse(code: Int, retryAfter: Int?, now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        let t: RouteTarget
+        switch state {
+        case .trying(let x), .proceeding(let x): t = x
+        default: return []
+        }
+        if (200..<300).contains(code) {
+            state = .done
+            return [.disarmFailoverTimer, .connected(t)]
+        }
+        if code == 503 {
+            var out: [Action] = [.disarmFailoverTimer]
+            if let ra = retryAfter, ra > 0 {
+                out.append(.blocklist(ip: t.ip, until: now + Int64(ra) * 1_000_000_000))
+            }
+            out.append(.failover(from: t, reason: .serviceUnavailable(retryAfter: retryAfter)))
+            out += advance(now: now, isBlocked: isBlocked)
+            return out
+        }
+        state = .done
+        if code == 487 { return [.disarmFailoverTimer, .finish(outcome: "abandoned", code: code)] }
+        let rerouteable = config.reroutePolicy == .anyError || code == 408 || (500..<600).contains(code)
+        if rerouteable {
+            return [.disarmFailoverTimer, .reroute(reason: "\(code) \(ReasonPhrase.for(code)) from \(t.hostPort)")]
+        }
+        return [.disarmFailoverTimer, .finish(outcome: CallRouter.outcome(forFinal: code), code: code)]
+    }
+
+    /// The call outcome for a definitive SIP final response (Q.850 practice, domain §4.3).
+    public static func outcome(forFinal code: Int) -> String {
+        switch code {
+        case 486, 600: return "busy"
+        case 480, 408: return "no-answer"
+        case 403, 603: return "rejected"
+        case 487: return "abandoned"
+        default: return "failed"
+        }
+    }
+
+    private mutating func advance(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        var out: [Action] = []
+        let step = sequence.next(isBlocked: isBlocked)
+        for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason.description)) }
+        sequence.skipped.removeAll()
+        switch step {
+        case .target(let t):
+            attempts.append(t)
+            state = .trying(t)
+            out.append(.attempt(t, number: attempts.count))
+            if let timeout = config.inviteTimeout { out.append(.armFailoverTimer(at: now + timeout)) }
+        case .needResolution(let name, let port):
+            state = .resolving(name)
+            out.append(.resolve(name: name, port: port))
+        case .exhausted:
+            state = .done
+            out.append(.reroute(reason: attempts.isEmpty ? "no SIP target available" : "all \(attempts.count) SIP targets failed"))
+        }
+        return out
+    }
+}

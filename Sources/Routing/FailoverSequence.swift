@@ -1,0 +1,132 @@
+import SIP
+
+/// The ordered list of places to send one request (an INVITE or a REGISTER), built lazily stage by
+/// stage as the Panasonic V-SIPGW does (feature guide §4.1.1.1): the configured server, then the
+/// configured failover address, then the targets DNS gives for the registrar name, addresses
+/// already tried dropped.
+///
+/// A stage that needs DNS stops the walk with `.needResolution`; the driver resolves the name over
+/// the network and calls `provide(_:for:using:)`, after which `next` continues.
+public struct FailoverSequence: Sendable {
+    public enum Stage: Sendable, Hashable, CustomStringConvertible {
+        /// One address (an IP literal).
+        case address(String, port: Int?, origin: RouteTarget.Origin)
+        /// The first target a name resolves to (a server configured by name).
+        case firstOf(name: String, port: Int?)
+        /// Every target a name resolves to, in RFC 2782 / A-record order.
+        case allOf(name: String, port: Int?)
+
+        public var description: String {
+            switch self {
+            case .address(let ip, let port, _): return port.map { "\(ip):\($0)" } ?? ip
+            case .firstOf(let n, let p): return "first of \(n)\(p.map { ":\($0)" } ?? "")"
+            case .allOf(let n, let p): return "dns \(n)\(p.map { ":\($0)" } ?? "")"
+            }
+        }
+    }
+
+    public enum Step: Sendable, Equatable {
+        case target(RouteTarget)
+        case needResolution(name: String, port: Int?)
+        case exhausted
+    }
+
+    /// Why a candidate was passed over.
+    public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
+        case alreadyTried
+        case blocklisted
+        case resolutionFailed(String)
+        public var description: String {
+            switch self {
+            case .alreadyTried: return "already tried"
+            case .blocklisted: return "blocklisted (Retry-After)"
+            case .resolutionFailed(let why): return "resolution failed: \(why)"
+            }
+        }
+    }
+
+    public let stages: [Stage]
+    public let transport: Transport
+    public let defaultPort: Int
+    private var stageIndex = 0
+    /// Targets of the current stage not yet handed out.
+    private var pending: [RouteTarget] = []
+    private var stageLoaded = false
+    /// IP addresses already handed out: each address is tried once per request.
+    public private(set) var tried: [String] = []
+    /// Resolutions received, by name (one resolution serves `firstOf` and `allOf` of a name).
+    private var resolved: [String: [RouteTarget]] = [:]
+    private var failedNames: [String: String] = [:]
+    /// What was passed over and why, in order (drained by the driver for the trace).
+    public var skipped: [(target: String, reason: SkipReason)] = []
+
+    public init(stages: [Stage], transport: Transport = .udp) {
+        self.stages = stages
+        self.transport = transport
+        self.defaultPort = 5060
+    }
+
+    /// The next target, or what is needed to find it.
+    /// - Parameter isBlocked: whether an address is on the Retry-After blocklist now.
+    public mutating func next(isBlocked: (String) -> Bool) -> Step {
+        while stageIndex < stages.count {
+            if !stageLoaded {
+                switch stages[stageIndex] {
+                case .address(let ip, let port, let origin):
+                    pending = [RouteTarget(ip: ip, port: port ?? defaultPort, transport: transport, origin: origin)]
+                case .firstOf(let name, let port), .allOf(let name, let port):
+                    if let why = failedNames[name] {
+                        skipped.append((name, .resolutionFailed(why)))
+                        pending = []
+                    } else if let list = resolved[name] {
+                        if case .firstOf = stages[stageIndex] { pending = Array(list.prefix(1)) } else { pending = list }
+                    } else {
+                        return .needResolution(name: name, port: port)
+                    }
+                }
+                stageLoaded = true
+            }
+            while !pending.isEmpty {
+                let t = pending.removeFirst()
+                if tried.contains(t.ip) {
+                    skipped.append((t.ip, .alreadyTried))
+                    continue
+                }
+                if isBlocked(t.ip) {
+                    tried.append(t.ip)
+                    skipped.append((t.ip, .blocklisted))
+                    continue
+                }
+                tried.append(t.ip)
+                return .target(t)
+            }
+            stageIndex += 1
+            stageLoaded = false
+        }
+        return .exhausted
+    }
+
+    /// Hands the routing core the resolver's answer for `name`. SRV records are ordered here per
+    /// RFC 2782 with the caller's random stream; each SRV target's addresses are tried in order.
+    public mutating func provide<G: UniformSource>(_ resolution: Resolution, for name: String, using rng: inout G) {
+        switch resolution {
+        case .failure(let why):
+            failedNames[name] = why
+        case .addresses(let ips, let port):
+            resolved[name] = ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) }
+        case .srv(let rrs):
+            let byRecord = Dictionary(rrs.map { ($0.record, $0.addresses) }, uniquingKeysWith: { a, _ in a })
+            let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
+            var list: [RouteTarget] = []
+            for rr in ordered {
+                for ip in byRecord[rr] ?? [] {
+                    list.append(RouteTarget(ip: ip, port: Int(rr.port), transport: transport, origin: .dns(name: name, host: rr.target)))
+                }
+            }
+            if list.isEmpty { failedNames[name] = "no usable SRV target" } else { resolved[name] = list }
+        }
+    }
+
+    /// The ordered list a name resolved to (for the trace).
+    public func resolvedTargets(_ name: String) -> [RouteTarget]? { resolved[name] }
+}

@@ -1,0 +1,110 @@
+/// Builders for the requests and responses a V-SIPGW card, a SIP server and a far-end PBX send.
+/// Every identifier (branch, tag, Call-ID) is handed in by the caller, so the result is
+/// deterministic.
+public enum Transport: String, Sendable, Hashable {
+    case udp = "UDP", tcp = "TCP"
+    public var isReliable: Bool { self == .tcp }
+    public var uriParam: String { self == .udp ? "" : ";transport=tcp" }
+}
+
+/// The RFC 3261 magic cookie every branch starts with.
+public let branchCookie = "z9hG4bK"
+
+extension SIPMessage {
+    public static func via(transport: Transport, sentBy: String, branch: String) -> String {
+        "SIP/2.0/\(transport.rawValue) \(sentBy);branch=\(branch)"
+    }
+
+    /// An initial INVITE with an SDP offer (RFC 4566, PCMU).
+    public static func invite(requestURI: String, from: String, fromTag: String, to: String, callID: String,
+                              cseq: Int, transport: Transport, localHostPort: String, localIP: String,
+                              contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
+        let sdp = [
+            "v=0",
+            "o=pbxsim \(sessionID) \(sessionID) IN IP4 \(localIP)",
+            "s=pbxsim",
+            "c=IN IP4 \(localIP)",
+            "t=0 0",
+            "m=audio 40000 RTP/AVP 0 101",
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:101 telephone-event/8000",
+            "a=sendrecv",
+            "",
+        ].joined(separator: "\r\n")
+        return SIPMessage(startLine: .request(method: "INVITE", uri: requestURI), headers: [
+            ("Via", via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Max-Forwards", "70"),
+            ("From", "<\(from)>;tag=\(fromTag)"),
+            ("To", "<\(to)>"),
+            ("Call-ID", callID),
+            ("CSeq", "\(cseq) INVITE"),
+            ("Contact", "<sip:\(contactUser)@\(localHostPort)\(transport.uriParam)>"),
+            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+            ("User-Agent", "pbxsim V-SIPGW"),
+            ("Content-Type", "application/sdp"),
+        ], body: sdp)
+    }
+
+    /// A REGISTER for an address of record (RFC 3261 §10.2).
+    public static func register(registrarURI: String, aor: String, fromTag: String, callID: String, cseq: Int,
+                                transport: Transport, localHostPort: String, contactUser: String,
+                                expires: Int, branch: String) -> SIPMessage {
+        SIPMessage(startLine: .request(method: "REGISTER", uri: registrarURI), headers: [
+            ("Via", via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Max-Forwards", "70"),
+            ("From", "<\(aor)>;tag=\(fromTag)"),
+            ("To", "<\(aor)>"),
+            ("Call-ID", callID),
+            ("CSeq", "\(cseq) REGISTER"),
+            ("Contact", "<sip:\(contactUser)@\(localHostPort)\(transport.uriParam)>"),
+            ("Expires", String(expires)),
+            ("User-Agent", "pbxsim V-SIPGW"),
+        ])
+    }
+
+    /// A response to `request` (RFC 3261 §8.2.6): Via, From, Call-ID and CSeq copied; a To tag is
+    /// added when given and the request's To has none.
+    public func response(_ code: Int, reason: String? = nil, toTag: String? = nil,
+                         extraHeaders: [(name: String, value: String)] = [], body: String = "") -> SIPMessage {
+        var hs: [(name: String, value: String)] = []
+        for v in headerValues("Via") { hs.append(("Via", v)) }
+        if let f = header("From") { hs.append(("From", f)) }
+        if var t = header("To") {
+            if let tag = toTag, SIPMessage.parameter("tag", in: t) == nil { t += ";tag=\(tag)" }
+            hs.append(("To", t))
+        }
+        if let c = header("Call-ID") { hs.append(("Call-ID", c)) }
+        if let c = header("CSeq") { hs.append(("CSeq", c)) }
+        hs.append(contentsOf: extraHeaders)
+        return SIPMessage(startLine: .response(code: code, reason: reason ?? ReasonPhrase.for(code)), headers: hs, body: body)
+    }
+
+    /// The ACK a client INVITE transaction sends for a non-2xx final response (RFC 3261
+    /// §17.1.1.3): same Request-URI, top Via (same branch), From, Call-ID and CSeq number; the To
+    /// of the response.
+    public func ackForNon2xx(_ response: SIPMessage) -> SIPMessage {
+        var hs: [(name: String, value: String)] = []
+        if let v = header("Via") { hs.append(("Via", v)) }
+        hs.append(("Max-Forwards", "70"))
+        if let f = header("From") { hs.append(("From", f)) }
+        if let t = response.header("To") ?? header("To") { hs.append(("To", t)) }
+        if let c = header("Call-ID") { hs.append(("Call-ID", c)) }
+        hs.append(("CSeq", "\(cseq?.number ?? 1) ACK"))
+        return SIPMessage(startLine: .request(method: "ACK", uri: requestURI ?? ""), headers: hs)
+    }
+
+    /// An in-dialog request (ACK for 2xx, BYE) from the dialog state of an INVITE and its 2xx:
+    /// sent to the remote Contact, with a new branch.
+    public func inDialogRequest(_ method: String, for invite2xx: SIPMessage, branch: String, cseq: Int,
+                                transport: Transport, localHostPort: String) -> SIPMessage {
+        let target = invite2xx.header("Contact").map { SIPMessage.uri(in: $0) } ?? (requestURI ?? "")
+        return SIPMessage(startLine: .request(method: method, uri: target), headers: [
+            ("Via", SIPMessage.via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Max-Forwards", "70"),
+            ("From", header("From") ?? ""),
+            ("To", invite2xx.header("To") ?? ""),
+            ("Call-ID", header("Call-ID") ?? ""),
+            ("CSeq", "\(cseq) \(method)"),
+        ])
+    }
+}

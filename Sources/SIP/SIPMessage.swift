@@ -1,0 +1,148 @@
+/// A SIP message (RFC 3261 §7): a request or a response, ordered headers and a body.
+///
+/// Headers keep their order and their names as written; lookups are case-insensitive and accept
+/// the compact forms (`v`, `i`, `f`, `t`, `l`, `m`, `c`). Serialisation always computes
+/// `Content-Length` from the body.
+public struct SIPMessage: Sendable, Equatable {
+    public enum StartLine: Sendable, Equatable {
+        case request(method: String, uri: String)
+        case response(code: Int, reason: String)
+    }
+
+    public var startLine: StartLine
+    public var headers: [(name: String, value: String)]
+    public var body: String
+
+    public init(startLine: StartLine, headers: [(name: String, value: String)] = [], body: String = "") {
+        self.startLine = startLine
+        self.headers = headers
+        self.body = body
+    }
+
+    public static func == (a: SIPMessage, b: SIPMessage) -> Bool {
+        a.startLine == b.startLine && a.body == b.body && a.headers.count == b.headers.count
+            && zip(a.headers, b.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public var isRequest: Bool { if case .request = startLine { return true } else { return false } }
+    public var method: String? { if case .request(let m, _) = startLine { return m } else { return nil } }
+    public var requestURI: String? { if case .request(_, let u) = startLine { return u } else { return nil } }
+    public var statusCode: Int? { if case .response(let c, _) = startLine { return c } else { return nil } }
+
+    static let compact: [String: String] = ["v": "via", "i": "call-id", "f": "from", "t": "to", "l": "content-length",
+                                            "m": "contact", "c": "content-type"]
+
+    static func canonical(_ name: String) -> String {
+        let l = name.lowercased()
+        return compact[l] ?? l
+    }
+
+    /// First value of a header (case-insensitive, compact forms accepted).
+    public func header(_ name: String) -> String? {
+        let want = SIPMessage.canonical(name)
+        for h in headers where SIPMessage.canonical(h.name) == want { return h.value }
+        return nil
+    }
+
+    /// Every value of a header, in order.
+    public func headerValues(_ name: String) -> [String] {
+        let want = SIPMessage.canonical(name)
+        return headers.filter { SIPMessage.canonical($0.name) == want }.map(\.value)
+    }
+
+    public mutating func setHeader(_ name: String, _ value: String) {
+        let want = SIPMessage.canonical(name)
+        if let i = headers.firstIndex(where: { SIPMessage.canonical($0.name) == want }) {
+            headers[i].value = value
+        } else {
+            headers.append((name, value))
+        }
+    }
+
+    public mutating func removeHeaders(_ name: String) {
+        let want = SIPMessage.canonical(name)
+        headers.removeAll { SIPMessage.canonical($0.name) == want }
+    }
+
+    /// Inserts a Via above the existing ones (what a proxy does when it forwards a request).
+    public mutating func pushVia(_ value: String) {
+        let i = headers.firstIndex { SIPMessage.canonical($0.name) == "via" } ?? 0
+        headers.insert(("Via", value), at: i)
+    }
+
+    /// Removes the topmost Via (what a proxy does before relaying a response upstream).
+    public mutating func popVia() {
+        if let i = headers.firstIndex(where: { SIPMessage.canonical($0.name) == "via" }) { headers.remove(at: i) }
+    }
+
+    /// The `branch` parameter of the top Via.
+    public var branch: String? { header("Via").flatMap { SIPMessage.parameter("branch", in: $0) } }
+    /// The sent-by host:port of the top Via.
+    public var topViaSentBy: String? {
+        guard let v = header("Via") else { return nil }
+        // "SIP/2.0/UDP host:port;params"
+        let afterProto = v.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        return afterProto.split(separator: ";").first.map { String($0).trimmed() }
+    }
+    public var callID: String? { header("Call-ID") }
+    public var cseq: (number: Int, method: String)? {
+        guard let v = header("CSeq") else { return nil }
+        let parts = v.split(separator: " ")
+        guard parts.count == 2, let n = Int(parts[0]) else { return nil }
+        return (n, String(parts[1]))
+    }
+    public var fromTag: String? { header("From").flatMap { SIPMessage.parameter("tag", in: $0) } }
+    public var toTag: String? { header("To").flatMap { SIPMessage.parameter("tag", in: $0) } }
+
+    /// Seconds from a `Retry-After` header, if present and well formed.
+    public var retryAfterSeconds: Int? {
+        guard let v = header("Retry-After") else { return nil }
+        let digits = v.prefix { $0.isASCII && $0.isNumber }
+        return Int(digits)
+    }
+
+    /// Value of `;name=value` in a header value (outside angle brackets for name-addr forms).
+    public static func parameter(_ name: String, in value: String) -> String? {
+        var v = Substring(value)
+        if let close = v.lastIndex(of: ">") { v = v[v.index(after: close)...] }
+        for part in v.split(separator: ";").dropFirst(v.first == ";" ? 0 : 1) {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].trimmed().lowercased() == name.lowercased() { return kv[1].trimmed() }
+        }
+        return nil
+    }
+
+    /// The URI inside a name-addr (`"Name" <sip:x@y>;tag=...`) or the addr-spec itself.
+    public static func uri(in value: String) -> String {
+        if let o = value.firstIndex(of: "<"), let c = value.firstIndex(of: ">"), o < c {
+            return String(value[value.index(after: o)..<c])
+        }
+        return String(value.split(separator: ";").first ?? Substring(value)).trimmed()
+    }
+
+    /// The user part of a SIP URI (`sip:0123451011@itsp.example` -> `0123451011`).
+    public static func user(ofURI uri: String) -> String? {
+        var s = Substring(uri)
+        if s.hasPrefix("sips:") { s = s.dropFirst(5) } else if s.hasPrefix("sip:") { s = s.dropFirst(4) }
+        guard let at = s.firstIndex(of: "@") else { return nil }
+        return String(s[..<at])
+    }
+
+    /// The host[:port] part of a SIP URI.
+    public static func hostport(ofURI uri: String) -> String {
+        var s = Substring(uri)
+        if s.hasPrefix("sips:") { s = s.dropFirst(5) } else if s.hasPrefix("sip:") { s = s.dropFirst(4) }
+        if let at = s.firstIndex(of: "@") { s = s[s.index(after: at)...] }
+        if let semi = s.firstIndex(of: ";") { s = s[..<semi] }
+        return String(s)
+    }
+}
+
+extension StringProtocol {
+    func trimmed() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,103 @@
+import SimCore
+import SIP
+import Routing
+import Telephony
+
+/// A parsed, validated scenario file.
+public struct Scenario: Sendable {
+    public struct TimedCommand: Sendable {
+        public var at: SimTime
+        public var command: Command
+        public var text: String
+        public var line: Int?
+    }
+
+    public struct Range: Sendable, Equatable {
+        public var min: Double?
+        public var max: Double?
+    }
+
+    /// What must hold about one call after the run.
+    public struct CallExpectation: Sendable {
+        public var call: Int
+        public var line: Int?
+        public var outcome: String?
+        public var route: String??
+        public var answeredBy: String??
+        public var sipTargets: [String]?
+        public var sipAttempts: Int?
+        public var rerouted: Bool?
+        /// Seconds.
+        public var setupDelay: Range?
+    }
+
+    public var file: String
+    public var name: String
+    public var description: String
+    public var seed: UInt64
+    public var world: WorldConfig
+    public var timeline: [TimedCommand]
+    public var expectations: [CallExpectation]
+    /// Stop at this time even if calls are still in progress.
+    public var until: SimTime?
+    /// The file's text, for provenance (content hash).
+    public var source: String
+}
+
+/// The outcome of checking one expectation.
+public struct ExpectationResult: Sendable {
+    public var call: Int
+    public var field: String
+    public var expected: String
+    public var actual: String
+    public var held: Bool
+    public var line: Int?
+}
+
+extension Scenario {
+    /// Checks the expectations against the finished calls.
+    public func check(calls: [Int: CallSummary]) -> [ExpectationResult] {
+        var out: [ExpectationResult] = []
+        for e in expectations {
+            let c = calls[e.call]
+            func add(_ field: String, _ expected: String, _ actual: String?) {
+                out.append(ExpectationResult(call: e.call, field: field, expected: expected, actual: actual ?? "(no such call)",
+                                             held: actual == expected, line: e.line))
+            }
+            if c == nil {
+                out.append(ExpectationResult(call: e.call, field: "call", expected: "call \(e.call) placed", actual: "no call \(e.call) was placed", held: false, line: e.line))
+                continue
+            }
+            let call = c!
+            if let o = e.outcome { add("outcome", o, call.outcome) }
+            if let r = e.route { add("route", r ?? "null", call.route ?? "null") }
+            if let a = e.answeredBy { add("answered_by", a ?? "null", call.answeredBy ?? "null") }
+            if let t = e.sipTargets { add("sip_targets", "[" + t.joined(separator: ", ") + "]", "[" + call.sipTargets.joined(separator: ", ") + "]") }
+            if let n = e.sipAttempts { add("sip_attempts", String(n), String(call.sipAttempts)) }
+            if let r = e.rerouted { add("rerouted", String(r), String(call.rerouted)) }
+            if let r = e.setupDelay {
+                let actual = call.setupDelay.map { $0.seconds }
+                let ok = actual.map { v in (r.min.map { v >= $0 } ?? true) && (r.max.map { v <= $0 } ?? true) } ?? false
+                let exp = "between \(r.min.map { "\($0)s" } ?? "-inf") and \(r.max.map { "\($0)s" } ?? "+inf")"
+                out.append(ExpectationResult(call: e.call, field: "setup_delay", expected: exp,
+                                             actual: call.setupDelay.map { $0.formatSeconds(precision: 3) } ?? "null", held: ok, line: e.line))
+            }
+        }
+        return out
+    }
+}
+
+/// What expectations look at for one call.
+public struct CallSummary: Sendable {
+    public var outcome: String
+    public var route: String?
+    public var answeredBy: String?
+    public var sipTargets: [String]
+    public var sipAttempts: Int
+    public var rerouted: Bool
+    public var setupDelay: SimTime?
+    public init(outcome: String, route: String?, answeredBy: String?, sipTargets: [String], sipAttempts: Int, rerouted: Bool, setupDelay: SimTime?) {
+        self.outcome = outcome; self.route = route; self.answeredBy = answeredBy; self.sipTargets = sipTargets
+        self.sipAttempts = sipAttempts; self.rerouted = rerouted; self.setupDelay = setupDelay
+    }
+}

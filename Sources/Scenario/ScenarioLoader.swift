@@ -1,0 +1,318 @@
+import SimCore
+import SIP
+import Routing
+import Telephony
+
+/// Reads a scenario file (YAML) into a validated `Scenario`. Every error names the file, the
+/// line and the key. Unknown keys are errors, so a typo never silently changes a run.
+public enum ScenarioLoader {
+    public static func load(path: String, text: String) throws -> Scenario {
+        let root = try YNode.load(text, file: path)
+        let top = try root.dict(allowed: ["name", "description", "seed", "network", "dns", "sip_servers",
+                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until"])
+        func req(_ k: String) throws -> YNode {
+            guard let n = top[k] else { throw root.error("missing required key '\(k)'", key: k) }
+            return n
+        }
+        let name = try top["name"]?.nonEmptyString() ?? basename(path)
+        let description = try top["description"]?.string() ?? ""
+        let seed = try top["seed"]?.uint64() ?? 1
+
+        // network
+        let net = try req("network").dict(allowed: ["latency", "hosts", "loss"])
+        let latency = try net["latency"]?.duration() ?? .milliseconds(10)
+        guard let hostsNode = net["hosts"] else { throw try req("network").error("missing required key 'hosts'", key: "network.hosts") }
+        var hosts: [(name: String, ip: String)] = []
+        var hostNames = Set<String>(), hostIPs = Set<String>()
+        for (h, v) in try hostsNode.mapping() {
+            let ip = try v.string()
+            guard ServerAddress.isIPv4(ip) else { throw v.error("'\(ip)' is not an IPv4 address") }
+            guard hostNames.insert(h).inserted else { throw v.error("host '\(h)' declared twice") }
+            guard hostIPs.insert(ip).inserted else { throw v.error("address \(ip) is used by two hosts") }
+            hosts.append((h, ip))
+        }
+        func knownHost(_ n: YNode) throws -> String {
+            let s = try n.nonEmptyString()
+            guard hostNames.contains(s) || hostIPs.contains(s) else {
+                throw n.error("unknown host '\(s)' (declare it under network.hosts)")
+            }
+            return s
+        }
+
+        // dns
+        var dns: DNSConfig?
+        if let d = top["dns"] {
+            let m = try d.dict(allowed: ["server", "records", "default_ttl", "resolver_timeout", "resolver_attempts"])
+            guard let s = m["server"] else { throw d.error("missing required key 'server'", key: "dns.server") }
+            let server = try knownHost(s)
+            var records: [String: DNSZoneEntry] = [:]
+            for (rname, rv) in try m["records"]?.mapping() ?? [] {
+                let r = try rv.dict(allowed: ["ttl", "srv", "a"])
+                let ttl = try r["ttl"]?.duration() ?? .seconds(300)
+                var srv: [SRVRecord]?
+                if let sn = r["srv"] {
+                    srv = try sn.sequence().map { e in
+                        let f = try e.dict(allowed: ["priority", "weight", "port", "target"])
+                        func num(_ k: String, _ def: Int?) throws -> UInt16 {
+                            guard let n = f[k] else {
+                                if let d = def { return UInt16(d) }
+                                throw e.error("missing required key '\(k)'", key: "\(e.path).\(k)")
+                            }
+                            return UInt16(try n.int(min: 0, max: 65535))
+                        }
+                        guard let t = f["target"] else { throw e.error("missing required key 'target'", key: "\(e.path).target") }
+                        let target = try t.nonEmptyString()
+                        if target != ".", !hostNames.contains(target) {
+                            throw t.error("SRV target '\(target)' is not a declared host (or '.')")
+                        }
+                        return SRVRecord(priority: try num("priority", nil), weight: try num("weight", nil),
+                                         port: try num("port", 5060), target: target)
+                    }
+                }
+                var a: [String]?
+                if let an = r["a"] {
+                    a = try an.sequence().map { x in
+                        let ip = try x.string()
+                        guard ServerAddress.isIPv4(ip) else { throw x.error("'\(ip)' is not an IPv4 address") }
+                        return ip
+                    }
+                }
+                records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a)
+            }
+            var conf = DNSConfig(server: server, records: records)
+            if let t = m["default_ttl"] { conf.defaultTTL = try t.duration() }
+            if let t = m["resolver_timeout"] { conf.resolverTimeout = try t.duration() }
+            if let t = m["resolver_attempts"] { conf.resolverAttempts = try t.int(min: 1, max: 10) }
+            dns = conf
+        }
+
+        // SIP servers
+        var sipServers: [SIPServerConfig] = []
+        for e in try top["sip_servers"]?.sequence() ?? [] {
+            let m = try e.dict(allowed: ["host", "domain"])
+            guard let h = m["host"] else { throw e.error("missing required key 'host'", key: "\(e.path).host") }
+            guard let d = m["domain"] else { throw e.error("missing required key 'domain'", key: "\(e.path).domain") }
+            sipServers.append(SIPServerConfig(host: try knownHost(h), domain: try d.nonEmptyString()))
+        }
+
+        // Telephone companies
+        var telcos: [TelcoConfig] = []
+        for e in try top["telephone_companies"]?.sequence() ?? [] {
+            let m = try e.dict(allowed: ["name", "area_code", "switching_delay", "toll_delay"])
+            guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
+            guard let a = m["area_code"] else { throw e.error("missing required key 'area_code'", key: "\(e.path).area_code") }
+            let area = try a.nonEmptyString()
+            guard area.first == "0", area.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                throw a.error("area code '\(area)' must be digits starting with the trunk prefix 0 (quote it: \"098\")")
+            }
+            var t = TelcoConfig(name: try n.nonEmptyString(), areaCode: area)
+            if telcos.contains(where: { $0.name == t.name }) { throw n.error("telephone company '\(t.name)' declared twice") }
+            if let d = m["switching_delay"] { t.switchingDelay = try d.duration() }
+            if let d = m["toll_delay"] { t.tollDelay = try d.duration() }
+            telcos.append(t)
+        }
+
+        // PBXs
+        var pbxs: [PBXConfig] = []
+        var pbxHosts = Set<String>()
+        for e in try req("pbxs").sequence() {
+            let m = try e.dict(allowed: ["name", "host", "telephone_company", "extensions", "public_trunk", "did", "v_sipgw"])
+            guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
+            let pname = try n.nonEmptyString()
+            guard !pname.contains("/"), !pname.contains(" ") else { throw n.error("a PBX name must not contain '/' or spaces") }
+            if pbxs.contains(where: { $0.name == pname }) { throw n.error("PBX '\(pname)' declared twice") }
+            guard let h = m["host"] else { throw e.error("missing required key 'host'", key: "\(e.path).host") }
+            let host = try knownHost(h)
+            guard pbxHosts.insert(host).inserted else { throw h.error("two PBXs on host \(host)") }
+            var telco = ""
+            if let t = m["telephone_company"] {
+                telco = try t.nonEmptyString()
+                guard telcos.contains(where: { $0.name == telco }) else {
+                    throw t.error("unknown telephone company '\(telco)' (declare it under telephone_companies)")
+                }
+            }
+            var exts: [ExtensionConfig] = []
+            for x in try m["extensions"]?.sequence() ?? [] {
+                let xm = try x.dict(allowed: ["number", "answer_after"])
+                guard let num = xm["number"] else { throw x.error("missing required key 'number'", key: "\(x.path).number") }
+                let number = try num.nonEmptyString()
+                guard number.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw num.error("extension number '\(number)' must be digits") }
+                if exts.contains(where: { $0.number == number }) { throw num.error("extension \(number) declared twice on \(pname)") }
+                exts.append(ExtensionConfig(number: number, answerAfter: try xm["answer_after"]?.duration() ?? .seconds(2)))
+            }
+            var trunk: PublicTrunkConfig?
+            if let t = m["public_trunk"] {
+                let tm = try t.dict(allowed: ["channels", "numbers"])
+                let ch = try tm["channels"]?.int(min: 0, max: 100_000) ?? 2
+                let nums = try (tm["numbers"]?.stringList() ?? []).map(phoneDigits)
+                trunk = PublicTrunkConfig(channels: ch, numbers: nums)
+                if telco.isEmpty { throw t.error("a public trunk needs the PBX's telephone_company") }
+            }
+            var did: [String: String] = [:]
+            if let d = m["did"] {
+                for (k, v) in try d.mapping() {
+                    let extNo = try v.nonEmptyString()
+                    guard exts.contains(where: { $0.number == extNo }) else { throw v.error("DID target \(extNo) is not an extension of \(pname)") }
+                    did[phoneDigits(k)] = extNo
+                }
+            }
+            var card: CardConfig?
+            if let v = m["v_sipgw"] { card = try parseCard(v, hostNames: hostNames) }
+            pbxs.append(PBXConfig(name: pname, host: host, telco: telco, extensions: exts, publicTrunk: trunk, did: did, card: card))
+        }
+
+        var defaults = CallDefaults()
+        if let d = top["defaults"] {
+            let m = try d.dict(allowed: ["hold", "no_answer_timeout"])
+            if let h = m["hold"] { defaults.hold = try h.duration() }
+            if let h = m["no_answer_timeout"] { defaults.noAnswerTimeout = try h.duration() }
+        }
+
+        let world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
+                                pbxs: pbxs, defaults: defaults)
+
+        // timeline
+        var timeline: [Scenario.TimedCommand] = []
+        for e in try top["timeline"]?.sequence() ?? [] {
+            let m = try e.dict(allowed: ["at", "do"])
+            guard let at = m["at"] else { throw e.error("missing required key 'at'", key: "\(e.path).at") }
+            guard let d = m["do"] else { throw e.error("missing required key 'do'", key: "\(e.path).do") }
+            let text = try d.nonEmptyString()
+            let cmd: Command
+            do { cmd = try CommandParser.parse(text) } catch let pe as CommandParser.ParseError {
+                throw d.error(pe.description)
+            }
+            try validate(cmd, world: world, node: d)
+            timeline.append(.init(at: try at.duration(), command: cmd, text: text, line: d.line))
+        }
+
+        // expectations
+        var expectations: [Scenario.CallExpectation] = []
+        let outcomes: Set<String> = ["answered", "busy", "no-answer", "rejected", "blocked", "failed", "abandoned"]
+        for e in try top["expect"]?.sequence() ?? [] {
+            let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay"])
+            guard let c = m["call"] else { throw e.error("missing required key 'call'", key: "\(e.path).call") }
+            var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
+            if let o = m["outcome"] {
+                let s = try o.string()
+                guard outcomes.contains(s) else { throw o.error("unknown outcome '\(s)' (one of \(outcomes.sorted().joined(separator: ", ")))") }
+                x.outcome = s
+            }
+            if let r = m["route"] {
+                if r.isNull { x.route = .some(nil) } else {
+                    let s = try r.string()
+                    guard ["sip", "public"].contains(s) else { throw r.error("route must be sip, public or null, got '\(s)'") }
+                    x.route = .some(s)
+                }
+            }
+            if let a = m["answered_by"] { x.answeredBy = a.isNull ? .some(nil) : .some(try a.string()) }
+            if let t = m["sip_targets"] { x.sipTargets = try t.sequence().map { try $0.string() } }
+            if let n = m["sip_attempts"] { x.sipAttempts = try n.int(min: 0) }
+            if let r = m["rerouted"] { x.rerouted = try r.bool() }
+            if let s = m["setup_delay"] {
+                let sm = try s.dict(allowed: ["min", "max"])
+                x.setupDelay = Scenario.Range(min: try sm["min"]?.duration().seconds, max: try sm["max"]?.duration().seconds)
+            }
+            expectations.append(x)
+        }
+        let until = try top["until"]?.duration()
+        return Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
+                        expectations: expectations, until: until, source: text)
+    }
+
+    static func parseCard(_ v: YNode, hostNames: Set<String>) throws -> CardConfig {
+        let m = try v.dict(allowed: ["sip_server", "sip_server_failover", "registrar", "registrar_failover", "failover_timer_register",
+                                     "invite_timeout", "numbers", "transport", "t1", "t2", "t4", "register_expires",
+                                     "register_refresh", "register_retry", "failback", "reroute_on", "calls_follow_registration", "domain"])
+        func server(_ n: YNode) throws -> ServerAddress {
+            let s = try n.nonEmptyString()
+            guard let a = ServerAddress.parse(s) else { throw n.error("'\(s)' is not an IP address or host name (optionally :port)") }
+            return a
+        }
+        func ip(_ n: YNode) throws -> String {
+            let s = try n.nonEmptyString()
+            guard ServerAddress.isIPv4(s) else { throw n.error("'\(s)' must be an IPv4 address (the failover address is an IP)") }
+            return s
+        }
+        guard let ss = m["sip_server"] else { throw v.error("missing required key 'sip_server'", key: "\(v.path).sip_server") }
+        var c = CardConfig(sipServer: try server(ss), numbers: try (m["numbers"]?.stringList() ?? []).map(phoneDigits))
+        if let x = m["sip_server_failover"] { c.sipServerFailover = try ip(x) }
+        if let x = m["registrar"] { c.registrar = try server(x) }
+        if let x = m["registrar_failover"] { c.registrarFailover = try ip(x) }
+        if let x = m["domain"] { c.domain = try x.nonEmptyString() }
+        func timeoutOrRFC(_ n: YNode) throws -> SimTime? {
+            if try n.string().lowercased() == "rfc" { return nil }
+            let d = try n.duration()
+            guard d.ns > 0 else { throw n.error("must be positive (or rfc)") }
+            return d
+        }
+        if let x = m["invite_timeout"] { c.inviteTimeout = try timeoutOrRFC(x) }
+        if let x = m["failover_timer_register"] { c.failoverTimerRegister = try timeoutOrRFC(x) }
+        if let x = m["transport"] {
+            switch try x.string().lowercased() {
+            case "udp": c.transport = .udp
+            case "tcp": c.transport = .tcp
+            case let s: throw x.error("transport must be udp or tcp, got '\(s)'")
+            }
+        }
+        if let x = m["t1"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t1 = d.ns }
+        if let x = m["t2"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t2 = d.ns }
+        if let x = m["t4"] { c.timers.t4 = try x.duration().ns }
+        if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1) }
+        if let x = m["register_refresh"] { c.registerRefreshPercent = try x.int(min: 1, max: 100) }
+        if let x = m["register_retry"] { c.registerRetry = try x.duration() }
+        if let x = m["reroute_on"] {
+            let s = try x.string()
+            guard let p = ReroutePolicy(rawValue: s) else { throw x.error("reroute_on must be failures or any-error, got '\(s)'") }
+            c.reroutePolicy = p
+        }
+        if let x = m["calls_follow_registration"] { c.callsFollowRegistration = try x.bool() }
+        if let x = m["failback"] {
+            let s = try x.string()
+            let parts = s.split(separator: " ").map(String.init)
+            switch parts.first ?? "" {
+            case "new-requests" where parts.count == 1: c.failback = .newRequests
+            case "registration" where parts.count == 1: c.failback = .registration
+            case "dns-ttl" where parts.count == 1: c.failback = .dnsTTL
+            case "duration" where parts.count == 2:
+                guard let d = SimTime.parseDuration(parts[1]) else { throw x.error("'\(parts[1])' is not a duration") }
+                c.failback = .duration(d)
+            default: throw x.error("failback must be new-requests, registration, dns-ttl or 'duration DURATION', got '\(s)'")
+            }
+        }
+        if c.registrar == nil && c.registrarFailover != nil {
+            throw v.error("registrar_failover needs a registrar", key: "\(v.path).registrar_failover")
+        }
+        return c
+    }
+
+    /// Checks that the names a command uses exist in the topology.
+    static func validate(_ c: Command, world: WorldConfig, node: YNode) throws {
+        let names = Set(world.hosts.map(\.name) + world.hosts.map(\.ip))
+        func host(_ h: String) throws {
+            guard names.contains(h) else { throw node.error("unknown host '\(h)'") }
+        }
+        func ext(_ r: ExtensionRef) throws {
+            let matches = world.pbxs.filter { p in (r.pbx == nil || p.name == r.pbx) && p.extensions.contains { $0.number == r.number } }
+            if matches.isEmpty { throw node.error("no extension \(r)") }
+            if matches.count > 1 { throw node.error("extension \(r.number) exists on several PBXs: write PBX/\(r.number)") }
+        }
+        switch c {
+        case .dial(let who, _, _): try ext(who)
+        case .down(let hs), .up(let hs), .refuse(let hs): for h in hs { try host(h) }
+        case .respond(let h, _, _):
+            try host(h)
+            let ip = world.hosts.first { $0.name == h || $0.ip == h }?.name
+            guard world.sipServers.contains(where: { $0.host == ip || $0.host == h }) else { throw node.error("'\(h)' is not a SIP server") }
+        case .dns: if world.dns == nil { throw node.error("no dns section: there is no DNS server to break") }
+        case .latency(_, let h), .loss(_, let h): if let h { try host(h) }
+        case .phone(let e, _): try ext(e)
+        case .hangup: break
+        }
+    }
+
+    static func basename(_ p: String) -> String {
+        let last = p.split(separator: "/").last.map(String.init) ?? p
+        return last.hasSuffix(".yaml") ? String(last.dropLast(5)) : last
+    }
+}

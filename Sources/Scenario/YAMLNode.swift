@@ -1,0 +1,139 @@
+import Yams
+import SimCore
+
+/// A YAML node with its location, for reading scenario files with precise errors.
+struct YNode {
+    let node: Node
+    let path: String
+    let file: String
+
+    var line: Int? { node.mark?.line }
+    var column: Int? { node.mark?.column }
+
+    func error(_ message: String, key: String? = nil) -> ScenarioError {
+        ScenarioError(file: file, line: line, column: column, key: key ?? path, message: message)
+    }
+
+    static func load(_ text: String, file: String) throws -> YNode {
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw ScenarioError(file: file, line: 1, column: 1, key: "", message: "the file is empty")
+            }
+            return YNode(node: n, path: "", file: file)
+        } catch let e as ScenarioError {
+            throw e
+        } catch let e as YamlError {
+            throw ScenarioError(file: file, line: YNode.line(of: e), column: nil, key: "", message: "not valid YAML: \(YNode.describe(e))")
+        } catch {
+            throw ScenarioError(file: file, line: nil, column: nil, key: "", message: "not valid YAML: \(error)")
+        }
+    }
+
+    static func line(of e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    static func describe(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+        default: return "\(e)"
+        }
+    }
+
+    func child(_ key: String, _ n: Node) -> YNode {
+        YNode(node: n, path: path.isEmpty ? key : "\(path).\(key)", file: file)
+    }
+
+    /// The mapping's entries in order; rejects keys not in `allowed` (typos are errors).
+    func mapping(allowed: Set<String>? = nil) throws -> [(key: String, value: YNode)] {
+        guard case .mapping(let m) = node else { throw error("expected a mapping (key: value pairs)") }
+        var out: [(String, YNode)] = []
+        var seen = Set<String>()
+        for (k, v) in m {
+            guard case .scalar(let ks) = k else { throw error("keys must be plain text") }
+            let key = ks.string
+            let c = child(key, v)
+            if let a = allowed, !a.contains(key) {
+                throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
+                                    message: "unknown key '\(key)' (expected one of: \(a.sorted().joined(separator: ", ")))")
+            }
+            if !seen.insert(key).inserted {
+                throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path, message: "duplicate key '\(key)'")
+            }
+            out.append((key, c))
+        }
+        return out
+    }
+
+    func dict(allowed: Set<String>? = nil) throws -> [String: YNode] {
+        Dictionary(try mapping(allowed: allowed).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func sequence() throws -> [YNode] {
+        guard case .sequence(let s) = node else { throw error("expected a list") }
+        return s.enumerated().map { i, n in YNode(node: n, path: "\(path)[\(i)]", file: file) }
+    }
+
+    var isNull: Bool {
+        if case .scalar(let s) = node { return s.style == .plain && (s.string == "" || s.string == "~" || s.string == "null") }
+        return false
+    }
+
+    func string() throws -> String {
+        guard case .scalar(let s) = node else { throw error("expected a single value, not a list or mapping") }
+        return s.string
+    }
+
+    func nonEmptyString() throws -> String {
+        let s = try string()
+        if s.isEmpty { throw error("must not be empty") }
+        return s
+    }
+
+    func int(min lo: Int? = nil, max hi: Int? = nil) throws -> Int {
+        let s = try string()
+        guard let v = Int(s) else { throw error("expected a whole number, got '\(s)'") }
+        if let lo, v < lo { throw error("must be at least \(lo), got \(v)") }
+        if let hi, v > hi { throw error("must be at most \(hi), got \(v)") }
+        return v
+    }
+
+    func uint64() throws -> UInt64 {
+        let s = try string()
+        guard let v = UInt64(s) else { throw error("expected a non-negative whole number, got '\(s)'") }
+        return v
+    }
+
+    func double(min lo: Double? = nil, max hi: Double? = nil) throws -> Double {
+        let s = try string()
+        guard let v = Double(s), v.isFinite else { throw error("expected a number, got '\(s)'") }
+        if let lo, v < lo { throw error("must be at least \(lo), got \(v)") }
+        if let hi, v > hi { throw error("must be at most \(hi), got \(v)") }
+        return v
+    }
+
+    func bool() throws -> Bool {
+        switch try string().lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        case let s: throw error("expected true or false, got '\(s)'")
+        }
+    }
+
+    func duration() throws -> SimTime {
+        let s = try string()
+        guard let d = SimTime.parseDuration(s) else {
+            throw error("expected a duration such as 500ms, 4s or 2m, got '\(s)'")
+        }
+        return d
+    }
+
+    func stringList() throws -> [String] {
+        if case .scalar = node { return [try string()] }
+        return try sequence().map { try $0.string() }
+    }
+}

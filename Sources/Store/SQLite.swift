@@ -1,0 +1,133 @@
+import CSQLite
+
+/// An error from SQLite, with the statement or operation that failed.
+public struct SQLiteError: Error, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+    public var context: String
+    public var description: String { "SQLite error \(code) (\(context)): \(message)" }
+}
+
+/// A thin wrapper over the sqlite3 C API: the trace store's hot path binds prepared statements
+/// directly (see docs/architecture.md for why not GRDB).
+public final class SQLiteDatabase {
+    public let path: String
+    let handle: OpaquePointer
+
+    public init(path: String, readOnly: Bool = false) throws {
+        var db: OpaquePointer?
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let db { sqlite3_close_v2(db) }
+            throw SQLiteError(code: rc, message: msg, context: "open \(path)")
+        }
+        self.path = path
+        self.handle = db
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    public func execute(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? "error"
+            sqlite3_free(err)
+            throw SQLiteError(code: rc, message: msg, context: String(sql.prefix(80)))
+        }
+    }
+
+    public func prepare(_ sql: String) throws -> SQLiteStatement {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw SQLiteError(code: rc, message: lastError, context: String(sql.prefix(80))) }
+        return SQLiteStatement(db: self, stmt: stmt)
+    }
+
+    public var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Runs a query and returns every row as optional strings (for small reads: tests, REPL, CLI).
+    public func rows(_ sql: String, _ args: [SQLiteValue] = []) throws -> [[String?]] {
+        let s = try prepare(sql)
+        for (i, a) in args.enumerated() { s.bind(i + 1, a) }
+        var out: [[String?]] = []
+        while try s.step() { out.append((0..<s.columnCount).map { s.text($0) }) }
+        return out
+    }
+
+    public func scalarInt(_ sql: String, _ args: [SQLiteValue] = []) throws -> Int64? {
+        let s = try prepare(sql)
+        for (i, a) in args.enumerated() { s.bind(i + 1, a) }
+        guard try s.step() else { return nil }
+        return s.isNull(0) ? nil : s.int(0)
+    }
+}
+
+public enum SQLiteValue {
+    case int(Int64)
+    case text(String)
+    case null
+}
+
+/// A prepared statement, reused across rows.
+public final class SQLiteStatement {
+    let db: SQLiteDatabase
+    let stmt: OpaquePointer
+
+    init(db: SQLiteDatabase, stmt: OpaquePointer) { self.db = db; self.stmt = stmt }
+    deinit { sqlite3_finalize(stmt) }
+
+    @inline(__always) public func bind(_ i: Int, _ v: Int64) { sqlite3_bind_int64(stmt, Int32(i), v) }
+    @inline(__always) public func bind(_ i: Int, _ v: Int?) {
+        if let v { sqlite3_bind_int64(stmt, Int32(i), Int64(v)) } else { sqlite3_bind_null(stmt, Int32(i)) }
+    }
+    @inline(__always) public func bind(_ i: Int, _ v: Int64?) {
+        if let v { sqlite3_bind_int64(stmt, Int32(i), v) } else { sqlite3_bind_null(stmt, Int32(i)) }
+    }
+    @inline(__always) public func bind(_ i: Int, _ v: String?) {
+        guard let v else { sqlite3_bind_null(stmt, Int32(i)); return }
+        var s = v
+        s.withUTF8 { buf in
+            _ = sqlite3_bind_text(stmt, Int32(i), buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                                  Int32(buf.count), pbxsim_sqlite_transient())
+        }
+    }
+    public func bind(_ i: Int, _ v: SQLiteValue) {
+        switch v {
+        case .int(let x): bind(i, x)
+        case .text(let s): bind(i, s)
+        case .null: sqlite3_bind_null(stmt, Int32(i))
+        }
+    }
+
+    /// Steps once; true when a row is available, false when done.
+    @discardableResult
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(stmt)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        throw SQLiteError(code: rc, message: db.lastError, context: "step")
+    }
+
+    /// Steps a statement that returns no rows, then resets it for the next binding.
+    @inline(__always) public func run() throws {
+        let rc = sqlite3_step(stmt)
+        sqlite3_reset(stmt)
+        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
+    }
+
+    public func reset() { sqlite3_reset(stmt); sqlite3_clear_bindings(stmt) }
+
+    public var columnCount: Int { Int(sqlite3_column_count(stmt)) }
+    public func columnName(_ i: Int) -> String { String(cString: sqlite3_column_name(stmt, Int32(i))) }
+    public func isNull(_ i: Int) -> Bool { sqlite3_column_type(stmt, Int32(i)) == SQLITE_NULL }
+    public func int(_ i: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(i)) }
+    public func text(_ i: Int) -> String? {
+        guard let p = sqlite3_column_text(stmt, Int32(i)) else { return nil }
+        return String(cString: p)
+    }
+}

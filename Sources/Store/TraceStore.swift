@@ -1,0 +1,277 @@
+import CSQLite
+import Trace
+
+/// The SQLite trace store: schema, migrations, run rows and the recording sink.
+///
+/// Schema version is kept in `PRAGMA user_version`; each migration is named and applied once,
+/// in order, inside a transaction.
+public final class TraceStore {
+    public let db: SQLiteDatabase
+
+    /// Named migrations, applied in order. Never edit one that has shipped: append a new one.
+    static let migrations: [(name: String, sql: String)] = [
+        ("v1-core-tables", """
+        CREATE TABLE IF NOT EXISTS run (
+            run_id INTEGER PRIMARY KEY,
+            scenario TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            scenario_file TEXT,
+            scenario_hash TEXT,
+            pbxsim_version TEXT,
+            tool TEXT,
+            ended_at_us INTEGER,
+            calls INTEGER
+        );
+        CREATE TABLE IF NOT EXISTS call (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            call_id INTEGER NOT NULL,
+            caller TEXT NOT NULL,
+            dialed TEXT NOT NULL,
+            placed_at_us INTEGER NOT NULL,
+            ended_at_us INTEGER,
+            outcome TEXT NOT NULL,
+            route TEXT,
+            answered_by TEXT,
+            setup_delay_us INTEGER,
+            pbx TEXT NOT NULL,
+            sip_attempts INTEGER NOT NULL,
+            sip_targets TEXT NOT NULL,
+            rerouted INTEGER NOT NULL,
+            final_code INTEGER,
+            card_state TEXT,
+            PRIMARY KEY (run_id, call_id)
+        );
+        CREATE TABLE IF NOT EXISTS step (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            seq INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            call_id INTEGER,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at_ns INTEGER NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS sip_message (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            seq INTEGER NOT NULL,
+            at_us INTEGER NOT NULL,
+            call_id INTEGER,
+            src TEXT NOT NULL,
+            dst TEXT NOT NULL,
+            method TEXT,
+            status_code INTEGER,
+            branch TEXT NOT NULL,
+            sip_call_id TEXT NOT NULL,
+            delivered INTEGER NOT NULL,
+            raw TEXT NOT NULL,
+            retransmission INTEGER NOT NULL,
+            transport TEXT NOT NULL,
+            at_ns INTEGER NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS expectation (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            idx INTEGER NOT NULL,
+            call_id INTEGER,
+            field TEXT NOT NULL,
+            expected TEXT NOT NULL,
+            actual TEXT NOT NULL,
+            held INTEGER NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE INDEX IF NOT EXISTS step_call ON step(run_id, call_id);
+        CREATE INDEX IF NOT EXISTS sip_message_call ON sip_message(run_id, call_id);
+        """),
+    ]
+
+    public static var schemaVersion: Int { migrations.count }
+
+    public init(path: String) throws {
+        db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        try migrate()
+    }
+
+    func migrate() throws {
+        let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+        if current > TraceStore.migrations.count {
+            throw SQLiteError(code: 0, message: "database schema version \(current) is newer than this pbxsim (\(TraceStore.migrations.count))",
+                              context: "migrate \(db.path)")
+        }
+        for (i, m) in TraceStore.migrations.enumerated() where i >= current {
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try db.execute(m.sql)
+                try db.execute("PRAGMA user_version = \(i + 1)")
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public struct RunInfo {
+        public var scenario: String
+        public var seed: UInt64
+        public var startedAt: String
+        public var scenarioFile: String?
+        public var scenarioHash: String?
+        public var version: String
+        public var tool: String
+        public init(scenario: String, seed: UInt64, startedAt: String, scenarioFile: String?, scenarioHash: String?, version: String, tool: String) {
+            self.scenario = scenario; self.seed = seed; self.startedAt = startedAt; self.scenarioFile = scenarioFile
+            self.scenarioHash = scenarioHash; self.version = version; self.tool = tool
+        }
+    }
+
+    /// Appends a `run` row (status `running`) and returns its id.
+    public func beginRun(_ info: RunInfo) throws -> Int64 {
+        let s = try db.prepare("""
+            INSERT INTO run (scenario, seed, started_at, status, scenario_file, scenario_hash, pbxsim_version, tool)
+            VALUES (?, ?, ?, 'running', ?, ?, ?, ?)
+            """)
+        s.bind(1, info.scenario)
+        s.bind(2, Int64(bitPattern: info.seed))
+        s.bind(3, info.startedAt)
+        s.bind(4, info.scenarioFile)
+        s.bind(5, info.scenarioHash)
+        s.bind(6, info.version)
+        s.bind(7, info.tool)
+        try s.run()
+        return db.lastInsertRowID
+    }
+
+    public func finishRun(_ runID: Int64, status: String, endedAtUs: Int64, calls: Int) throws {
+        let s = try db.prepare("UPDATE run SET status = ?, ended_at_us = ?, calls = ? WHERE run_id = ?")
+        s.bind(1, status)
+        s.bind(2, endedAtUs)
+        s.bind(3, calls)
+        s.bind(4, runID)
+        try s.run()
+    }
+
+    public func recordExpectations(_ runID: Int64, _ rows: [(call: Int?, field: String, expected: String, actual: String, held: Bool)]) throws {
+        try db.execute("BEGIN")
+        let s = try db.prepare("INSERT INTO expectation (run_id, idx, call_id, field, expected, actual, held) VALUES (?,?,?,?,?,?,?)")
+        for (i, r) in rows.enumerated() {
+            s.bind(1, runID); s.bind(2, i + 1); s.bind(3, r.call); s.bind(4, r.field); s.bind(5, r.expected)
+            s.bind(6, r.actual); s.bind(7, r.held ? 1 : 0)
+            try s.run()
+        }
+        try db.execute("COMMIT")
+    }
+
+    public func makeSink(runID: Int64, batchSize: Int = 20_000) throws -> SQLiteTraceSink {
+        try SQLiteTraceSink(store: self, runID: runID, batchSize: batchSize)
+    }
+}
+
+/// Records trace events into the store: prepared statements, one open transaction committed every
+/// `batchSize` rows and on `flush()`. `seq` is one counter per run shared by `step` and
+/// `sip_message`, so the interleaving of the two tables is recoverable.
+public final class SQLiteTraceSink: TraceSink {
+    let store: TraceStore
+    public let runID: Int64
+    let batchSize: Int
+    let insertStep: SQLiteStatement
+    let insertMessage: SQLiteStatement
+    let insertCall: SQLiteStatement
+    var seq: Int64 = 0
+    var pending = 0
+    var inTransaction = false
+    /// The first error met while recording; recording stops after it and `flush` rethrows it.
+    public private(set) var error: Error?
+
+    init(store: TraceStore, runID: Int64, batchSize: Int) throws {
+        self.store = store
+        self.runID = runID
+        self.batchSize = batchSize
+        insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns) VALUES (?,?,?,?,?,?,?,?)")
+        insertMessage = try store.db.prepare("""
+            INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id,
+                                     delivered, raw, retransmission, transport, at_ns)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+        insertCall = try store.db.prepare("""
+            INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
+                              setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+    }
+
+    public func record(_ event: TraceEvent) {
+        guard error == nil else { return }
+        do {
+            if !inTransaction { try store.db.execute("BEGIN"); inTransaction = true }
+            switch event {
+            case .step(let s):
+                seq += 1
+                let st = insertStep
+                st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID)
+                st.bind(5, s.actor); st.bind(6, s.kind.rawValue); st.bind(7, s.detail); st.bind(8, s.atNs)
+                try st.run()
+            case .sipMessage(let m):
+                seq += 1
+                let st = insertMessage
+                st.bind(1, runID); st.bind(2, seq); st.bind(3, m.atNs / 1000); st.bind(4, m.callID)
+                st.bind(5, m.src); st.bind(6, m.dst); st.bind(7, m.method); st.bind(8, m.statusCode)
+                st.bind(9, m.branch); st.bind(10, m.sipCallID); st.bind(11, m.delivered ? 1 : 0); st.bind(12, m.raw)
+                st.bind(13, m.retransmission ? 1 : 0); st.bind(14, m.transport); st.bind(15, m.atNs)
+                try st.run()
+            case .callEnded(let c):
+                let st = insertCall
+                st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)
+                st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome)
+                st.bind(8, c.route); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
+                st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
+                st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
+                try st.run()
+            }
+            pending += 1
+            if pending >= batchSize { try commit() }
+        } catch {
+            self.error = error
+        }
+    }
+
+    func commit() throws {
+        if inTransaction {
+            try store.db.execute("COMMIT")
+            inTransaction = false
+        }
+        pending = 0
+    }
+
+    public func flush() throws {
+        if let e = error { try? commit(); throw e }
+        try commit()
+    }
+}
+
+/// A JSON array of strings (the `sip_targets` column).
+public func jsonArray(_ items: [String]) -> String {
+    "[" + items.map { "\"" + jsonEscape($0) + "\"" }.joined(separator: ",") + "]"
+}
+
+public func jsonEscape(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out
+}

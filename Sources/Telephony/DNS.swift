@@ -1,0 +1,132 @@
+import SimCore
+import Routing
+
+public enum DNSType: String, Sendable { case srv = "SRV", a = "A" }
+
+public struct DNSQuery: Sendable {
+    public var id: Int
+    public var name: String
+    public var type: DNSType
+}
+
+public enum DNSRcode: String, Sendable { case noError = "NOERROR", nxdomain = "NXDOMAIN", servfail = "SERVFAIL" }
+
+public struct DNSResponse: Sendable {
+    public var id: Int
+    public var name: String
+    public var type: DNSType
+    public var rcode: DNSRcode
+    public var ttl: SimTime
+    public var srv: [SRVRecord]
+    public var a: [String]
+    /// Additional-section A records for SRV targets.
+    public var additional: [String: [String]]
+}
+
+/// What the scenario configures for one name.
+public struct DNSZoneEntry: Sendable {
+    public var ttl: SimTime
+    public var srv: [SRVRecord]?
+    public var a: [String]?
+    public init(ttl: SimTime, srv: [SRVRecord]?, a: [String]?) { self.ttl = ttl; self.srv = srv; self.a = a }
+}
+
+/// A fault injected on a name (`dns NAME servfail|nxdomain|timeout|normal`).
+public enum DNSFault: String, Sendable, CaseIterable { case servfail, nxdomain, timeout, normal }
+
+/// An authoritative DNS server for the scenario's names. Every network host name also has an A
+/// record (TTL `defaultTTL`). A names with several A records are rotated by one on each answer
+/// (round robin), as authoritative servers do.
+public struct DNSServer {
+    public var hostIP: String
+    public var zone: [String: DNSZoneEntry]
+    public var defaultTTL: SimTime
+    public var faults: [String: DNSFault] = [:]
+    private var rotation: [String: Int] = [:]
+
+    public init(hostIP: String, zone: [String: DNSZoneEntry], defaultTTL: SimTime) {
+        self.hostIP = hostIP; self.zone = zone; self.defaultTTL = defaultTTL
+    }
+
+    /// The fault that applies to a queried name: one set on the name itself, or on the domain of a
+    /// `_sip._udp.` / `_sip._tcp.` service name.
+    func fault(for qname: String) -> DNSFault? {
+        if let f = faults[qname], f != .normal { return f }
+        for prefix in ["_sip._udp.", "_sip._tcp."] where qname.hasPrefix(prefix) {
+            if let f = faults[String(qname.dropFirst(prefix.count))], f != .normal { return f }
+        }
+        return nil
+    }
+
+    /// Answers a query; nil means no answer at all (the `timeout` fault).
+    public mutating func answer(_ q: DNSQuery, network: Network) -> DNSResponse? {
+        var r = DNSResponse(id: q.id, name: q.name, type: q.type, rcode: .noError, ttl: defaultTTL, srv: [], a: [], additional: [:])
+        switch fault(for: q.name) {
+        case .timeout?: return nil
+        case .servfail?: r.rcode = .servfail; return r
+        case .nxdomain?: r.rcode = .nxdomain; return r
+        case .normal?, nil: break
+        }
+        switch q.type {
+        case .srv:
+            var domain = q.name
+            for prefix in ["_sip._udp.", "_sip._tcp."] where q.name.hasPrefix(prefix) { domain = String(q.name.dropFirst(prefix.count)) }
+            guard let entry = zone[domain], let srv = entry.srv else {
+                // No SRV: NODATA when the name exists, NXDOMAIN otherwise.
+                r.rcode = addresses(domain, network: network) == nil ? .nxdomain : .noError
+                return r
+            }
+            r.ttl = entry.ttl
+            r.srv = srv
+            for rr in r.srv where rr.target != "." {
+                if let ips = addresses(rr.target, network: network) { r.additional[rr.target] = ips }
+            }
+        case .a:
+            guard let ips = addresses(q.name, network: network) else { r.rcode = .nxdomain; return r }
+            if let e = zone[q.name], e.a != nil { r.ttl = e.ttl }
+            let k = rotation[q.name, default: 0]
+            if ips.count > 1 {
+                let s = k % ips.count
+                r.a = Array(ips[s...] + ips[..<s])
+                rotation[q.name] = k + 1
+            } else {
+                r.a = ips
+            }
+        }
+        return r
+    }
+
+    func addresses(_ name: String, network: Network) -> [String]? {
+        if let a = zone[name]?.a { return a }
+        if let ip = network.host(name)?.ip, network.host(name)?.name == name { return [ip] }
+        return zone[name] != nil ? [] : nil
+    }
+}
+
+/// A PBX's stub resolver: a cache with per-answer expiry and the RFC 3263 procedure (SRV, else A
+/// at 5060; an explicit port skips SRV).
+public struct ResolverCache {
+    public struct Entry { public var expires: SimTime; public var response: DNSResponse }
+    public var entries: [String: Entry] = [:]
+
+    static func key(_ name: String, _ type: DNSType) -> String { "\(type.rawValue) \(name)" }
+
+    public func lookup(_ name: String, _ type: DNSType, now: SimTime) -> DNSResponse? {
+        guard let e = entries[ResolverCache.key(name, type)], e.expires > now else { return nil }
+        return e.response
+    }
+
+    public mutating func store(_ r: DNSResponse, now: SimTime) {
+        guard r.rcode != .servfail else { return }
+        entries[ResolverCache.key(r.name, r.type)] = Entry(expires: now + r.ttl, response: r)
+        for (name, ips) in r.additional {
+            let a = DNSResponse(id: r.id, name: name, type: .a, rcode: .noError, ttl: r.ttl, srv: [], a: ips, additional: [:])
+            entries[ResolverCache.key(name, .a)] = Entry(expires: now + r.ttl, response: a)
+        }
+    }
+
+    /// Live entries, for the REPL's `dns NAME` view.
+    public func live(now: SimTime) -> [(key: String, expires: SimTime, response: DNSResponse)] {
+        entries.filter { $0.value.expires > now }.sorted { $0.key < $1.key }.map { ($0.key, $0.value.expires, $0.value.response) }
+    }
+}

@@ -1,0 +1,166 @@
+import SimCore
+import SIP
+import Routing
+import Trace
+
+/// Panasonic port status (domain §1.3): INS in service, OUS out of service, Fault unreachable.
+public enum CardState: String, Sendable { case ins = "INS", ous = "OUS", fault = "Fault" }
+
+public enum ExtensionActivity: Sendable, Equatable {
+    case idle
+    case dialing(call: Int)
+    case ringing(call: Int)
+    case talking(call: Int)
+}
+
+public final class ExtensionState {
+    public let number: String
+    public var answerAfter: SimTime
+    public var mode: PhoneMode = .normal
+    public var activity: ExtensionActivity = .idle
+    init(number: String, answerAfter: SimTime) { self.number = number; self.answerAfter = answerAfter }
+    public var isFree: Bool { activity == .idle && mode != .busy }
+}
+
+/// Registration of one card with the carrier's registrar.
+struct RegistrationState {
+    var sequence: FailoverSequence?
+    var txn: Int?
+    var failoverTimer: EventID?
+    var cycleEvent: EventID?
+    var cseq = 0
+    var callID: String
+    var fromTag: String
+    var registeredWith: RouteTarget?
+    var lastTarget: RouteTarget?
+    var registeredUntil: SimTime = .zero
+    var failures = 0
+    var active = false
+}
+
+public final class VSIPGWCard {
+    public let config: CardConfig
+    public var state: CardState = .ins
+    var registration: RegistrationState
+    /// Retry-After blocklist: IP -> until.
+    public var blocklist: [String: SimTime] = [:]
+    /// Sticky failback: the target new calls start at, and until when.
+    var preferred: (target: RouteTarget, until: SimTime)?
+    var channelsInUse = 0
+    init(config: CardConfig, callID: String, fromTag: String) {
+        self.config = config
+        self.registration = RegistrationState(callID: callID, fromTag: fromTag)
+    }
+}
+
+public final class PBXState {
+    public let config: PBXConfig
+    public let ip: String
+    public var extensions: [String: ExtensionState] = [:]
+    public var card: VSIPGWCard?
+    public var trunkInUse = 0
+    public var trunkPeak = 0
+    var resolver = ResolverCache()
+    init(config: PBXConfig, ip: String) {
+        self.config = config
+        self.ip = ip
+        for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter) }
+    }
+    public var name: String { config.name }
+    public var trunkChannels: Int { config.publicTrunk?.channels ?? 0 }
+}
+
+/// One location-service binding (RFC 3261 §10).
+struct Binding { var contact: String; var ip: String; var port: Int; var expires: SimTime }
+
+/// Response mode of a SIP server set by `respond HOST ...`.
+struct RespondMode { var code: Int; var retryAfter: SimTime? }
+
+/// A transaction a SIP server holds toward its upstream client: what it last answered, so that a
+/// retransmitted request gets the same answer.
+struct ServerTxn {
+    var lastResponse: SIPMessage?
+    var replyTo: (ip: String, port: Int)
+    var downstream: Int?
+    var transport: Transport
+    var callID: Int?
+}
+
+public final class SIPServerState {
+    public let config: SIPServerConfig
+    public let ip: String
+    var respond: RespondMode?
+    var serverTxns: [String: ServerTxn] = [:]
+    init(config: SIPServerConfig, ip: String) { self.config = config; self.ip = ip }
+}
+
+/// The far end of a SIP call at a receiving PBX (UAS side).
+struct IncomingLeg {
+    var callID: Int?
+    var pbx: Int
+    var ext: String?
+    var invite: SIPMessage
+    var replyTo: (ip: String, port: Int)
+    var transport: Transport
+    var toTag: String
+    var lastResponse: SIPMessage?
+    var answerEvent: EventID?
+    var noAnswerEvent: EventID?
+    var done = false
+}
+
+public enum CallPhase: Sendable, Equatable { case routing, sipTrying, sipProceeding, pstnSetup, alerting, connected, ending, ended }
+
+/// A call from an extension, from dialling to release.
+public final class Call {
+    public let id: Int
+    public let pbx: Int
+    public let callerExt: String
+    public let dialed: String
+    public let digits: String
+    public let placedAt: SimTime
+    public let hold: SimTime
+    public var phase: CallPhase = .routing
+    public var route: String?
+    public var sipTargets: [String] = []
+    public var sipAttempts = 0
+    public var rerouted = false
+    public var finalCode: Int?
+    public var answeredBy: String?
+    public var answeredAt: SimTime?
+    public var outcome: String?
+    public var endedAt: SimTime?
+    var router: CallRouter?
+    var rng: Xoshiro256
+    var inviteTxn: Int?
+    var failoverTimer: EventID?
+    var noAnswerTimer: EventID?
+    var hangupEvent: EventID?
+    var sipCallID: String
+    var fromTag: String
+    var lastInvite: SIPMessage?
+    var dialog2xx: SIPMessage?
+    var byeTxn: Int?
+    // PSTN leg
+    var originChannel = false
+    var destPBX: Int?
+    var destChannel = false
+    var destExt: String?
+    var pstnDelay: SimTime = .zero
+    var pstnEvents: [EventID] = []
+    var cardStateAtDial: String?
+    var recorded = false
+
+    init(id: Int, pbx: Int, callerExt: String, dialed: String, digits: String, placedAt: SimTime, hold: SimTime,
+         rng: Xoshiro256, sipCallID: String, fromTag: String) {
+        self.id = id; self.pbx = pbx; self.callerExt = callerExt; self.dialed = dialed; self.digits = digits
+        self.placedAt = placedAt; self.hold = hold; self.rng = rng; self.sipCallID = sipCallID; self.fromTag = fromTag
+    }
+}
+
+extension Xoshiro256: UniformSource {}
+
+/// Digits of a phone number: dashes, spaces and dots are not digits.
+public func phoneDigits(_ s: String) -> String {
+    String(s.filter { $0 != "-" && $0 != " " && $0 != "." && $0 != "(" && $0 != ")" })
+}

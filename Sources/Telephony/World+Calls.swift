@@ -1,0 +1,520 @@
+import SimCore
+import SIP
+import Routing
+import Trace
+
+extension World {
+    // MARK: - Placing a call
+
+    /// Finds an extension; `pbx` nil means the number must be unique across PBXs.
+    public func findExtension(_ ref: ExtensionRef) -> (pbx: Int, ext: ExtensionState)? {
+        if let name = ref.pbx {
+            guard let pi = pbxs.firstIndex(where: { $0.name == name }), let e = pbxs[pi].extensions[ref.number] else { return nil }
+            return (pi, e)
+        }
+        let matches = pbxs.indices.compactMap { i in pbxs[i].extensions[ref.number].map { (i, $0) } }
+        return matches.count == 1 ? matches[0] : nil
+    }
+
+    func dial(_ ref: ExtensionRef, number: String, hold: SimTime?) {
+        guard let (pi, ext) = findExtension(ref) else {
+            commandErrors.append("dial: no extension \(ref)")
+            step(.command, "scenario", "dial \(ref) \(number): no such extension")
+            return
+        }
+        callCount += 1
+        let id = callCount
+        let p = pbxs[pi]
+        let call = Call(id: id, pbx: pi, callerExt: ext.number, dialed: number, digits: phoneDigits(number),
+                        placedAt: sim.now, hold: hold ?? config.defaults.hold, rng: streams.stream("call-\(id)"),
+                        sipCallID: "\(id)-\(String(nextID(), radix: 16))@\(p.config.host)", fromTag: newTag())
+        calls[id] = call
+        sipCallToCall[call.sipCallID] = id
+        let caller = "\(p.name)/\(ext.number)"
+        step(.callPlaced, caller, "dials \(number)", call: id)
+        guard ext.activity == .idle else {
+            end(call, outcome: "failed", detail: "caller \(caller) is already in a call")
+            return
+        }
+        ext.activity = .dialing(call: id)
+        call.noAnswerTimer = sim.schedule(.noAnswer(call: id), after: config.defaults.noAnswerTimeout)
+        call.cardStateAtDial = p.card?.state.rawValue
+        route(call)
+    }
+
+    /// Chooses the first route of a call at its PBX: a local extension, the SIP trunk, or the
+    /// public trunk.
+    func route(_ call: Call) {
+        let p = pbxs[call.pbx]
+        let actor = p.name
+        if let local = p.extensions[call.digits] {
+            step(.routeSelected, actor, "internal call to extension \(local.number)", call: call.id)
+            call.route = nil
+            ringLocal(call, pbx: call.pbx, ext: local.number, delay: .zero)
+            return
+        }
+        guard call.digits.first == "0" else {
+            step(.routeSelected, actor, "\(call.digits) is not an extension and has no trunk prefix: unallocated", call: call.id)
+            end(call, outcome: "failed", detail: "unallocated number")
+            return
+        }
+        guard let card = p.card else {
+            step(.routeSelected, actor, "no V-SIPGW card: public trunk", call: call.id)
+            startPublic(call)
+            return
+        }
+        if !network.isUp(p.ip) {
+            setCardState(pbx: call.pbx, .fault, reason: "PBX network unreachable")
+        }
+        if card.state != .ins {
+            step(.routeSelected, actor, "V-SIPGW is \(card.state.rawValue): public trunk at once", call: call.id)
+            startPublic(call)
+            return
+        }
+        step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id)
+        call.route = "sip"
+        call.phase = .sipTrying
+        var router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
+                                              reroutePolicy: card.config.reroutePolicy),
+                                sequence: inviteSequence(pbx: call.pbx))
+        let actions = router.start(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        call.router = router
+        performRouter(call, actions)
+    }
+
+    /// The INVITE failover order for a card: SIP server, its failover address, then the DNS
+    /// targets of the registrar (or SIP server) name.
+    func inviteSequence(pbx pi: Int) -> FailoverSequence {
+        let card = pbxs[pi].card!
+        let c = card.config
+        var stages: [FailoverSequence.Stage] = []
+        if c.callsFollowRegistration, let reg = card.registration.registeredWith {
+            stages.append(.address(reg.ip, port: reg.port, origin: .preferred))
+        }
+        if let pref = card.preferred, pref.until > sim.now {
+            stages.append(.address(pref.target.ip, port: pref.target.port, origin: .preferred))
+        }
+        switch c.sipServer {
+        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
+        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
+        }
+        if let f = c.sipServerFailover { stages.append(.address(f, port: nil, origin: .failover)) }
+        if let (n, port) = c.dnsName { stages.append(.allOf(name: n, port: port)) }
+        return FailoverSequence(stages: stages, transport: c.transport)
+    }
+
+    func blockCheck(_ pi: Int) -> (String) -> Bool {
+        let bl = pbxs[pi].card?.blocklist ?? [:]
+        let now = sim.now
+        return { ip in (bl[ip].map { $0 > now }) ?? false }
+    }
+
+    func performRouter(_ call: Call, _ actions: [CallRouter.Action]) {
+        let p = pbxs[call.pbx]
+        let actor = "\(p.name)/V-SIPGW"
+        for a in actions {
+            guard calls[call.id] != nil else { return }
+            switch a {
+            case .resolve(let name, let port):
+                resolve(pbx: call.pbx, name: name, port: port, transport: p.card!.config.transport, for: .call(call.id), call: call.id)
+            case .attempt(let target, let n):
+                call.sipAttempts = n
+                if !call.sipTargets.contains(target.ip) { call.sipTargets.append(target.ip) }
+                step(.attemptStarted, actor, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: call.id)
+                sendInvite(call, to: target)
+            case .armFailoverTimer(let at):
+                if let old = call.failoverTimer { sim.cancel(old) }
+                call.failoverTimer = sim.schedule(.failoverTimer(call: call.id, attempt: call.sipAttempts), at: SimTime(ns: at))
+            case .disarmFailoverTimer:
+                if let old = call.failoverTimer { sim.cancel(old); call.failoverTimer = nil }
+            case .abandonAttempt:
+                if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
+            case .skipped(let what, let reason):
+                step(.targetSkipped, actor, "\(what): \(reason)", call: call.id)
+            case .failover(let from, let reason):
+                step(.failover, actor, "leave \(from.hostPort): \(reason)", call: call.id)
+            case .blocklist(let ip, let until):
+                addToBlocklist(pbx: call.pbx, ip: ip, until: SimTime(ns: until), call: call.id)
+            case .reroute(let reason):
+                call.inviteTxn.map(abandonTransaction)
+                call.inviteTxn = nil
+                step(.reroute, p.name, "\(reason): reroute to the public trunk", call: call.id)
+                call.rerouted = true
+                startPublic(call)
+            case .connected(let target):
+                call.route = "sip"
+                step(.callAnswered, actor, "200 OK from \(target.hostPort)", call: call.id)
+                noteConnected(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: call.id)
+                callConnected(call)
+            case .finish(let outcome, let code):
+                call.finalCode = code
+                end(call, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(p.card!.config.reroutePolicy.rawValue))")
+            }
+        }
+    }
+
+    func sendInvite(_ call: Call, to target: RouteTarget) {
+        let p = pbxs[call.pbx]
+        let card = p.card!
+        let domain = card.config.sipDomain
+        let callerNumber = card.config.numbers.first ?? call.callerExt
+        let localHP = "\(p.ip):5060"
+        let invite = SIPMessage.invite(
+            requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
+            to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
+            localHostPort: localHP, localIP: p.ip, contactUser: callerNumber, branch: newBranch(), sessionID: UInt64(call.id))
+        call.lastInvite = invite
+        call.inviteTxn = startTransaction(invite, owner: .callInvite(call: call.id), from: p.ip, to: target.ip,
+                                          port: target.port, transport: target.transport, timers: card.config.timers,
+                                          call: call.id, actor: "\(p.name)/V-SIPGW")
+    }
+
+    func callFailoverTimer(_ id: Int, _ attempt: Int) {
+        guard let call = calls[id], call.sipAttempts == attempt, var r = call.router else { return }
+        call.failoverTimer = nil
+        step(.timerFired, "\(pbxs[call.pbx].name)/V-SIPGW", "INVITE failover timer (attempt \(attempt))", call: id)
+        let actions = r.failoverTimerFired(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        call.router = r
+        performRouter(call, actions)
+    }
+
+    func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
+        guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
+        let actor = "\(pbxs[call.pbx].name)/V-SIPGW"
+        step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id)
+        var actions: [CallRouter.Action]
+        if code < 200 {
+            actions = router.provisional(now: sim.now.ns)
+            if code == 180 || code == 183 { call.phase = .alerting } else if call.phase == .sipTrying { call.phase = .sipProceeding }
+        } else {
+            if code >= 200 && code < 300 { call.dialog2xx = r }
+            call.inviteTxn = code < 300 ? nil : call.inviteTxn
+            actions = router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        }
+        call.router = router
+        performRouter(call, actions)
+    }
+
+    func callTransactionTimedOut(_ id: Int, txn: Int) {
+        guard let call = calls[id], call.inviteTxn == txn, var router = call.router else { return }
+        call.inviteTxn = nil
+        let actions = router.transactionTimedOut(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        call.router = router
+        performRouter(call, actions)
+    }
+
+    func callTransportFailed(_ id: Int, txn: Int) {
+        guard let call = calls[id], call.inviteTxn == txn, var router = call.router else { return }
+        call.inviteTxn = nil
+        let actions = router.transportFailed(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        call.router = router
+        performRouter(call, actions)
+    }
+
+    /// The SIP call is answered: ACK the 2xx end to end, start the conversation.
+    func callConnected(_ call: Call) {
+        let p = pbxs[call.pbx]
+        if let invite = call.lastInvite, let ok = call.dialog2xx, let card = p.card {
+            let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: card.config.transport,
+                                             localHostPort: "\(p.ip):5060")
+            let target = SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
+            let (ip, port) = splitHostPort(target)
+            sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: card.config.transport, call: call.id, retransmission: false)
+        }
+        answered(call)
+    }
+
+    func answered(_ call: Call) {
+        call.phase = .connected
+        call.answeredAt = sim.now
+        if let t = call.noAnswerTimer { sim.cancel(t); call.noAnswerTimer = nil }
+        if let e = pbxs[call.pbx].extensions[call.callerExt] { e.activity = .talking(call: call.id) }
+        call.hangupEvent = sim.schedule(.hangup(call: call.id), after: call.hold)
+    }
+
+    func splitHostPort(_ hp: String) -> (String, Int) {
+        let parts = hp.split(separator: ":")
+        return (String(parts.first ?? ""), parts.count > 1 ? Int(parts[1]) ?? 5060 : 5060)
+    }
+
+    // MARK: - Public trunk (PSTN)
+
+    func startPublic(_ call: Call) {
+        let p = pbxs[call.pbx]
+        call.route = "public"
+        call.phase = .pstnSetup
+        guard p.config.publicTrunk != nil, p.trunkChannels > 0 else {
+            end(call, outcome: "failed", detail: "\(p.name) has no public trunk")
+            return
+        }
+        guard p.trunkInUse < p.trunkChannels else {
+            step(.trunkBusy, p.name, "all \(p.trunkChannels) public trunk channels busy", call: call.id)
+            end(call, outcome: "blocked", detail: "all public trunk channels busy")
+            return
+        }
+        p.trunkInUse += 1
+        p.trunkPeak = max(p.trunkPeak, p.trunkInUse)
+        call.originChannel = true
+        step(.trunkSeized, p.name, "public trunk channel seized (\(p.trunkInUse)/\(p.trunkChannels) in use), sends \(call.digits)", call: call.id)
+        guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
+            end(call, outcome: "failed", detail: "\(p.name) has no telephone company")
+            return
+        }
+        call.pstnDelay = telcos[ti].switchingDelay
+        pstnSchedule(call, .arriveTelco(telco: ti, toll: false), after: telcos[ti].switchingDelay)
+    }
+
+    func pstnSchedule(_ call: Call, _ s: PSTNStep, after d: SimTime) {
+        call.pstnEvents.append(sim.schedule(.pstn(call: call.id, s), after: d))
+    }
+
+    /// The telephone company that owns a national number (longest area-code prefix).
+    func telcoFor(nationalNumber n: String) -> Int? {
+        var best: Int?
+        for (i, t) in telcos.enumerated() where n.hasPrefix(t.areaCode) {
+            if best == nil || t.areaCode.count > telcos[best!].areaCode.count { best = i }
+        }
+        return best
+    }
+
+    func pstnStep(call id: Int, _ s: PSTNStep) {
+        guard let call = calls[id] else { return }
+        switch s {
+        case .arriveTelco(let ti, let toll):
+            let telco = telcos[ti]
+            let own = pbxs[call.pbx]
+            let originTelco = telcos.firstIndex { $0.name == own.config.telco }
+            // A number without the trunk prefix is a local number in the caller's area.
+            let national = call.digits.first == "0" ? call.digits : (telcos[originTelco ?? ti].areaCode + call.digits)
+            guard let owner = telcoFor(nationalNumber: national) else {
+                step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id)
+                end(call, outcome: "failed", detail: "unallocated number")
+                return
+            }
+            if owner != ti && !toll {
+                step(.pstnSetup, telco.name, "SETUP \(national): toll call to \(telcos[owner].name)", call: id)
+                let d = telco.tollDelay + telcos[owner].switchingDelay
+                call.pstnDelay += d
+                pstnSchedule(call, .arriveTelco(telco: owner, toll: true), after: d)
+                return
+            }
+            // Terminating exchange: find the PBX trunk that owns the number.
+            guard let (dp, _) = pbxForNumber(national) else {
+                step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id)
+                end(call, outcome: "failed", detail: "unallocated number")
+                return
+            }
+            let dest = pbxs[dp]
+            step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
+            guard dest.trunkInUse < dest.trunkChannels else {
+                step(.trunkBusy, dest.name, "all \(dest.trunkChannels) public trunk channels busy (incoming)", call: id)
+                end(call, outcome: "busy", detail: "far-end trunk busy")
+                return
+            }
+            dest.trunkInUse += 1
+            dest.trunkPeak = max(dest.trunkPeak, dest.trunkInUse)
+            call.destPBX = dp
+            call.destChannel = true
+            step(.trunkSeized, dest.name, "incoming public trunk channel seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
+            guard let extNo = didMap(pbx: dp, national) else {
+                end(call, outcome: "failed", detail: "\(dest.name) has no DID entry for \(national)")
+                return
+            }
+            step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
+            ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
+        case .ring:
+            break
+        case .alerting:
+            call.phase = .alerting
+            step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id)
+        case .answered:
+            break
+        case .connect:
+            step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id)
+            step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id)
+            answered(call)
+        case .release:
+            break
+        }
+    }
+
+    func pbxForNumber(_ national: String) -> (Int, String)? {
+        for (i, p) in pbxs.enumerated() {
+            if let nums = p.config.publicTrunk?.numbers, nums.contains(national) { return (i, national) }
+            if p.config.did[national] != nil { return (i, national) }
+        }
+        return nil
+    }
+
+    func didMap(pbx: Int, _ national: String) -> String? {
+        let p = pbxs[pbx]
+        if let e = p.config.did[national] { return e }
+        if p.extensions[national] != nil { return national }
+        return nil
+    }
+
+    /// Rings an extension for a call delivered by the public network or internally.
+    func ringLocal(_ call: Call, pbx dp: Int, ext extNo: String, delay: SimTime) {
+        let dest = pbxs[dp]
+        let who = "\(dest.name)/\(extNo)"
+        guard let ext = dest.extensions[extNo] else {
+            end(call, outcome: "failed", detail: "no extension \(who)")
+            return
+        }
+        call.destExt = extNo
+        call.destPBX = dp
+        if ext.mode == .absent {
+            step(.callRejected, who, "extension absent", call: call.id)
+            end(call, outcome: "failed", detail: "\(who) absent")
+            return
+        }
+        if !ext.isFree {
+            step(.extensionBusy, who, "busy", call: call.id)
+            end(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            return
+        }
+        ext.activity = .ringing(call: call.id)
+        step(.extensionRinging, who, "ringing", call: call.id)
+        pstnSchedule(call, .alerting, after: call.pstnDelay)
+        if ext.mode != .unanswered {
+            call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter))
+        }
+    }
+
+    // MARK: - Ending
+
+    func hangup(call id: Int) {
+        guard let call = calls[id] else { return }
+        call.hangupEvent = nil
+        let p = pbxs[call.pbx]
+        step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id)
+        if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, let card = p.card {
+            let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: card.config.transport,
+                                             localHostPort: "\(p.ip):5060")
+            let (ip, port) = splitHostPort(SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? "")))
+            call.byeTxn = startTransaction(bye, owner: .callBye(call: id), from: p.ip, to: ip, port: port,
+                                           transport: card.config.transport, timers: card.config.timers, call: id,
+                                           actor: "\(p.name)/V-SIPGW")
+            finish(call, outcome: "answered", keepOpen: true)
+        } else {
+            finish(call, outcome: "answered", keepOpen: false)
+        }
+    }
+
+    func byeFinished(_ id: Int) {
+        guard let call = calls[id] else { return }
+        call.byeTxn = nil
+        calls[id] = nil
+        sipCallToCall[call.sipCallID] = nil
+    }
+
+    func callerGivesUp(_ id: Int) {
+        guard let call = calls[id] else { return }
+        call.noAnswerTimer = nil
+        if call.answeredAt != nil { return }
+        step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id)
+        if let t = call.inviteTxn {
+            // CANCEL the pending INVITE (RFC 3261 §9.1) when a provisional response was seen.
+            if case .invite(let x)? = transactions[t]?.machine, x.state == .proceeding, let p = Optional(pbxs[call.pbx]),
+               let card = p.card, let tx = transactions[t] {
+                var cancel = x.request
+                cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
+                cancel.setHeader("CSeq", "1 CANCEL")
+                cancel.body = ""
+                cancel.removeHeaders("Content-Type")
+                cancel.removeHeaders("Contact")
+                cancel.removeHeaders("Allow")
+                startTransaction(cancel, owner: .callCancel(call: id), from: p.ip, to: tx.remoteIP, port: tx.remotePort,
+                                 transport: card.config.transport, timers: card.config.timers, call: id, actor: "\(p.name)/V-SIPGW")
+            }
+            abandonTransaction(t)
+            call.inviteTxn = nil
+        }
+        end(call, outcome: "no-answer", detail: "not answered")
+    }
+
+    /// Ends a call that was not answered.
+    func end(_ call: Call, outcome: String, detail: String) {
+        step(.callEnded, pbxs[call.pbx].name, "\(outcome): \(detail)", call: call.id)
+        finish(call, outcome: outcome, keepOpen: false)
+    }
+
+    /// Releases everything the call holds and records it.
+    func finish(_ call: Call, outcome: String, keepOpen: Bool) {
+        guard !call.recorded else { return }
+        call.recorded = true
+        call.outcome = outcome
+        call.endedAt = sim.now
+        call.phase = .ended
+        for e in call.pstnEvents { sim.cancel(e) }
+        call.pstnEvents.removeAll()
+        if let t = call.failoverTimer { sim.cancel(t) }
+        if let t = call.noAnswerTimer { sim.cancel(t) }
+        if let t = call.hangupEvent { sim.cancel(t) }
+        if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
+        let p = pbxs[call.pbx]
+        if call.originChannel {
+            p.trunkInUse -= 1
+            call.originChannel = false
+            step(.trunkReleased, p.name, "public trunk channel released (\(p.trunkInUse)/\(p.trunkChannels) in use)", call: call.id)
+        }
+        if let dp = call.destPBX, call.destChannel {
+            pbxs[dp].trunkInUse -= 1
+            call.destChannel = false
+            step(.trunkReleased, pbxs[dp].name, "incoming public trunk channel released", call: call.id)
+        }
+        if let e = p.extensions[call.callerExt] {
+            switch e.activity {
+            case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
+            default: break
+            }
+        }
+        if let de = call.destExt, let dp = call.destPBX, let e = pbxs[dp].extensions[de] {
+            switch e.activity {
+            case .ringing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
+            default: break
+            }
+        }
+        let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == "answered" ? nil : (sim.now - call.placedAt).ns)
+        let rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
+                             placedAtNs: call.placedAt.ns, endedAtNs: sim.now.ns, outcome: outcome, route: call.route,
+                             answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,
+                             sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
+                             pbx: p.name, cardState: call.cardStateAtDial)
+        sink.record(.callEnded(rec))
+        onCallEnded?(rec)
+        if !keepOpen {
+            calls[call.id] = nil
+            sipCallToCall[call.sipCallID] = nil
+        }
+    }
+}
+
+extension World {
+    /// Fail-back (domain §3.4): after a call connected somewhere other than its first target,
+    /// the sticky policies make new calls start there for a while.
+    func noteConnected(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
+        guard let card = pbxs[pi].card, attempt > 1 || card.preferred != nil else { return }
+        let actor = "\(pbxs[pi].name)/V-SIPGW"
+        switch card.config.failback {
+        case .newRequests:
+            return
+        case .duration(let d):
+            if card.preferred?.target.ip == target.ip { return }
+            card.preferred = (target, sim.now + d)
+            step(.failover, actor, "fail-back: new calls start at \(target.hostPort) until \(sim.now + d)", call: call)
+        case .registration:
+            return // set by the registration cycle
+        case .dnsTTL:
+            if card.preferred?.target.ip == target.ip { return }
+            if case .dns(let name, _) = target.origin {
+                let srv = pbxs[pi].resolver.entries["SRV _sip._\(target.transport == .udp ? "udp" : "tcp").\(name)"]
+                    ?? pbxs[pi].resolver.entries["A \(name)"]
+                if let e = srv {
+                    card.preferred = (target, e.expires)
+                    step(.failover, actor, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(e.expires)", call: call)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import SimCore
+import SIP
+import Trace
+
+extension World {
+    /// Executes one command of the shared command language.
+    public func execute(_ c: Command) {
+        switch c {
+        case .dial(let ref, let number, let hold):
+            dial(ref, number: number, hold: hold)
+        case .down(let hosts):
+            for h in hosts { setHost(h, "down") { $0.up = false; $0.refusesSIP = false } }
+            for (i, p) in pbxs.enumerated() where hosts.contains(where: { network.index(of: $0) == network.index(of: p.ip) }) {
+                setCardState(pbx: i, .fault, reason: "own network unreachable")
+            }
+        case .up(let hosts):
+            for h in hosts { setHost(h, "up") { $0.up = true; $0.refusesSIP = false } }
+            for (i, p) in pbxs.enumerated() where hosts.contains(where: { network.index(of: $0) == network.index(of: p.ip) }) {
+                if p.card?.state == .fault {
+                    setCardState(pbx: i, .ins, reason: "network reachable again")
+                    if p.card?.registration.active == false, p.card?.config.registrar != nil {
+                        if let e = p.card?.registration.cycleEvent { sim.cancel(e) }
+                        p.card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), after: .zero)
+                    }
+                }
+            }
+        case .refuse(let hosts):
+            for h in hosts { setHost(h, "up, SIP port closed (refuses)") { $0.up = true; $0.refusesSIP = true } }
+        case .respond(let host, let code, let retryAfter):
+            guard let ip = network.ip(of: host), let s = sipServers.first(where: { $0.ip == ip }) else {
+                commandErrors.append("respond: \(host) is not a SIP server"); return
+            }
+            s.respond = code.map { RespondMode(code: $0, retryAfter: retryAfter) }
+            let what = code.map { c in "answers new requests with \(c)" + (retryAfter.map { " Retry-After \($0.durationString)" } ?? "") } ?? "answers normally"
+            step(.hostState, network.name(ofIP: ip), what)
+        case .dns(let name, let fault):
+            guard dnsServer != nil else { commandErrors.append("dns: no DNS server"); return }
+            dnsServer!.faults[name] = fault == .normal ? nil : fault
+            step(.hostState, "dns", "\(name): \(fault.rawValue)")
+        case .latency(let d, let host):
+            if let h = host {
+                setHost(h, "one-way latency \(d.durationString)") { $0.latency = d }
+            } else {
+                network.latency = d
+                step(.hostState, "network", "one-way latency \(d.durationString)")
+            }
+        case .loss(let pct, let host):
+            if let h = host {
+                setHost(h, "loss \(pct)%") { $0.loss = pct / 100 }
+            } else {
+                network.loss = pct / 100
+                step(.hostState, "network", "loss \(pct)%")
+            }
+        case .phone(let ref, let mode):
+            guard let (pi, e) = findExtension(ref) else { commandErrors.append("no extension \(ref)"); return }
+            e.mode = mode
+            step(.hostState, "\(pbxs[pi].name)/\(e.number)", "phone \(mode.rawValue == "normal" ? "idle (normal)" : mode.rawValue)")
+        case .hangup(let id):
+            let ids = id.map { [$0] } ?? calls.keys.sorted()
+            for i in ids {
+                guard let call = calls[i], !call.recorded else { continue }
+                if call.answeredAt != nil { hangup(call: i) } else {
+                    if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
+                    end(call, outcome: "abandoned", detail: "caller hung up before answer")
+                }
+            }
+        }
+    }
+
+    private func setHost(_ h: String, _ what: String, _ change: (inout Host) -> Void) {
+        if network.update(h, change) {
+            step(.hostState, network.host(h)!.name, what)
+        } else {
+            commandErrors.append("no host \(h)")
+        }
+    }
+}

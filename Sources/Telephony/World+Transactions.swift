@@ -1,0 +1,140 @@
+import SimCore
+import SIP
+import Trace
+
+extension World {
+    /// Creates and starts a client transaction; returns its id.
+    @discardableResult
+    func startTransaction(_ request: SIPMessage, owner: TxnOwner, from localIP: String, to remoteIP: String,
+                          port: Int, transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
+        txnCounter += 1
+        let id = txnCounter
+        let machine: TxnMachine = request.method == "INVITE"
+            ? .invite(InviteClientTransaction(request: request, transport: transport, timers: timers))
+            : .nonInvite(NonInviteClientTransaction(request: request, transport: transport, timers: timers))
+        transactions[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
+                               callID: call, actor: actor)
+        if let b = request.branch { txnByBranch[b] = id }
+        txnInput(id) { m, now in
+            switch m {
+            case .invite(var x): let a = x.start(now: now); m = .invite(x); return a
+            case .nonInvite(var x): let a = x.start(now: now); m = .nonInvite(x); return a
+            }
+        }
+        return id
+    }
+
+    /// Feeds an input to a transaction and performs the actions it returns.
+    func txnInput(_ id: Int, _ input: (inout TxnMachine, Int64) -> [TransactionAction]) {
+        guard var t = transactions[id] else { return }
+        let actions = input(&t.machine, sim.now.ns)
+        transactions[id] = t
+        perform(actions, txn: id)
+    }
+
+    func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
+        guard var t = transactions[id] else { return }
+        t.timers[timer] = nil
+        transactions[id] = t
+        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID)
+        txnInput(id) { m, now in
+            switch m {
+            case .invite(var x): let a = x.timerFired(timer, now: now); m = .invite(x); return a
+            case .nonInvite(var x): let a = x.timerFired(timer, now: now); m = .nonInvite(x); return a
+            }
+        }
+    }
+
+    func branchOf(_ t: Txn) -> String {
+        switch t.machine {
+        case .invite(let x): return x.branch
+        case .nonInvite(let x): return x.branch
+        }
+    }
+
+    func isTerminated(_ t: Txn) -> Bool {
+        switch t.machine {
+        case .invite(let x): return x.state == .terminated
+        case .nonInvite(let x): return x.state == .terminated
+        }
+    }
+
+    /// Stops a transaction its owner no longer wants.
+    func abandonTransaction(_ id: Int) {
+        txnInput(id) { m, _ in
+            switch m {
+            case .invite(var x): let a = x.abandon(); m = .invite(x); return a
+            case .nonInvite(var x): let a = x.abandon(); m = .nonInvite(x); return a
+            }
+        }
+    }
+
+    private func perform(_ actions: [TransactionAction], txn id: Int) {
+        for a in actions {
+            guard var t = transactions[id] else { return }
+            switch a {
+            case .send(let msg, let re):
+                let transport: Transport
+                switch t.machine { case .invite(let x): transport = x.transport; case .nonInvite(let x): transport = x.transport }
+                sendSIP(msg, from: t.localIP, to: t.remoteIP, dstPort: t.remotePort, transport: transport,
+                        call: t.callID, retransmission: re)
+            case .startTimer(let timer, let at):
+                if let old = t.timers[timer] { sim.cancel(old) }
+                t.timers[timer] = sim.schedule(.txnTimer(txn: id, timer: timer), at: SimTime(ns: max(at, sim.now.ns)))
+                transactions[id] = t
+            case .cancelTimer(let timer):
+                if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old); transactions[id] = t }
+            case .stateChanged(let from, let to):
+                step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID)
+            case .deliver(let response):
+                txnDelivered(id, t, response)
+            case .timedOut(let timer):
+                txnTimedOut(id, t, timer)
+            case .transportFailed:
+                txnTransportFailed(id, t)
+            }
+        }
+        if let t = transactions[id], isTerminated(t) {
+            for (_, ev) in t.timers { sim.cancel(ev) }
+            transactions[id] = nil
+            txnByBranch[branchOf(t)] = nil
+        }
+    }
+
+    func txnKindName(_ t: Txn) -> String {
+        switch t.machine {
+        case .invite: return "INVITE client"
+        case .nonInvite(let x): return "\(x.request.method ?? "") client"
+        }
+    }
+
+    private func txnDelivered(_ id: Int, _ t: Txn, _ r: SIPMessage) {
+        switch t.owner {
+        case .callInvite(let c): callResponse(c, txn: id, r)
+        case .callBye(let c): byeFinished(c)
+        case .callCancel: break
+        case .register(let p): registerResponse(pbx: p, txn: id, r)
+        case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
+        }
+    }
+
+    private func txnTimedOut(_ id: Int, _ t: Txn, _ timer: SIPTimer) {
+        switch t.owner {
+        case .callInvite(let c): callTransactionTimedOut(c, txn: id)
+        case .callBye(let c): byeFinished(c)
+        case .callCancel: break
+        case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "Timer F (408)")
+        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 408)
+        }
+    }
+
+    private func txnTransportFailed(_ id: Int, _ t: Txn) {
+        switch t.owner {
+        case .callInvite(let c): callTransportFailed(c, txn: id)
+        case .callBye(let c): byeFinished(c)
+        case .callCancel: break
+        case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "transport error (503)")
+        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 503)
+        }
+    }
+}

@@ -1,0 +1,288 @@
+import SimCore
+import SIP
+import Routing
+import Trace
+
+/// The events of the telephony model, scheduled on the engine.
+public enum Event: Sendable {
+    case deliver(Packet)
+    case txnTimer(txn: Int, timer: SIPTimer)
+    case failoverTimer(call: Int, attempt: Int)
+    case dnsTimeout(pbx: Int, job: Int, attempt: Int)
+    case command(Command, index: Int)
+    case registerCycle(pbx: Int)
+    case registerFailover(pbx: Int, attempt: Int)
+    case answer(leg: String)
+    case legNoAnswer(leg: String)
+    case hangup(call: Int)
+    case noAnswer(call: Int)
+    case pstn(call: Int, PSTNStep)
+    case blocklistExpiry(pbx: Int, ip: String)
+    case serverTxnExpiry(server: Int, branch: String)
+}
+
+/// The steps of a public-network call (ISDN-like signalling, not on the IP network).
+public enum PSTNStep: Sendable {
+    case arriveTelco(telco: Int, toll: Bool)
+    case ring
+    case alerting
+    case answered
+    case connect
+    case release
+}
+
+/// Who owns a client transaction.
+enum TxnOwner {
+    case callInvite(call: Int)
+    case callBye(call: Int)
+    case callCancel(call: Int)
+    case register(pbx: Int)
+    case proxyInvite(server: Int, upstreamBranch: String)
+}
+
+enum TxnMachine {
+    case invite(InviteClientTransaction)
+    case nonInvite(NonInviteClientTransaction)
+}
+
+struct Txn {
+    var machine: TxnMachine
+    var owner: TxnOwner
+    var localIP: String
+    var remoteIP: String
+    var remotePort: Int
+    var timers: [SIPTimer: EventID] = [:]
+    var callID: Int?
+    var actor: String
+}
+
+enum ResolveRequester { case call(Int), registration(pbx: Int) }
+
+struct ResolveJob {
+    var requester: ResolveRequester
+    var name: String
+    var port: Int?
+    var transport: Transport
+    /// The query in flight.
+    var qname: String
+    var qtype: DNSType
+    var attempt = 1
+    var timeout: EventID?
+    var callID: Int?
+    /// SRV answer waiting for A lookups of targets without additional records.
+    var srv: [SRVRecord] = []
+    var srvAddresses: [SRVRecord: [String]] = [:]
+    var pendingTargets: [SRVRecord] = []
+}
+
+/// The simulated world: network, DNS, SIP servers, PBXs, telephone companies and the calls in
+/// progress, driven by the discrete-event engine. Models emit trace events to the sink.
+public final class World {
+    public internal(set) var sim = Simulation<Event>()
+    public let config: WorldConfig
+    public var network: Network
+    var dnsServer: DNSServer?
+    public internal(set) var sipServers: [SIPServerState] = []
+    var location: [String: [String: Binding]] = [:]
+    public internal(set) var pbxs: [PBXState] = []
+    public let telcos: [TelcoConfig]
+    public internal(set) var calls: [Int: Call] = [:]
+    public internal(set) var callCount = 0
+    var transactions: [Int: Txn] = [:]
+    var txnByBranch: [String: Int] = [:]
+    var txnCounter = 0
+    var idCounter: UInt64 = 0
+    var sipCallToCall: [String: Int] = [:]
+    var legs: [String: IncomingLeg] = [:]
+    var jobs: [[Int: ResolveJob]] = []
+    var jobCounter = 0
+    let streams: RandomStreams
+    public let sink: TraceSink
+    /// Scenario events (timeline commands, traffic) still to come; the run is quiet when this is
+    /// zero and no call is in progress.
+    public var pendingScenarioEvents = 0
+    /// Errors from commands that could not be executed (unknown host at run time, ...).
+    public internal(set) var commandErrors: [String] = []
+    /// Called with each finished call (after it is recorded).
+    public var onCallEnded: ((CallRecord) -> Void)?
+
+    public init(config: WorldConfig, sink: TraceSink) {
+        self.config = config
+        self.sink = sink
+        self.streams = RandomStreams(seed: config.seed)
+        self.telcos = config.telcos
+        network = Network(latency: config.latency, rng: streams.stream("network"))
+        for h in config.hosts { network.addHost(name: h.name, ip: h.ip) }
+        if let d = config.dns, let ip = network.ip(of: d.server) {
+            dnsServer = DNSServer(hostIP: ip, zone: d.records, defaultTTL: d.defaultTTL)
+        }
+        for s in config.sipServers { sipServers.append(SIPServerState(config: s, ip: network.ip(of: s.host) ?? s.host)) }
+        for (i, p) in config.pbxs.enumerated() {
+            let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host)
+            if let c = p.card {
+                st.card = VSIPGWCard(config: c, callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
+            }
+            pbxs.append(st)
+            jobs.append([:])
+        }
+    }
+
+    public var now: SimTime { sim.now }
+
+    // MARK: - Identifiers (deterministic)
+
+    func nextID() -> UInt64 { idCounter += 1; return idCounter }
+    func newBranch() -> String { "\(branchCookie)-\(String(nextID(), radix: 16))" }
+    func newTag() -> String { "t" + String(nextID(), radix: 16) }
+
+    // MARK: - Trace helpers
+
+    func step(_ kind: StepKind, _ actor: String, _ detail: String, call: Int? = nil) {
+        sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor, kind: kind, detail: detail)))
+    }
+
+    // MARK: - Running
+
+    /// Schedules the start of every card's registration (at time zero).
+    public func start() {
+        for (i, p) in pbxs.enumerated() where p.card?.config.registrar != nil {
+            p.card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now)
+        }
+    }
+
+    /// Schedules a scenario command; counts toward the pending scenario events.
+    public func schedule(_ command: Command, at time: SimTime, index: Int = 0) {
+        pendingScenarioEvents += 1
+        sim.schedule(.command(command, index: index), at: time)
+    }
+
+    /// True when nothing the scenario asked for is still to happen.
+    public var isQuiet: Bool { pendingScenarioEvents == 0 && calls.isEmpty }
+
+    /// Runs one event; false when the queue is empty or the next event is after `limit`.
+    @discardableResult
+    public func step(until limit: SimTime = .never) -> Bool {
+        guard let e = sim.step(until: limit) else { return false }
+        handle(e.payload)
+        return true
+    }
+
+    /// Runs until the scenario is quiet (every call ended, nothing pending), or `limit`.
+    public func runUntilQuiet(limit: SimTime = .never, shouldStop: () -> Bool = { false }) {
+        while !isQuiet && !shouldStop() {
+            if !step(until: limit) { break }
+        }
+    }
+
+    /// Runs every event up to `time`, and sets the clock to it.
+    public func run(until time: SimTime, shouldStop: () -> Bool = { false }) {
+        while !shouldStop() {
+            if !step(until: time) { break }
+        }
+    }
+
+    func handle(_ e: Event) {
+        switch e {
+        case .deliver(let p): deliver(p)
+        case .txnTimer(let id, let timer): txnTimerFired(id, timer)
+        case .failoverTimer(let c, let attempt): callFailoverTimer(c, attempt)
+        case .dnsTimeout(let p, let job, let attempt): dnsTimeout(pbx: p, job: job, attempt: attempt)
+        case .command(let c, _):
+            pendingScenarioEvents -= 1
+            execute(c)
+        case .registerCycle(let p): startRegistration(pbx: p)
+        case .registerFailover(let p, let attempt): registerFailoverTimer(pbx: p, attempt: attempt)
+        case .answer(let leg): legAnswer(leg)
+        case .legNoAnswer(let leg): legNoAnswer(leg)
+        case .hangup(let c): hangup(call: c)
+        case .noAnswer(let c): callerGivesUp(c)
+        case .pstn(let c, let s): pstnStep(call: c, s)
+        case .blocklistExpiry(let p, let ip): blocklistExpired(pbx: p, ip: ip)
+        case .serverTxnExpiry(let s, let b): sipServers[s].serverTxns[b] = nil
+        }
+    }
+
+    // MARK: - Network
+
+    /// Puts a SIP message on the network and records it.
+    func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int = 5060, to dst: String, dstPort: Int,
+                 transport: Transport, call: Int?, retransmission: Bool) {
+        var fate = network.fate(from: src, to: dst, reliable: transport.isReliable)
+        let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
+        if refused { fate = .delivered }
+        let delivered = fate == .delivered && !refused
+        sink.record(.sipMessage(SIPMessageRecord(
+            atNs: sim.now.ns, callID: call, src: "\(src):\(srcPort)", dst: "\(dst):\(dstPort)", method: msg.method,
+            statusCode: msg.statusCode, branch: msg.branch ?? "", sipCallID: msg.callID ?? "", delivered: delivered,
+            retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded())))
+        let lat = network.latency(from: src, to: dst)
+        if refused {
+            // ICMP port unreachable (UDP) or RST (TCP) comes back after one round trip.
+            if let b = msg.branch, msg.isRequest {
+                let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
+                                  payload: .unreachable(branch: b, transport: transport))
+                sim.schedule(.deliver(back), after: lat + network.latency(from: dst, to: src))
+            }
+            return
+        }
+        guard delivered else { return }
+        sim.schedule(.deliver(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort,
+                                     payload: .sip(msg, transport: transport))), after: lat)
+    }
+
+    func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int) -> Bool {
+        let fate = network.fate(from: src, to: dst, reliable: false)
+        guard fate == .delivered else { return false }
+        sim.schedule(.deliver(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload)),
+                     after: network.latency(from: src, to: dst))
+        return true
+    }
+
+    func deliver(_ p: Packet) {
+        // A host that went down while the packet was in flight drops it.
+        guard network.isUp(p.dstIP) else {
+            step(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight")
+            return
+        }
+        switch p.payload {
+        case .dnsQuery(let q):
+            guard var server = dnsServer, server.hostIP == p.dstIP else { return }
+            let answer = server.answer(q, network: network)
+            dnsServer = server
+            if let a = answer {
+                _ = sendDNS(.dnsResponse(a), from: p.dstIP, srcPort: 53, to: p.srcIP, dstPort: p.srcPort)
+            }
+        case .dnsResponse(let r):
+            if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) { dnsAnswer(pbx: pi, r) }
+        case .unreachable(let branch, let transport):
+            if let id = txnByBranch[branch] {
+                let t = transactions[id]!
+                step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(p.srcIP):\(p.srcPort)"
+                                                                 : "TCP connection to \(p.srcIP):\(p.srcPort) refused", call: t.callID)
+                txnInput(id) { m, now in
+                    switch m {
+                    case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
+                    case .nonInvite(var x): let a = x.transportError(now: now); m = .nonInvite(x); return a
+                    }
+                }
+            }
+        case .sip(let msg, let transport):
+            if msg.isRequest {
+                if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }) {
+                    serverReceive(si, msg, from: p, transport: transport)
+                } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
+                    pbxReceiveRequest(pi, msg, from: p, transport: transport)
+                }
+            } else if let b = msg.branch, let id = txnByBranch[b] {
+                txnInput(id) { m, now in
+                    switch m {
+                    case .invite(var x): let a = x.receive(msg, now: now.self); m = .invite(x); return a
+                    case .nonInvite(var x): let a = x.receive(msg, now: now); m = .nonInvite(x); return a
+                    }
+                }
+            } else if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }), msg.statusCode != nil {
+                _ = si // a late response for a forgotten proxy transaction: absorbed
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+/// The kinds of step the models record. A closed set: the trace schema documents each one
+/// (docs/trace-schema.md), and people who train on the traces rely on these exact strings.
+public enum StepKind: String, Sendable, CaseIterable {
+    case callPlaced = "call-placed"
+    case routeSelected = "route-selected"
+    case dnsQuery = "dns-query"
+    case dnsAnswer = "dns-answer"
+    case dnsFailure = "dns-failure"
+    case dnsCacheHit = "dns-cache-hit"
+    case targetsResolved = "targets-resolved"
+    case targetSkipped = "target-skipped"
+    case attemptStarted = "attempt-started"
+    case txnState = "txn-state"
+    case timerFired = "timer-fired"
+    case sipResponse = "sip-response"
+    case transportError = "transport-error"
+    case failover = "failover"
+    case blocklistAdded = "blocklist-added"
+    case blocklistExpired = "blocklist-expired"
+    case reroute = "reroute"
+    case trunkSeized = "trunk-seized"
+    case trunkReleased = "trunk-released"
+    case trunkBusy = "trunk-busy"
+    case pstnSetup = "pstn-setup"
+    case pstnAlerting = "pstn-alerting"
+    case pstnConnect = "pstn-connect"
+    case pstnRelease = "pstn-release"
+    case didMapped = "did-mapped"
+    case extensionRinging = "extension-ringing"
+    case extensionAnswered = "extension-answered"
+    case extensionBusy = "extension-busy"
+    case callAnswered = "call-answered"
+    case callEnded = "call-ended"
+    case callRejected = "call-rejected"
+    case registration = "registration"
+    case cardState = "card-state"
+    case proxy = "proxy"
+    case hostState = "host-state"
+    case command = "command"
+    case packetDropped = "packet-dropped"
+}
+
+/// One recorded step: a decision or state change at a simulated instant.
+public struct Step: Sendable, Equatable {
+    /// Simulated time in nanoseconds since the start of the run.
+    public var atNs: Int64
+    public var callID: Int?
+    /// Who acted: `PBX-1`, `PBX-1/V-SIPGW`, `sip1.itsp.example`, `TELCO-098`, `PBX-2/1011`, `network`.
+    public var actor: String
+    public var kind: StepKind
+    public var detail: String
+
+    public init(atNs: Int64, callID: Int?, actor: String, kind: StepKind, detail: String) {
+        self.atNs = atNs; self.callID = callID; self.actor = actor; self.kind = kind; self.detail = detail
+    }
+}
+
+/// One SIP message put on the network (retransmissions included).
+public struct SIPMessageRecord: Sendable, Equatable {
+    public var atNs: Int64
+    public var callID: Int?
+    /// `ip:port`
+    public var src: String
+    public var dst: String
+    public var method: String?
+    public var statusCode: Int?
+    public var branch: String
+    public var sipCallID: String
+    /// False when the network dropped it (down host, loss, closed port).
+    public var delivered: Bool
+    public var retransmission: Bool
+    public var transport: String
+    public var raw: String
+
+    public init(atNs: Int64, callID: Int?, src: String, dst: String, method: String?, statusCode: Int?, branch: String,
+                sipCallID: String, delivered: Bool, retransmission: Bool, transport: String, raw: String) {
+        self.atNs = atNs; self.callID = callID; self.src = src; self.dst = dst; self.method = method
+        self.statusCode = statusCode; self.branch = branch; self.sipCallID = sipCallID; self.delivered = delivered
+        self.retransmission = retransmission; self.transport = transport; self.raw = raw
+    }
+}
+
+/// The final record of a call, written when it ends.
+public struct CallRecord: Sendable, Equatable {
+    public var callID: Int
+    public var caller: String
+    public var dialed: String
+    public var placedAtNs: Int64
+    public var endedAtNs: Int64?
+    public var outcome: String
+    public var route: String?
+    public var answeredBy: String?
+    public var setupDelayNs: Int64?
+    /// Distinct addresses that received an INVITE for this call, in order.
+    public var sipTargets: [String]
+    public var sipAttempts: Int
+    public var rerouted: Bool
+    /// Final SIP status that decided the call over SIP, if any.
+    public var finalCode: Int?
+    public var pbx: String
+    public var cardState: String?
+
+    public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: String,
+                route: String?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,
+                rerouted: Bool, finalCode: Int?, pbx: String, cardState: String?) {
+        self.callID = callID; self.caller = caller; self.dialed = dialed; self.placedAtNs = placedAtNs
+        self.endedAtNs = endedAtNs; self.outcome = outcome; self.route = route; self.answeredBy = answeredBy
+        self.setupDelayNs = setupDelayNs; self.sipTargets = sipTargets; self.sipAttempts = sipAttempts
+        self.rerouted = rerouted; self.finalCode = finalCode; self.pbx = pbx; self.cardState = cardState
+    }
+}
+
+/// A fact about the past, as the models emit it.
+public enum TraceEvent: Sendable, Equatable {
+    case step(Step)
+    case sipMessage(SIPMessageRecord)
+    case callEnded(CallRecord)
+}
+
+/// Receives trace events. Sinks attach from outside the models (SQLite, memory, console).
+public protocol TraceSink: AnyObject {
+    func record(_ event: TraceEvent)
+    /// Called when the run ends or pauses (REPL): commit what is buffered.
+    func flush() throws
+}
+
+/// Keeps every event in memory: for tests and small runs.
+public final class MemoryTraceSink: TraceSink {
+    public private(set) var events: [TraceEvent] = []
+    public init() {}
+    public func record(_ event: TraceEvent) { events.append(event) }
+    public func flush() throws {}
+
+    public var steps: [Step] { events.compactMap { if case .step(let s) = $0 { return s } else { return nil } } }
+    public var sipMessages: [SIPMessageRecord] {
+        events.compactMap { if case .sipMessage(let s) = $0 { return s } else { return nil } }
+    }
+    public var calls: [CallRecord] { events.compactMap { if case .callEnded(let c) = $0 { return c } else { return nil } } }
+}
+
+/// Hands every event to several sinks, in order.
+public final class FanOutTraceSink: TraceSink {
+    public var sinks: [TraceSink]
+    public init(_ sinks: [TraceSink]) { self.sinks = sinks }
+    public func record(_ event: TraceEvent) { for s in sinks { s.record(event) } }
+    public func flush() throws { for s in sinks { try s.flush() } }
+}

@@ -1,0 +1,3 @@
+import PBXSimCLI
+
+PBXSim.entry()
