@@ -1,0 +1,49 @@
+import Foundation
+import Scenario
+import Store
+import Trace
+
+/// The package root, found from this file's path.
+let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func scenarioPath(_ name: String) -> String { packageRoot.appendingPathComponent("scenarios/\(name)").path }
+
+func loadBundled(_ name: String) throws -> Scenario {
+    let path = scenarioPath(name)
+    return try ScenarioLoader.load(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+}
+
+/// Runs a scenario into an in-memory sink.
+func runMemory(_ s: Scenario, seed: UInt64? = nil) -> (RunResult, MemoryTraceSink) {
+    let sink = MemoryTraceSink()
+    let r = ScenarioRunner.run(s, seed: seed, sink: sink, keepAll: true)
+    return (r, sink)
+}
+
+func tempPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbxsim-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let p = dir.appendingPathComponent(name).path
+    try? FileManager.default.removeItem(atPath: p)
+    return p
+}
+
+/// Runs the built `pbxsim` binary.
+func runCLI(_ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
+    p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    var e = ProcessInfo.processInfo.environment
+    e["NO_COLOR"] = "1"
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    let o = Pipe(), r = Pipe()
+    p.standardOutput = o
+    p.standardError = r
+    try p.run()
+    let od = o.fileHandleForReading.readDataToEndOfFile()
+    let ed = r.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
+}

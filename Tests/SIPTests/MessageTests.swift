@@ -1,0 +1,64 @@
+import Testing
+@testable import SIP
+
+@Suite struct MessageTests {
+    @Test func inviteHasTheMandatoryHeaders() throws {
+        let m = sampleInvite()
+        let text = m.encoded()
+        #expect(text.hasPrefix("INVITE sip:0123451011@itsp.example SIP/2.0\r\n"))
+        for h in ["Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK", "Max-Forwards: 70", "From: <sip:0987654321@itsp.example>;tag=abc",
+                  "To: <sip:0123451011@itsp.example>", "Call-ID: 1-1@pbx1.example", "CSeq: 1 INVITE",
+                  "Contact: <sip:0987654321@198.51.100.1:5060>", "Content-Type: application/sdp"] {
+            #expect(text.contains(h + (h.hasSuffix("z9hG4bK") ? "" : "\r\n")) || text.contains(h), "missing \(h)")
+        }
+        let cl = m.body.utf8.count
+        #expect(text.contains("Content-Length: \(cl)\r\n\r\nv=0\r\n"))
+        #expect(m.branch?.hasPrefix("z9hG4bK") == true)
+    }
+
+    @Test func roundTrip() throws {
+        let m = sampleInvite()
+        let parsed = try SIPMessage.parse(m.encoded())
+        #expect(parsed == m)
+        let r = m.response(180, toTag: "t1")
+        let pr = try SIPMessage.parse(r.encoded())
+        #expect(pr.statusCode == 180)
+        #expect(pr.toTag == "t1")
+        #expect(pr.branch == m.branch)
+        #expect(pr.cseq?.method == "INVITE")
+    }
+
+    @Test func parsesCompactFormsFoldingAndLF() throws {
+        let text = "SIP/2.0 503 Service Unavailable\nv: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKx\nf: <sip:a@b>;tag=1\nt: <sip:c@d>\n ;tag=2\ni: abc\nCSeq: 1 INVITE\nRetry-After: 120 (maintenance)\nl: 0\n\n"
+        let m = try SIPMessage.parse(text)
+        #expect(m.statusCode == 503)
+        #expect(m.branch == "z9hG4bKx")
+        #expect(m.toTag == "2")
+        #expect(m.callID == "abc")
+        #expect(m.retryAfterSeconds == 120)
+    }
+
+    static func fails(_ text: String) -> Bool {
+        do { _ = try SIPMessage.parse(text); return false } catch { return error is SIPMessage.ParseError }
+    }
+
+    @Test func rejectsMalformed() {
+        #expect(Self.fails(""))
+        #expect(Self.fails("HELLO\r\n\r\n"))
+        // No Max-Forwards on a request.
+        #expect(Self.fails("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nTo: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\n\r\n"))
+        // Content-Length disagrees with the body.
+        #expect(Self.fails("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nTo: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\nContent-Length: 10\r\n\r\nabc"))
+    }
+
+    @Test func proxyViaHandling() {
+        var m = sampleInvite()
+        m.pushVia(SIPMessage.via(transport: .udp, sentBy: "192.0.2.10:5060", branch: "z9hG4bK-proxy"))
+        #expect(m.branch == "z9hG4bK-proxy")
+        let r = m.response(180, toTag: "t")
+        #expect(r.headerValues("Via").count == 2)
+        var up = r
+        up.popVia()
+        #expect(up.branch == "z9hG4bK-test1")
+    }
+}
