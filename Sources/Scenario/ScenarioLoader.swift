@@ -260,7 +260,15 @@ public enum ScenarioLoader {
         if let x = m["t4"] { c.timers.t4 = try x.duration().ns }
         if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1) }
         if let x = m["register_refresh"] { c.registerRefreshPercent = try x.int(min: 1, max: 100) }
-        if let x = m["register_retry"] { c.registerRetry = try x.duration() }
+        if let x = m["register_retry"] {
+            if try x.string().lowercased() == "rfc5626" {
+                c.registerRetry = .rfc5626(base: .seconds(30), max: .seconds(1800))
+            } else {
+                let d = try x.duration()
+                guard d.ns > 0 else { throw x.error("must be positive (or rfc5626)") }
+                c.registerRetry = .fixed(d)
+            }
+        }
         if let x = m["reroute_on"] {
             let s = try x.string()
             guard let p = ReroutePolicy(rawValue: s) else { throw x.error("reroute_on must be failures or any-error, got '\(s)'") }

@@ -91,6 +91,22 @@ public enum FailbackPolicy: Sendable, Equatable {
     case dnsTTL
 }
 
+/// How long a card waits before registering again after every registrar target failed.
+public enum RegisterRetry: Sendable, Equatable {
+    /// A fixed interval (Panasonic terminals: 10 s).
+    case fixed(SimTime)
+    /// RFC 5626 §4.5: W = min(max, base · 2^(k−1)) after the k-th consecutive failure, the wait
+    /// uniform in [W/2, W].
+    case rfc5626(base: SimTime, max: SimTime)
+
+    public var description: String {
+        switch self {
+        case .fixed(let d): return d.durationString
+        case .rfc5626(let b, let m): return "rfc5626 (base \(b.durationString), max \(m.durationString))"
+        }
+    }
+}
+
 /// The V-SIPGW card (Panasonic PC Programming 9.10 Slot—Port Property—V-SIPGW).
 public struct CardConfig: Sendable {
     public var sipServer: ServerAddress
@@ -107,7 +123,7 @@ public struct CardConfig: Sendable {
     public var failoverTimerRegister: SimTime?
     public var registerExpires: Int = 3600
     public var registerRefreshPercent: Int = 90
-    public var registerRetry: SimTime = .seconds(10)
+    public var registerRetry: RegisterRetry = .fixed(.seconds(10))
     public var reroutePolicy: ReroutePolicy = .failures
     public var failback: FailbackPolicy = .newRequests
     public var callsFollowRegistration = false

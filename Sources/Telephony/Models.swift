@@ -36,6 +36,8 @@ struct RegistrationState {
     var registeredUntil: SimTime = .zero
     var failures = 0
     var active = false
+    var cycles = 0
+    var provisional = false
 }
 
 public final class VSIPGWCard {

@@ -24,10 +24,12 @@ extension World {
         if card.registration.active { return }
         if !network.isUp(pbxs[pi].ip) {
             setCardState(pbx: pi, .fault, reason: "own network unreachable")
-            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: card.config.registerRetry)
+            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: retryDelay(pbx: pi))
             return
         }
         card.registration.active = true
+        card.registration.cycles += 1
+        card.registration.provisional = false
         card.registration.sequence = registerSequence(pbx: pi)
         step(.registration, "\(pbxs[pi].name)/V-SIPGW", "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))")
         registerNext(pbx: pi)
@@ -46,12 +48,9 @@ extension World {
             resolve(pbx: pi, name: name, port: port, transport: card.config.transport, for: .registration(pbx: pi), call: nil)
         case .exhausted:
             card.registration.active = false
-            card.registration.failures += 1
-            card.registration.registeredWith = nil
-            step(.registration, actor, "every registrar target failed; retry in \(card.config.registerRetry.durationString)")
-            setCardState(pbx: pi, .ous, reason: "every registrar target failed")
-            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: card.config.registerRetry)
+            registrationFailed(pbx: pi, "every registrar target failed")
         case .target(let t):
+            card.registration.provisional = false
             card.registration.cseq += 1
             let c = card.config
             let domain = c.sipDomain
@@ -71,6 +70,34 @@ extension World {
         }
     }
 
+    /// The whole registration cycle failed: the card goes OUS and retries later.
+    func registrationFailed(pbx pi: Int, _ why: String) {
+        guard let card = pbxs[pi].card else { return }
+        card.registration.active = false
+        card.registration.failures += 1
+        card.registration.registeredWith = nil
+        let wait = retryDelay(pbx: pi)
+        step(.registration, "\(pbxs[pi].name)/V-SIPGW", "\(why); retry in \(wait.formatSeconds(precision: 3)) (failure \(card.registration.failures))")
+        setCardState(pbx: pi, .ous, reason: why)
+        card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: wait)
+    }
+
+    /// The wait before the next registration cycle after `failures` consecutive failures.
+    func retryDelay(pbx pi: Int) -> SimTime {
+        guard let card = pbxs[pi].card else { return .seconds(10) }
+        switch card.config.registerRetry {
+        case .fixed(let d): return d
+        case .rfc5626(let base, let maxT):
+            let k = max(1, card.registration.failures)
+            var w = base.ns
+            for _ in 1..<k where w < maxT.ns { w *= 2 }
+            w = min(w, maxT.ns)
+            var rng = streams.stream("register-backoff-\(pbxs[pi].name)-\(card.registration.cycles)")
+            let half = w / 2
+            return SimTime(ns: half + Int64(rng.uniformInclusive(UInt64(w - half))))
+        }
+    }
+
     func registerFailoverTimer(pbx pi: Int, attempt: Int) {
         guard let card = pbxs[pi].card, card.registration.cseq == attempt, let txn = card.registration.txn else { return }
         card.registration.failoverTimer = nil
@@ -83,6 +110,11 @@ extension World {
         if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
         abandonTransaction(txn)
         card.registration.txn = nil
+        if card.registration.provisional {
+            // Timer F after a 1xx is not an RFC 3263 failover condition.
+            registrationFailed(pbx: pi, "REGISTER timed out after a provisional response (\(reason))")
+            return
+        }
         step(.failover, "\(pbxs[pi].name)/V-SIPGW", "REGISTER leaves \(card.registration.lastTarget?.hostPort ?? "?"): \(reason)")
         registerNext(pbx: pi)
     }
@@ -90,7 +122,17 @@ extension World {
     func registerResponse(pbx pi: Int, txn: Int, _ r: SIPMessage) {
         guard let card = pbxs[pi].card, card.registration.txn == txn, let code = r.statusCode else { return }
         let actor = "\(pbxs[pi].name)/V-SIPGW"
-        if code < 200 { return }
+        if code < 200 {
+            // A provisional response means the server is alive: RFC 3263 failover no longer
+            // applies to this REGISTER; only Timer F (408) can end it.
+            if !card.registration.provisional, let t = card.registration.failoverTimer {
+                sim.cancel(t)
+                card.registration.failoverTimer = nil
+                step(.registration, actor, "\(code) to REGISTER: failover timer stopped, waiting for a final response")
+            }
+            card.registration.provisional = true
+            return
+        }
         if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
         card.registration.txn = nil
         if code == 503 {
@@ -99,6 +141,7 @@ extension World {
                 addToBlocklist(pbx: pi, ip: t.ip, until: sim.now + .seconds(Int64(ra)), call: nil)
             }
             step(.failover, actor, "REGISTER leaves \(target?.hostPort ?? "?"): 503")
+            card.registration.provisional = false
             registerNext(pbx: pi)
             return
         }
@@ -117,10 +160,7 @@ extension World {
             }
             card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: refresh)
         } else {
-            card.registration.failures += 1
-            step(.registration, actor, "REGISTER rejected: \(code) \(ReasonPhrase.for(code)); retry in \(card.config.registerRetry.durationString)")
-            setCardState(pbx: pi, .ous, reason: "registration rejected (\(code))")
-            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: card.config.registerRetry)
+            registrationFailed(pbx: pi, "REGISTER rejected: \(code) \(ReasonPhrase.for(code))")
         }
     }
 
