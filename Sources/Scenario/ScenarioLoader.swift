@@ -163,7 +163,8 @@ public enum ScenarioLoader {
 
         var defaults = CallDefaults()
         if let d = top["defaults"] {
-            let m = try d.dict(allowed: ["hold", "no_answer_timeout"])
+            let m = try d.dict(allowed: ["hold", "no_answer_timeout", "ring_timeout"])
+            if let h = m["ring_timeout"] { defaults.ringTimeout = try h.duration() }
             if let h = m["hold"] { defaults.hold = try h.duration() }
             if let h = m["no_answer_timeout"] { defaults.noAnswerTimeout = try h.duration() }
         }

@@ -36,8 +36,13 @@ public enum ScenarioRunner {
             outcomes[r.outcome, default: 0] += 1
             if keepAll || wanted.contains(r.callID) { calls[r.callID] = summary(r) }
         }
-        let limit = s.until ?? .never
-        world.runUntilQuiet(limit: limit)
+        if let until = s.until {
+            // An explicit end: run to that instant even past quiet points (registration refreshes,
+            // retries), and stop there even with calls in progress.
+            world.run(until: until)
+        } else {
+            world.runUntilQuiet()
+        }
         let stopped = !world.isQuiet
         let result = s.check(calls: calls)
         return RunResult(calls: calls, callCount: world.callCount, outcomes: outcomes, endTime: world.now, expectations: result,

@@ -25,6 +25,9 @@ public struct CallDefaults: Sendable {
     public var hold: SimTime = .seconds(60)
     /// How long a caller waits for an answer before giving up (the call ends `no-answer`).
     public var noAnswerTimeout: SimTime = .seconds(60)
+    /// How long an extension set `unanswered` rings before its PBX gives up (480 over SIP,
+    /// no-answer on the public network).
+    public var ringTimeout: SimTime = .seconds(30)
     public init() {}
 }
 

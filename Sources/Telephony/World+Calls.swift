@@ -378,6 +378,8 @@ extension World {
         pstnSchedule(call, .alerting, after: call.pstnDelay)
         if ext.mode != .unanswered {
             call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter))
+        } else {
+            call.pstnEvents.append(sim.schedule(.legNoAnswer(leg: "pstn:\(call.id)"), after: config.defaults.ringTimeout))
         }
     }
 

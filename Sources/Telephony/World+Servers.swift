@@ -177,7 +177,7 @@ extension World {
             let ringing = req.response(180, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(pbx.ip):5060>")])
             leg.lastResponse = ringing
             if ext.mode == .unanswered {
-                leg.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.noAnswerTimeout + .seconds(30))
+                leg.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
             } else {
                 leg.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter)
             }
@@ -237,6 +237,13 @@ extension World {
 
     func legNoAnswer(_ key: String) {
         if key.hasPrefix("gc:") { legs[String(key.dropFirst(3))] = nil; return }
+        if key.hasPrefix("pstn:") {
+            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
+            step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
+                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id)
+            end(call, outcome: "no-answer", detail: "ring timeout")
+            return
+        }
         guard var leg = legs[key], !leg.done else { return }
         leg.done = true
         if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
