@@ -12,12 +12,14 @@ public struct NonInviteClientTransaction: Sendable {
     public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
         precondition(request.method != "INVITE" && request.method != "ACK", "not a non-INVITE request")
         self.request = request
+        self.branch = request.branch ?? ""
         self.transport = transport
         self.timers = timers
         self.intervalE = timers.t1
     }
 
-    public var branch: String { request.branch ?? "" }
+    /// The top Via branch of the request, parsed once.
+    public let branch: String
 
     private mutating func move(to s: State, _ out: inout [TransactionAction]) {
         if s != state { out.append(.stateChanged(from: state.rawValue, to: s.rawValue)); state = s }

@@ -37,17 +37,43 @@ public struct SIPMessage: Sendable, Equatable {
         return compact[l] ?? l
     }
 
+    /// The compact form of a canonical header name, if it has one.
+    static let compactOf: [String: String] = Dictionary(uniqueKeysWithValues: compact.map { ($1, $0) })
+
+    /// ASCII case-insensitive equality without allocating.
+    @inline(__always) static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        var ia = a.utf8.makeIterator(), ib = b.utf8.makeIterator()
+        while true {
+            switch (ia.next(), ib.next()) {
+            case (nil, nil): return true
+            case let (x?, y?):
+                if x != y && (x | 0x20) != (y | 0x20) { return false }
+                if x != y && !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7a) { return false }
+            default: return false
+            }
+        }
+    }
+
+    /// Whether a header line's name is `want` (already canonical, lower case) or its compact form.
+    @inline(__always) static func matches(_ name: String, canonical want: String, compact short: String?) -> Bool {
+        if equalsIgnoringCase(name, want) { return true }
+        if let short, name.utf8.count == 1, equalsIgnoringCase(name, short) { return true }
+        return false
+    }
+
     /// First value of a header (case-insensitive, compact forms accepted).
     public func header(_ name: String) -> String? {
         let want = SIPMessage.canonical(name)
-        for h in headers where SIPMessage.canonical(h.name) == want { return h.value }
+        let short = SIPMessage.compactOf[want]
+        for h in headers where SIPMessage.matches(h.name, canonical: want, compact: short) { return h.value }
         return nil
     }
 
     /// Every value of a header, in order.
     public func headerValues(_ name: String) -> [String] {
         let want = SIPMessage.canonical(name)
-        return headers.filter { SIPMessage.canonical($0.name) == want }.map(\.value)
+        let short = SIPMessage.compactOf[want]
+        return headers.filter { SIPMessage.matches($0.name, canonical: want, compact: short) }.map(\.value)
     }
 
     public mutating func setHeader(_ name: String, _ value: String) {
@@ -102,12 +128,35 @@ public struct SIPMessage: Sendable, Equatable {
     }
 
     /// Value of `;name=value` in a header value (outside angle brackets for name-addr forms).
+    /// Scans the UTF-8 bytes once; allocates only the result.
     public static func parameter(_ name: String, in value: String) -> String? {
-        var v = Substring(value)
-        if let close = v.lastIndex(of: ">") { v = v[v.index(after: close)...] }
-        for part in v.split(separator: ";").dropFirst(v.first == ";" ? 0 : 1) {
-            let kv = part.split(separator: "=", maxSplits: 1)
-            if kv.count == 2, kv[0].trimmed().lowercased() == name.lowercased() { return kv[1].trimmed() }
+        let bytes = Array(value.utf8)
+        let key = Array(name.utf8)
+        var i = 0
+        if let close = bytes.lastIndex(of: UInt8(ascii: ">")) { i = close + 1 }
+        let n = bytes.count
+        while i < n {
+            // Find the next ';'.
+            while i < n && bytes[i] != UInt8(ascii: ";") { i += 1 }
+            i += 1
+            while i < n && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+            // Compare the parameter name case-insensitively.
+            var j = 0
+            while j < key.count && i + j < n && (bytes[i + j] | 0x20) == (key[j] | 0x20) { j += 1 }
+            var k = i + j
+            if j == key.count {
+                while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09) { k += 1 }
+                if k < n && bytes[k] == UInt8(ascii: "=") {
+                    k += 1
+                    while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09) { k += 1 }
+                    var end = k
+                    while end < n && bytes[end] != UInt8(ascii: ";") { end += 1 }
+                    var e2 = end
+                    while e2 > k && (bytes[e2 - 1] == 0x20 || bytes[e2 - 1] == 0x09) { e2 -= 1 }
+                    return String(decoding: bytes[k..<e2], as: UTF8.self)
+                }
+            }
+            i = k
         }
         return nil
     }

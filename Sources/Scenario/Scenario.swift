@@ -10,6 +10,9 @@ public struct Scenario: Sendable {
         public var command: Command
         public var text: String
         public var line: Int?
+        public init(at: SimTime, command: Command, text: String, line: Int?) {
+            self.at = at; self.command = command; self.text = text; self.line = line
+        }
     }
 
     public struct Range: Sendable, Equatable {

@@ -22,7 +22,7 @@ public enum ScenarioRunner {
         var conf = s.world
         if let seed { conf.seed = seed }
         let world = World(config: conf, sink: sink)
-        for (i, t) in s.timeline.enumerated() { world.schedule(t.command, at: t.at, index: i) }
+        for t in s.timeline { world.schedule(t.command, at: t.at) }
         world.start()
         return world
     }

@@ -1,6 +1,7 @@
 /// Identifies a scheduled event; used to cancel it.
 public struct EventID: Hashable, Sendable {
     public let seq: UInt64
+    @inlinable public init(seq: UInt64) { self.seq = seq }
 }
 
 /// A priority queue of events ordered by `(time, insertion sequence)`.
@@ -13,6 +14,7 @@ public struct EventQueue<Payload> {
         @usableFromInline var time: SimTime
         @usableFromInline var seq: UInt64
         @usableFromInline var payload: Payload
+        @inlinable init(time: SimTime, seq: UInt64, payload: Payload) { self.time = time; self.seq = seq; self.payload = payload }
         @inlinable func precedes(_ o: Entry) -> Bool {
             time.ns < o.time.ns || (time.ns == o.time.ns && seq < o.seq)
         }
@@ -20,59 +22,61 @@ public struct EventQueue<Payload> {
 
     @usableFromInline var heap: ContiguousArray<Entry> = []
     @usableFromInline var nextSeq: UInt64 = 0
-    /// Sequence numbers of cancelled events still in the heap (lazy deletion).
+    /// Sequence numbers of cancelled events still in the heap (lazy deletion: a cancelled entry
+    /// stays in the heap until it reaches the top, where it is dropped).
     @usableFromInline var cancelled: Set<UInt64> = []
+    /// Sequence numbers of events scheduled and not yet run or cancelled, so that cancelling an
+    /// event that already ran is an O(1) no-op.
+    @usableFromInline var live: Set<UInt64> = []
 
     public init() {}
 
     /// Number of live (not cancelled) events.
-    public var count: Int { heap.count - cancelled.count }
-    public var isEmpty: Bool { count == 0 }
+    @inlinable public var count: Int { live.count }
+    @inlinable public var isEmpty: Bool { live.isEmpty }
 
     /// - Complexity: O(log n)
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func push(_ payload: Payload, at time: SimTime) -> EventID {
         let seq = nextSeq
         nextSeq &+= 1
         heap.append(Entry(time: time, seq: seq, payload: payload))
         siftUp(heap.count - 1)
+        live.insert(seq)
         return EventID(seq: seq)
     }
 
     /// Marks an event cancelled; it will never be returned by `pop`. Cancelling an event that
     /// already ran or was already cancelled is a no-op.
-    public mutating func cancel(_ id: EventID) {
-        if id.seq < nextSeq && contains(seq: id.seq) { cancelled.insert(id.seq) }
-    }
-
-    func contains(seq: UInt64) -> Bool {
-        // Cancel is rare compared to push/pop; a linear scan keeps the hot path free of a side table.
-        heap.contains { $0.seq == seq }
+    /// - Complexity: O(1)
+    @inlinable public mutating func cancel(_ id: EventID) {
+        if live.remove(id.seq) != nil { cancelled.insert(id.seq) }
     }
 
     /// The time of the earliest live event.
-    public mutating func peekTime() -> SimTime? {
+    @inlinable public mutating func peekTime() -> SimTime? {
         dropCancelledTop()
         return heap.first?.time
     }
 
     /// Removes and returns the earliest live event.
     /// - Complexity: O(log n)
-    public mutating func pop() -> (time: SimTime, id: EventID, payload: Payload)? {
+    @inlinable public mutating func pop() -> (time: SimTime, id: EventID, payload: Payload)? {
         dropCancelledTop()
         guard let top = heap.first else { return nil }
         removeTop()
+        live.remove(top.seq)
         return (top.time, EventID(seq: top.seq), top.payload)
     }
 
-    @usableFromInline mutating func dropCancelledTop() {
+    @inlinable mutating func dropCancelledTop() {
         while let top = heap.first, !cancelled.isEmpty, cancelled.contains(top.seq) {
             cancelled.remove(top.seq)
             removeTop()
         }
     }
 
-    @usableFromInline mutating func removeTop() {
+    @inlinable mutating func removeTop() {
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last
@@ -80,7 +84,7 @@ public struct EventQueue<Payload> {
         }
     }
 
-    @usableFromInline mutating func siftUp(_ i0: Int) {
+    @inlinable mutating func siftUp(_ i0: Int) {
         var i = i0
         let e = heap[i]
         while i > 0 {
@@ -90,7 +94,7 @@ public struct EventQueue<Payload> {
         heap[i] = e
     }
 
-    @usableFromInline mutating func siftDown(_ i0: Int) {
+    @inlinable mutating func siftDown(_ i0: Int) {
         var i = i0
         let n = heap.count
         let e = heap[i]

@@ -5,11 +5,12 @@ import Trace
 
 /// The events of the telephony model, scheduled on the engine.
 public enum Event: Sendable {
-    case deliver(Packet)
+    /// A packet arrives (the packet itself waits in the world's in-flight table, so events stay small).
+    case deliver(packet: Int)
     case txnTimer(txn: Int, timer: SIPTimer)
     case failoverTimer(call: Int, attempt: Int)
     case dnsTimeout(pbx: Int, job: Int, attempt: Int)
-    case command(Command, index: Int)
+    case command(id: Int)
     case registerCycle(pbx: Int)
     case registerFailover(pbx: Int, attempt: Int)
     case answer(leg: String)
@@ -95,6 +96,12 @@ public final class World {
     var sipCallToCall: [String: Int] = [:]
     var legs: [String: IncomingLeg] = [:]
     var jobs: [[Int: ResolveJob]] = []
+    /// Packets on the wire, by id.
+    var inFlight: [Int: Packet] = [:]
+    var packetCounter = 0
+    /// Scheduled scenario commands, by id.
+    var scheduledCommands: [Int: Command] = [:]
+    var commandCounter = 0
     var jobCounter = 0
     let streams: RandomStreams
     public let sink: TraceSink
@@ -151,9 +158,17 @@ public final class World {
     }
 
     /// Schedules a scenario command; counts toward the pending scenario events.
-    public func schedule(_ command: Command, at time: SimTime, index: Int = 0) {
+    public func schedule(_ command: Command, at time: SimTime) {
         pendingScenarioEvents += 1
-        sim.schedule(.command(command, index: index), at: time)
+        commandCounter += 1
+        scheduledCommands[commandCounter] = command
+        sim.schedule(.command(id: commandCounter), at: time)
+    }
+
+    func transmit(_ p: Packet, after delay: SimTime) {
+        packetCounter += 1
+        inFlight[packetCounter] = p
+        sim.schedule(.deliver(packet: packetCounter), after: delay)
     }
 
     /// True when nothing the scenario asked for is still to happen.
@@ -183,13 +198,14 @@ public final class World {
 
     func handle(_ e: Event) {
         switch e {
-        case .deliver(let p): deliver(p)
+        case .deliver(let id):
+            if let p = inFlight.removeValue(forKey: id) { deliver(p) }
         case .txnTimer(let id, let timer): txnTimerFired(id, timer)
         case .failoverTimer(let c, let attempt): callFailoverTimer(c, attempt)
         case .dnsTimeout(let p, let job, let attempt): dnsTimeout(pbx: p, job: job, attempt: attempt)
-        case .command(let c, _):
+        case .command(let id):
             pendingScenarioEvents -= 1
-            execute(c)
+            if let c = scheduledCommands.removeValue(forKey: id) { execute(c) }
         case .registerCycle(let p): startRegistration(pbx: p)
         case .registerFailover(let p, let attempt): registerFailoverTimer(pbx: p, attempt: attempt)
         case .answer(let leg): legAnswer(leg)
@@ -221,20 +237,18 @@ public final class World {
             if let b = msg.branch, msg.isRequest {
                 let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
                                   payload: .unreachable(branch: b, transport: transport))
-                sim.schedule(.deliver(back), after: lat + network.latency(from: dst, to: src))
+                transmit(back, after: lat + network.latency(from: dst, to: src))
             }
             return
         }
         guard delivered else { return }
-        sim.schedule(.deliver(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort,
-                                     payload: .sip(msg, transport: transport))), after: lat)
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport)), after: lat)
     }
 
     func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int) -> Bool {
         let fate = network.fate(from: src, to: dst, reliable: false)
         guard fate == .delivered else { return false }
-        sim.schedule(.deliver(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload)),
-                     after: network.latency(from: src, to: dst))
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: network.latency(from: src, to: dst))
         return true
     }
 
