@@ -169,8 +169,14 @@ public enum ScenarioLoader {
             if let h = m["no_answer_timeout"] { defaults.noAnswerTimeout = try h.duration() }
         }
 
-        let world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
+        var world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
                                 pbxs: pbxs, defaults: defaults)
+        if let l = net["loss"] {
+            let t = try l.string()
+            let v = t.hasSuffix("%") ? String(t.dropLast()) : t
+            guard let p = Double(v), p >= 0, p <= 100 else { throw l.error("loss must be a percentage 0-100, got '\(t)'") }
+            world.loss = p / 100
+        }
 
         // timeline
         var timeline: [Scenario.TimedCommand] = []

@@ -12,6 +12,8 @@ public struct WorldConfig: Sendable {
     public var telcos: [TelcoConfig]
     public var pbxs: [PBXConfig]
     public var defaults: CallDefaults
+    /// Initial packet loss probability (0...1) of every UDP path.
+    public var loss: Double = 0
 
     public init(seed: UInt64, latency: SimTime, hosts: [(name: String, ip: String)], dns: DNSConfig?,
                 sipServers: [SIPServerConfig], telcos: [TelcoConfig], pbxs: [PBXConfig], defaults: CallDefaults = .init()) {

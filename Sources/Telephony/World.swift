@@ -119,6 +119,7 @@ public final class World {
         self.streams = RandomStreams(seed: config.seed)
         self.telcos = config.telcos
         network = Network(latency: config.latency, rng: streams.stream("network"))
+        network.loss = config.loss
         for h in config.hosts { network.addHost(name: h.name, ip: h.ip) }
         if let d = config.dns, let ip = network.ip(of: d.server) {
             dnsServer = DNSServer(hostIP: ip, zone: d.records, defaultTTL: d.defaultTTL)
