@@ -23,8 +23,9 @@ let package = Package(
         .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
         .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
+        .target(name: "Export", dependencies: ["Store"]),
         .target(name: "PBXSimCLI", dependencies: [
-            "Scenario", "Store", "Telephony", "Trace", "SimCore", "CLibEdit",
+            "Scenario", "Store", "Export", "Telephony", "Trace", "SimCore", "CLibEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbxsim", dependencies: ["PBXSimCLI"]),
@@ -33,7 +34,7 @@ let package = Package(
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Trace", "SimCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Telephony", "Trace", "PBXSimCLI"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "Telephony", "Trace", "PBXSimCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

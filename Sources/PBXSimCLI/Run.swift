@@ -57,6 +57,7 @@ extension PBXSim {
             let useSeed = seed ?? s.seed
             let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
                                                  scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "run"))
+            try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
             let sqlSink = try store.makeSink(runID: runID)
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: verbose)
             let sink = FanOutTraceSink([sqlSink, console])

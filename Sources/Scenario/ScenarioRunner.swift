@@ -49,6 +49,16 @@ public enum ScenarioRunner {
                          commandErrors: world.commandErrors, stoppedAtLimit: stopped)
     }
 
+    /// Hosts with their roles, for the trace's `host` table.
+    public static func hostRoles(_ w: WorldConfig) -> [(name: String, ip: String, role: String)] {
+        w.hosts.map { h in
+            if let p = w.pbxs.first(where: { $0.host == h.name }) { return (h.name, h.ip, "pbx \(p.name)") }
+            if let s = w.sipServers.first(where: { $0.host == h.name }) { return (h.name, h.ip, "sip-server \(s.domain)") }
+            if w.dns?.server == h.name { return (h.name, h.ip, "dns") }
+            return (h.name, h.ip, "host")
+        }
+    }
+
     public static func summary(_ r: CallRecord) -> CallSummary {
         CallSummary(outcome: r.outcome, route: r.route, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
                     sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })

@@ -36,9 +36,16 @@ public struct EventQueue<Payload> {
     @inlinable public var isEmpty: Bool { live.isEmpty }
 
     /// - Complexity: O(log n)
+    /// Sequence numbers of ordinary events carry this bit, so that at one instant every
+    /// `first` event (scenario commands) runs before every ordinary one, each class FIFO.
+    @usableFromInline static var ordinaryBit: UInt64 { 1 << 63 }
+
+    /// Schedules an event. `first` events sort before ordinary events of the same instant (used
+    /// for scenario and REPL commands, so that a command typed at time T and the same command
+    /// replayed from a file at T run at the same point).
     @discardableResult @inlinable
-    public mutating func push(_ payload: Payload, at time: SimTime) -> EventID {
-        let seq = nextSeq
+    public mutating func push(_ payload: Payload, at time: SimTime, first: Bool = false) -> EventID {
+        let seq = first ? nextSeq : (nextSeq | EventQueue.ordinaryBit)
         nextSeq &+= 1
         heap.append(Entry(time: time, seq: seq, payload: payload))
         siftUp(heap.count - 1)
@@ -57,6 +64,14 @@ public struct EventQueue<Payload> {
     @inlinable public mutating func peekTime() -> SimTime? {
         dropCancelledTop()
         return heap.first?.time
+    }
+
+    /// Whether the earliest live event is a `first` (command) event.
+    @inlinable public var peekIsFirst: Bool {
+        mutating get {
+            dropCancelledTop()
+            return heap.first.map { $0.seq & EventQueue.ordinaryBit == 0 } ?? false
+        }
     }
 
     /// Removes and returns the earliest live event.

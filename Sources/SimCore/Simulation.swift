@@ -15,9 +15,9 @@ public struct Simulation<Payload> {
 
     /// Schedules `payload` at an absolute time, which must not be in the past.
     @discardableResult
-    @inlinable public mutating func schedule(_ payload: Payload, at time: SimTime) -> EventID {
+    @inlinable public mutating func schedule(_ payload: Payload, at time: SimTime, first: Bool = false) -> EventID {
         precondition(time >= now, "cannot schedule in the past: \(time) < \(now)")
-        return _queue.push(payload, at: time)
+        return _queue.push(payload, at: time, first: first)
     }
 
     /// Schedules `payload` after a non-negative delay.
@@ -44,6 +44,18 @@ public struct Simulation<Payload> {
     /// to `limit` (when `limit` is finite) and returns nil.
     @inlinable public mutating func step(until limit: SimTime) -> (time: SimTime, payload: Payload)? {
         if let t = _queue.peekTime(), t <= limit { return step() }
+        if limit != .never && limit > _now { _now = limit }
+        return nil
+    }
+
+    /// Whether the next event is a `first` (command) event.
+    @inlinable public mutating func nextIsFirst() -> Bool { _queue.peekIsFirst }
+
+    /// Pops the next event only if it is due strictly before `limit`; otherwise advances the
+    /// clock to `limit` and returns nil. With this, "run until T" leaves every event at T pending,
+    /// so a command issued at T runs before them, as the same command scheduled at T would.
+    @inlinable public mutating func step(before limit: SimTime) -> (time: SimTime, payload: Payload)? {
+        if let t = _queue.peekTime(), t < limit { return step() }
         if limit != .never && limit > _now { _now = limit }
         return nil
     }

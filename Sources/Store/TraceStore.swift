@@ -85,6 +85,15 @@ public final class TraceStore {
         CREATE INDEX IF NOT EXISTS step_call ON step(run_id, call_id);
         CREATE INDEX IF NOT EXISTS sip_message_call ON sip_message(run_id, call_id);
         """),
+        ("v2-host-table", """
+        CREATE TABLE IF NOT EXISTS host (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            name TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -160,6 +169,18 @@ public final class TraceStore {
         for (i, r) in rows.enumerated() {
             s.bind(1, runID); s.bind(2, i + 1); s.bind(3, r.call); s.bind(4, r.field); s.bind(5, r.expected)
             s.bind(6, r.actual); s.bind(7, r.held ? 1 : 0)
+            try s.run()
+        }
+        try db.execute("COMMIT")
+    }
+
+    /// Records the run's hosts: name, address and role (`pbx PBX-1`, `sip-server itsp.example`,
+    /// `dns`, `host`), so that readers can name the parties of a call.
+    public func recordHosts(_ runID: Int64, _ hosts: [(name: String, ip: String, role: String)]) throws {
+        try db.execute("BEGIN")
+        let s = try db.prepare("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
+        for h in hosts {
+            s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
             try s.run()
         }
         try db.execute("COMMIT")

@@ -163,7 +163,7 @@ public final class World {
         pendingScenarioEvents += 1
         commandCounter += 1
         scheduledCommands[commandCounter] = command
-        sim.schedule(.command(id: commandCounter), at: time)
+        sim.schedule(.command(id: commandCounter), at: time, first: true)
     }
 
     func transmit(_ p: Packet, after delay: SimTime) {
@@ -179,8 +179,20 @@ public final class World {
     @discardableResult
     public func step(until limit: SimTime = .never) -> Bool {
         guard let e = sim.step(until: limit) else { return false }
+        note(e.time, e.payload)
         handle(e.payload)
         return true
+    }
+
+    /// Time of the last event executed (commands included), if any.
+    public private(set) var lastEventTime: SimTime?
+    /// Time of the last event other than a scenario command.
+    public private(set) var lastModelEventTime: SimTime?
+
+    func note(_ time: SimTime, _ payload: Event) {
+        lastEventTime = time
+        if case .command = payload { return }
+        lastModelEventTime = time
     }
 
     /// Runs until the scenario is quiet (every call ended, nothing pending), or `limit`.
@@ -190,11 +202,27 @@ public final class World {
         }
     }
 
-    /// Runs every event up to `time`, and sets the clock to it.
+    /// Runs every event strictly before `time`, and sets the clock to it. Events at `time` stay
+    /// pending (see `Simulation.step(before:)`).
     public func run(until time: SimTime, shouldStop: () -> Bool = { false }) {
         while !shouldStop() {
-            if !step(until: time) { break }
+            guard let e = sim.step(before: time) else { break }
+            note(e.time, e.payload)
+            handle(e.payload)
         }
+    }
+
+    /// Runs the events still pending at the current instant (after `step`, or when a quiet point
+    /// was reached mid-instant), so that the instant is complete.
+    public func drainCurrentInstant() {
+        while let t = sim.nextEventTime(), t == sim.now, let e = sim.step() { note(e.time, e.payload); handle(e.payload) }
+    }
+
+    /// Executes a command now, the way the same command at this time in a scenario timeline would
+    /// run: scheduled as a first-class event at the current instant and run at once.
+    public func executeNow(_ c: Command) {
+        schedule(c, at: sim.now)
+        while let t = sim.nextEventTime(), t == sim.now, sim.nextIsFirst(), let e = sim.step() { note(e.time, e.payload); handle(e.payload) }
     }
 
     func handle(_ e: Event) {

@@ -119,3 +119,30 @@ import Testing
         #expect(seen == [0, 1, 2, 3])
     }
 }
+
+@Suite struct FirstClassEventTests {
+    /// Commands (`first`) at an instant run before ordinary events of that instant, whatever the
+    /// order of scheduling; each class stays FIFO.
+    @Test func firstEventsRunBeforeOrdinaryOnesAtTheSameInstant() {
+        var sim = Simulation<String>()
+        sim.schedule("o1", at: .seconds(1))
+        sim.schedule("o2", at: .seconds(1))
+        sim.schedule("c1", at: .seconds(1), first: true)
+        sim.schedule("early", at: .milliseconds(999))
+        sim.schedule("c2", at: .seconds(1), first: true)
+        var out: [String] = []
+        while let e = sim.step() { out.append(e.payload) }
+        #expect(out == ["early", "c1", "c2", "o1", "o2"])
+    }
+
+    @Test func stepBeforeLeavesTheLimitInstantPending() {
+        var sim = Simulation<Int>()
+        sim.schedule(1, at: .seconds(1))
+        sim.schedule(2, at: .seconds(2))
+        var out: [Int] = []
+        while let e = sim.step(before: .seconds(2)) { out.append(e.payload) }
+        #expect(out == [1])
+        #expect(sim.now == .seconds(2))
+        #expect(sim.nextEventTime() == .seconds(2))
+    }
+}

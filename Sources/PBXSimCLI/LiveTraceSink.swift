@@ -1,0 +1,45 @@
+import Trace
+import SimCore
+
+/// Prints steps as they happen, one line each (the REPL's live output).
+final class LiveTraceSink: TraceSink {
+    let style: TextStyle
+    var verbose = false
+
+    init(style: TextStyle) { self.style = style }
+
+    static let noisy: Set<StepKind> = [.txnState, .timerFired, .dnsCacheHit]
+
+    func record(_ e: TraceEvent) {
+        switch e {
+        case .step(let s):
+            if !verbose && LiveTraceSink.noisy.contains(s.kind) && !(s.kind == .timerFired && s.detail.contains("failover")) { return }
+            let tag = s.callID.map { "[\($0)]" } ?? "   "
+            var kind = ConsoleTraceSink.pad(s.kind.rawValue, 17)
+            switch s.kind {
+            case .failover, .reroute, .cardState, .blocklistAdded: kind = style.yellow(kind)
+            case .callAnswered: kind = style.green(kind)
+            case .registration where s.detail.hasPrefix("registered"): kind = style.green(kind)
+            case .callEnded, .callRejected, .trunkBusy: kind = style.cyan(kind)
+            case .hostState: kind = style.bold(kind)
+            default: break
+            }
+            print("\(ConsoleTraceSink.time(s.atNs)) \(tag) \(ConsoleTraceSink.pad(s.actor, 20)) \(kind) \(s.detail)")
+        case .sipMessage(let m):
+            if !verbose && m.retransmission { return }
+            let tag = m.callID.map { "[\($0)]" } ?? "   "
+            var line = "\(m.src) -> \(m.dst) \(m.method ?? String(m.statusCode ?? 0))"
+            if m.retransmission { line += " (retransmission)" }
+            if !m.delivered { line += style.red(" [dropped]") }
+            print("\(ConsoleTraceSink.time(m.atNs)) \(tag) \(ConsoleTraceSink.pad("network", 20)) \(style.dim(ConsoleTraceSink.pad("sip", 17))) \(line)")
+        case .callEnded(let c):
+            var s = "call \(c.callID) ended: \(c.outcome)"
+            if let r = c.route { s += " via \(r)" }
+            if let a = c.answeredBy { s += " by \(a)" }
+            if let d = c.setupDelayNs { s += ", setup \(SimTime(ns: d).formatSeconds(precision: 3))" }
+            print(style.bold("\(ConsoleTraceSink.time(c.endedAtNs ?? 0)) [\(c.callID)] \(s)"))
+        }
+    }
+
+    func flush() throws { flushOutput() }
+}

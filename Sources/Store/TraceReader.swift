@@ -1,0 +1,100 @@
+/// Reads runs back out of the store: for the REPL, `flow`, and export.
+public struct TraceReader {
+    public let db: SQLiteDatabase
+    public init(db: SQLiteDatabase) { self.db = db }
+
+    /// One row of a call's story: a step or a SIP message, in `seq` order.
+    public enum Row: Equatable, Sendable {
+        case step(seq: Int64, atNs: Int64, actor: String, kind: String, detail: String)
+        case message(seq: Int64, atNs: Int64, src: String, dst: String, method: String?, status: Int?, branch: String,
+                     delivered: Bool, retransmission: Bool, raw: String)
+        public var seq: Int64 {
+            switch self { case .step(let s, _, _, _, _), .message(let s, _, _, _, _, _, _, _, _, _): return s }
+        }
+        public var atNs: Int64 {
+            switch self { case .step(_, let t, _, _, _), .message(_, let t, _, _, _, _, _, _, _, _): return t }
+        }
+    }
+
+    public struct CallRow: Equatable, Sendable {
+        public var callID: Int
+        public var caller: String
+        public var dialed: String
+        public var placedAtUs: Int64
+        public var endedAtUs: Int64?
+        public var outcome: String
+        public var route: String?
+        public var answeredBy: String?
+        public var setupDelayUs: Int64?
+        public var pbx: String
+        public var sipAttempts: Int
+        public var sipTargets: String
+        public var rerouted: Bool
+        public var finalCode: Int?
+        public var cardState: String?
+
+        public init(callID: Int, caller: String, dialed: String, placedAtUs: Int64, endedAtUs: Int64?, outcome: String,
+                    route: String?, answeredBy: String?, setupDelayUs: Int64?, pbx: String, sipAttempts: Int, sipTargets: String,
+                    rerouted: Bool, finalCode: Int?, cardState: String?) {
+            self.callID = callID; self.caller = caller; self.dialed = dialed; self.placedAtUs = placedAtUs
+            self.endedAtUs = endedAtUs; self.outcome = outcome; self.route = route; self.answeredBy = answeredBy
+            self.setupDelayUs = setupDelayUs; self.pbx = pbx; self.sipAttempts = sipAttempts; self.sipTargets = sipTargets
+            self.rerouted = rerouted; self.finalCode = finalCode; self.cardState = cardState
+        }
+    }
+
+    /// The events of one call (or of no call when `callID` is nil), in order.
+    public func rows(runID: Int64, callID: Int?) throws -> [Row] {
+        let cond = callID == nil ? "call_id IS NULL" : "call_id = ?"
+        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail FROM step WHERE run_id = ? AND \(cond) ORDER BY seq")
+        steps.bind(1, runID)
+        if let c = callID { steps.bind(2, c) }
+        var out: [Row] = []
+        while try steps.step() {
+            out.append(.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? ""))
+        }
+        let msgs = try db.prepare("""
+            SELECT seq, at_ns, src, dst, method, status_code, branch, delivered, retransmission, raw FROM sip_message
+            WHERE run_id = ? AND \(cond) ORDER BY seq
+            """)
+        msgs.bind(1, runID)
+        if let c = callID { msgs.bind(2, c) }
+        while try msgs.step() {
+            out.append(.message(seq: msgs.int(0), atNs: msgs.int(1), src: msgs.text(2) ?? "", dst: msgs.text(3) ?? "",
+                                method: msgs.text(4), status: msgs.isNull(5) ? nil : Int(msgs.int(5)), branch: msgs.text(6) ?? "",
+                                delivered: msgs.int(7) != 0, retransmission: msgs.int(8) != 0, raw: msgs.text(9) ?? ""))
+        }
+        return out.sorted { $0.seq < $1.seq }
+    }
+
+    public func call(runID: Int64, callID: Int) throws -> CallRow? {
+        try calls(runID: runID, where: "call_id = \(callID)").first
+    }
+
+    public func calls(runID: Int64, where extra: String? = nil) throws -> [CallRow] {
+        let s = try db.prepare("""
+            SELECT call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx,
+                   sip_attempts, sip_targets, rerouted, final_code, card_state
+            FROM call WHERE run_id = ? \(extra.map { "AND " + $0 } ?? "") ORDER BY call_id
+            """)
+        s.bind(1, runID)
+        var out: [CallRow] = []
+        while try s.step() {
+            out.append(CallRow(callID: Int(s.int(0)), caller: s.text(1) ?? "", dialed: s.text(2) ?? "", placedAtUs: s.int(3),
+                               endedAtUs: s.isNull(4) ? nil : s.int(4), outcome: s.text(5) ?? "", route: s.text(6),
+                               answeredBy: s.text(7), setupDelayUs: s.isNull(8) ? nil : s.int(8), pbx: s.text(9) ?? "",
+                               sipAttempts: Int(s.int(10)), sipTargets: s.text(11) ?? "[]", rerouted: s.int(12) != 0,
+                               finalCode: s.isNull(13) ? nil : Int(s.int(13)), cardState: s.text(14)))
+        }
+        return out
+    }
+
+    /// Hosts of a run: name -> (ip, role).
+    public func hosts(runID: Int64) throws -> [(name: String, ip: String, role: String)] {
+        try db.rows("SELECT name, ip, role FROM host WHERE run_id = ? ORDER BY name", [.int(runID)]).map { ($0[0] ?? "", $0[1] ?? "", $0[2] ?? "") }
+    }
+
+    public func runIDs() throws -> [Int64] {
+        try db.rows("SELECT run_id FROM run ORDER BY run_id").compactMap { $0[0].flatMap { Int64($0) } }
+    }
+}
