@@ -52,6 +52,7 @@ final class ReplSession {
                                          scenarioFile: scenario.file, scenarioHash: contentHash(scenario.source),
                                          version: PBXSim.version, tool: "repl"))
         try store.recordHosts(runID, ScenarioRunner.hostRoles(scenario.world))
+        try store.recordProvenance(runID, params: scenario.runParams, pbxConfigs: ScenarioRunner.pbxConfigJSON(scenario.world))
         sink = try store.makeSink(runID: runID)
         live = LiveTraceSink(style: style)
         world = ScenarioRunner.makeWorld(scenario, seed: useSeed, sink: FanOutTraceSink([sink, live]))

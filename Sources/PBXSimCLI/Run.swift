@@ -58,6 +58,7 @@ extension PBXSim {
             let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
                                                  scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "run"))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
+            try store.recordProvenance(runID, params: s.runParams, pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sqlSink = try store.makeSink(runID: runID)
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: verbose)
             let sink = FanOutTraceSink([sqlSink, console])

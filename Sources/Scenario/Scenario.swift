@@ -45,6 +45,16 @@ public struct Scenario: Sendable {
     public var until: SimTime?
     /// The file's text, for provenance (content hash).
     public var source: String
+    /// Calendar date and time at simulated time zero (`YYYY-MM-DD HH:MM[:SS]`, no time zone).
+    public var start: String = Scenario.defaultStart
+
+    /// A Monday at 09:00.
+    public static let defaultStart = "2026-01-05 09:00:00"
+
+    /// Run-level parameters recorded with every run (`run_param`): calendar start and network.
+    public var runParams: [(String, String)] {
+        [("start", start), ("latency", world.latency.durationString), ("loss", "\(world.loss * 100)%")]
+    }
 }
 
 /// The outcome of checking one expectation.

@@ -1,4 +1,5 @@
 import SimCore
+import Trace
 import SIP
 import Routing
 import Telephony
@@ -9,7 +10,7 @@ public enum ScenarioLoader {
     public static func load(path: String, text: String) throws -> Scenario {
         let root = try YNode.load(text, file: path)
         let top = try root.dict(allowed: ["name", "description", "seed", "network", "dns", "sip_servers",
-                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until"])
+                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until", "start"])
         func req(_ k: String) throws -> YNode {
             guard let n = top[k] else { throw root.error("missing required key '\(k)'", key: k) }
             return n
@@ -223,8 +224,14 @@ public enum ScenarioLoader {
             expectations.append(x)
         }
         let until = try top["until"]?.duration()
-        return Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
-                        expectations: expectations, until: until, source: text)
+        var scenario = Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
+                                expectations: expectations, until: until, source: text)
+        if let st = top["start"] {
+            let v = try st.string()
+            guard Civil.parse(v) != nil else { throw st.error("expected a date and time like \"2026-01-05 09:00\", got '\(v)'") }
+            scenario.start = v
+        }
+        return scenario
     }
 
     static func parseCard(_ v: YNode, hostNames: Set<String>) throws -> CardConfig {

@@ -59,6 +59,49 @@ public enum ScenarioRunner {
         }
     }
 
+    /// Each PBX's configuration as JSON (the `pbx_config` table): what a model knows at dial time.
+    public static func pbxConfigJSON(_ w: WorldConfig) -> [(String, String)] {
+        w.pbxs.map { p in
+            var o = JSONObject()
+            o.add("pbx", p.name)
+            o.add("host", p.host)
+            o.add("ip", w.hosts.first { $0.name == p.host }?.ip)
+            o.add("telephone_company", p.telco.isEmpty ? nil : p.telco)
+            o.add("area_code", w.telcos.first { $0.name == p.telco }?.areaCode)
+            o.add("extensions", p.extensions.count)
+            o.add("trunk_channels", p.publicTrunk?.channels ?? 0)
+            if let c = p.card {
+                var k = JSONObject()
+                k.add("sip_server", c.sipServer.description)
+                k.add("sip_server_failover", c.sipServerFailover)
+                k.add("registrar", c.registrar?.description)
+                k.add("registrar_failover", c.registrarFailover)
+                k.add("transport", c.transport.rawValue.lowercased())
+                k.add("t1_ms", Int(c.timers.t1 / 1_000_000))
+                k.add("t2_ms", Int(c.timers.t2 / 1_000_000))
+                k.add("invite_timeout_ms", c.inviteTimeout.map { Int($0.ns / 1_000_000) })
+                k.add("failover_timer_register_ms", c.failoverTimerRegister.map { Int($0.ns / 1_000_000) })
+                k.add("register_expires_s", c.registerExpires)
+                k.add("register_refresh_percent", c.registerRefreshPercent)
+                k.add("register_retry", c.registerRetry.description)
+                k.add("reroute_on", c.reroutePolicy.rawValue)
+                let fb: String
+                switch c.failback {
+                case .newRequests: fb = "new-requests"
+                case .duration(let d): fb = "duration \(d.durationString)"
+                case .registration: fb = "registration"
+                case .dnsTTL: fb = "dns-ttl"
+                }
+                k.add("failback", fb)
+                k.add("calls_follow_registration", c.callsFollowRegistration)
+                o.addRaw("v_sipgw", k.text)
+            } else {
+                o.addRaw("v_sipgw", "null")
+            }
+            return (p.name, o.text)
+        }
+    }
+
     public static func summary(_ r: CallRecord) -> CallSummary {
         CallSummary(outcome: r.outcome, route: r.route, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
                     sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })

@@ -94,6 +94,23 @@ public final class TraceStore {
             PRIMARY KEY (run_id, name)
         );
         """),
+        ("v3-provenance", """
+        ALTER TABLE run ADD COLUMN sweep_file TEXT;
+        ALTER TABLE run ADD COLUMN sweep_hash TEXT;
+        ALTER TABLE run ADD COLUMN run_index INTEGER;
+        CREATE TABLE IF NOT EXISTS run_param (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS pbx_config (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            pbx TEXT NOT NULL,
+            config TEXT NOT NULL,
+            PRIMARY KEY (run_id, pbx)
+        );
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -131,27 +148,48 @@ public final class TraceStore {
         public var scenarioHash: String?
         public var version: String
         public var tool: String
-        public init(scenario: String, seed: UInt64, startedAt: String, scenarioFile: String?, scenarioHash: String?, version: String, tool: String) {
+        public var sweepFile: String?
+        public var sweepHash: String?
+        public var runIndex: Int?
+        public init(scenario: String, seed: UInt64, startedAt: String, scenarioFile: String?, scenarioHash: String?, version: String, tool: String,
+                    sweepFile: String? = nil, sweepHash: String? = nil, runIndex: Int? = nil) {
             self.scenario = scenario; self.seed = seed; self.startedAt = startedAt; self.scenarioFile = scenarioFile
             self.scenarioHash = scenarioHash; self.version = version; self.tool = tool
+            self.sweepFile = sweepFile; self.sweepHash = sweepHash; self.runIndex = runIndex
         }
     }
 
-    /// Appends a `run` row (status `running`) and returns its id.
-    public func beginRun(_ info: RunInfo) throws -> Int64 {
+    /// Appends a `run` row (status `running`) and returns its id. `runID` forces the id (dataset
+    /// generation uses run index + 1, so shards merge into the same ids as one big run).
+    public func beginRun(_ info: RunInfo, runID: Int64? = nil) throws -> Int64 {
         let s = try db.prepare("""
-            INSERT INTO run (scenario, seed, started_at, status, scenario_file, scenario_hash, pbxsim_version, tool)
-            VALUES (?, ?, ?, 'running', ?, ?, ?, ?)
+            INSERT INTO run (run_id, scenario, seed, started_at, status, scenario_file, scenario_hash, pbxsim_version, tool,
+                             sweep_file, sweep_hash, run_index)
+            VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)
             """)
-        s.bind(1, info.scenario)
-        s.bind(2, Int64(bitPattern: info.seed))
-        s.bind(3, info.startedAt)
-        s.bind(4, info.scenarioFile)
-        s.bind(5, info.scenarioHash)
-        s.bind(6, info.version)
-        s.bind(7, info.tool)
+        s.bind(1, runID)
+        s.bind(2, info.scenario)
+        s.bind(3, Int64(bitPattern: info.seed))
+        s.bind(4, info.startedAt)
+        s.bind(5, info.scenarioFile)
+        s.bind(6, info.scenarioHash)
+        s.bind(7, info.version)
+        s.bind(8, info.tool)
+        s.bind(9, info.sweepFile)
+        s.bind(10, info.sweepHash)
+        s.bind(11, info.runIndex)
         try s.run()
         return db.lastInsertRowID
+    }
+
+    /// Records per-run parameters (sweep draws) and per-PBX configuration (JSON).
+    public func recordProvenance(_ runID: Int64, params: [(String, String)], pbxConfigs: [(String, String)]) throws {
+        try db.execute("BEGIN")
+        let p = try db.prepare("INSERT OR REPLACE INTO run_param (run_id, name, value) VALUES (?,?,?)")
+        for (k, v) in params { p.bind(1, runID); p.bind(2, k); p.bind(3, v); try p.run() }
+        let c = try db.prepare("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
+        for (k, v) in pbxConfigs { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
+        try db.execute("COMMIT")
     }
 
     public func finishRun(_ runID: Int64, status: String, endedAtUs: Int64, calls: Int) throws {
@@ -274,25 +312,4 @@ public final class SQLiteTraceSink: TraceSink {
 }
 
 /// A JSON array of strings (the `sip_targets` column).
-public func jsonArray(_ items: [String]) -> String {
-    "[" + items.map { "\"" + jsonEscape($0) + "\"" }.joined(separator: ",") + "]"
-}
-
-public func jsonEscape(_ s: String) -> String {
-    var out = ""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                let h = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out
-}
+public func jsonArray(_ items: [String]) -> String { JSON.array(items) }

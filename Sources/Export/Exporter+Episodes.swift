@@ -1,0 +1,219 @@
+import Store
+import Trace
+
+/// The network as the models left it, rebuilt from `host-state` steps (what a caller's PBX faced
+/// when the call was dialled).
+struct NetworkState {
+    var down: Set<String> = []
+    var refusing: Set<String> = []
+    var latency: String?
+    var loss: String?
+    var hostLatency: [String: String] = [:]
+    var hostLoss: [String: String] = [:]
+    var responding: [String: String] = [:]
+    var dnsFaults: [String: String] = [:]
+    var phones: [String: String] = [:]
+
+    mutating func apply(actor: String, detail: String) {
+        switch actor {
+        case "network":
+            if detail.hasPrefix("one-way latency ") { latency = String(detail.dropFirst("one-way latency ".count)) }
+            if detail.hasPrefix("loss ") { loss = String(detail.dropFirst(5)) }
+        case "dns":
+            let parts = detail.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: " ") }
+            if parts.count == 2 { if parts[1] == "normal" { dnsFaults[parts[0]] = nil } else { dnsFaults[parts[0]] = parts[1] } }
+        default:
+            if actor.contains("/") {
+                if detail.hasPrefix("phone ") { let m = String(detail.dropFirst(6)); phones[actor] = m.hasPrefix("idle") ? nil : m }
+                return
+            }
+            switch detail {
+            case "down": down.insert(actor); refusing.remove(actor)
+            case "up": down.remove(actor); refusing.remove(actor)
+            case "up, SIP port closed (refuses)": down.remove(actor); refusing.insert(actor)
+            case "answers normally": responding[actor] = nil
+            default:
+                if detail.hasPrefix("answers new requests with ") { responding[actor] = String(detail.dropFirst("answers new requests with ".count)) }
+                if detail.hasPrefix("one-way latency ") { hostLatency[actor] = String(detail.dropFirst("one-way latency ".count)) }
+                if detail.hasPrefix("loss ") { hostLoss[actor] = String(detail.dropFirst(5)) }
+            }
+        }
+    }
+
+    var json: String {
+        var o = JSONObject()
+        o.addRaw("down", JSON.array(down.sorted()))
+        o.addRaw("refusing", JSON.array(refusing.sorted()))
+        o.add("latency", latency)
+        o.add("loss", loss)
+        o.addRaw("host_latency", Exporter.dict(hostLatency))
+        o.addRaw("host_loss", Exporter.dict(hostLoss))
+        o.addRaw("responding", Exporter.dict(responding))
+        o.addRaw("dns_faults", Exporter.dict(dnsFaults))
+        o.addRaw("phones", Exporter.dict(phones))
+        return o.text
+    }
+}
+
+extension String {
+    /// Splits on a separator string (no Foundation in this target).
+    func components(separatedBy sep: String) -> [String] {
+        let b = Array(utf8), p = Array(sep.utf8)
+        guard !p.isEmpty, b.count >= p.count else { return [self] }
+        var out: [String] = [], start = 0, i = 0
+        while i <= b.count - p.count {
+            if Array(b[i..<(i + p.count)]) == p {
+                out.append(String(decoding: b[start..<i], as: UTF8.self))
+                i += p.count
+                start = i
+            } else { i += 1 }
+        }
+        out.append(String(decoding: b[start...], as: UTF8.self))
+        return out
+    }
+
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Exporter {
+    static func dict(_ d: [String: String]) -> String {
+        "{" + d.sorted { $0.key < $1.key }.map { JSON.string($0.key) + ":" + JSON.string($0.value) }.joined(separator: ",") + "}"
+    }
+
+    /// One object per call: inputs known at dial time, the attempts, the steps, and labels.
+    public func episodes(to out: OutputFile) throws {
+        for run in runs {
+            let splitValue = split ? try splitName(run: run) : nil
+            let configs = Dictionary(try db.rows("SELECT pbx, config FROM pbx_config WHERE run_id = ?", [.int(run)]).map { ($0[0] ?? "", $0[1] ?? "null") },
+                                     uniquingKeysWith: { a, _ in a })
+            let params = try db.rows("SELECT name, value FROM run_param WHERE run_id = ? ORDER BY name", [.int(run)])
+            let startText = params.first { $0[0] == "start" }?[1] ?? nil
+            let startEpoch = startText.flatMap(Civil.parse)
+            let paramsJSON = "{" + params.map { JSON.string($0[0] ?? "") + ":" + JSON.string($0[1] ?? "") }.joined(separator: ",") + "}"
+            let runRow = try db.rows("SELECT scenario, seed, scenario_hash, run_index FROM run WHERE run_id = ?", [.int(run)]).first ?? []
+            // Host-state steps, streamed once per run alongside the calls (both in seq order).
+            let hostSteps = try db.prepare("SELECT seq, actor, detail FROM step WHERE run_id = ? AND kind = 'host-state' ORDER BY seq")
+            hostSteps.bind(1, run)
+            var pending = try hostSteps.step()
+            var net = NetworkState()
+            net.latency = params.first { $0[0] == "latency" }?[1] ?? nil
+            net.loss = params.first { $0[0] == "loss" }?[1] ?? nil
+            let reader = TraceReader(db: db)
+            let calls = try db.prepare("""
+                SELECT c.call_id, (SELECT min(seq) FROM step s WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
+                FROM call c WHERE c.run_id = ? ORDER BY c.call_id
+                """)
+            calls.bind(1, run)
+            while try calls.step() {
+                let callID = Int(calls.int(0))
+                let firstSeq = calls.isNull(1) ? Int64.max : calls.int(1)
+                while pending && hostSteps.int(0) < firstSeq {
+                    net.apply(actor: hostSteps.text(1) ?? "", detail: hostSteps.text(2) ?? "")
+                    pending = try hostSteps.step()
+                }
+                guard let c = try reader.call(runID: run, callID: callID) else { continue }
+                let rows = try reader.rows(runID: run, callID: callID)
+                out.write(episode(run: run, call: c, rows: rows, network: net, config: configs[c.pbx] ?? "null",
+                                  paramsJSON: paramsJSON, runRow: runRow, startEpoch: startEpoch, split: splitValue))
+                out.write("\n")
+            }
+        }
+    }
+
+    func episode(run: Int64, call c: TraceReader.CallRow, rows: [TraceReader.Row], network: NetworkState, config: String,
+                 paramsJSON: String, runRow: [String?], startEpoch: Int64?, split: String?) -> String {
+        var o = JSONObject()
+        o.add("run_id", run)
+        o.add("call_id", c.callID)
+        if let split { o.add("split", split) }
+        var prov = JSONObject()
+        prov.add("scenario", runRow.first ?? nil)
+        prov.add("seed", runRow.count > 1 ? runRow[1].flatMap { Int64($0) } : nil)
+        prov.add("scenario_hash", runRow.count > 2 ? runRow[2] : nil)
+        prov.add("run_index", runRow.count > 3 ? runRow[3].flatMap { Int($0) } : nil)
+        prov.addRaw("params", paramsJSON)
+        o.addRaw("provenance", prov.text)
+
+        var inputs = JSONObject()
+        inputs.add("caller", c.caller)
+        inputs.add("pbx", c.pbx)
+        inputs.add("dialed", c.dialed)
+        inputs.add("placed_at_us", c.placedAtUs)
+        inputs.add("placed_at_ms", Exporter.ms(c.placedAtUs))
+        if let s = startEpoch {
+            let d = Civil.describe(s + c.placedAtUs / 1_000_000)
+            inputs.add("weekday", d.weekday)
+            inputs.add("time_of_day", d.timeOfDay)
+        } else {
+            inputs.add("weekday", nil as String?)
+            inputs.add("time_of_day", nil as String?)
+        }
+        inputs.add("card_state", c.cardState)
+        inputs.addRaw("config", config)
+        inputs.addRaw("network", network.json)
+        o.addRaw("inputs", inputs.text)
+
+        // Attempts: each INVITE transaction, how it began and how it ended.
+        var attempts: [JSONObject] = []
+        var current: (n: Int, target: String, origin: String, start: Int64)?
+        func close(_ how: String, _ at: Int64) {
+            guard let a = current else { return }
+            var j = JSONObject()
+            j.add("n", a.n); j.add("target", a.target); j.add("origin", a.origin)
+            j.add("started_at_us", a.start); j.add("ended_at_us", at); j.add("result", how)
+            attempts.append(j)
+            current = nil
+        }
+        var steps: [String] = []
+        var messages: [String] = []
+        for r in rows {
+            switch r {
+            case .step(let seq, let t, let actor, let kind, let detail):
+                var s = JSONObject()
+                s.add("seq", seq); s.add("at_us", t / 1000); s.add("actor", actor); s.add("kind", kind); s.add("detail", detail)
+                steps.append(s.text)
+                if kind == "attempt-started", detail.hasPrefix("attempt ") {
+                    // "attempt N: INVITE to IP:PORT (origin)"
+                    let n = Int(detail.dropFirst(8).prefix { $0.isNumber }) ?? attempts.count + 1
+                    let afterTo = detail.components(separatedBy: " to ").dropFirst().first ?? ""
+                    let target = String(afterTo.prefix { $0 != " " })
+                    let origin = afterTo.firstIndex(of: "(").map { String(afterTo[afterTo.index(after: $0)...].dropLast()) } ?? ""
+                    current = (n, target, origin, t / 1000)
+                } else if kind == "failover", current != nil, detail.hasPrefix("leave ") {
+                    close(String(detail.components(separatedBy: ": ").dropFirst().joined(separator: ": ")), t / 1000)
+                } else if kind == "sip-response", current != nil, let code = Int(detail.prefix(3)), code >= 200 {
+                    close(detail, t / 1000)
+                } else if (kind == "reroute" || kind == "call-ended"), current != nil {
+                    close(detail, t / 1000)
+                }
+            case .message(let seq, let t, let src, let dst, let method, let status, let branch, let delivered, let re, _):
+                var m = JSONObject()
+                m.add("seq", seq); m.add("at_us", t / 1000); m.add("src", src); m.add("dst", dst); m.add("method", method)
+                m.add("status_code", status); m.add("branch", branch); m.add("delivered", delivered); m.add("retransmission", re)
+                messages.append(m.text)
+            }
+        }
+        close("unfinished", (c.endedAtUs ?? c.placedAtUs))
+        o.addRaw("attempts", JSON.rawArray(attempts.map(\.text)))
+        o.addRaw("steps", JSON.rawArray(steps))
+        o.addRaw("messages", JSON.rawArray(messages))
+
+        var labels = JSONObject()
+        labels.add("outcome", c.outcome)
+        labels.add("route", c.route)
+        labels.add("answered_by", c.answeredBy)
+        labels.add("setup_delay_us", c.setupDelayUs)
+        labels.add("setup_delay_ms", c.setupDelayUs.map(Exporter.ms))
+        labels.add("sip_attempts", c.sipAttempts)
+        labels.addRaw("sip_targets", c.sipTargets)
+        labels.add("rerouted", c.rerouted)
+        labels.add("final_code", c.finalCode)
+        o.addRaw("labels", labels.text)
+        return o.text
+    }
+}

@@ -1,0 +1,87 @@
+import Store
+
+extension Exporter {
+    /// Simulated time zero of every run in a pcap: 2026-01-01T00:00:00Z.
+    public static let pcapEpoch: Int64 = 1_767_225_600
+
+    /// Every SIP message as a UDP/IPv4 packet in a classic pcap file (LINKTYPE_RAW: packets start
+    /// with the IPv4 header). Timestamps are `pcapEpoch` + simulated time (microseconds). IPv4
+    /// header checksums and UDP checksums are computed. Messages the network dropped are included
+    /// unless `delivered only`; TCP-transport messages are written as UDP datagrams too, so every
+    /// message decodes on its own.
+    public func pcap(to out: OutputFile, deliveredOnly: Bool) throws {
+        var header: [UInt8] = []
+        header.le32(0xa1b2_c3d4)  // magic, microsecond timestamps
+        header.le16(2); header.le16(4)  // version 2.4
+        header.le32(0)  // thiszone
+        header.le32(0)  // sigfigs
+        header.le32(262_144)  // snaplen
+        header.le32(101)  // LINKTYPE_RAW
+        out.write(bytes: header)
+        var ident: UInt16 = 0
+        for run in runs {
+            let s = try db.prepare("SELECT at_us, src, dst, raw, delivered FROM sip_message WHERE run_id = ? ORDER BY seq")
+            s.bind(1, run)
+            while try s.step() {
+                if deliveredOnly && s.int(4) == 0 { continue }
+                guard let (srcIP, srcPort) = Exporter.endpoint(s.text(1) ?? ""), let (dstIP, dstPort) = Exporter.endpoint(s.text(2) ?? "") else { continue }
+                let payload = Array((s.text(3) ?? "").utf8)
+                ident &+= 1
+                let packet = Exporter.ipv4UDP(src: srcIP, dst: dstIP, srcPort: srcPort, dstPort: dstPort, payload: payload, ident: ident)
+                let us = Exporter.pcapEpoch * 1_000_000 + s.int(0)
+                var rec: [UInt8] = []
+                rec.reserveCapacity(16 + packet.count)
+                rec.le32(UInt32(us / 1_000_000)); rec.le32(UInt32(us % 1_000_000))
+                rec.le32(UInt32(packet.count)); rec.le32(UInt32(packet.count))
+                rec.append(contentsOf: packet)
+                out.write(bytes: rec)
+            }
+        }
+    }
+
+    static func endpoint(_ s: String) -> ([UInt8], UInt16)? {
+        let parts = s.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1]) else { return nil }
+        let octets = parts[0].split(separator: ".").compactMap { UInt8($0) }
+        guard octets.count == 4 else { return nil }
+        return (octets, port)
+    }
+
+    /// An IPv4 header (20 bytes, DF, TTL 64) and a UDP header with its checksum, then the payload.
+    static func ipv4UDP(src: [UInt8], dst: [UInt8], srcPort: UInt16, dstPort: UInt16, payload: [UInt8], ident: UInt16) -> [UInt8] {
+        let udpLen = 8 + payload.count
+        let total = 20 + udpLen
+        var ip: [UInt8] = [0x45, 0x00]
+        ip.be16(UInt16(total)); ip.be16(ident); ip.be16(0x4000)
+        ip.append(64); ip.append(17)
+        ip.be16(0)  // checksum placeholder
+        ip.append(contentsOf: src); ip.append(contentsOf: dst)
+        let ipSum = checksum(ip)
+        ip[10] = UInt8(ipSum >> 8); ip[11] = UInt8(ipSum & 0xff)
+        var udp: [UInt8] = []
+        udp.be16(srcPort); udp.be16(dstPort); udp.be16(UInt16(udpLen)); udp.be16(0)
+        // UDP checksum over the pseudo-header, the UDP header and the payload (RFC 768).
+        var pseudo: [UInt8] = src + dst + [0, 17]
+        pseudo.be16(UInt16(udpLen))
+        var sum = checksum(pseudo + udp + payload)
+        if sum == 0 { sum = 0xffff }
+        udp[6] = UInt8(sum >> 8); udp[7] = UInt8(sum & 0xff)
+        return ip + udp + payload
+    }
+
+    /// The Internet checksum (RFC 1071): one's complement of the one's complement sum of 16-bit words.
+    public static func checksum(_ bytes: [UInt8]) -> UInt16 {
+        var sum: UInt32 = 0
+        var i = 0
+        while i + 1 < bytes.count { sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1]); i += 2 }
+        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func le16(_ v: UInt16) { append(UInt8(v & 0xff)); append(UInt8(v >> 8)) }
+    mutating func le32(_ v: UInt32) { for k in 0..<4 { append(UInt8((v >> (8 * UInt32(k))) & 0xff)) } }
+    mutating func be16(_ v: UInt16) { append(UInt8(v >> 8)); append(UInt8(v & 0xff)) }
+}

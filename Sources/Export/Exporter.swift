@@ -1,0 +1,117 @@
+import Store
+import Trace
+
+/// Streams runs out of the trace store in training-friendly formats. Every reader is a cursor over
+/// an index, so memory stays constant whatever the size of the database (one call's rows at most,
+/// for `episodes`).
+public struct Exporter {
+    public let db: SQLiteDatabase
+    public let runs: [Int64]
+    /// Adds a `split` field (`train`/`validation`/`test`) by a stable hash of the run.
+    public var split: Bool
+    /// Percentages of train and validation (test takes the rest).
+    public var splitRatios: (train: Int, validation: Int) = (80, 10)
+
+    public init(db: SQLiteDatabase, runs: [Int64]?, split: Bool) throws {
+        self.db = db
+        let all = try TraceReader(db: db).runIDs()
+        if let r = runs {
+            for id in r where !all.contains(id) { throw ExportError.noSuchRun(id) }
+            self.runs = r
+        } else {
+            self.runs = all
+        }
+        self.split = split
+    }
+
+    // MARK: - Splits
+
+    /// The split of a run: FNV-1a 64 of "pbxsim-split:<scenario_hash>:<seed>:<run_index or run_id>"
+    /// modulo 100, against the ratios. Every call of a run lands in the same split, and identical
+    /// runs (same scenario bytes, seed and index) always land together.
+    public func splitName(run: Int64) throws -> String {
+        let r = try db.rows("SELECT coalesce(scenario_hash, scenario), seed, coalesce(run_index, run_id) FROM run WHERE run_id = ?", [.int(run)])
+        guard let row = r.first else { throw ExportError.noSuchRun(run) }
+        let key = "pbxsim-split:\(row[0] ?? ""):\(row[1] ?? ""):\(row[2] ?? "")"
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01B3 }
+        let bucket = Int(h % 100)
+        return bucket < splitRatios.train ? "train" : bucket < splitRatios.train + splitRatios.validation ? "validation" : "test"
+    }
+
+    static func ms(_ us: Int64) -> Double { Double(us) / 1000 }
+
+    // MARK: - JSONL: one object per step or SIP message
+
+    public func jsonl(to out: OutputFile) throws {
+        for run in runs {
+            let splitValue = split ? try splitName(run: run) : nil
+            try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in
+                out.write(Exporter.json(row, run: run, split: splitValue, callID: call))
+                out.write("\n")
+            }
+        }
+    }
+
+    static func json(_ row: TraceReader.Row, run: Int64, split: String?, callID: Int? = nil, includeRaw: Bool = true, callKnown: Bool = false) -> String {
+        var o = JSONObject()
+        o.add("run_id", run)
+        o.add("seq", row.seq)
+        switch row {
+        case .step(_, let t, let actor, let kind, let detail):
+            o.add("type", "step")
+            o.add("at_us", t / 1000)
+            o.add("at_ms", Double(t / 1000) / 1000)
+            o.add("call_id", callID)
+            o.add("actor", actor)
+            o.add("kind", kind)
+            o.add("detail", detail)
+        case .message(_, let t, let src, let dst, let method, let status, let branch, let delivered, let re, let raw):
+            o.add("type", "sip")
+            o.add("at_us", t / 1000)
+            o.add("at_ms", Double(t / 1000) / 1000)
+            o.add("call_id", callID)
+            o.add("src", src)
+            o.add("dst", dst)
+            o.add("method", method)
+            o.add("status_code", status)
+            o.add("branch", branch)
+            o.add("delivered", delivered)
+            o.add("retransmission", re)
+            if includeRaw { o.add("raw", raw) }
+        }
+        if let split { o.add("split", split) }
+        return o.text
+    }
+
+    /// Streams a run's steps and SIP messages merged by `seq` (two cursors, constant memory).
+    /// The handler gets each row with its call id.
+    func mergedRows(run: Int64, callID: Int?, allCalls: Bool, _ body: (TraceReader.Row) -> Void) throws {
+        try mergedRowsWithCall(run: run, callID: callID, allCalls: allCalls) { row, _ in body(row) }
+    }
+
+    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, _ body: (TraceReader.Row, Int?) -> Void) throws {
+        let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
+        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id FROM step WHERE run_id = ? \(cond) ORDER BY seq")
+        steps.bind(1, run)
+        let msgs = try db.prepare("""
+            SELECT seq, at_ns, src, dst, method, status_code, branch, delivered, retransmission, raw, call_id
+            FROM sip_message WHERE run_id = ? \(cond) ORDER BY seq
+            """)
+        msgs.bind(1, run)
+        var haveStep = try steps.step(), haveMsg = try msgs.step()
+        while haveStep || haveMsg {
+            if haveStep && (!haveMsg || steps.int(0) < msgs.int(0)) {
+                let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "")
+                body(row, steps.isNull(5) ? nil : Int(steps.int(5)))
+                haveStep = try steps.step()
+            } else {
+                let row = TraceReader.Row.message(seq: msgs.int(0), atNs: msgs.int(1), src: msgs.text(2) ?? "", dst: msgs.text(3) ?? "",
+                                                  method: msgs.text(4), status: msgs.isNull(5) ? nil : Int(msgs.int(5)), branch: msgs.text(6) ?? "",
+                                                  delivered: msgs.int(7) != 0, retransmission: msgs.int(8) != 0, raw: msgs.text(9) ?? "")
+                body(row, msgs.isNull(10) ? nil : Int(msgs.int(10)))
+                haveMsg = try msgs.step()
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Store
+import Export
+
+extension PBXSim {
+    struct ExportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Export recorded runs for training or analysis: jsonl, episodes, csv, pcap.",
+            discussion: """
+                jsonl: one object per step or SIP message. episodes: one object per call (inputs at dial time, \
+                attempts, steps, labels). csv: two files, OUT-calls.csv and OUT-steps.csv (needs --out). \
+                pcap: every SIP message as a UDP/IPv4 packet (needs --out). Streams: constant memory.
+                """)
+
+        @Argument(help: "SQLite trace file.")
+        var db: String
+
+        @Option(name: .customLong("run"), parsing: .upToNextOption, help: "Run ids to export (default: all).")
+        var runs: [Int64] = []
+
+        @Option(help: "jsonl, episodes, csv or pcap.")
+        var format: String
+
+        @Option(help: "Output file (csv: prefix of the two files). Standard output when omitted (jsonl, episodes).")
+        var out: String?
+
+        @Flag(help: "Add a split column (train/validation/test) by a stable hash of the run.")
+        var split = false
+
+        @Option(help: "Train and validation percentages for --split (test takes the rest).")
+        var splitRatios: String = "80,10"
+
+        @Flag(help: "pcap: leave out messages the network dropped.")
+        var deliveredOnly = false
+
+        func run() throws {
+            let database: SQLiteDatabase
+            do { database = try SQLiteDatabase(path: db, readOnly: true) } catch {
+                printError("error: \(db): cannot open: \(error)"); throw ExitStatus(code: 2)
+            }
+            var exporter: Exporter
+            do { exporter = try Exporter(db: database, runs: runs.isEmpty ? nil : runs, split: split) } catch {
+                printError("error: \(db): \(error)"); throw ExitStatus(code: 2)
+            }
+            let ratios = splitRatios.split(separator: ",").compactMap { Int($0) }
+            guard ratios.count == 2, ratios[0] >= 0, ratios[1] >= 0, ratios[0] + ratios[1] <= 100 else {
+                printError("error: --split-ratios: expected TRAIN,VALIDATION percentages, got '\(splitRatios)'"); throw ExitStatus(code: 2)
+            }
+            exporter.splitRatios = (ratios[0], ratios[1])
+            do {
+                switch format {
+                case "jsonl":
+                    let o = try OutputFile(path: out); try exporter.jsonl(to: o); try o.close()
+                case "episodes":
+                    let o = try OutputFile(path: out); try exporter.episodes(to: o); try o.close()
+                case "csv":
+                    guard let prefix = out else { throw ExportError.needsOutput("csv writes two files: give --out PREFIX") }
+                    let c = try OutputFile(path: prefix + "-calls.csv"), s = try OutputFile(path: prefix + "-steps.csv")
+                    try exporter.csv(calls: c, steps: s)
+                    try c.close(); try s.close()
+                case "pcap":
+                    guard let path = out else { throw ExportError.needsOutput("pcap is binary: give --out FILE") }
+                    let o = try OutputFile(path: path); try exporter.pcap(to: o, deliveredOnly: deliveredOnly); try o.close()
+                default:
+                    printError("error: --format: expected jsonl, episodes, csv or pcap, got '\(format)'"); throw ExitStatus(code: 2)
+                }
+            } catch let e as ExportError {
+                printError("error: \(e)"); throw ExitStatus(code: 2)
+            }
+        }
+    }
+}
