@@ -1,0 +1,192 @@
+import ArgumentParser
+import Dispatch
+import Scenario
+import Store
+import Trace
+import SimCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one simulated run produced, waiting to be written in run-index order.
+struct RunOutput: Sendable {
+    var index: Int
+    var scenario: Scenario
+    var params: [(String, String)]
+    var events: [TraceEvent]
+    var callCount: Int
+    var endTime: SimTime
+}
+
+final class OutputBox: @unchecked Sendable {
+    private var items: [Int: Result<RunOutput, ScenarioError>] = [:]
+    private let lock = NSLockLike()
+    func put(_ i: Int, _ r: Result<RunOutput, ScenarioError>) { lock.locked { items[i] = r } }
+    func take(_ i: Int) -> Result<RunOutput, ScenarioError>? { lock.locked { items.removeValue(forKey: i) } }
+}
+
+/// A pthread mutex (Foundation-free).
+final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func locked<T>(_ body: () -> T) -> T { pthread_mutex_lock(&m); defer { pthread_mutex_unlock(&m) }; return body() }
+}
+
+extension PBXSim {
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate a dataset: many runs of a sweep file, each reproducible from (seed, run index).",
+            discussion: """
+                --shard I/K keeps the runs whose index modulo K is I (I from 0 to K-1): K machines or array-job \
+                tasks build disjoint slices that `pbxsim merge` joins into the same database one machine would build. \
+                Runs are simulated on --jobs threads and written in run-index order; run ids are run index + 1.
+                """)
+
+        @Argument(help: "Sweep file (YAML).")
+        var sweep: String
+
+        @Option(help: "Number of runs in the whole dataset (before sharding).")
+        var runs: Int
+
+        @Option(help: "SQLite file to write.")
+        var db: String
+
+        @Option(help: "Dataset seed (default 1).")
+        var seed: UInt64 = 1
+
+        @Option(help: "I/K: generate only the runs with index % K == I.")
+        var shard: String?
+
+        @Option(help: "Simulation threads (default: the number of CPU cores).")
+        var jobs: Int?
+
+        func run() throws {
+            let sw: Sweep
+            do {
+                guard let text = readFile(sweep) else { throw ScenarioError(file: sweep, line: nil, column: nil, key: "", message: "cannot read the file") }
+                sw = try SweepLoader.load(path: sweep, text: text, readFile: readFile)
+            } catch let e as ScenarioError {
+                printError("error: \(e)"); throw ExitStatus(code: 2)
+            }
+            guard runs > 0 else { printError("error: --runs must be positive"); throw ExitStatus(code: 2) }
+            var part = 0, parts = 1
+            if let s = shard {
+                let p = s.split(separator: "/").compactMap { Int($0) }
+                guard p.count == 2, p[1] > 0, p[0] >= 0, p[0] < p[1] else {
+                    printError("error: --shard: expected I/K with 0 <= I < K, got '\(s)'"); throw ExitStatus(code: 2)
+                }
+                part = p[0]; parts = p[1]
+            }
+            let indices = (0..<runs).filter { $0 % parts == part }
+            let store: TraceStore
+            do { store = try TraceStore(path: db) } catch {
+                printError("error: \(db): cannot open the trace database: \(error)"); throw ExitStatus(code: 2)
+            }
+            let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let progress = Progress(total: indices.count, label: "\(sw.name) seed \(seed)" + (shard.map { " shard \($0)" } ?? ""))
+            let sweepHash = contentHash(sw.source)
+            let startedAt = startedAtTimestamp()
+            let batch = threads * 4
+            var written = 0
+            var pos = 0
+            while pos < indices.count {
+                let chunk = Array(indices[pos..<min(indices.count, pos + batch)])
+                let box = OutputBox()
+                let seed = self.seed
+                DispatchQueue.concurrentPerform(iterations: chunk.count) { k in
+                    let i = chunk[k]
+                    do {
+                        let (s, params) = try sw.scenario(run: i, seed: seed)
+                        let sink = MemoryTraceSink()
+                        let world = ScenarioRunner.makeWorld(s, sink: sink)
+                        world.runUntilQuiet()
+                        box.put(k, .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
+                                                      callCount: world.callCount, endTime: world.now)))
+                    } catch let e as ScenarioError {
+                        box.put(k, .failure(e))
+                    } catch {
+                        box.put(k, .failure(ScenarioError(file: sw.file, line: nil, column: nil, key: "", message: "\(error)")))
+                    }
+                }
+                for k in chunk.indices {
+                    switch box.take(k)! {
+                    case .failure(let e):
+                        printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
+                    case .success(let out):
+                        try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt)
+                        written += 1
+                        progress.update(written)
+                    }
+                }
+                pos += chunk.count
+            }
+            progress.finish()
+        }
+
+        func write(_ out: RunOutput, store: TraceStore, sweepHash: String, startedAt: String) throws {
+            let s = out.scenario
+            let runID = try store.beginRun(.init(scenario: s.name, seed: s.seed, startedAt: startedAt, scenarioFile: s.file,
+                                                 scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "generate",
+                                                 sweepFile: sweep, sweepHash: sweepHash, runIndex: out.index),
+                                           runID: Int64(out.index + 1))
+            try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
+            try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed))] + out.params,
+                                       pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
+            let sink = try store.makeSink(runID: runID)
+            for e in out.events { sink.record(e) }
+            try sink.flush()
+            try store.finishRun(runID, status: "completed", endedAtUs: out.endTime.microseconds, calls: out.callCount)
+        }
+    }
+}
+
+/// A progress bar with rate and ETA on standard error; plain lines when it is not a terminal.
+final class Progress {
+    let total: Int
+    let label: String
+    let tty = isatty(2) == 1
+    let start = Progress.now()
+    var lastPrint = 0.0
+    var lastPlainDecile = -1
+
+    init(total: Int, label: String) { self.total = total; self.label = label }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func line(_ done: Int) -> String {
+        let elapsed = max(1e-9, Progress.now() - start)
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        return "\(label): \(done)/\(total) runs  \(fmt(rate)) runs/s  elapsed \(fmt(elapsed))s  ETA \(fmt(eta))s"
+    }
+
+    func fmt(_ v: Double) -> String { String((v * 10).rounded() / 10) }
+
+    func update(_ done: Int) {
+        if tty {
+            let t = Progress.now()
+            guard t - lastPrint > 0.1 || done == total else { return }
+            lastPrint = t
+            let width = 30
+            let filled = total == 0 ? width : width * done / total
+            printErrorRaw("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + line(done))
+        } else {
+            let decile = total == 0 ? 10 : done * 10 / total
+            if decile != lastPlainDecile { lastPlainDecile = decile; printError(line(done)) }
+        }
+    }
+
+    func finish() {
+        if tty { printErrorRaw("\n") }
+    }
+}
+
+func printErrorRaw(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,188 @@
+import Testing
+import Foundation
+import Store
+
+/// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF inside quotes).
+func parseCSV(_ text: String) -> [[String]] {
+    var rows: [[String]] = [], row: [String] = [], field = ""
+    var inQuotes = false
+    var it = Array(text.unicodeScalars), i = 0
+    while i < it.count {
+        let c = it[i]
+        if inQuotes {
+            if c == "\"" {
+                if i + 1 < it.count && it[i + 1] == "\"" { field.unicodeScalars.append("\""); i += 1 } else { inQuotes = false }
+            } else { field.unicodeScalars.append(c) }
+        } else {
+            switch c {
+            case "\"": inQuotes = true
+            case ",": row.append(field); field = ""
+            case "\r": break
+            case "\n": row.append(field); rows.append(row); row = []; field = ""
+            default: field.unicodeScalars.append(c)
+            }
+        }
+        i += 1
+    }
+    it.removeAll()
+    return rows
+}
+
+@Suite(.serialized) struct ExportTests {
+    /// A database with three runs of different failure modes.
+    static func makeDB() throws -> String {
+        let db = tempPath("export.sqlite")
+        for f in ["seed-example.yaml", "503-retry-after.yaml", "busy-far-end.yaml"] {
+            let r = try runCLI(["run", scenarioPath(f), "--db", db, "-q"])
+            #expect(r.status == 0)
+        }
+        return db
+    }
+
+    @Test func jsonlRoundTrip() throws {
+        let db = try Self.makeDB()
+        let out = tempPath("steps.jsonl")
+        let r = try runCLI(["export", db, "--format", "jsonl", "--out", out])
+        #expect(r.status == 0, "\(r.err)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let steps = try store.scalarInt("SELECT count(*) FROM step")!, msgs = try store.scalarInt("SELECT count(*) FROM sip_message")!
+        #expect(lines.count == Int(steps + msgs))
+        var lastKey: (Int, Int) = (0, 0)
+        var seenSteps = 0
+        for l in lines {
+            let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            let run = o["run_id"] as! Int, seq = o["seq"] as! Int
+            #expect((run, seq) > lastKey) // ordered by run then seq: steps and messages interleaved
+            lastKey = (run, seq)
+            #expect(o["at_ms"] as! Double == Double(o["at_us"] as! Int) / 1000)
+            if o["type"] as! String == "step" {
+                seenSteps += 1
+                let row = try store.rows("SELECT at_us, coalesce(call_id, -1), actor, kind, detail FROM step WHERE run_id = ? AND seq = ?", [.int(Int64(run)), .int(Int64(seq))])[0]
+                #expect(row[0] == String(o["at_us"] as! Int))
+                #expect(row[1] == String((o["call_id"] as? Int) ?? -1))
+                #expect(row[2] == o["actor"] as? String && row[3] == o["kind"] as? String && row[4] == o["detail"] as? String)
+            } else {
+                let row = try store.rows("SELECT src, dst, coalesce(method, ''), coalesce(status_code, 0), branch, raw, delivered FROM sip_message WHERE run_id = ? AND seq = ?", [.int(Int64(run)), .int(Int64(seq))])[0]
+                #expect(row[0] == o["src"] as? String && row[1] == o["dst"] as? String)
+                #expect(row[2] == ((o["method"] as? String) ?? "") && row[3] == String((o["status_code"] as? Int) ?? 0))
+                #expect(row[4] == o["branch"] as? String && row[5] == o["raw"] as? String)
+                #expect((row[6] == "1") == (o["delivered"] as! Bool))
+            }
+        }
+        #expect(seenSteps == Int(steps))
+    }
+
+    @Test func episodesCarryInputsAttemptsAndLabels() throws {
+        let db = try Self.makeDB()
+        let r = try runCLI(["export", db, "--format", "episodes", "--split"])
+        #expect(r.status == 0, "\(r.err)")
+        let eps = r.out.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(eps.count == Int(try store.scalarInt("SELECT count(*) FROM call")!))
+        let seed = eps.first { ($0["run_id"] as! Int) == 1 }!
+        let inputs = seed["inputs"] as! [String: Any]
+        #expect(inputs["caller"] as? String == "PBX-1/1000")
+        #expect(inputs["weekday"] as? String == "Monday" && inputs["time_of_day"] as? String == "09:00:01")
+        #expect(inputs["card_state"] as? String == "INS")
+        let net = inputs["network"] as! [String: Any]
+        #expect(net["down"] as! [String] == ["sip1.itsp.example", "sip2.itsp.example", "sip3.itsp.example"])
+        let card = (inputs["config"] as! [String: Any])["v_sipgw"] as! [String: Any]
+        #expect(card["sip_server_failover"] as? String == "192.0.2.11" && card["invite_timeout_ms"] as? Int == 4000)
+        let attempts = seed["attempts"] as! [[String: Any]]
+        #expect(attempts.map { $0["target"] as! String } == ["192.0.2.10:5060", "192.0.2.11:5060", "192.0.2.12:5060"])
+        #expect(attempts.map { $0["started_at_us"] as! Int } == [1_000_000, 5_000_000, 9_000_000])
+        let labels = seed["labels"] as! [String: Any]
+        #expect(labels["outcome"] as? String == "answered" && labels["route"] as? String == "public" && labels["rerouted"] as? Bool == true)
+        #expect(labels["sip_attempts"] as? Int == 3)
+        // Every call of a run is in the same split.
+        for run in Set(eps.map { $0["run_id"] as! Int }) {
+            #expect(Set(eps.filter { $0["run_id"] as! Int == run }.map { $0["split"] as! String }).count == 1)
+        }
+        // The 503 run's second call saw sip2 blocklisted... and the responding server in its inputs.
+        let retry = eps.first { ($0["run_id"] as! Int) == 2 }!
+        #expect(((retry["inputs"] as! [String: Any])["network"] as! [String: Any])["responding"] as! [String: String] == ["sip1.itsp.example": "503 Retry-After 2m"])
+    }
+
+    @Test func csvRoundTrip() throws {
+        let db = try Self.makeDB()
+        let prefix = tempPath("export")
+        let r = try runCLI(["export", db, "--format", "csv", "--out", prefix, "--run", "1", "3"])
+        #expect(r.status == 0, "\(r.err)")
+        let calls = parseCSV(try String(contentsOfFile: prefix + "-calls.csv", encoding: .utf8))
+        let steps = parseCSV(try String(contentsOfFile: prefix + "-steps.csv", encoding: .utf8))
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let dbCalls = try store.rows("SELECT * FROM call WHERE run_id IN (1, 3) ORDER BY run_id, call_id").map { $0.map { $0 ?? "" } }
+        #expect(calls.first?.first == "run_id")
+        #expect(Array(calls.dropFirst()) == dbCalls)
+        let n = try store.scalarInt("SELECT (SELECT count(*) FROM step WHERE run_id IN (1,3)) + (SELECT count(*) FROM sip_message WHERE run_id IN (1,3))")!
+        #expect(steps.count - 1 == Int(n))
+        // Raw SIP text with CRLF and commas survives the quoting.
+        let raws = steps.dropFirst().filter { $0[2] == "sip" }.map { $0[15] }
+        let dbRaws = try store.rows("SELECT raw FROM sip_message WHERE run_id IN (1,3) ORDER BY run_id, seq").map { $0[0] ?? "" }
+        #expect(raws == dbRaws)
+    }
+
+    /// The pcap decodes in the real tshark: one SIP packet per message, with the same methods,
+    /// status codes, Call-IDs and branches as the database.
+    @Test func pcapDecodesInTshark() throws {
+        let db = try Self.makeDB()
+        let pcap = tempPath("trace.pcap")
+        let r = try runCLI(["export", db, "--format", "pcap", "--out", pcap])
+        #expect(r.status == 0, "\(r.err)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-Y", "sip",
+                       "-T", "fields", "-E", "separator=|", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID",
+                       "-e", "sip.Via.branch", "-e", "ip.checksum.status", "-e", "udp.checksum.status"]
+        let o = Pipe()
+        p.standardOutput = o
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = o.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "tshark failed (is it installed? .ci/run installs it)")
+        let decoded = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let rows = try store.rows("SELECT coalesce(method, ''), coalesce(status_code, ''), sip_call_id, branch FROM sip_message ORDER BY run_id, seq")
+        #expect(decoded.count == rows.count)
+        for (d, row) in zip(decoded, rows) {
+            #expect(d[0] == row[0] && d[1] == row[1] && d[2] == row[2])
+            #expect(d[3].split(separator: ",").first.map(String.init) == row[3]) // top Via first
+            // Checksum status 1 = good (0 = bad, 2 = unverified): tshark verified both.
+            #expect(d[4] == "1" && d[5] == "1")
+        }
+    }
+
+    /// The same sweep and seed give identical databases, whole or as merged shards.
+    @Test func generateIsReproducibleAndShardsMerge() throws {
+        let env = ["SOURCE_DATE_EPOCH": "1767225600"]
+        let sweep = packageRoot.appendingPathComponent("sweeps/failover.yaml").path
+        let a = tempPath("gen-a.sqlite"), b = tempPath("gen-b.sqlite"), s0 = tempPath("gen-s0.sqlite"), s1 = tempPath("gen-s1.sqlite"), m = tempPath("gen-m.sqlite")
+        for (db, extra) in [(a, [String]()), (b, ["--jobs", "1"]), (s0, ["--shard", "0/2"]), (s1, ["--shard", "1/2"])] {
+            let r = try runCLI(["generate", sweep, "--runs", "24", "--db", db, "--seed", "7"] + extra, env: env)
+            #expect(r.status == 0, "\(r.err)")
+        }
+        let mr = try runCLI(["merge", m, s0, s1])
+        #expect(mr.status == 0, "\(mr.err)")
+        let tables = ["run", "host", "run_param", "pbx_config", "call", "step", "sip_message"]
+        func dump(_ path: String) throws -> [String: [[String?]]] {
+            let db = try SQLiteDatabase(path: path, readOnly: true)
+            var out: [String: [[String?]]] = [:]
+            for t in tables { out[t] = try db.rows("SELECT * FROM \(t) ORDER BY 1, 2") }
+            return out
+        }
+        let da = try dump(a), db_ = try dump(b), dm = try dump(m)
+        #expect((da["run"]?.count ?? 0) == 24)
+        #expect((da["call"]?.count ?? 0) > 24)
+        for t in tables {
+            #expect(da[t]! == db_[t]!, "\(t): two generations differ")
+            #expect(da[t]! == dm[t]!, "\(t): merged shards differ from one run")
+        }
+        // Merging again clashes: the ids are shifted, nothing is lost.
+        let again = try runCLI(["merge", m, s0])
+        #expect(again.out.contains("shifted by 24"))
+        let merged = try SQLiteDatabase(path: m, readOnly: true)
+        #expect(try merged.scalarInt("SELECT count(*) FROM run") == 36)
+    }
+}
