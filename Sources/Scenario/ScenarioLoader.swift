@@ -99,7 +99,7 @@ public enum ScenarioLoader {
         // Telephone companies
         var telcos: [TelcoConfig] = []
         for e in try top["telephone_companies"]?.sequence() ?? [] {
-            let m = try e.dict(allowed: ["name", "area_code", "switching_delay", "toll_delay"])
+            let m = try e.dict(allowed: ["name", "area_code", "switching_delay", "toll_delay", "subscribers"])
             guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
             guard let a = m["area_code"] else { throw e.error("missing required key 'area_code'", key: "\(e.path).area_code") }
             let area = try a.nonEmptyString()
@@ -110,6 +110,13 @@ public enum ScenarioLoader {
             if telcos.contains(where: { $0.name == t.name }) { throw n.error("telephone company '\(t.name)' declared twice") }
             if let d = m["switching_delay"] { t.switchingDelay = try d.duration() }
             if let d = m["toll_delay"] { t.tollDelay = try d.duration() }
+            for sub in try m["subscribers"]?.sequence() ?? [] {
+                let sm = try sub.dict(allowed: ["numbers", "answer_after"])
+                guard let r = sm["numbers"] else { throw sub.error("missing required key 'numbers'", key: "\(sub.path).numbers") }
+                let (lo, hi) = try rangeEnds(try r.string(), node: r)
+                guard lo.hasPrefix(area) else { throw r.error("subscriber numbers \(lo)... are not in area \(area)") }
+                t.subscribers.append(SubscriberRange(first: lo, last: hi, answerAfter: try sm["answer_after"].map(ringDelay) ?? .fixed(.seconds(2))))
+            }
             telcos.append(t)
         }
 
@@ -117,7 +124,8 @@ public enum ScenarioLoader {
         var pbxs: [PBXConfig] = []
         var pbxHosts = Set<String>()
         for e in try req("pbxs").sequence() {
-            let m = try e.dict(allowed: ["name", "host", "telephone_company", "extensions", "public_trunk", "did", "v_sipgw"])
+            let m = try e.dict(allowed: ["name", "host", "telephone_company", "extensions", "public_trunk", "trunk_groups", "did",
+                                         "v_sipgw", "ars", "trs", "quick_dial", "access_code", "default_trunk_groups"])
             guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
             let pname = try n.nonEmptyString()
             guard !pname.contains("/"), !pname.contains(" ") else { throw n.error("a PBX name must not contain '/' or spaces") }
@@ -133,33 +141,80 @@ public enum ScenarioLoader {
                 }
             }
             var exts: [ExtensionConfig] = []
+            var extSet = Set<String>()
             for x in try m["extensions"]?.sequence() ?? [] {
-                let xm = try x.dict(allowed: ["number", "answer_after"])
-                guard let num = xm["number"] else { throw x.error("missing required key 'number'", key: "\(x.path).number") }
-                let number = try num.nonEmptyString()
-                guard number.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw num.error("extension number '\(number)' must be digits") }
-                if exts.contains(where: { $0.number == number }) { throw num.error("extension \(number) declared twice on \(pname)") }
-                exts.append(ExtensionConfig(number: number, answerAfter: try xm["answer_after"]?.duration() ?? .seconds(2)))
+                let xm = try x.dict(allowed: ["number", "numbers", "answer_after", "trs_level"])
+                let numbers: [String]
+                if let num = xm["number"] {
+                    let number = try num.nonEmptyString()
+                    guard number.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw num.error("extension number '\(number)' must be digits") }
+                    numbers = [number]
+                } else if let r = xm["numbers"] {
+                    numbers = try expandRange(r, limit: 100_000)
+                } else {
+                    throw x.error("an extension needs 'number' (or 'numbers' for a range like \"2000..2199\")", key: "\(x.path).number")
+                }
+                let delay = try xm["answer_after"].map(ringDelay) ?? .fixed(.seconds(2))
+                let level = try xm["trs_level"]?.int(min: 1, max: 7) ?? 1
+                for number in numbers {
+                    guard extSet.insert(number).inserted else { throw x.error("extension \(number) declared twice on \(pname)") }
+                    exts.append(ExtensionConfig(number: number, answerAfter: delay, trsLevel: level))
+                }
             }
-            var trunk: PublicTrunkConfig?
+            var groups: [TrunkGroupConfig] = []
             if let t = m["public_trunk"] {
-                let tm = try t.dict(allowed: ["channels", "numbers"])
+                let tm = try t.dict(allowed: ["channels", "numbers", "hunt"])
                 let ch = try tm["channels"]?.int(min: 0, max: 100_000) ?? 2
-                let nums = try (tm["numbers"]?.stringList() ?? []).map(phoneDigits)
-                trunk = PublicTrunkConfig(channels: ch, numbers: nums)
+                groups.append(TrunkGroupConfig(id: 1, channels: ch, hunt: try tm["hunt"].map(hunt) ?? .lowest,
+                                               numbers: try numberList(tm["numbers"])))
                 if telco.isEmpty { throw t.error("a public trunk needs the PBX's telephone_company") }
             }
-            var did: [String: String] = [:]
+            for g in try m["trunk_groups"]?.sequence() ?? [] {
+                let gm = try g.dict(allowed: ["id", "channels", "numbers", "hunt"])
+                guard let idn = gm["id"] else { throw g.error("missing required key 'id'", key: "\(g.path).id") }
+                let id = try idn.int(min: 1, max: 999)
+                if groups.contains(where: { $0.id == id }) { throw idn.error("trunk group \(id) declared twice (public_trunk is group 1)") }
+                groups.append(TrunkGroupConfig(id: id, channels: try gm["channels"]?.int(min: 0, max: 100_000) ?? 2,
+                                               hunt: try gm["hunt"].map(hunt) ?? .lowest, numbers: try numberList(gm["numbers"])))
+                if telco.isEmpty { throw g.error("trunk groups need the PBX's telephone_company") }
+            }
+            var did = DIDConfig()
             if let d = m["did"] {
                 for (k, v) in try d.mapping() {
-                    let extNo = try v.nonEmptyString()
-                    guard exts.contains(where: { $0.number == extNo }) else { throw v.error("DID target \(extNo) is not an extension of \(pname)") }
-                    did[phoneDigits(k)] = extNo
+                    switch k {
+                    case "remove": did.remove = try v.int(min: 0, max: 32)
+                    case "add": did.add = try v.string()
+                    default:
+                        let target = try v.nonEmptyString()
+                        if k.contains("..") {
+                            let (lo, hi) = try rangeEnds(k, node: v)
+                            let (elo, ehi) = try rangeEnds(target, node: v)
+                            guard Int(hi)! - Int(lo)! == Int(ehi)! - Int(elo)! else {
+                                throw v.error("the ranges \(k) and \(target) have different sizes")
+                            }
+                            did.ranges.append((lo, hi, elo))
+                        } else {
+                            guard extSet.contains(target) else { throw v.error("DID target \(target) is not an extension of \(pname)") }
+                            did.map[phoneDigits(k)] = target
+                        }
+                    }
                 }
             }
             var card: CardConfig?
             if let v = m["v_sipgw"] { card = try parseCard(v, hostNames: hostNames) }
-            pbxs.append(PBXConfig(name: pname, host: host, telco: telco, extensions: exts, publicTrunk: trunk, did: did, card: card))
+            var pbx = PBXConfig(name: pname, host: host, telco: telco, extensions: exts, trunkGroups: groups, did: did, card: card)
+            if let a = m["ars"] { pbx.ars = try parseARS(a, groups: groups.map(\.id)) }
+            if let t = m["trs"] { pbx.trs = try parseTRS(t) }
+            if let q = m["quick_dial"] {
+                for (k, v) in try q.mapping() { pbx.quickDial[phoneDigits(k)] = phoneDigits(try v.nonEmptyString()) }
+            }
+            if let a = m["access_code"] { pbx.accessCode = try a.nonEmptyString() }
+            if let d = m["default_trunk_groups"] {
+                let ids = try d.sequence().map { try $0.int() }
+                for id in ids where !groups.contains(where: { $0.id == id }) { throw d.error("no trunk group \(id)") }
+                pbx.defaultTrunkGroups = ids
+            }
+            pbxs.append(pbx)
         }
 
         var defaults = CallDefaults()
@@ -237,7 +292,8 @@ public enum ScenarioLoader {
     static func parseCard(_ v: YNode, hostNames: Set<String>) throws -> CardConfig {
         let m = try v.dict(allowed: ["sip_server", "sip_server_failover", "registrar", "registrar_failover", "failover_timer_register",
                                      "invite_timeout", "numbers", "transport", "t1", "t2", "t4", "register_expires",
-                                     "register_refresh", "register_retry", "failback", "reroute_on", "calls_follow_registration", "domain"])
+                                     "register_refresh", "register_retry", "failback", "reroute_on", "calls_follow_registration", "domain",
+                                     "channels"])
         func server(_ n: YNode) throws -> ServerAddress {
             let s = try n.nonEmptyString()
             guard let a = ServerAddress.parse(s) else { throw n.error("'\(s)' is not an IP address or host name (optionally :port)") }
@@ -289,6 +345,7 @@ public enum ScenarioLoader {
             c.reroutePolicy = p
         }
         if let x = m["calls_follow_registration"] { c.callsFollowRegistration = try x.bool() }
+        if let x = m["channels"] { c.channels = try x.int(min: 0, max: 100_000) }
         if let x = m["failback"] {
             let s = try x.string()
             let parts = s.split(separator: " ").map(String.init)

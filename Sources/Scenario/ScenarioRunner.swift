@@ -69,7 +69,7 @@ public enum ScenarioRunner {
             o.add("telephone_company", p.telco.isEmpty ? nil : p.telco)
             o.add("area_code", w.telcos.first { $0.name == p.telco }?.areaCode)
             o.add("extensions", p.extensions.count)
-            o.add("trunk_channels", p.publicTrunk?.channels ?? 0)
+            o.add("trunk_channels", p.trunkGroups.reduce(0) { $0 + $1.channels })
             if let c = p.card {
                 var k = JSONObject()
                 k.add("sip_server", c.sipServer.description)

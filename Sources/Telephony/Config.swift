@@ -12,6 +12,9 @@ public struct WorldConfig: Sendable {
     public var telcos: [TelcoConfig]
     public var pbxs: [PBXConfig]
     public var defaults: CallDefaults
+    public var traffic: [TrafficConfig] = []
+    /// Calendar time at simulated time zero, seconds since 1970 (UTC, no time zone).
+    public var startEpoch: Int64 = 1_767_603_600 // 2026-01-05 09:00 (a Monday)
     /// Initial packet loss probability (0...1) of every UDP path.
     public var loss: Double = 0
 
@@ -56,13 +59,78 @@ public struct TelcoConfig: Sendable {
     public var switchingDelay: SimTime = .milliseconds(200)
     /// Extra delay of the toll transit when a call leaves this company's area.
     public var tollDelay: SimTime = .milliseconds(300)
+    /// Plain subscriber lines that behave like phones.
+    public var subscribers: [SubscriberRange] = []
     public init(name: String, areaCode: String) { self.name = name; self.areaCode = areaCode }
+}
+
+/// How long a phone rings before it is answered: fixed, or uniform between two durations.
+public enum RingDelay: Sendable, Equatable {
+    case fixed(SimTime)
+    case uniform(SimTime, SimTime)
+
+    func draw(_ rng: inout Xoshiro256) -> SimTime {
+        switch self {
+        case .fixed(let d): return d
+        case .uniform(let a, let b): return SimTime(ns: a.ns + Int64(rng.uniformInclusive(UInt64(b.ns - a.ns) / 1_000_000)) * 1_000_000)
+        }
+    }
 }
 
 public struct ExtensionConfig: Sendable {
     public var number: String
-    public var answerAfter: SimTime
-    public init(number: String, answerAfter: SimTime = .seconds(2)) { self.number = number; self.answerAfter = answerAfter }
+    public var answerAfter: RingDelay
+    /// Toll restriction level (1 = everything allowed ... 7 = everything barred).
+    public var trsLevel: Int = 1
+    public init(number: String, answerAfter: RingDelay = .fixed(.seconds(2)), trsLevel: Int = 1) {
+        self.number = number; self.answerAfter = answerAfter; self.trsLevel = trsLevel
+    }
+}
+
+/// A range of subscriber lines a telephone company owns (numbers as digits, inclusive).
+public struct SubscriberRange: Sendable {
+    public var first: String
+    public var last: String
+    public var answerAfter: RingDelay
+    public init(first: String, last: String, answerAfter: RingDelay) { self.first = first; self.last = last; self.answerAfter = answerAfter }
+    public func contains(_ n: String) -> Bool { n.count == first.count && n >= first && n <= last }
+}
+
+/// A group of public trunk channels.
+public struct TrunkGroupConfig: Sendable {
+    public var id: Int
+    public var channels: Int
+    public var hunt: HuntOrder
+    /// Numbers the telephone company delivers to this group (digits only).
+    public var numbers: [String]
+    public init(id: Int, channels: Int, hunt: HuntOrder = .lowest, numbers: [String] = []) {
+        self.id = id; self.channels = channels; self.hunt = hunt; self.numbers = numbers
+    }
+}
+
+/// Direct inward dialling: explicit numbers (ranges expanded) and/or a remove/add rule.
+public struct DIDConfig: Sendable {
+    public var map: [String: String] = [:]
+    /// Ranges of delivered numbers mapped to ranges of extensions (same length).
+    public var ranges: [(first: String, last: String, firstExt: String)] = []
+    public var remove: Int?
+    public var add: String = ""
+    public init() {}
+
+    /// The extension a delivered number maps to (before checking it exists).
+    public func map(_ n: String) -> String? {
+        if let e = map[n] { return e }
+        for r in ranges where n.count == r.first.count && n >= r.first && n <= r.last {
+            guard let off = Int(n.dropFirst(commonPrefix(r.first, r.last))), let base = Int(r.firstExt.dropFirst(0)),
+                  let start = Int(r.first.dropFirst(commonPrefix(r.first, r.last))) else { continue }
+            let v = String(base + off - start)
+            return String(repeating: "0", count: max(0, r.firstExt.count - v.count)) + v
+        }
+        if let k = remove { return add + n.dropFirst(min(k, n.count)) }
+        return nil
+    }
+
+    func commonPrefix(_ a: String, _ b: String) -> Int { zip(a, b).prefix { $0 == $1 }.count }
 }
 
 public struct PBXConfig: Sendable {
@@ -70,22 +138,24 @@ public struct PBXConfig: Sendable {
     public var host: String
     public var telco: String
     public var extensions: [ExtensionConfig]
-    public var publicTrunk: PublicTrunkConfig?
-    /// Delivered number (digits only) -> extension.
-    public var did: [String: String]
+    /// Public trunk groups (`public_trunk` is group 1).
+    public var trunkGroups: [TrunkGroupConfig]
+    public var did: DIDConfig
     public var card: CardConfig?
-    public init(name: String, host: String, telco: String, extensions: [ExtensionConfig], publicTrunk: PublicTrunkConfig?,
-                did: [String: String], card: CardConfig?) {
+    public var ars: ARSConfig?
+    public var trs: TRSConfig?
+    /// Quick Dial rerouting map for private numbers (leading digits -> public digits).
+    public var quickDial: [String: String] = [:]
+    /// The outside-line access code (`9`, or `0` in Japan) that only selects a trunk; stripped
+    /// before routing. None: numbers are dialled with their trunk prefix directly.
+    public var accessCode: String?
+    /// Exception-table and no-ARS calls use these groups, in order (default: every group).
+    public var defaultTrunkGroups: [Int]?
+    public init(name: String, host: String, telco: String, extensions: [ExtensionConfig], trunkGroups: [TrunkGroupConfig],
+                did: DIDConfig, card: CardConfig?) {
         self.name = name; self.host = host; self.telco = telco; self.extensions = extensions
-        self.publicTrunk = publicTrunk; self.did = did; self.card = card
+        self.trunkGroups = trunkGroups; self.did = did; self.card = card
     }
-}
-
-public struct PublicTrunkConfig: Sendable {
-    public var channels: Int
-    /// The numbers the telephone company delivers to this trunk (digits only).
-    public var numbers: [String]
-    public init(channels: Int, numbers: [String]) { self.channels = channels; self.numbers = numbers }
 }
 
 /// Fail-back: where a new request starts after a failover (domain §3.4).
@@ -133,6 +203,8 @@ public struct CardConfig: Sendable {
     public var failback: FailbackPolicy = .newRequests
     public var callsFollowRegistration = false
     public var domain: String?
+    /// Simultaneous calls the SIP trunk carries; a call beyond it overflows to the public route.
+    public var channels: Int?
 
     public init(sipServer: ServerAddress, numbers: [String]) { self.sipServer = sipServer; self.numbers = numbers }
 
@@ -151,5 +223,32 @@ public struct CardConfig: Sendable {
         if case .name(let n, let p)? = registrar { return (n, p) }
         if case .name(let n, let p) = sipServer { return (n, p) }
         return nil
+    }
+}
+
+/// Generated calls (`traffic:`): Poisson arrivals from a range of extensions to numbers.
+public struct TrafficConfig: Sendable {
+    public enum Hold: Sendable, Equatable {
+        case exponential(mean: SimTime)
+        case fixed(SimTime)
+        /// Lognormal with this mean and the standard deviation `sigma` of the underlying normal.
+        case lognormal(mean: SimTime, sigma: Double)
+        public var mean: SimTime {
+            switch self { case .exponential(let m), .fixed(let m), .lognormal(let m, _): return m }
+        }
+    }
+    public var pbx: String
+    /// Caller extension numbers.
+    public var callers: [String]
+    /// Destinations: single numbers or ranges (first, last), digits only.
+    public var destinations: [(first: String, last: String)]
+    /// Mean arrivals per second.
+    public var rate: Double
+    public var hold: Hold
+    public var calls: Int?
+    public var duration: SimTime?
+    public var startAt: SimTime = .zero
+    public init(pbx: String, callers: [String], destinations: [(first: String, last: String)], rate: Double, hold: Hold) {
+        self.pbx = pbx; self.callers = callers; self.destinations = destinations; self.rate = rate; self.hold = hold
     }
 }

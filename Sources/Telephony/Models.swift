@@ -15,10 +15,11 @@ public enum ExtensionActivity: Sendable, Equatable {
 
 public final class ExtensionState {
     public let number: String
-    public var answerAfter: SimTime
+    public var answerAfter: RingDelay
+    public let trsLevel: Int
     public var mode: PhoneMode = .normal
     public var activity: ExtensionActivity = .idle
-    init(number: String, answerAfter: SimTime) { self.number = number; self.answerAfter = answerAfter }
+    init(number: String, answerAfter: RingDelay, trsLevel: Int) { self.number = number; self.answerAfter = answerAfter; self.trsLevel = trsLevel }
     public var isFree: Bool { activity == .idle && mode != .busy }
 }
 
@@ -48,28 +49,78 @@ public final class VSIPGWCard {
     public var blocklist: [String: SimTime] = [:]
     /// Sticky failback: the target new calls start at, and until when.
     var preferred: (target: RouteTarget, until: SimTime)?
-    var channelsInUse = 0
+    public internal(set) var channelsInUse = 0
     init(config: CardConfig, callID: String, fromTag: String) {
         self.config = config
         self.registration = RegistrationState(callID: callID, fromTag: fromTag)
     }
 }
 
+/// The channels of one public trunk group.
+public struct TrunkGroupState: Sendable {
+    public let config: TrunkGroupConfig
+    public var busy: [Bool]
+    public var last: Int?
+    public var inUse = 0
+    init(config: TrunkGroupConfig) { self.config = config; self.busy = Array(repeating: false, count: config.channels) }
+}
+
+/// A seized public trunk channel.
+struct ChannelRef: Equatable { var pbx: Int; var group: Int; var channel: Int }
+
 public final class PBXState {
     public let config: PBXConfig
     public let ip: String
     public var extensions: [String: ExtensionState] = [:]
     public var card: VSIPGWCard?
-    public var trunkInUse = 0
+    public var groups: [TrunkGroupState]
     public var trunkPeak = 0
+    /// Integral of channels in use over time (channel·ns), for the mean occupancy.
+    var occupancyIntegral: Double = 0
+    var lastOccupancyChange: SimTime = .zero
+    var ringRNG: Xoshiro256
     var resolver = ResolverCache()
-    init(config: PBXConfig, ip: String) {
+    public var stats = PBXStats()
+    init(config: PBXConfig, ip: String, ringRNG: Xoshiro256) {
         self.config = config
         self.ip = ip
-        for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter) }
+        self.ringRNG = ringRNG
+        self.groups = config.trunkGroups.map { TrunkGroupState(config: $0) }
+        for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
     }
     public var name: String { config.name }
-    public var trunkChannels: Int { config.publicTrunk?.channels ?? 0 }
+    public var trunkInUse: Int { groups.reduce(0) { $0 + $1.inUse } }
+    public var trunkChannels: Int { groups.reduce(0) { $0 + $1.config.channels } }
+
+    /// Seizes a channel of group `gi` per its hunt order; nil when all are busy.
+    func seize(group gi: Int, now: SimTime) -> Int? {
+        guard let ch = Hunt.channel(busy: groups[gi].busy, order: groups[gi].config.hunt, last: groups[gi].last) else { return nil }
+        noteOccupancy(now)
+        groups[gi].busy[ch] = true
+        groups[gi].last = ch
+        groups[gi].inUse += 1
+        trunkPeak = max(trunkPeak, trunkInUse)
+        return ch
+    }
+
+    func release(group gi: Int, channel ch: Int, now: SimTime) {
+        guard groups[gi].busy[ch] else { return }
+        noteOccupancy(now)
+        groups[gi].busy[ch] = false
+        groups[gi].inUse -= 1
+    }
+
+    func noteOccupancy(_ now: SimTime) {
+        occupancyIntegral += Double(trunkInUse) * Double((now - lastOccupancyChange).ns)
+        lastOccupancyChange = now
+    }
+
+    /// Mean channels in use from time zero to `end`.
+    public func meanOccupancy(until end: SimTime) -> Double {
+        guard end.ns > 0 else { return 0 }
+        let total = occupancyIntegral + Double(trunkInUse) * Double((end - lastOccupancyChange).ns)
+        return total / Double(end.ns)
+    }
 }
 
 /// One location-service binding (RFC 3261 §10).
@@ -144,10 +195,18 @@ public final class Call {
     var dialog2xx: SIPMessage?
     var byeTxn: Int?
     // PSTN leg
-    var originChannel = false
+    var originChannel: ChannelRef?
     var destPBX: Int?
-    var destChannel = false
+    var destChannel: ChannelRef?
     var destExt: String?
+    /// A telephone company's subscriber line that was called.
+    var destSubscriber: (telco: Int, number: String)?
+    /// First ringback (180/183 or ALERTING) seen by the caller.
+    var alertedAt: SimTime?
+    /// Digits actually sent on the public trunk (after ARS modification).
+    var sentDigits: String?
+    /// Carriers still to try for a public route, and the digits the user dialled.
+    var usesSIPChannel = false
     var pstnDelay: SimTime = .zero
     var pstnEvents: [EventID] = []
     var cardStateAtDial: String?

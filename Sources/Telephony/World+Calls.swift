@@ -71,6 +71,13 @@ extension World {
             startPublic(call)
             return
         }
+        if let limit = card.config.channels, card.channelsInUse >= limit {
+            step(.routeSelected, actor, "V-SIPGW all \(limit) SIP channels busy: overflow to the public trunk", call: call.id)
+            startPublic(call)
+            return
+        }
+        card.channelsInUse += 1
+        call.usesSIPChannel = true
         step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id)
         call.route = "sip"
         call.phase = .sipTrying
@@ -80,6 +87,12 @@ extension World {
         let actions = router.start(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
         call.router = router
         performRouter(call, actions)
+    }
+
+    func releaseSIPChannel(_ call: Call) {
+        guard call.usesSIPChannel, let card = pbxs[call.pbx].card else { return }
+        card.channelsInUse -= 1
+        call.usesSIPChannel = false
     }
 
     /// The INVITE failover order for a card: SIP server, its failover address, then the DNS
@@ -185,7 +198,10 @@ extension World {
         var actions: [CallRouter.Action]
         if code < 200 {
             actions = router.provisional(now: sim.now.ns)
-            if code == 180 || code == 183 { call.phase = .alerting } else if call.phase == .sipTrying { call.phase = .sipProceeding }
+            if code == 180 || code == 183 {
+                call.phase = .alerting
+                if call.alertedAt == nil { call.alertedAt = sim.now }
+            } else if call.phase == .sipTrying { call.phase = .sipProceeding }
         } else {
             if code >= 200 && code < 300 { call.dialog2xx = r }
             call.inviteTxn = code < 300 ? nil : call.inviteTxn
@@ -239,29 +255,88 @@ extension World {
 
     // MARK: - Public trunk (PSTN)
 
+    /// The digits a user dialled, without the outside-line access code.
+    func userDigits(_ call: Call) -> String {
+        let p = pbxs[call.pbx]
+        if let ac = p.config.accessCode, call.digits.hasPrefix(ac), call.digits.count > ac.count {
+            return String(call.digits.dropFirst(ac.count))
+        }
+        return call.digits
+    }
+
+    /// Calendar weekday (0 = Sunday) and minute of the day now.
+    func calendarNow() -> (weekday: Int, minute: Int) {
+        let t = config.startEpoch + sim.now.ns / 1_000_000_000
+        let day = Int((t >= 0 ? t : t - 86399) / 86400)
+        let sec = Int(t - Int64(day) * 86400)
+        return (((day + 4) % 7 + 7) % 7, sec / 60)
+    }
+
+    /// Takes the public route: TRS on the dialled digits, Quick Dial for private numbers, ARS
+    /// carriers and their trunk groups (or the default groups), digit modification, channel hunt.
     func startPublic(_ call: Call) {
         let p = pbxs[call.pbx]
         call.route = "public"
         call.phase = .pstnSetup
-        guard p.config.publicTrunk != nil, p.trunkChannels > 0 else {
+        if call.usesSIPChannel { releaseSIPChannel(call) }
+        guard !p.groups.isEmpty, p.trunkChannels > 0 else {
             end(call, outcome: "failed", detail: "\(p.name) has no public trunk")
             return
         }
-        guard p.trunkInUse < p.trunkChannels else {
-            step(.trunkBusy, p.name, "all \(p.trunkChannels) public trunk channels busy", call: call.id)
-            end(call, outcome: "blocked", detail: "all public trunk channels busy")
+        var digits = userDigits(call)
+        // Toll restriction checks what the user dialled, before any modification (domain §1.4.7).
+        if let trs = p.config.trs, let ext = p.extensions[call.callerExt], !trs.allows(digits, level: ext.trsLevel) {
+            step(.routeSelected, p.name, "TRS level \(ext.trsLevel) denies \(digits): reorder tone", call: call.id)
+            end(call, outcome: "rejected", detail: "toll restriction")
             return
         }
-        p.trunkInUse += 1
-        p.trunkPeak = max(p.trunkPeak, p.trunkInUse)
-        call.originChannel = true
-        step(.trunkSeized, p.name, "public trunk channel seized (\(p.trunkInUse)/\(p.trunkChannels) in use), sends \(call.digits)", call: call.id)
-        guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
-            end(call, outcome: "failed", detail: "\(p.name) has no telephone company")
-            return
+        if digits.first != "0", let mapped = QuickDial.reroute(digits, map: p.config.quickDial) {
+            // The access code in the mapped digits only selects the trunk.
+            let ac = p.config.accessCode ?? ""
+            let sent = (!ac.isEmpty && mapped.hasPrefix(ac)) ? String(mapped.dropFirst(ac.count)) : mapped
+            step(.routeSelected, p.name, "Quick Dial: \(digits) -> \(mapped), trunk receives \(sent)", call: call.id)
+            digits = sent
         }
-        call.pstnDelay = telcos[ti].switchingDelay
-        pstnSchedule(call, .arriveTelco(telco: ti, toll: false), after: telcos[ti].switchingDelay)
+        // Candidate (carrier, group, digits) in order.
+        var candidates: [(carrier: String?, group: Int, digits: String)] = []
+        let defaults = p.config.defaultTrunkGroups ?? p.groups.map(\.config.id)
+        if let ars = p.config.ars {
+            let cal = calendarNow()
+            switch ARS.select(digits, config: ars, weekday: cal.weekday, minuteOfDay: cal.minute) {
+            case .bypass(let e):
+                step(.routeSelected, p.name, "ARS exception \(e): default trunk groups \(defaults), digits as dialled", call: call.id)
+                candidates = defaults.map { (nil, $0, digits) }
+            case .noMatch:
+                step(.routeSelected, p.name, "ARS: no leading number matches \(digits): default trunk groups \(defaults)", call: call.id)
+                candidates = defaults.map { (nil, $0, digits) }
+            case .carriers(let plan, let pos, let carriers):
+                step(.routeSelected, p.name, "ARS: leading-number entry \(pos) -> plan \(plan), carriers \(carriers.map(\.name).joined(separator: ", "))", call: call.id)
+                for c in carriers {
+                    let modified = ARS.modify(digits, carrier: c)
+                    for g in c.trunkGroups { candidates.append((c.name, g, modified)) }
+                }
+            }
+        } else {
+            candidates = defaults.map { (nil, $0, digits) }
+        }
+        for cand in candidates {
+            guard let gi = p.groups.firstIndex(where: { $0.config.id == cand.group }) else { continue }
+            if let ch = p.seize(group: gi, now: sim.now) {
+                call.originChannel = ChannelRef(pbx: call.pbx, group: gi, channel: ch)
+                call.sentDigits = cand.digits
+                step(.trunkSeized, p.name, "trunk group \(cand.group) channel \(ch + 1) seized (\(p.trunkInUse)/\(p.trunkChannels) in use)"
+                     + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id)
+                guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
+                    end(call, outcome: "failed", detail: "\(p.name) has no telephone company")
+                    return
+                }
+                call.pstnDelay = telcos[ti].switchingDelay
+                pstnSchedule(call, .arriveTelco(telco: ti, toll: false), after: telcos[ti].switchingDelay)
+                return
+            }
+            step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id)
+        }
+        end(call, outcome: "blocked", detail: "every trunk group of every carrier busy (busy tone)")
     }
 
     func pstnSchedule(_ call: Call, _ s: PSTNStep, after d: SimTime) {
@@ -277,15 +352,24 @@ extension World {
         return best
     }
 
+    /// What a telephone company makes of the digits it receives: a leading carrier access code
+    /// (00XY) is the carrier choice, not part of the number; anything from `#` on is dropped.
+    func networkNumber(_ digits: String, originArea: String) -> String {
+        var d = Substring(digits)
+        if let hash = d.firstIndex(of: "#") { d = d[..<hash] }
+        if d.hasPrefix("00"), d.count > 4, d.dropFirst(2).first != "0" { d = d.dropFirst(4) }
+        // A number without the trunk prefix is a local number in the caller's area.
+        return d.first == "0" ? String(d) : originArea + d
+    }
+
     func pstnStep(call id: Int, _ s: PSTNStep) {
         guard let call = calls[id] else { return }
         switch s {
         case .arriveTelco(let ti, let toll):
             let telco = telcos[ti]
             let own = pbxs[call.pbx]
-            let originTelco = telcos.firstIndex { $0.name == own.config.telco }
-            // A number without the trunk prefix is a local number in the caller's area.
-            let national = call.digits.first == "0" ? call.digits : (telcos[originTelco ?? ti].areaCode + call.digits)
+            let originTelco = telcos.firstIndex { $0.name == own.config.telco } ?? ti
+            let national = networkNumber(call.sentDigits ?? call.digits, originArea: telcos[originTelco].areaCode)
             guard let owner = telcoFor(nationalNumber: national) else {
                 step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id)
                 end(call, outcome: "failed", detail: "unallocated number")
@@ -298,59 +382,82 @@ extension World {
                 pstnSchedule(call, .arriveTelco(telco: owner, toll: true), after: d)
                 return
             }
-            // Terminating exchange: find the PBX trunk that owns the number.
-            guard let (dp, _) = pbxForNumber(national) else {
+            if let sub = telco.subscribers.first(where: { $0.contains(national) }) {
+                step(.pstnSetup, telco.name, "SETUP \(national) to a subscriber line", call: id)
+                ringSubscriber(call, telco: ti, number: national, range: sub)
+                return
+            }
+            // Terminating exchange: the PBX trunk group that owns the number.
+            guard let (dp, gi) = pbxForNumber(national) else {
                 step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id)
                 end(call, outcome: "failed", detail: "unallocated number")
                 return
             }
             let dest = pbxs[dp]
             step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
-            guard dest.trunkInUse < dest.trunkChannels else {
-                step(.trunkBusy, dest.name, "all \(dest.trunkChannels) public trunk channels busy (incoming)", call: id)
+            guard let ch = dest.seize(group: gi, now: sim.now) else {
+                step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id)
                 end(call, outcome: "busy", detail: "far-end trunk busy")
                 return
             }
-            dest.trunkInUse += 1
-            dest.trunkPeak = max(dest.trunkPeak, dest.trunkInUse)
             call.destPBX = dp
-            call.destChannel = true
-            step(.trunkSeized, dest.name, "incoming public trunk channel seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
-            guard let extNo = didMap(pbx: dp, national) else {
+            call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
+            step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
+            guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
                 end(call, outcome: "failed", detail: "\(dest.name) has no DID entry for \(national)")
                 return
             }
             step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
             ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
-        case .ring:
+        case .ring, .answered, .release:
             break
         case .alerting:
             call.phase = .alerting
+            if call.alertedAt == nil { call.alertedAt = sim.now }
             step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id)
-        case .answered:
-            break
         case .connect:
             step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id)
             step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id)
             answered(call)
-        case .release:
-            break
         }
     }
 
-    func pbxForNumber(_ national: String) -> (Int, String)? {
+    /// The PBX and trunk group the network delivers a national number to.
+    func pbxForNumber(_ national: String) -> (Int, Int)? {
         for (i, p) in pbxs.enumerated() {
-            if let nums = p.config.publicTrunk?.numbers, nums.contains(national) { return (i, national) }
-            if p.config.did[national] != nil { return (i, national) }
+            if let gi = p.groups.firstIndex(where: { $0.config.numbers.contains(national) }) { return (i, gi) }
+        }
+        for (i, p) in pbxs.enumerated() where !p.groups.isEmpty {
+            if p.config.did.map[national] != nil || p.config.did.ranges.contains(where: { national.count == $0.first.count && national >= $0.first && national <= $0.last }) {
+                return (i, 0)
+            }
         }
         return nil
     }
 
-    func didMap(pbx: Int, _ national: String) -> String? {
+    func didMap(pbx: Int, _ number: String) -> String? {
         let p = pbxs[pbx]
-        if let e = p.config.did[national] { return e }
-        if p.extensions[national] != nil { return national }
+        if let e = p.config.did.map(number) { return e }
+        if p.extensions[number] != nil { return number }
         return nil
+    }
+
+    /// Subscriber lines behave like phones: one call at a time, answer after their ring delay.
+    func ringSubscriber(_ call: Call, telco ti: Int, number: String, range: SubscriberRange) {
+        let who = "\(telcos[ti].name)/\(number)"
+        if busySubscribers.contains(number) {
+            step(.extensionBusy, who, "subscriber busy", call: call.id)
+            end(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            return
+        }
+        busySubscribers.insert(number)
+        call.destSubscriber = (ti, number)
+        step(.extensionRinging, who, "ringing", call: call.id)
+        pstnSchedule(call, .alerting, after: call.pstnDelay)
+        var rng = subscriberRNG
+        let d = range.answerAfter.draw(&rng)
+        subscriberRNG = rng
+        call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: d))
     }
 
     /// Rings an extension for a call delivered by the public network or internally.
@@ -377,7 +484,7 @@ extension World {
         step(.extensionRinging, who, "ringing", call: call.id)
         pstnSchedule(call, .alerting, after: call.pstnDelay)
         if ext.mode != .unanswered {
-            call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter))
+            call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter.draw(&dest.ringRNG)))
         } else {
             call.pstnEvents.append(sim.schedule(.legNoAnswer(leg: "pstn:\(call.id)"), after: config.defaults.ringTimeout))
         }
@@ -455,16 +562,22 @@ extension World {
         if let t = call.hangupEvent { sim.cancel(t) }
         if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
         let p = pbxs[call.pbx]
-        if call.originChannel {
-            p.trunkInUse -= 1
-            call.originChannel = false
-            step(.trunkReleased, p.name, "public trunk channel released (\(p.trunkInUse)/\(p.trunkChannels) in use)", call: call.id)
+        if let c = call.originChannel {
+            p.release(group: c.group, channel: c.channel, now: sim.now)
+            call.originChannel = nil
+            step(.trunkReleased, p.name, "trunk group \(p.groups[c.group].config.id) channel \(c.channel + 1) released (\(p.trunkInUse)/\(p.trunkChannels) in use)", call: call.id)
         }
-        if let dp = call.destPBX, call.destChannel {
-            pbxs[dp].trunkInUse -= 1
-            call.destChannel = false
-            step(.trunkReleased, pbxs[dp].name, "incoming public trunk channel released", call: call.id)
+        if let c = call.destChannel {
+            let d = pbxs[c.pbx]
+            d.release(group: c.group, channel: c.channel, now: sim.now)
+            call.destChannel = nil
+            step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id)
         }
+        if let sub = call.destSubscriber {
+            busySubscribers.remove(sub.number)
+            call.destSubscriber = nil
+        }
+        if call.usesSIPChannel { releaseSIPChannel(call) }
         if let e = p.extensions[call.callerExt] {
             switch e.activity {
             case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
@@ -478,6 +591,8 @@ extension World {
             }
         }
         let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == "answered" ? nil : (sim.now - call.placedAt).ns)
+        let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
+        p.stats.record(outcome: outcome, route: call.route, rerouted: call.rerouted, pdd: progress.map { $0 - call.placedAt })
         let rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
                              placedAtNs: call.placedAt.ns, endedAtNs: sim.now.ns, outcome: outcome, route: call.route,
                              answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,

@@ -159,7 +159,7 @@ extension World {
                 send(r)
                 sim.schedule(.legNoAnswer(leg: "gc:" + legKey), after: .seconds(32))
             }
-            guard let extNo = didMap(pbx: pi, user) ?? (pbx.card?.config.numbers.contains(user) == true ? pbx.config.did[user] : nil) else {
+            guard let extNo = didMap(pbx: pi, user) else {
                 final(404, "no extension for \(user)")
                 return
             }
@@ -179,7 +179,7 @@ extension World {
             if ext.mode == .unanswered {
                 leg.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
             } else {
-                leg.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter)
+                leg.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter.draw(&pbx.ringRNG))
             }
             legs[legKey] = leg
             send(ringing)
@@ -211,8 +211,14 @@ extension World {
 
     func legAnswer(_ key: String) {
         if key.hasPrefix("pstn:") {
-            guard let id = Int(key.dropFirst(5)), let call = calls[id], let dp = call.destPBX, let extNo = call.destExt,
-                  let ext = pbxs[dp].extensions[extNo] else { return }
+            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
+            if let sub = call.destSubscriber {
+                call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
+                step(.extensionAnswered, call.answeredBy!, "answers", call: id)
+                pstnSchedule(call, .connect, after: call.pstnDelay)
+                return
+            }
+            guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
             ext.activity = .talking(call: id)
             call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
             step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id)

@@ -102,6 +102,9 @@ public final class World {
     /// Scheduled scenario commands, by id.
     var scheduledCommands: [Int: Command] = [:]
     var commandCounter = 0
+    /// Subscriber lines in a call.
+    var busySubscribers: Set<String> = []
+    var subscriberRNG: Xoshiro256
     var jobCounter = 0
     let streams: RandomStreams
     public let sink: TraceSink
@@ -118,6 +121,7 @@ public final class World {
         self.sink = sink
         self.streams = RandomStreams(seed: config.seed)
         self.telcos = config.telcos
+        subscriberRNG = streams.stream("subscribers")
         network = Network(latency: config.latency, rng: streams.stream("network"))
         network.loss = config.loss
         for h in config.hosts { network.addHost(name: h.name, ip: h.ip) }
@@ -126,7 +130,7 @@ public final class World {
         }
         for s in config.sipServers { sipServers.append(SIPServerState(config: s, ip: network.ip(of: s.host) ?? s.host)) }
         for (i, p) in config.pbxs.enumerated() {
-            let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host)
+            let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"))
             if let c = p.card {
                 st.card = VSIPGWCard(config: c, callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }

@@ -1,0 +1,155 @@
+/// Automatic Route Selection (Panasonic ARS, domain §1.4), sans-I/O: which carriers a public call
+/// may use now and how its digits are modified for each.
+public struct ARSConfig: Sendable, Equatable {
+    public struct LeadingEntry: Sendable, Equatable {
+        /// Digits with `X` as a wildcard for any one digit.
+        public var digits: String
+        public var plan: Int
+        public init(digits: String, plan: Int) { self.digits = digits; self.plan = plan }
+    }
+
+    public struct TimeBlock: Sendable, Equatable {
+        /// Minutes after midnight when the block starts.
+        public var startMinute: Int
+        /// Carrier names in priority order.
+        public var carriers: [String]
+        public init(startMinute: Int, carriers: [String]) { self.startMinute = startMinute; self.carriers = carriers }
+    }
+
+    public struct Plan: Sendable, Equatable {
+        /// Up to four time blocks for every day...
+        public var blocks: [TimeBlock]
+        /// ...or per weekday (0 = Sunday ... 6 = Saturday), overriding `blocks` on that day.
+        public var days: [Int: [TimeBlock]]
+        public init(blocks: [TimeBlock], days: [Int: [TimeBlock]] = [:]) { self.blocks = blocks; self.days = days }
+    }
+
+    public struct Carrier: Sendable, Equatable {
+        public var name: String
+        /// Trunk groups in hunt order.
+        public var trunkGroups: [Int]
+        public var accessCode: String
+        /// Leading digits removed before the modify command.
+        public var remove: Int
+        /// `C` = carrier access code, `H` = the remaining dialled digits, other characters literally.
+        public var modify: String
+        public init(name: String, trunkGroups: [Int], accessCode: String = "", remove: Int = 0, modify: String = "H") {
+            self.name = name; self.trunkGroups = trunkGroups; self.accessCode = accessCode; self.remove = remove; self.modify = modify
+        }
+    }
+
+    /// In table order: when several entries match, the lowest position wins (not the longest).
+    public var leading: [LeadingEntry]
+    /// Leading numbers that bypass ARS.
+    public var exceptions: [String]
+    public var plans: [Int: Plan]
+    public var carriers: [String: Carrier]
+
+    public init(leading: [LeadingEntry], exceptions: [String] = [], plans: [Int: Plan], carriers: [String: Carrier]) {
+        self.leading = leading; self.exceptions = exceptions; self.plans = plans; self.carriers = carriers
+    }
+}
+
+public enum ARS {
+    /// Whether `digits` begin with `pattern` (`X` matches any one digit).
+    public static func matches(_ pattern: String, _ digits: String) -> Bool {
+        let p = Array(pattern), d = Array(digits)
+        guard d.count >= p.count else { return false }
+        for (i, c) in p.enumerated() where c != "X" && c != "x" && c != d[i] { return false }
+        return true
+    }
+
+    public enum Selection: Sendable, Equatable {
+        /// An exception-table number: no ARS, the default route, digits as dialled.
+        case bypass(exception: String)
+        /// ARS chose a plan: try these carriers in order.
+        case carriers(plan: Int, tablePosition: Int, carriers: [ARSConfig.Carrier])
+        /// No leading-number entry matched.
+        case noMatch
+    }
+
+    /// Chooses the carriers for a number at a weekday (0 = Sunday) and minute of the day.
+    public static func select(_ digits: String, config: ARSConfig, weekday: Int, minuteOfDay: Int) -> Selection {
+        if let e = config.exceptions.first(where: { matches($0, digits) }) { return .bypass(exception: e) }
+        guard let (pos, entry) = config.leading.enumerated().first(where: { matches($0.element.digits, digits) }),
+              let plan = config.plans[entry.plan] else { return .noMatch }
+        let block = activeBlock(plan, weekday: weekday, minuteOfDay: minuteOfDay)
+        let carriers = (block?.carriers ?? []).compactMap { config.carriers[$0] }
+        return .carriers(plan: entry.plan, tablePosition: pos + 1, carriers: carriers)
+    }
+
+    /// The block in effect: the latest start at or before now; before the day's first block, the
+    /// previous day's last block is still in effect.
+    public static func activeBlock(_ plan: ARSConfig.Plan, weekday: Int, minuteOfDay: Int) -> ARSConfig.TimeBlock? {
+        let today = (plan.days[weekday] ?? plan.blocks).sorted { $0.startMinute < $1.startMinute }
+        if let b = today.last(where: { $0.startMinute <= minuteOfDay }) { return b }
+        let yesterday = (plan.days[(weekday + 6) % 7] ?? plan.blocks).sorted { $0.startMinute < $1.startMinute }
+        return yesterday.last ?? today.last
+    }
+
+    /// Carrier digit modification: remove `remove` leading digits, then expand the command
+    /// (`C` access code, `H` the remaining digits). `0123456789`, remove 6, `CH#12`, `0077` ->
+    /// `00776789#12`.
+    public static func modify(_ digits: String, carrier: ARSConfig.Carrier) -> String {
+        let rest = String(digits.dropFirst(min(carrier.remove, digits.count)))
+        var out = ""
+        for c in carrier.modify {
+            switch c {
+            case "C", "c": out += carrier.accessCode
+            case "H", "h": out += rest
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// Toll restriction (TRS, domain §1.4.7): levels 1 (everything allowed) to 7 (everything barred);
+/// levels 2-6 check a denied table, then an exception table, on the digits the user dialled.
+public struct TRSConfig: Sendable, Equatable {
+    public struct Level: Sendable, Equatable {
+        public var denied: [String]
+        public var exceptions: [String]
+        public init(denied: [String], exceptions: [String] = []) { self.denied = denied; self.exceptions = exceptions }
+    }
+    public var levels: [Int: Level]
+    public init(levels: [Int: Level]) { self.levels = levels }
+
+    /// Whether an extension of `level` may dial `digits`.
+    public func allows(_ digits: String, level: Int) -> Bool {
+        if level <= 1 { return true }
+        if level >= 7 { return false }
+        guard let l = levels[level] else { return true }
+        if l.exceptions.contains(where: { ARS.matches($0, digits) }) { return true }
+        return !l.denied.contains(where: { ARS.matches($0, digits) })
+    }
+}
+
+/// Quick Dial rerouting (domain §1.1): a private leading number maps to a public prefix when the
+/// VoIP call fails: `720` -> `91333123` turns `7201011` into `913331231011`.
+public enum QuickDial {
+    public static func reroute(_ digits: String, map: [String: String]) -> String? {
+        guard let key = map.keys.filter({ digits.hasPrefix($0) }).max(by: { $0.count < $1.count }) else { return nil }
+        return map[key]! + digits.dropFirst(key.count)
+    }
+}
+
+/// Trunk channel hunting within a group (NSX1000 §2.5.5).
+public enum HuntOrder: String, Sendable, CaseIterable { case lowest, highest, rotation }
+
+public enum Hunt {
+    /// The channel to seize among `busy` (true = in use), or nil when all are busy. `last` is the
+    /// channel seized last (rotation starts after it).
+    public static func channel(busy: [Bool], order: HuntOrder, last: Int?) -> Int? {
+        let n = busy.count
+        guard n > 0 else { return nil }
+        switch order {
+        case .lowest: return busy.firstIndex(of: false)
+        case .highest: return busy.lastIndex(of: false)
+        case .rotation:
+            let start = ((last ?? -1) + 1) % n
+            for k in 0..<n where !busy[(start + k) % n] { return (start + k) % n }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import SimCore
+import Routing
+import Telephony
+
+extension ScenarioLoader {
+    /// `"2000..2199"` or `"012-345-2000..012-345-2199"`: both ends as digits, same length, low first.
+    static func rangeEnds(_ text: String, node: YNode) throws -> (String, String) {
+        let parts = text.components(separatedBy: "..")
+        guard parts.count <= 2 else { throw node.error("'\(text)' is not a number or a range like 2000..2199") }
+        let lo = phoneDigits(parts[0]), hi = phoneDigits(parts.count == 2 ? parts[1] : parts[0])
+        guard !lo.isEmpty, lo.allSatisfy({ $0.isASCII && $0.isNumber }), hi.allSatisfy({ $0.isASCII && $0.isNumber }),
+              lo.count == hi.count, lo <= hi, lo.count <= 18 else {
+            throw node.error("'\(text)' is not a range of numbers of the same length, low first")
+        }
+        return (lo, hi)
+    }
+
+    static func expandRange(_ node: YNode, limit: Int) throws -> [String] {
+        let (lo, hi) = try rangeEnds(try node.string(), node: node)
+        let a = Int(lo)!, b = Int(hi)!
+        guard b - a < limit else { throw node.error("the range has \(b - a + 1) numbers; at most \(limit)") }
+        return (a...b).map { let v = String($0); return String(repeating: "0", count: lo.count - v.count) + v }
+    }
+
+    static func numberList(_ node: YNode?) throws -> [String] {
+        guard let node else { return [] }
+        var out: [String] = []
+        for n in (try? node.sequence()) ?? [node] {
+            let t = try n.string()
+            if t.contains("..") { out += try expandRange(n, limit: 100_000) } else { out.append(phoneDigits(t)) }
+        }
+        return out
+    }
+
+    static func ringDelay(_ node: YNode) throws -> RingDelay {
+        if case .scalar = node.node { return .fixed(try node.duration()) }
+        let m = try node.dict(allowed: ["uniform"])
+        guard let u = m["uniform"] else { throw node.error("expected a duration or {uniform: [low, high]}") }
+        let v = try u.sequence()
+        guard v.count == 2 else { throw u.error("uniform takes [low, high]") }
+        let a = try v[0].duration(), b = try v[1].duration()
+        guard a <= b else { throw u.error("low must not exceed high") }
+        return .uniform(a, b)
+    }
+
+    static func hunt(_ node: YNode) throws -> HuntOrder {
+        let s = try node.string()
+        guard let h = HuntOrder(rawValue: s) else { throw node.error("hunt must be lowest, highest or rotation, got '\(s)'") }
+        return h
+    }
+
+    /// Minutes after midnight of "HH:MM".
+    static func clock(_ node: YNode) throws -> Int {
+        let s = try node.string()
+        let p = s.split(separator: ":").compactMap { Int($0) }
+        guard p.count == 2, (0..<24).contains(p[0]), (0..<60).contains(p[1]) else { throw node.error("expected a time like 09:00, got '\(s)'") }
+        return p[0] * 60 + p[1]
+    }
+
+    static let weekdayNames = ["sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6]
+
+    static func parseARS(_ node: YNode, groups: [Int]) throws -> ARSConfig {
+        let m = try node.dict(allowed: ["leading_numbers", "exceptions", "plans", "carriers"])
+        var carriers: [String: ARSConfig.Carrier] = [:]
+        for (name, cn) in try m["carriers"]?.mapping() ?? [] {
+            let c = try cn.dict(allowed: ["trunk_groups", "access_code", "remove", "modify"])
+            guard let tg = c["trunk_groups"] else { throw cn.error("missing required key 'trunk_groups'", key: "\(cn.path).trunk_groups") }
+            let ids = try tg.sequence().map { try $0.int() }
+            for id in ids where !groups.contains(id) { throw tg.error("no trunk group \(id) on this PBX") }
+            let modify = try c["modify"]?.string() ?? "H"
+            guard modify.allSatisfy({ "CHch0123456789*#".contains($0) }) else { throw c["modify"]!.error("a modify command uses digits, *, #, C and H") }
+            carriers[name] = ARSConfig.Carrier(name: name, trunkGroups: ids, accessCode: phoneDigits(try c["access_code"]?.string() ?? ""),
+                                               remove: try c["remove"]?.int(min: 0, max: 32) ?? 0, modify: modify)
+        }
+        func blocks(_ n: YNode) throws -> [ARSConfig.TimeBlock] {
+            let list = try n.sequence()
+            guard list.count <= 4 else { throw n.error("at most 4 time blocks per day") }
+            return try list.map { b in
+                let bm = try b.dict(allowed: ["start", "carriers"])
+                guard let st = bm["start"], let cs = bm["carriers"] else { throw b.error("a time block needs 'start' and 'carriers'") }
+                let names = try cs.stringList()
+                for c in names where carriers[c] == nil { throw cs.error("unknown carrier '\(c)'") }
+                return ARSConfig.TimeBlock(startMinute: try clock(st), carriers: names)
+            }
+        }
+        var plans: [Int: ARSConfig.Plan] = [:]
+        for (k, pn) in try m["plans"]?.mapping() ?? [] {
+            guard let id = Int(k), (1...48).contains(id) else { throw pn.error("a routing plan number is 1 to 48, got '\(k)'") }
+            let pm = try pn.dict(allowed: Set(["time_blocks"] + weekdayNames.keys))
+            var plan = ARSConfig.Plan(blocks: try pm["time_blocks"].map(blocks) ?? [])
+            for (day, num) in weekdayNames { if let d = pm[day] { plan.days[num] = try blocks(d) } }
+            plans[id] = plan
+        }
+        var leading: [ARSConfig.LeadingEntry] = []
+        for e in try m["leading_numbers"]?.sequence() ?? [] {
+            let em = try e.dict(allowed: ["digits", "plan"])
+            guard let d = em["digits"], let p = em["plan"] else { throw e.error("an entry needs 'digits' and 'plan'") }
+            let digits = try d.nonEmptyString()
+            guard digits.count <= 16, digits.allSatisfy({ "0123456789*#Xx".contains($0) }) else { throw d.error("leading digits: up to 16 of 0-9, *, #, X") }
+            let plan = try p.int(min: 1, max: 48)
+            guard plans[plan] != nil else { throw p.error("no routing plan \(plan)") }
+            leading.append(.init(digits: digits, plan: plan))
+        }
+        let exceptions = try (m["exceptions"]?.stringList() ?? []).map(phoneDigits)
+        return ARSConfig(leading: leading, exceptions: exceptions, plans: plans, carriers: carriers)
+    }
+
+    static func parseTRS(_ node: YNode) throws -> TRSConfig {
+        var levels: [Int: TRSConfig.Level] = [:]
+        for (k, ln) in try node.mapping() {
+            guard let lv = Int(k), (2...6).contains(lv) else { throw ln.error("TRS levels with tables are 2 to 6, got '\(k)'") }
+            let lm = try ln.dict(allowed: ["denied", "exceptions"])
+            levels[lv] = TRSConfig.Level(denied: try (lm["denied"]?.stringList() ?? []).map(phoneDigits),
+                                         exceptions: try (lm["exceptions"]?.stringList() ?? []).map(phoneDigits))
+        }
+        return TRSConfig(levels: levels)
+    }
+}
+
+extension String {
+    func components(separatedBy sep: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(self)
+        while let r = rest.range(of: sep) {
+            out.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        out.append(String(rest))
+        return out
+    }
+}
+
+extension Substring {
+    func range(of needle: String) -> Range<Substring.Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}
