@@ -3,6 +3,7 @@ import Scenario
 import Store
 import Trace
 import SimCore
+import Telephony
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,14 +74,17 @@ extension PBXSim {
             if result.stoppedAtLimit { print("stopped at \(result.endTime) (until) with calls in progress") }
             let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)")
+            printSummary(result.summaries, style: console.style)
+            try store.recordSummary(runID, result.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
             if !result.expectations.isEmpty {
                 print("expectations:")
                 for r in result.expectations {
                     let where_ = r.line.map { "\(s.file):\($0): " } ?? ""
+                    let subject = r.field.hasPrefix("summary ") ? r.field : "call \(r.call) \(r.field)"
                     if r.held {
-                        print("  " + console.style.green("ok") + "    call \(r.call) \(r.field) = \(r.actual)")
+                        print("  " + console.style.green("ok") + "    \(subject) = \(r.actual)")
                     } else {
-                        print("  " + console.style.red("FAIL") + "  \(where_)call \(r.call) \(r.field): expected \(r.expected), actual \(r.actual)")
+                        print("  " + console.style.red("FAIL") + "  \(where_)\(subject): expected \(r.expected), actual \(r.actual)")
                     }
                 }
             }
@@ -134,4 +138,21 @@ func startedAtTimestamp() -> String {
     gmtime_r(&t, &tmv)
     func p(_ v: Int32, _ w: Int = 2) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
     return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1))-\(p(tmv.tm_mday))T\(p(tmv.tm_hour)):\(p(tmv.tm_min)):\(p(tmv.tm_sec))Z"
+}
+
+/// The run summary table: one line per PBX with calls offered and their fate, post-dial delay
+/// percentiles and trunk occupancy.
+func printSummary(_ rows: [PBXSummary], style: TextStyle) {
+    let active = rows.filter { $0.offered > 0 || $0.pbx == "(all)" }
+    guard let all = active.last, all.offered > 0 else { return }
+    func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+    func t(_ x: SimTime?) -> String { x.map { $0.formatSeconds(precision: 3) } ?? "-" }
+    print(style.bold("summary") + "        offered  ans-sip  ans-pub rerouted  blocked     busy  no-ans   failed   PDD mean    p50     p95     p99     max   trunk mean/peak/ch")
+    for r in active where !(r.pbx == "(all)" && active.count == 2) {
+        var l = ConsoleTraceSink.pad(r.pbx, 14)
+        l += [r.offered, r.answeredSIP, r.answeredPublic, r.rerouted, r.blocked, r.busy, r.noAnswer, r.failed + r.rejected + r.abandoned].map { pad(String($0), 9) }.joined()
+        l += "  " + [r.pddMean, r.pddP50, r.pddP95, r.pddP99, r.pddMax].map { pad(t($0), 8) }.joined()
+        l += "   " + String((r.trunkMean * 100).rounded() / 100) + "/\(r.trunkPeak)/\(r.trunkChannels)"
+        print(l)
+    }
 }

@@ -48,6 +48,17 @@ public struct Scenario: Sendable {
     /// Calendar date and time at simulated time zero (`YYYY-MM-DD HH:MM[:SS]`, no time zone).
     public var start: String = Scenario.defaultStart
 
+    /// Expectations on the run summary.
+    public var summaryExpectations: [SummaryExpectation] = []
+
+    /// `expect: - summary: {pbx: PBX-1, blocked_ratio: {min: 0.05, max: 0.1}, offered: 1000}`.
+    public struct SummaryExpectation: Sendable {
+        public var pbx: String
+        public var line: Int?
+        /// Field -> allowed range (counts and ratios as numbers, pdd_* in seconds).
+        public var checks: [(field: String, range: Range)]
+    }
+
     /// A Monday at 09:00.
     public static let defaultStart = "2026-01-05 09:00:00"
 
@@ -68,6 +79,26 @@ public struct ExpectationResult: Sendable {
 }
 
 extension Scenario {
+    /// Checks the summary expectations against the run summaries.
+    public func check(summaries: [PBXSummary]) -> [ExpectationResult] {
+        var out: [ExpectationResult] = []
+        for e in summaryExpectations {
+            guard let s = summaries.first(where: { $0.pbx == e.pbx }) else { continue }
+            for (field, r) in e.checks {
+                let v = s.value(field) ?? nil
+                let ok = v.map { x in (r.min.map { x >= $0 - 1e-12 } ?? true) && (r.max.map { x <= $0 + 1e-12 } ?? true) } ?? false
+                let exp = r.min == r.max && r.min != nil ? "\(fmt(r.min!))" : "between \(r.min.map(fmt) ?? "-inf") and \(r.max.map(fmt) ?? "+inf")"
+                out.append(ExpectationResult(call: 0, field: "summary \(e.pbx) \(field)", expected: exp, actual: v.map(fmt) ?? "null", held: ok, line: e.line))
+            }
+        }
+        return out
+    }
+
+    func fmt(_ d: Double) -> String {
+        if d == d.rounded() && abs(d) < 1e12 { return String(Int64(d)) }
+        return String((d * 10000).rounded() / 10000)
+    }
+
     /// Checks the expectations against the finished calls.
     public func check(calls: [Int: CallSummary]) -> [ExpectationResult] {
         var out: [ExpectationResult] = []

@@ -140,3 +140,84 @@ extension Substring {
         return nil
     }
 }
+
+extension ScenarioLoader {
+    static func parseTraffic(_ node: YNode, world: WorldConfig) throws -> TrafficConfig {
+        let m = try node.dict(allowed: ["from", "to", "rate", "erlangs", "mean_hold", "hold", "sigma", "calls", "duration", "start_at"])
+        guard let f = m["from"] else { throw node.error("missing required key 'from' (PBX/EXT or PBX/FIRST..LAST)", key: "\(node.path).from") }
+        let fromText = try f.nonEmptyString()
+        let parts = fromText.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let pbx = world.pbxs.first(where: { $0.name == parts[0] }) else {
+            throw f.error("'\(fromText)' is not PBX/EXT or PBX/FIRST..LAST of a declared PBX")
+        }
+        let callers = parts[1].contains("..") ? try expandRange(YNode(node: .init(parts[1]), path: f.path, file: f.file), limit: 100_000) : [parts[1]]
+        let known = Set(pbx.extensions.map(\.number))
+        for c in callers where !known.contains(c) { throw f.error("no extension \(pbx.name)/\(c)") }
+        guard let t = m["to"] else { throw node.error("missing required key 'to'", key: "\(node.path).to") }
+        var destinations: [(first: String, last: String)] = []
+        for d in (try? t.sequence()) ?? [t] {
+            let (lo, hi) = try rangeEnds(try d.string(), node: d)
+            destinations.append((lo, hi))
+        }
+        guard !destinations.isEmpty else { throw t.error("at least one destination") }
+        let meanHold = try m["mean_hold"]?.duration() ?? .seconds(180)
+        guard meanHold.ns > 0 else { throw m["mean_hold"]!.error("must be positive") }
+        var rate: Double
+        if let r = m["rate"] {
+            // calls per second, or "N/h", "N/min".
+            let text = try r.string()
+            if text.hasSuffix("/h"), let v = Double(text.dropLast(2)) { rate = v / 3600 }
+            else if text.hasSuffix("/min"), let v = Double(text.dropLast(4)) { rate = v / 60 }
+            else if text.hasSuffix("/s"), let v = Double(text.dropLast(2)) { rate = v }
+            else if let v = Double(text) { rate = v }
+            else { throw r.error("rate: calls per second, or like 120/h, 2/min") }
+            if m["erlangs"] != nil { throw r.error("give either rate or erlangs, not both") }
+        } else if let e = m["erlangs"] {
+            rate = try e.double(min: 0) / meanHold.seconds
+        } else {
+            throw node.error("give the arrival rate (rate) or the offered load (erlangs with mean_hold)")
+        }
+        guard rate > 0, rate.isFinite else { throw node.error("the arrival rate must be positive") }
+        var hold = TrafficConfig.Hold.exponential(mean: meanHold)
+        if let h = m["hold"] {
+            switch try h.string() {
+            case "exponential": hold = .exponential(mean: meanHold)
+            case "fixed": hold = .fixed(meanHold)
+            case "lognormal": hold = .lognormal(mean: meanHold, sigma: try m["sigma"]?.double(min: 0.01, max: 5) ?? 1)
+            case let x: throw h.error("hold must be exponential, fixed or lognormal, got '\(x)'")
+            }
+        }
+        var c = TrafficConfig(pbx: pbx.name, callers: callers, destinations: destinations, rate: rate, hold: hold)
+        c.calls = try m["calls"]?.int(min: 1)
+        c.duration = try m["duration"]?.duration()
+        c.startAt = try m["start_at"]?.duration() ?? .zero
+        if c.calls == nil && c.duration == nil { throw node.error("limit the traffic with calls or duration") }
+        return c
+    }
+
+    static func parseSummaryExpectation(_ node: YNode, world: WorldConfig) throws -> Scenario.SummaryExpectation {
+        var pbx = "(all)"
+        var checks: [(String, Scenario.Range)] = []
+        let valid = Set(PBXSummary.fieldNames)
+        for (k, v) in try node.mapping() {
+            if k == "pbx" {
+                pbx = try v.nonEmptyString()
+                guard pbx == "(all)" || world.pbxs.contains(where: { $0.name == pbx }) else { throw v.error("no PBX '\(pbx)'") }
+                continue
+            }
+            guard valid.contains(k) else { throw v.error("unknown summary field '\(k)' (one of: \(valid.sorted().joined(separator: ", ")))") }
+            func num(_ n: YNode) throws -> Double {
+                if k.hasPrefix("pdd_") { return try n.duration().seconds }
+                return try n.double()
+            }
+            if case .scalar = v.node {
+                let x = try num(v)
+                checks.append((k, Scenario.Range(min: x, max: x)))
+            } else {
+                let r = try v.dict(allowed: ["min", "max"])
+                checks.append((k, Scenario.Range(min: try r["min"].map(num), max: try r["max"].map(num))))
+            }
+        }
+        return Scenario.SummaryExpectation(pbx: pbx, line: node.line, checks: checks)
+    }
+}

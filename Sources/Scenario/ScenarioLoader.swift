@@ -10,7 +10,7 @@ public enum ScenarioLoader {
     public static func load(path: String, text: String) throws -> Scenario {
         let root = try YNode.load(text, file: path)
         let top = try root.dict(allowed: ["name", "description", "seed", "network", "dns", "sip_servers",
-                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until", "start"])
+                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until", "start", "traffic"])
         func req(_ k: String) throws -> YNode {
             guard let n = top[k] else { throw root.error("missing required key '\(k)'", key: k) }
             return n
@@ -227,6 +227,7 @@ public enum ScenarioLoader {
 
         var world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
                                 pbxs: pbxs, defaults: defaults)
+        for t in try top["traffic"]?.sequence() ?? [] { world.traffic.append(try parseTraffic(t, world: world)) }
         if let l = net["loss"] {
             let t = try l.string()
             let v = t.hasSuffix("%") ? String(t.dropLast()) : t
@@ -252,9 +253,15 @@ public enum ScenarioLoader {
         // expectations
         var expectations: [Scenario.CallExpectation] = []
         let outcomes: Set<String> = ["answered", "busy", "no-answer", "rejected", "blocked", "failed", "abandoned"]
+        var summaryExpectations: [Scenario.SummaryExpectation] = []
         for e in try top["expect"]?.sequence() ?? [] {
-            let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay"])
-            guard let c = m["call"] else { throw e.error("missing required key 'call'", key: "\(e.path).call") }
+            if case .mapping = e.node, try e.mapping().first?.key == "summary" {
+                let m = try e.dict(allowed: ["summary"])
+                summaryExpectations.append(try parseSummaryExpectation(m["summary"]!, world: world))
+                continue
+            }
+            let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay", "summary"])
+            guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary')", key: "\(e.path).call") }
             var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
             if let o = m["outcome"] {
                 let s = try o.string()
@@ -281,10 +288,12 @@ public enum ScenarioLoader {
         let until = try top["until"]?.duration()
         var scenario = Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
                                 expectations: expectations, until: until, source: text)
+        scenario.summaryExpectations = summaryExpectations
         if let st = top["start"] {
             let v = try st.string()
-            guard Civil.parse(v) != nil else { throw st.error("expected a date and time like \"2026-01-05 09:00\", got '\(v)'") }
+            guard let epoch = Civil.parse(v) else { throw st.error("expected a date and time like \"2026-01-05 09:00\", got '\(v)'") }
             scenario.start = v
+            scenario.world.startEpoch = epoch
         }
         return scenario
     }

@@ -12,6 +12,7 @@ public struct RunResult: Sendable {
     public var expectations: [ExpectationResult]
     public var commandErrors: [String]
     public var stoppedAtLimit: Bool
+    public var summaries: [PBXSummary] = []
     public var allHeld: Bool { expectations.allSatisfy(\.held) }
 }
 
@@ -44,9 +45,12 @@ public enum ScenarioRunner {
             world.runUntilQuiet()
         }
         let stopped = !world.isQuiet
-        let result = s.check(calls: calls)
-        return RunResult(calls: calls, callCount: world.callCount, outcomes: outcomes, endTime: world.now, expectations: result,
-                         commandErrors: world.commandErrors, stoppedAtLimit: stopped)
+        let summaries = world.summaries()
+        let result = s.check(calls: calls) + s.check(summaries: summaries)
+        var r = RunResult(calls: calls, callCount: world.callCount, outcomes: outcomes, endTime: world.now, expectations: result,
+                          commandErrors: world.commandErrors, stoppedAtLimit: stopped)
+        r.summaries = summaries
+        return r
     }
 
     /// Hosts with their roles, for the trace's `host` table.

@@ -96,6 +96,8 @@ public final class SQLiteStatement {
                                   Int32(buf.count), pbxsim_sqlite_transient())
         }
     }
+    @inline(__always) public func bind(_ i: Int, _ v: Double) { sqlite3_bind_double(stmt, Int32(i), v) }
+
     public func bind(_ i: Int, _ v: SQLiteValue) {
         switch v {
         case .int(let x): bind(i, x)
@@ -131,3 +133,5 @@ public final class SQLiteStatement {
         return String(cString: p)
     }
 }
+
+@inline(__always) func sqlite3_bind_double_shim(_ s: SQLiteStatement, _ i: Int, _ v: Double) { s.bind(i, v) }

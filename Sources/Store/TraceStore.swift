@@ -111,6 +111,15 @@ public final class TraceStore {
             PRIMARY KEY (run_id, pbx)
         );
         """),
+        ("v4-summary", """
+        CREATE TABLE IF NOT EXISTS summary (
+            run_id INTEGER NOT NULL REFERENCES run(run_id),
+            pbx TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value REAL,
+            PRIMARY KEY (run_id, pbx, field)
+        );
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -219,6 +228,18 @@ public final class TraceStore {
         let s = try db.prepare("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
         for h in hosts {
             s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
+            try s.run()
+        }
+        try db.execute("COMMIT")
+    }
+
+    /// Stores the run summary: one row per PBX (and `(all)`) and field.
+    public func recordSummary(_ runID: Int64, _ rows: [(pbx: String, field: String, value: Double?)]) throws {
+        try db.execute("BEGIN")
+        let s = try db.prepare("INSERT OR REPLACE INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?)")
+        for r in rows {
+            s.bind(1, runID); s.bind(2, r.pbx); s.bind(3, r.field)
+            if let v = r.value { sqlite3_bind_double_shim(s, 4, v) } else { s.bind(4, nil as Int64?) }
             try s.run()
         }
         try db.execute("COMMIT")

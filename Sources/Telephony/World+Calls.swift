@@ -53,8 +53,14 @@ extension World {
             ringLocal(call, pbx: call.pbx, ext: local.number, delay: .zero)
             return
         }
-        guard call.digits.first == "0" else {
-            step(.routeSelected, actor, "\(call.digits) is not an extension and has no trunk prefix: unallocated", call: call.id)
+        // An outside call: the access code when one is configured, else the trunk prefix 0. A
+        // private number in the Quick Dial map goes out too (over SIP first when there is a card).
+        let external: Bool
+        if let ac = p.config.accessCode { external = call.digits.hasPrefix(ac) && call.digits.count > ac.count }
+        else { external = call.digits.first == "0" }
+        let quickDial = !external && QuickDial.reroute(call.digits, map: p.config.quickDial) != nil
+        guard external || quickDial else {
+            step(.routeSelected, actor, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id)
             end(call, outcome: "failed", detail: "unallocated number")
             return
         }

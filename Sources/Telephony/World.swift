@@ -20,6 +20,7 @@ public enum Event: Sendable {
     case pstn(call: Int, PSTNStep)
     case blocklistExpiry(pbx: Int, ip: String)
     case serverTxnExpiry(server: Int, branch: String)
+    case traffic(source: Int)
 }
 
 /// The steps of a public-network call (ISDN-like signalling, not on the IP network).
@@ -104,6 +105,7 @@ public final class World {
     var commandCounter = 0
     /// Subscriber lines in a call.
     var busySubscribers: Set<String> = []
+    var traffic: [TrafficSource] = []
     var subscriberRNG: Xoshiro256
     var jobCounter = 0
     let streams: RandomStreams
@@ -160,6 +162,7 @@ public final class World {
         for (i, p) in pbxs.enumerated() where p.card?.config.registrar != nil {
             p.card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now)
         }
+        startTraffic()
     }
 
     /// Schedules a scenario command; counts toward the pending scenario events.
@@ -248,6 +251,7 @@ public final class World {
         case .pstn(let c, let s): pstnStep(call: c, s)
         case .blocklistExpiry(let p, let ip): blocklistExpired(pbx: p, ip: ip)
         case .serverTxnExpiry(let s, let b): sipServers[s].serverTxns[b] = nil
+        case .traffic(let k): trafficArrival(k)
         }
     }
 
