@@ -213,6 +213,9 @@ extension Exporter {
         labels.addRaw("sip_targets", c.sipTargets)
         labels.add("rerouted", c.rerouted)
         labels.add("final_code", c.finalCode)
+        labels.add("carrier", c.carrier)
+        labels.add("trunk_group", c.trunkGroup)
+        labels.add("sent_digits", c.sentDigits)
         o.addRaw("labels", labels.text)
         return o.text
     }

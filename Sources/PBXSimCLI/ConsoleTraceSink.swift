@@ -25,8 +25,9 @@ final class ConsoleTraceSink: TraceSink {
     let style: TextStyle
     let quiet: Bool
     let verbose: Bool
+    /// Lines of the calls in progress (a call's buffer opens with its `call-placed` step and is
+    /// printed and dropped when the call ends, so memory follows the calls in progress).
     var buffered: [Int: [String]] = [:]
-    var done = Set<Int>()
 
     init(style: TextStyle, quiet: Bool, verbose: Bool) { self.style = style; self.quiet = quiet; self.verbose = verbose }
 
@@ -65,13 +66,14 @@ final class ConsoleTraceSink: TraceSink {
             print(summary)
             if !quiet { for l in buffered[c.callID] ?? [] { print(l) } }
             buffered[c.callID] = nil
-            done.insert(c.callID)
             return
         }
         guard let (call, text) = line(for: e) else { return }
         if let c = call {
-            if quiet || done.contains(c) { return }
-            buffered[c, default: []].append(text)
+            if quiet { return }
+            if case .step(let st) = e, st.kind == .callPlaced { buffered[c] = [text]; return }
+            // Steps after the call ended (BYE completion) are in the trace, not on the console.
+            buffered[c]?.append(text)
         } else if verbose {
             print(text)
         }

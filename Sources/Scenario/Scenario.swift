@@ -32,6 +32,8 @@ public struct Scenario: Sendable {
         public var rerouted: Bool?
         /// Seconds.
         public var setupDelay: Range?
+        public var carrier: String??
+        public var trunkGroup: Int?
     }
 
     public var file: String
@@ -119,6 +121,8 @@ extension Scenario {
             if let t = e.sipTargets { add("sip_targets", "[" + t.joined(separator: ", ") + "]", "[" + call.sipTargets.joined(separator: ", ") + "]") }
             if let n = e.sipAttempts { add("sip_attempts", String(n), String(call.sipAttempts)) }
             if let r = e.rerouted { add("rerouted", String(r), String(call.rerouted)) }
+            if let c = e.carrier { add("carrier", c ?? "null", call.carrier ?? "null") }
+            if let g = e.trunkGroup { add("trunk_group", String(g), call.trunkGroup.map(String.init) ?? "null") }
             if let r = e.setupDelay {
                 let actual = call.setupDelay.map { $0.seconds }
                 let ok = actual.map { v in (r.min.map { v >= $0 } ?? true) && (r.max.map { v <= $0 } ?? true) } ?? false
@@ -140,6 +144,8 @@ public struct CallSummary: Sendable {
     public var sipAttempts: Int
     public var rerouted: Bool
     public var setupDelay: SimTime?
+    public var carrier: String?
+    public var trunkGroup: Int?
     public init(outcome: String, route: String?, answeredBy: String?, sipTargets: [String], sipAttempts: Int, rerouted: Bool, setupDelay: SimTime?) {
         self.outcome = outcome; self.route = route; self.answeredBy = answeredBy; self.sipTargets = sipTargets
         self.sipAttempts = sipAttempts; self.rerouted = rerouted; self.setupDelay = setupDelay

@@ -90,10 +90,12 @@ public enum ScenarioLoader {
         // SIP servers
         var sipServers: [SIPServerConfig] = []
         for e in try top["sip_servers"]?.sequence() ?? [] {
-            let m = try e.dict(allowed: ["host", "domain"])
+            let m = try e.dict(allowed: ["host", "domain", "pstn_gateway"])
             guard let h = m["host"] else { throw e.error("missing required key 'host'", key: "\(e.path).host") }
             guard let d = m["domain"] else { throw e.error("missing required key 'domain'", key: "\(e.path).domain") }
-            sipServers.append(SIPServerConfig(host: try knownHost(h), domain: try d.nonEmptyString()))
+            var sc = SIPServerConfig(host: try knownHost(h), domain: try d.nonEmptyString())
+            sc.pstnGateway = try m["pstn_gateway"]?.bool() ?? false
+            sipServers.append(sc)
         }
 
         // Telephone companies
@@ -260,7 +262,8 @@ public enum ScenarioLoader {
                 summaryExpectations.append(try parseSummaryExpectation(m["summary"]!, world: world))
                 continue
             }
-            let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay", "summary"])
+            let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay",
+                                         "carrier", "trunk_group"])
             guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary')", key: "\(e.path).call") }
             var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
             if let o = m["outcome"] {
@@ -279,6 +282,8 @@ public enum ScenarioLoader {
             if let t = m["sip_targets"] { x.sipTargets = try t.sequence().map { try $0.string() } }
             if let n = m["sip_attempts"] { x.sipAttempts = try n.int(min: 0) }
             if let r = m["rerouted"] { x.rerouted = try r.bool() }
+            if let c = m["carrier"] { x.carrier = c.isNull ? .some(nil) : .some(try c.string()) }
+            if let g = m["trunk_group"] { x.trunkGroup = try g.int(min: 1) }
             if let s = m["setup_delay"] {
                 let sm = try s.dict(allowed: ["min", "max"])
                 x.setupDelay = Scenario.Range(min: try sm["min"]?.duration().seconds, max: try sm["max"]?.duration().seconds)

@@ -107,7 +107,10 @@ public enum ScenarioRunner {
     }
 
     public static func summary(_ r: CallRecord) -> CallSummary {
-        CallSummary(outcome: r.outcome, route: r.route, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
-                    sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })
+        var c = CallSummary(outcome: r.outcome, route: r.route, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
+                            sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })
+        c.carrier = r.carrier
+        c.trunkGroup = r.trunkGroup
+        return c
     }
 }

@@ -32,6 +32,9 @@ public struct TraceReader {
         public var rerouted: Bool
         public var finalCode: Int?
         public var cardState: String?
+        public var carrier: String?
+        public var trunkGroup: Int?
+        public var sentDigits: String?
 
         public init(callID: Int, caller: String, dialed: String, placedAtUs: Int64, endedAtUs: Int64?, outcome: String,
                     route: String?, answeredBy: String?, setupDelayUs: Int64?, pbx: String, sipAttempts: Int, sipTargets: String,
@@ -74,17 +77,21 @@ public struct TraceReader {
     public func calls(runID: Int64, where extra: String? = nil) throws -> [CallRow] {
         let s = try db.prepare("""
             SELECT call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx,
-                   sip_attempts, sip_targets, rerouted, final_code, card_state
+                   sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits
             FROM call WHERE run_id = ? \(extra.map { "AND " + $0 } ?? "") ORDER BY call_id
             """)
         s.bind(1, runID)
         var out: [CallRow] = []
         while try s.step() {
-            out.append(CallRow(callID: Int(s.int(0)), caller: s.text(1) ?? "", dialed: s.text(2) ?? "", placedAtUs: s.int(3),
-                               endedAtUs: s.isNull(4) ? nil : s.int(4), outcome: s.text(5) ?? "", route: s.text(6),
-                               answeredBy: s.text(7), setupDelayUs: s.isNull(8) ? nil : s.int(8), pbx: s.text(9) ?? "",
-                               sipAttempts: Int(s.int(10)), sipTargets: s.text(11) ?? "[]", rerouted: s.int(12) != 0,
-                               finalCode: s.isNull(13) ? nil : Int(s.int(13)), cardState: s.text(14)))
+            var row = CallRow(callID: Int(s.int(0)), caller: s.text(1) ?? "", dialed: s.text(2) ?? "", placedAtUs: s.int(3),
+                              endedAtUs: s.isNull(4) ? nil : s.int(4), outcome: s.text(5) ?? "", route: s.text(6),
+                              answeredBy: s.text(7), setupDelayUs: s.isNull(8) ? nil : s.int(8), pbx: s.text(9) ?? "",
+                              sipAttempts: Int(s.int(10)), sipTargets: s.text(11) ?? "[]", rerouted: s.int(12) != 0,
+                              finalCode: s.isNull(13) ? nil : Int(s.int(13)), cardState: s.text(14))
+            row.carrier = s.text(15)
+            row.trunkGroup = s.isNull(16) ? nil : Int(s.int(16))
+            row.sentDigits = s.text(17)
+            out.append(row)
         }
         return out
     }

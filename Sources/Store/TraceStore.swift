@@ -120,6 +120,11 @@ public final class TraceStore {
             PRIMARY KEY (run_id, pbx, field)
         );
         """),
+        ("v5-call-public-route", """
+        ALTER TABLE call ADD COLUMN carrier TEXT;
+        ALTER TABLE call ADD COLUMN trunk_group INTEGER;
+        ALTER TABLE call ADD COLUMN sent_digits TEXT;
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -278,8 +283,9 @@ public final class SQLiteTraceSink: TraceSink {
             """)
         insertCall = try store.db.prepare("""
             INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
-                              setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                              setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state,
+                              carrier, trunk_group, sent_digits)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
     }
 
@@ -309,6 +315,7 @@ public final class SQLiteTraceSink: TraceSink {
                 st.bind(8, c.route); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
                 st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
                 st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
+                st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)
                 try st.run()
             }
             pending += 1

@@ -49,6 +49,9 @@ public struct DNSConfig: Sendable {
 public struct SIPServerConfig: Sendable {
     public var host: String
     public var domain: String
+    /// The carrier terminates calls to numbers nobody registered on the public network (as a
+    /// SIP provider does), through the telephone company of the number's area.
+    public var pstnGateway = false
     public init(host: String, domain: String) { self.host = host; self.domain = domain }
 }
 

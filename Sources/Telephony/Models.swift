@@ -147,6 +147,9 @@ public final class SIPServerState {
     init(config: SIPServerConfig, ip: String) { self.config = config; self.ip = ip }
 }
 
+/// A call a carrier SIP server hands to the public network: where its responses go.
+struct GatewayLeg { var server: Int; var key: String }
+
 /// The far end of a SIP call at a receiving PBX (UAS side).
 struct IncomingLeg {
     var callID: Int?
@@ -205,8 +208,13 @@ public final class Call {
     var alertedAt: SimTime?
     /// Digits actually sent on the public trunk (after ARS modification).
     var sentDigits: String?
-    /// Carriers still to try for a public route, and the digits the user dialled.
+    var carrier: String?
+    var trunkGroup: Int?
     var usesSIPChannel = false
+    /// The carrier's SIP server terminated this call on the public network.
+    var gateway: GatewayLeg?
+    var gatewayAnswered = false
+    var gatewayTag: String?
     var pstnDelay: SimTime = .zero
     var pstnEvents: [EventID] = []
     var cardStateAtDial: String?

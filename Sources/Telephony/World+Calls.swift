@@ -330,6 +330,8 @@ extension World {
             if let ch = p.seize(group: gi, now: sim.now) {
                 call.originChannel = ChannelRef(pbx: call.pbx, group: gi, channel: ch)
                 call.sentDigits = cand.digits
+                call.carrier = cand.carrier
+                call.trunkGroup = cand.group
                 step(.trunkSeized, p.name, "trunk group \(cand.group) channel \(ch + 1) seized (\(p.trunkInUse)/\(p.trunkChannels) in use)"
                      + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id)
                 guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
@@ -378,7 +380,7 @@ extension World {
             let national = networkNumber(call.sentDigits ?? call.digits, originArea: telcos[originTelco].areaCode)
             guard let owner = telcoFor(nationalNumber: national) else {
                 step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id)
-                end(call, outcome: "failed", detail: "unallocated number")
+                pstnEnd(call, outcome: "failed", detail: "unallocated number")
                 return
             }
             if owner != ti && !toll {
@@ -396,21 +398,21 @@ extension World {
             // Terminating exchange: the PBX trunk group that owns the number.
             guard let (dp, gi) = pbxForNumber(national) else {
                 step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id)
-                end(call, outcome: "failed", detail: "unallocated number")
+                pstnEnd(call, outcome: "failed", detail: "unallocated number")
                 return
             }
             let dest = pbxs[dp]
             step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
             guard let ch = dest.seize(group: gi, now: sim.now) else {
                 step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id)
-                end(call, outcome: "busy", detail: "far-end trunk busy")
+                pstnEnd(call, outcome: "busy", detail: "far-end trunk busy")
                 return
             }
             call.destPBX = dp
             call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
             step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
             guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
-                end(call, outcome: "failed", detail: "\(dest.name) has no DID entry for \(national)")
+                pstnEnd(call, outcome: "failed", detail: "\(dest.name) has no DID entry for \(national)")
                 return
             }
             step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
@@ -418,10 +420,18 @@ extension World {
         case .ring, .answered, .release:
             break
         case .alerting:
+            if let g = call.gateway {
+                gatewayRespond(call, g, 180)
+                return
+            }
             call.phase = .alerting
             if call.alertedAt == nil { call.alertedAt = sim.now }
             step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id)
         case .connect:
+            if let g = call.gateway {
+                gatewayRespond(call, g, 200)
+                return
+            }
             step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id)
             step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id)
             answered(call)
@@ -453,7 +463,7 @@ extension World {
         let who = "\(telcos[ti].name)/\(number)"
         if busySubscribers.contains(number) {
             step(.extensionBusy, who, "subscriber busy", call: call.id)
-            end(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            pstnEnd(call, outcome: "busy", detail: "\(who) busy (busy tone)")
             return
         }
         busySubscribers.insert(number)
@@ -471,19 +481,19 @@ extension World {
         let dest = pbxs[dp]
         let who = "\(dest.name)/\(extNo)"
         guard let ext = dest.extensions[extNo] else {
-            end(call, outcome: "failed", detail: "no extension \(who)")
+            pstnEnd(call, outcome: "failed", detail: "no extension \(who)")
             return
         }
         call.destExt = extNo
         call.destPBX = dp
         if ext.mode == .absent {
             step(.callRejected, who, "extension absent", call: call.id)
-            end(call, outcome: "failed", detail: "\(who) absent")
+            pstnEnd(call, outcome: "failed", detail: "\(who) absent")
             return
         }
         if !ext.isFree {
             step(.extensionBusy, who, "busy", call: call.id)
-            end(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            pstnEnd(call, outcome: "busy", detail: "\(who) busy (busy tone)")
             return
         }
         ext.activity = .ringing(call: call.id)
@@ -493,6 +503,41 @@ extension World {
             call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter.draw(&dest.ringRNG)))
         } else {
             call.pstnEvents.append(sim.schedule(.legNoAnswer(leg: "pstn:\(call.id)"), after: config.defaults.ringTimeout))
+        }
+    }
+
+    /// Ends the public-network part of a call: for a call the carrier's SIP server handed to the
+    /// public network (a gateway leg), the failure travels back as a SIP final response and the
+    /// caller's PBX decides; otherwise the call ends here.
+    func pstnEnd(_ call: Call, outcome: String, detail: String) {
+        if let g = call.gateway, call.answeredAt == nil {
+            let code: Int
+            switch outcome {
+            case "busy": code = 486
+            case "no-answer": code = 480
+            case "blocked": code = 503
+            case "rejected": code = 603
+            default: code = 404
+            }
+            step(.proxy, network.name(ofIP: sipServers[g.server].ip), "public network: \(outcome) (\(detail)): \(code) upstream", call: call.id)
+            releasePSTNDestination(call)
+            gatewayRespond(call, g, code)
+            call.gateway = nil
+            return
+        }
+        end(call, outcome: outcome, detail: detail)
+    }
+
+    func releasePSTNDestination(_ call: Call) {
+        for e in call.pstnEvents { sim.cancel(e) }
+        call.pstnEvents.removeAll()
+        if let c = call.destChannel {
+            pbxs[c.pbx].release(group: c.group, channel: c.channel, now: sim.now)
+            call.destChannel = nil
+        }
+        if let sub = call.destSubscriber { busySubscribers.remove(sub.number); call.destSubscriber = nil }
+        if let de = call.destExt, let dp = call.destPBX, let e = pbxs[dp].extensions[de], e.activity == .ringing(call: call.id) {
+            e.activity = .idle
         }
     }
 
@@ -604,8 +649,14 @@ extension World {
                              answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
-        sink.record(.callEnded(rec))
-        onCallEnded?(rec)
+        var full = rec
+        if call.trunkGroup != nil {
+            full.carrier = call.carrier
+            full.trunkGroup = call.trunkGroup
+            full.sentDigits = call.sentDigits
+        }
+        sink.record(.callEnded(full))
+        onCallEnded?(full)
         if !keepOpen {
             calls[call.id] = nil
             sipCallToCall[call.sipCallID] = nil

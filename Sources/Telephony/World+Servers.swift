@@ -65,6 +65,18 @@ extension World {
             let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
             let domain = s.config.domain
             guard let b = location[domain]?[user], b.expires > sim.now else {
+                if s.config.pstnGateway, let c = call.flatMap({ calls[$0] }), let ti = telcoFor(nationalNumber: user) {
+                    // Terminate on the public network through the number's telephone company.
+                    step(.proxy, actor, "INVITE for \(user): not registered; terminated on the public network via \(telcos[ti].name)", call: call)
+                    var st2 = s.serverTxns[key] ?? st
+                    st2.lastResponse = st.lastResponse
+                    s.serverTxns[key] = st2
+                    c.gateway = GatewayLeg(server: si, key: key)
+                    c.sentDigits = user
+                    c.pstnDelay = telcos[ti].switchingDelay
+                    pstnSchedule(c, .arriveTelco(telco: ti, toll: true), after: telcos[ti].switchingDelay)
+                    return
+                }
                 step(.proxy, actor, "INVITE for \(user): not registered in \(domain): 404", call: call)
                 reply(req.response(404, toTag: newTag()))
                 return
@@ -94,6 +106,10 @@ extension World {
                 startTransaction(c, owner: .callCancel(call: call ?? 0), from: s.ip, to: t.remoteIP, port: t.remotePort,
                                  transport: .udp, timers: .rfcDefault, call: call, actor: actor)
             }
+        case "BYE" where call.flatMap({ calls[$0] })?.gatewayAnswered == true:
+            // The caller hangs up a call this server terminated on the public network.
+            step(.proxy, actor, "BYE: releases the public-network leg", call: call)
+            reply(req.response(200))
         default:
             // BYE and others within a dialog go end to end (no Record-Route); answer 481 here.
             reply(req.response(481, toTag: newTag()))
@@ -259,5 +275,31 @@ extension World {
         step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID)
         sendSIP(r, from: pbxs[leg.pbx].ip, to: leg.replyTo.ip, dstPort: leg.replyTo.port, transport: leg.transport, call: leg.callID, retransmission: false)
         sim.schedule(.legNoAnswer(leg: "gc:" + key), after: .seconds(32))
+    }
+}
+
+extension World {
+    /// Sends a response for a gateway leg upstream (180 on ALERTING, 200 on CONNECT, a final
+    /// error when the public network failed), as the SIP server's answer to the INVITE.
+    func gatewayRespond(_ call: Call, _ g: GatewayLeg, _ code: Int) {
+        let s = sipServers[g.server]
+        guard var st = s.serverTxns[g.key], let invite = call.lastInvite else { return }
+        var extra: [(name: String, value: String)] = []
+        var body = ""
+        if code < 300 {
+            extra.append(("Contact", "<sip:\(call.sentDigits ?? "gw")@\(s.ip):5060>"))
+        }
+        if code == 200 {
+            call.gatewayAnswered = true
+            extra.append(("Content-Type", "application/sdp"))
+            body = "v=0\r\no=pbxsim 3 3 IN IP4 \(s.ip)\r\ns=pbxsim\r\nc=IN IP4 \(s.ip)\r\nt=0 0\r\nm=audio 42000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        }
+        // The response to the INVITE as this server received it (its Via is the caller's).
+        var req = invite
+        if let via = st.lastResponse?.header("Via") { req.setHeader("Via", via) }
+        let r = req.response(code, toTag: call.gatewayTag ?? { let t = newTag(); call.gatewayTag = t; return t }(), extraHeaders: extra, body: body)
+        st.lastResponse = r
+        s.serverTxns[g.key] = st
+        sendSIP(r, from: s.ip, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: call.id, retransmission: false)
     }
 }

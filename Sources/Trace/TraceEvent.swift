@@ -99,6 +99,10 @@ public struct CallRecord: Sendable, Equatable {
     public var finalCode: Int?
     public var pbx: String
     public var cardState: String?
+    /// Public route: the ARS carrier, the trunk group and the digits sent on the trunk.
+    public var carrier: String?
+    public var trunkGroup: Int?
+    public var sentDigits: String?
 
     public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: String,
                 route: String?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,
