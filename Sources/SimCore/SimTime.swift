@@ -64,6 +64,7 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func parseDuration(_ text: String) -> SimTime? {
         let s = text.trimmingSpaces()
         if s == "0" { return .zero }
+        if let c = parseCompound(s) { return c }
         let units: [(String, Int64)] = [("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("h", 3_600_000_000_000),
                                         ("m", 60_000_000_000), ("s", 1_000_000_000)]
         for (suffix, mult) in units where s.hasSuffix(suffix) {
@@ -87,6 +88,29 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
             return SimTime(ns: w + frac * mult / scale)
         }
         return nil
+    }
+}
+
+extension SimTime {
+    /// `1h30m`, `2m30s`, `12h7m`: several whole-number parts, largest unit first.
+    static func parseCompound(_ s: String) -> SimTime? {
+        let units: [(String, Int64)] = [("h", 3_600_000_000_000), ("ms", 1_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000)]
+        var rest = Substring(s)
+        var total: Int64 = 0
+        var parts = 0
+        var lastUnit = Int64.max
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, let v = Int64(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            guard let (u, mult) = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else { return nil }
+            guard mult < lastUnit else { return nil }
+            lastUnit = mult
+            rest = rest.dropFirst(u.count)
+            total += v * mult
+            parts += 1
+        }
+        return parts >= 2 ? SimTime(ns: total) : nil
     }
 }
 
