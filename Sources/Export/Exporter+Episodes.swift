@@ -20,7 +20,7 @@ struct NetworkState {
             if detail.hasPrefix("one-way latency ") { latency = String(detail.dropFirst("one-way latency ".count)) }
             if detail.hasPrefix("loss ") { loss = String(detail.dropFirst(5)) }
         case "dns":
-            let parts = detail.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: " ") }
+            let parts = detail.split(separator: ":", maxSplits: 1).map { String($0).trimming(" ") }
             if parts.count == 2 { if parts[1] == "normal" { dnsFaults[parts[0]] = nil } else { dnsFaults[parts[0]] = parts[1] } }
         default:
             if actor.contains("/") {
@@ -52,31 +52,6 @@ struct NetworkState {
         o.addRaw("dns_faults", Exporter.dict(dnsFaults))
         o.addRaw("phones", Exporter.dict(phones))
         return o.text
-    }
-}
-
-extension String {
-    /// Splits on a separator string (no Foundation in this target).
-    func components(separatedBy sep: String) -> [String] {
-        let b = Array(utf8), p = Array(sep.utf8)
-        guard !p.isEmpty, b.count >= p.count else { return [self] }
-        var out: [String] = [], start = 0, i = 0
-        while i <= b.count - p.count {
-            if Array(b[i..<(i + p.count)]) == p {
-                out.append(String(decoding: b[start..<i], as: UTF8.self))
-                i += p.count
-                start = i
-            } else { i += 1 }
-        }
-        out.append(String(decoding: b[start...], as: UTF8.self))
-        return out
-    }
-
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
     }
 }
 
@@ -180,12 +155,12 @@ extension Exporter {
                 if kind == "attempt-started", detail.hasPrefix("attempt ") {
                     // "attempt N: INVITE to IP:PORT (origin)"
                     let n = Int(detail.dropFirst(8).prefix { $0.isNumber }) ?? attempts.count + 1
-                    let afterTo = detail.components(separatedBy: " to ").dropFirst().first ?? ""
+                    let afterTo = detail.splitting(on: " to ").dropFirst().first ?? ""
                     let target = String(afterTo.prefix { $0 != " " })
                     let origin = afterTo.firstIndex(of: "(").map { String(afterTo[afterTo.index(after: $0)...].dropLast()) } ?? ""
                     current = (n, target, origin, t / 1000)
                 } else if kind == "failover", current != nil, detail.hasPrefix("leave ") {
-                    close(String(detail.components(separatedBy: ": ").dropFirst().joined(separator: ": ")), t / 1000)
+                    close(String(detail.splitting(on: ": ").dropFirst().joined(separator: ": ")), t / 1000)
                 } else if kind == "sip-response", current != nil, let code = Int(detail.prefix(3)), code >= 200 {
                     close(detail, t / 1000)
                 } else if (kind == "reroute" || kind == "call-ended"), current != nil {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Scenario
+import Trace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,7 +57,7 @@ extension PBXSim {
                     if interactive { print("") }
                     break
                 }
-                if interactive && !line.trimmingCharacters(in: " \t").isEmpty { reader.addHistory(line) }
+                if interactive && !line.trimming(" \t").isEmpty { reader.addHistory(line) }
                 interruptRequested = 0
                 if !session.handle(line) { break }
             }

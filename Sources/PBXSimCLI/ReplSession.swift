@@ -85,7 +85,7 @@ final class ReplSession {
 
     /// Handles one input line; returns false when the session should end.
     func handle(_ line: String) -> Bool {
-        let text = line.trimmingCharacters(in: " \t\r")
+        let text = line.trimming(" \t\r")
         if text.isEmpty || text.hasPrefix("#") { return true }
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         let name = words[0].lowercased()
@@ -298,13 +298,4 @@ func writeFile(_ path: String, _ text: String) -> Bool {
     defer { fclose(f) }
     let bytes = Array(text.utf8)
     return fwrite(bytes, 1, bytes.count, f) == bytes.count
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
-    }
 }

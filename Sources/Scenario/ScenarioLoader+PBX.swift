@@ -1,11 +1,12 @@
 import SimCore
 import Routing
 import Telephony
+import Trace
 
 extension ScenarioLoader {
     /// `"2000..2199"` or `"012-345-2000..012-345-2199"`: both ends as digits, same length, low first.
     static func rangeEnds(_ text: String, node: YNode) throws -> (String, String) {
-        let parts = text.components(separatedBy: "..")
+        let parts = text.splitting(on: "..")
         guard parts.count <= 2 else { throw node.error("'\(text)' is not a number or a range like 2000..2199") }
         let lo = phoneDigits(parts[0]), hi = phoneDigits(parts.count == 2 ? parts[1] : parts[0])
         guard !lo.isEmpty, lo.allSatisfy({ $0.isASCII && $0.isNumber }), hi.allSatisfy({ $0.isASCII && $0.isNumber }),
@@ -114,30 +115,6 @@ extension ScenarioLoader {
                                          exceptions: try (lm["exceptions"]?.stringList() ?? []).map(phoneDigits))
         }
         return TRSConfig(levels: levels)
-    }
-}
-
-extension String {
-    func components(separatedBy sep: String) -> [String] {
-        var out: [String] = []
-        var rest = Substring(self)
-        while let r = rest.range(of: sep) {
-            out.append(String(rest[..<r.lowerBound]))
-            rest = rest[r.upperBound...]
-        }
-        out.append(String(rest))
-        return out
-    }
-}
-
-extension Substring {
-    func range(of needle: String) -> Range<Substring.Index>? {
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
-            i = index(after: i)
-        }
-        return nil
     }
 }
 
