@@ -307,7 +307,7 @@ public enum ScenarioLoader {
         let m = try v.dict(allowed: ["sip_server", "sip_server_failover", "registrar", "registrar_failover", "failover_timer_register",
                                      "invite_timeout", "numbers", "transport", "t1", "t2", "t4", "register_expires",
                                      "register_refresh", "register_retry", "failback", "reroute_on", "calls_follow_registration", "domain",
-                                     "channels"])
+                                     "channels", "register_failover_after_provisional"])
         func server(_ n: YNode) throws -> ServerAddress {
             let s = try n.nonEmptyString()
             guard let a = ServerAddress.parse(s) else { throw n.error("'\(s)' is not an IP address or host name (optionally :port)") }
@@ -360,6 +360,7 @@ public enum ScenarioLoader {
         }
         if let x = m["calls_follow_registration"] { c.callsFollowRegistration = try x.bool() }
         if let x = m["channels"] { c.channels = try x.int(min: 0, max: 100_000) }
+        if let x = m["register_failover_after_provisional"] { c.registerFailoverAfterProvisional = try x.bool() }
         if let x = m["failback"] {
             let s = try x.string()
             let parts = s.split(separator: " ").map(String.init)

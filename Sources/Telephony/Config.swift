@@ -206,6 +206,10 @@ public struct CardConfig: Sendable {
     public var failback: FailbackPolicy = .newRequests
     public var callsFollowRegistration = false
     public var domain: String?
+    /// When true, a REGISTER that got a 1xx and then nothing still fails over to the next
+    /// registrar target (the REGISTER failover timer keeps running); RFC 3263 says a provisional
+    /// response means the server is alive (default false).
+    public var registerFailoverAfterProvisional = false
     /// Simultaneous calls the SIP trunk carries; a call beyond it overflows to the public route.
     public var channels: Int?
 

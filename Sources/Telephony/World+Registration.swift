@@ -110,7 +110,7 @@ extension World {
         if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
         abandonTransaction(txn)
         card.registration.txn = nil
-        if card.registration.provisional {
+        if card.registration.provisional && !card.config.registerFailoverAfterProvisional {
             // Timer F after a 1xx is not an RFC 3263 failover condition.
             registrationFailed(pbx: pi, "REGISTER timed out after a provisional response (\(reason))")
             return
@@ -125,7 +125,7 @@ extension World {
         if code < 200 {
             // A provisional response means the server is alive: RFC 3263 failover no longer
             // applies to this REGISTER; only Timer F (408) can end it.
-            if !card.registration.provisional, let t = card.registration.failoverTimer {
+            if !card.config.registerFailoverAfterProvisional, !card.registration.provisional, let t = card.registration.failoverTimer {
                 sim.cancel(t)
                 card.registration.failoverTimer = nil
                 step(.registration, actor, "\(code) to REGISTER: failover timer stopped, waiting for a final response")

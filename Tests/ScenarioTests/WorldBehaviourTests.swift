@@ -195,6 +195,23 @@ import SimCore
         }
     }
 
+    /// Item 5 through the model: REGISTER answered by 100 Trying then silence is not an RFC 3263
+    /// failover (the cycle fails after Timer F, 32 s), unless configured otherwise.
+    @Test func registerProvisionalThenSilence() throws {
+        let topo = topology().replacingOccurrences(of: "      registrar: itsp.example\n      registrar_failover: 192.0.2.11",
+                                                   with: "      registrar: 192.0.2.10\n      registrar_failover: 192.0.2.11")
+        let (_, t) = try simulate(topo, timeline: [("0s", "respond sip1.itsp.example 100")], until: "40s")
+        let pbx1 = t.steps.filter { $0.actor == "PBX-1/V-SIPGW" }
+        #expect(pbx1.contains { $0.kind == .registration && $0.detail.hasPrefix("100 to REGISTER: failover timer stopped") })
+        #expect(pbx1.contains { $0.kind == .cardState && $0.detail.contains("INS -> OUS") && $0.atNs == 32 * sec })
+        #expect(!t.sipMessages.contains { $0.method == "REGISTER" && $0.dst.hasPrefix("192.0.2.11") && $0.src.hasPrefix("198.51.100.1") })
+        let (_, t2) = try simulate(topology(pbx1Card: "register_failover_after_provisional: true")
+            .replacingOccurrences(of: "      registrar: itsp.example\n      registrar_failover: 192.0.2.11", with: "      registrar: 192.0.2.10\n      registrar_failover: 192.0.2.11"),
+                                   timeline: [("0s", "respond sip1.itsp.example 100")], until: "40s")
+        // The 4 s REGISTER failover timer still moves it to 192.0.2.11, which registers it.
+        #expect(t2.sipMessages.contains { $0.method == "REGISTER" && $0.dst == "192.0.2.11:5060" && $0.atNs == 4 * sec })
+    }
+
     /// Item 26: fail-back `new-requests`: every call starts at the primary again.
     @Test func failbackNewRequests() throws {
         let (r, _) = try simulate(topology(), timeline: [("500ms", "down sip1.itsp.example"),
@@ -215,6 +232,39 @@ import SimCore
         #expect(r.calls[1]?.sipTargets == ["192.0.2.10", "192.0.2.11"])
         #expect(r.calls[2]?.sipTargets == ["192.0.2.11"])
         #expect(r.calls[3]?.sipTargets.first == "192.0.2.10")
+    }
+
+    /// Item 26: fail-back `registration`: new calls start at the server that accepted the last
+    /// REGISTER; the primary is retried at the next refresh.
+    @Test func failbackRegistration() throws {
+        // The registrar by address, so the refresh cycle starts at a known primary.
+        let topo = topology(pbx1Card: "failback: registration\nregister_expires: 600")
+            .replacingOccurrences(of: "      registrar: itsp.example\n      registrar_failover: 192.0.2.11", with: "      registrar: 192.0.2.10\n      registrar_failover: 192.0.2.11")
+        #expect(topo.contains("registrar: 192.0.2.10"))
+        let (r, _) = try simulate(topo,
+                                  timeline: [("0s", "down sip1.itsp.example"),
+                                             ("30s", "dial PBX-1/1000 012-345-1011 hold 1s"),
+                                             ("100s", "up sip1.itsp.example"),
+                                             ("700s", "dial PBX-1/1000 012-345-1011 hold 1s")])
+        // Registered at the failover server: the call starts there.
+        #expect(r.calls[1]?.sipTargets == ["192.0.2.11"])
+        // The refresh at 90 % of 600 s (~540 s) starts at the primary again, which is back.
+        #expect(r.calls[2]?.sipTargets == ["192.0.2.10"])
+        #expect(r.calls[2]?.outcome == "answered")
+    }
+
+    /// Item 26: fail-back `dns-ttl`: after a call connected on a DNS target, new calls start there
+    /// until the cached DNS record expires.
+    @Test func failbackDNSTTL() throws {
+        let (r, t) = try simulate(topology(pbx1Card: "failback: dns-ttl"),
+                                  timeline: [("1s", "down sip1.itsp.example sip2.itsp.example"),
+                                             ("2s", "dial PBX-1/1000 012-345-1011 hold 1s"),
+                                             ("60s", "dial PBX-1/1000 012-345-1011 hold 1s"),
+                                             ("400s", "dial PBX-1/1000 012-345-1011 hold 1s")])
+        #expect(r.calls[1]?.sipTargets == ["192.0.2.10", "192.0.2.11", "192.0.2.12"])
+        #expect(t.steps(.failover, call: 1).contains { $0.detail.hasPrefix("fail-back: new calls start at 192.0.2.12:5060 until the DNS record expires") })
+        #expect(r.calls[2]?.sipTargets == ["192.0.2.12"])
+        #expect(r.calls[3]?.sipTargets.first == "192.0.2.10") // the record expired at 300 s
     }
 
     /// Calls follow registration: INVITEs go first to the server that accepted REGISTER.
