@@ -1,4 +1,5 @@
 import CLibEdit
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,7 +47,16 @@ struct LibEditLineReader: LineReader {
     }
 
     mutating func readLine(prompt: String) -> String? {
-        guard let p = CLibEdit.readline(prompt) else { return nil }
+        guard let p = CLibEdit.readline(prompt) else {
+            // libedit gives up the line on SIGINT: Ctrl-C at the prompt clears the line, it does
+            // not end the session (only Ctrl-D does).
+            if interruptFlag.load(ordering: .relaxed) {
+                interruptFlag.store(false, ordering: .relaxed)
+                print("")
+                return ""
+            }
+            return nil
+        }
         defer { free(p) }
         return String(cString: p)
     }

@@ -41,7 +41,7 @@ extension PBXSim {
                 printError("error: \(db): cannot open the trace database: \(error)")
                 throw ExitStatus(code: 2)
             }
-            signal(SIGINT) { _ in interruptRequested = 1 }
+            signal(SIGINT) { _ in interruptFlag.store(true, ordering: .relaxed) }
             var reader: LineReader
             if interactive {
                 let history = getenv("PBXSIM_HISTORY").map { String(cString: $0) }
@@ -58,7 +58,7 @@ extension PBXSim {
                     break
                 }
                 if interactive && !line.trimming(" \t").isEmpty { reader.addHistory(line) }
-                interruptRequested = 0
+                interruptRequested = false
                 if !session.handle(line) { break }
             }
             reader.saveHistory()

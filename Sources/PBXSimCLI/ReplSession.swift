@@ -1,3 +1,4 @@
+import Synchronization
 import Scenario
 import Store
 import Export
@@ -8,8 +9,14 @@ import SimCore
 import Glibc
 #endif
 
-/// Set by SIGINT: stops a running `run`/`advance` at the current simulated time.
-nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+/// Set by SIGINT: stops a running `run`/`advance` at the current simulated time. An atomic, so
+/// the loop that polls it really reloads it and the signal handler may store to it.
+let interruptFlag = Atomic<Bool>(false)
+
+var interruptRequested: Bool {
+    get { interruptFlag.load(ordering: .relaxed) }
+    set { interruptFlag.store(newValue, ordering: .relaxed) }
+}
 
 /// An interactive session on one world: the shared command language plus session commands.
 final class ReplSession {
@@ -169,18 +176,18 @@ final class ReplSession {
     }
 
     func advance(to t: SimTime) {
-        interruptRequested = 0
-        world.run(until: t) { interruptRequested != 0 }
-        if interruptRequested != 0 { say(style.yellow("interrupted at \(world.now)")); interruptRequested = 0 }
+        interruptRequested = false
+        world.run(until: t) { interruptRequested }
+        if interruptRequested { say(style.yellow("interrupted at \(world.now)")); interruptRequested = false }
     }
 
     func runToQuiet() {
-        interruptRequested = 0
+        interruptRequested = false
         if world.isQuiet { say(style.dim("quiet: no call in progress and nothing pending")); return }
-        world.runUntilQuiet { interruptRequested != 0 }
-        if interruptRequested != 0 {
+        world.runUntilQuiet { interruptRequested }
+        if interruptRequested {
             say(style.yellow("interrupted at \(world.now)"))
-            interruptRequested = 0
+            interruptRequested = false
         } else if world.isQuiet {
             // Finish the instant so that the next command comes after everything that ran.
             world.run(until: world.now + .nanoseconds(1))

@@ -1,32 +1,28 @@
 import Testing
 import Foundation
+import Store
 
 /// Drives `pbxsim repl` on a pseudo-terminal through tmux: line editing, tab completion and
 /// history are libedit's, so they only exist on a terminal. `.ci/run` installs tmux.
 @Suite(.serialized) struct ReplTerminalTests {
     let session = "pbxsim-test-\(getpid())"
 
-    /// Runs tmux. Only `capture-pane` output is read: the tmux server that `new-session` starts
-    /// would hold a pipe open forever, so other commands write to /dev/null.
+    /// Runs tmux on its own socket through popen/pclose, which wait for the command with waitpid
+    /// (Foundation's Process can miss the exit of a command as short-lived as a tmux client).
+    /// Standard input and error go to /dev/null; the output is returned.
     @discardableResult
     func tmux(_ args: String...) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tmux"] + args
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        if args.first == "capture-pane" {
-            let o = Pipe()
-            p.standardOutput = o
-            try p.run()
-            let d = o.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: d, as: UTF8.self)
+        let quoted = (["tmux", "-L", "pbxsim-tests"] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        guard let f = popen(quoted.joined(separator: " ") + " </dev/null 2>/dev/null", "r") else { return "" }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n > 0 { out.append(contentsOf: buf[0..<n]) }
+            if n < buf.count { break }
         }
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return ""
+        pclose(f)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Polls the pane until `text` shows up (generous timeout; the assertion is about content,
@@ -88,5 +84,36 @@ import Foundation
         _ = try waitFor("pbxsim 0.000s>")
         _ = try tmux("send-keys", "-t", session, "Up")
         _ = try waitFor("pbxsim 0.000s> calls")
+    }
+
+    /// Ctrl-C stops a long `run` at the current simulated time and returns to the prompt; the
+    /// session goes on and ends normally.
+    @Test func ctrlCInterruptsARun() throws {
+        let scenario = tempPath("long.yaml")
+        let text = try String(contentsOfFile: scenarioPath("public-trunk-overflow.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "calls: 600", with: "calls: 10000000")
+        try text.write(toFile: scenario, atomically: true, encoding: .utf8)
+        let db = tempPath("long.sqlite")
+        let bin = packageRoot.appendingPathComponent(".build/debug/pbxsim").path
+        _ = try tmux("kill-session", "-t", session)
+        _ = try tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+                     "env PBXSIM_HISTORY=\(tempPath("h2.txt")) NO_COLOR=1 \(bin) repl \(scenario) --db \(db); sleep 30")
+        defer { _ = try? tmux("kill-session", "-t", session) }
+        _ = try waitFor("pbxsim 0.000s>")
+        _ = try tmux("send-keys", "-t", session, "run", "Enter")
+        _ = try waitFor("call-ended")
+        _ = try tmux("send-keys", "-t", session, "C-c")
+        let pane = try waitFor("interrupted at")
+        #expect(pane.contains("interrupted at"))
+        _ = try tmux("send-keys", "-t", session, "quit", "Enter")
+        // The session ended normally: its run row is closed.
+        let deadline = Date().addingTimeInterval(20)
+        var status: String?
+        while Date() < deadline {
+            status = (try? SQLiteDatabase(path: db, readOnly: true).rows("SELECT status FROM run"))?.first?.first ?? nil
+            if status == "completed" { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(status == "completed")
     }
 }
