@@ -1,4 +1,5 @@
 import CSQLite
+import Dispatch
 import Trace
 
 /// The SQLite trace store: schema, migrations, run rows and the recording sink.
@@ -258,7 +259,17 @@ public final class TraceStore {
 /// Records trace events into the store: prepared statements, one open transaction committed every
 /// `batchSize` rows and on `flush()`. `seq` is one counter per run shared by `step` and
 /// `sip_message`, so the interleaving of the two tables is recoverable.
-public final class SQLiteTraceSink: TraceSink {
+///
+/// Writing happens on a background queue: `record` only appends to a chunk; full chunks go to the
+/// writer through a bounded hand-off (at most `maxChunksInFlight` waiting), so the simulation and
+/// SQLite use both cores and memory stays bounded. After `flush()` returns, everything is
+/// committed and the connection is idle, so the caller may use it again.
+/// `@unchecked Sendable`: the statements and counters are only touched on `writer`.
+public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
+    let writer = DispatchQueue(label: "pbxsim.sqlite-writer")
+    let slots = DispatchSemaphore(value: 4)
+    static let chunkSize = 2048
+    var chunk: [TraceEvent] = []
     let store: TraceStore
     public let runID: Int64
     let batchSize: Int
@@ -290,6 +301,25 @@ public final class SQLiteTraceSink: TraceSink {
     }
 
     public func record(_ event: TraceEvent) {
+        chunk.append(event)
+        if chunk.count >= SQLiteTraceSink.chunkSize { submit() }
+    }
+
+    /// Hands the current chunk to the writer (waiting while too many are in flight).
+    func submit() {
+        guard !chunk.isEmpty else { return }
+        let batch = chunk
+        chunk = []
+        chunk.reserveCapacity(SQLiteTraceSink.chunkSize)
+        slots.wait()
+        writer.async {
+            for e in batch { self.write(e) }
+            self.slots.signal()
+        }
+    }
+
+    /// Binds and inserts one event (on the writer queue).
+    func write(_ event: TraceEvent) {
         guard error == nil else { return }
         do {
             if !inTransaction { try store.db.execute("BEGIN"); inTransaction = true }
@@ -334,8 +364,13 @@ public final class SQLiteTraceSink: TraceSink {
     }
 
     public func flush() throws {
-        if let e = error { try? commit(); throw e }
-        try commit()
+        submit()
+        var failure: Error?
+        writer.sync {
+            if let e = self.error { try? self.commit(); failure = e; return }
+            do { try self.commit() } catch { failure = error }
+        }
+        if let failure { throw failure }
     }
 }
 
