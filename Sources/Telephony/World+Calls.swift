@@ -417,8 +417,6 @@ extension World {
             }
             step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
             ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
-        case .ring, .answered, .release:
-            break
         case .alerting:
             if let g = call.gateway {
                 gatewayRespond(call, g, 180)

@@ -68,9 +68,6 @@ extension World {
                 if s.config.pstnGateway, let c = call.flatMap({ calls[$0] }), let ti = telcoFor(nationalNumber: user) {
                     // Terminate on the public network through the number's telephone company.
                     step(.proxy, actor, "INVITE for \(user): not registered; terminated on the public network via \(telcos[ti].name)", call: call)
-                    var st2 = s.serverTxns[key] ?? st
-                    st2.lastResponse = st.lastResponse
-                    s.serverTxns[key] = st2
                     c.gateway = GatewayLeg(server: si, key: key)
                     c.sentDigits = user
                     c.pstnDelay = telcos[ti].switchingDelay

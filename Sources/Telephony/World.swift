@@ -26,11 +26,8 @@ public enum Event: Sendable {
 /// The steps of a public-network call (ISDN-like signalling, not on the IP network).
 public enum PSTNStep: Sendable {
     case arriveTelco(telco: Int, toll: Bool)
-    case ring
     case alerting
-    case answered
     case connect
-    case release
 }
 
 /// Who owns a client transaction.
@@ -260,9 +257,9 @@ public final class World {
     /// Puts a SIP message on the network and records it.
     func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int = 5060, to dst: String, dstPort: Int,
                  transport: Transport, call: Int?, retransmission: Bool) {
-        var fate = network.fate(from: src, to: dst, reliable: transport.isReliable)
+        let fate = network.fate(from: src, to: dst, reliable: transport.isReliable)
+        // A refusing host is reached, but nothing listens on its SIP port.
         let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
-        if refused { fate = .delivered }
         let delivered = fate == .delivered && !refused
         sink.record(.sipMessage(SIPMessageRecord(
             atNs: sim.now.ns, callID: call, src: "\(src):\(srcPort)", dst: "\(dst):\(dstPort)", method: msg.method,
@@ -327,13 +324,12 @@ public final class World {
             } else if let b = msg.branch, let id = txnByBranch[b] {
                 txnInput(id) { m, now in
                     switch m {
-                    case .invite(var x): let a = x.receive(msg, now: now.self); m = .invite(x); return a
+                    case .invite(var x): let a = x.receive(msg, now: now); m = .invite(x); return a
                     case .nonInvite(var x): let a = x.receive(msg, now: now); m = .nonInvite(x); return a
                     }
                 }
-            } else if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }), msg.statusCode != nil {
-                _ = si // a late response for a forgotten proxy transaction: absorbed
             }
+            // Otherwise a late response for a transaction that is gone: absorbed.
         }
     }
 }
