@@ -25,6 +25,8 @@ final class ConsoleTraceSink: TraceSink {
     let style: TextStyle
     let quiet: Bool
     let verbose: Bool
+    /// Print nothing per call.
+    var silent = false
     /// Lines of the calls in progress (a call's buffer opens with its `call-placed` step and is
     /// printed and dropped when the call ends, so memory follows the calls in progress).
     var buffered: [Int: [String]] = [:]
@@ -56,6 +58,7 @@ final class ConsoleTraceSink: TraceSink {
     }
 
     func record(_ e: TraceEvent) {
+        if silent { return }
         if case .callEnded(let c) = e {
             var summary = "call \(c.callID)  \(c.caller) -> \(c.dialed)  \(style.bold(c.outcome))"
             if let r = c.route { summary += " via \(r)" }

@@ -26,6 +26,9 @@ extension PBXSim {
         @Flag(name: .shortAndLong, help: "Print only the call summary lines, not their steps.")
         var quiet = false
 
+        @Flag(help: "Print no per-call lines at all: only the run summary and the expectations (for large traffic runs).")
+        var summaryOnly = false
+
         @Flag(help: "Also print steps that belong to no call (registration, DNS, faults).")
         var verbose = false
 
@@ -61,7 +64,8 @@ extension PBXSim {
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
             try store.recordProvenance(runID, params: s.runParams, pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sqlSink = try store.makeSink(runID: runID)
-            let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: verbose)
+            let console = ConsoleTraceSink(style: .detect(), quiet: quiet || summaryOnly, verbose: verbose && !summaryOnly)
+            console.silent = summaryOnly
             let sink = FanOutTraceSink([sqlSink, console])
             print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
             let result = ScenarioRunner.run(s, seed: useSeed, sink: sink)
@@ -147,7 +151,11 @@ func printSummary(_ rows: [PBXSummary], style: TextStyle) {
     guard let all = active.last, all.offered > 0 else { return }
     func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
     func t(_ x: SimTime?) -> String { x.map { $0.formatSeconds(precision: 3) } ?? "-" }
-    print(style.bold("summary") + "        offered  ans-sip  ans-pub rerouted  blocked     busy  no-ans   failed   PDD mean    p50     p95     p99     max   trunk mean/peak/ch")
+    let header = ConsoleTraceSink.pad("summary", 14)
+        + ["offered", "ans-sip", "ans-pub", "rerouted", "blocked", "busy", "no-ans", "failed"].map { pad($0, 9) }.joined()
+        + "  " + ["pdd-mean", "p50", "p95", "p99", "max"].map { pad($0, 8) }.joined()
+        + "   trunk mean/peak/channels"
+    print(style.bold(header))
     for r in active where !(r.pbx == "(all)" && active.count == 2) {
         var l = ConsoleTraceSink.pad(r.pbx, 14)
         l += [r.offered, r.answeredSIP, r.answeredPublic, r.rerouted, r.blocked, r.busy, r.noAnswer, r.failed + r.rejected + r.abandoned].map { pad(String($0), 9) }.joined()
