@@ -127,7 +127,8 @@ public enum ScenarioLoader {
         var pbxHosts = Set<String>()
         for e in try req("pbxs").sequence() {
             let m = try e.dict(allowed: ["name", "host", "telephone_company", "extensions", "public_trunk", "trunk_groups", "did",
-                                         "v_sipgw", "ars", "trs", "quick_dial", "access_code", "default_trunk_groups"])
+                                         "v_sipgw", "ars", "trs", "quick_dial", "access_code", "default_trunk_groups",
+                                         "gateway_groups", "tie_routes"])
             guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
             let pname = try n.nonEmptyString()
             guard !pname.contains("/"), !pname.contains(" ") else { throw n.error("a PBX name must not contain '/' or spaces") }
@@ -211,6 +212,27 @@ public enum ScenarioLoader {
                 for (k, v) in try q.mapping() { pbx.quickDial[phoneDigits(k)] = phoneDigits(try v.nonEmptyString()) }
             }
             if let a = m["access_code"] { pbx.accessCode = try a.nonEmptyString() }
+            for g in try m["gateway_groups"]?.sequence() ?? [] {
+                let gm = try g.dict(allowed: ["id", "gateways", "timeout"])
+                guard let idn = gm["id"], let gws = gm["gateways"] else { throw g.error("a gateway group needs 'id' and 'gateways'") }
+                var group = GatewayGroupConfig(id: try idn.int(min: 1), gateways: try gws.sequence().map { gw in
+                    let wm = try gw.dict(allowed: ["name", "host", "channels"])
+                    guard let n = wm["name"], let h = wm["host"] else { throw gw.error("a gateway needs 'name' and 'host'") }
+                    let hostName = try knownHost(h)
+                    let ip = hosts.first { $0.name == hostName || $0.ip == hostName }!.ip
+                    return .init(name: try n.nonEmptyString(), ip: ip, channels: try wm["channels"]?.int(min: 0, max: 10_000) ?? 4)
+                })
+                if let t = gm["timeout"] { group.timeout = try t.duration() }
+                if pbx.gatewayGroups.contains(where: { $0.id == group.id }) { throw idn.error("gateway group \(group.id) declared twice") }
+                pbx.gatewayGroups.append(group)
+            }
+            if let t = m["tie_routes"] {
+                for (k, v) in try t.mapping() {
+                    let gid = try v.int(min: 1)
+                    guard pbx.gatewayGroups.contains(where: { $0.id == gid }) else { throw v.error("no gateway group \(gid)") }
+                    pbx.tieRoutes.append((phoneDigits(k), gid))
+                }
+            }
             if let d = m["default_trunk_groups"] {
                 let ids = try d.sequence().map { try $0.int() }
                 for id in ids where !groups.contains(where: { $0.id == id }) { throw d.error("no trunk group \(id)") }

@@ -99,6 +99,21 @@ public struct SubscriberRange: Sendable {
     public func contains(_ n: String) -> Bool { n.count == first.count && n >= first && n <= last }
 }
 
+/// A group of IP gateways (another PBX's VoIP gateway, by address), tried lowest-numbered first.
+public struct GatewayGroupConfig: Sendable {
+    public struct Gateway: Sendable {
+        public var name: String
+        public var ip: String
+        public var channels: Int
+        public init(name: String, ip: String, channels: Int) { self.name = name; self.ip = ip; self.channels = channels }
+    }
+    public var id: Int
+    public var gateways: [Gateway]
+    /// No reply within this long: the call is rerouted (Panasonic: "about 4 seconds").
+    public var timeout: SimTime = .seconds(4)
+    public init(id: Int, gateways: [Gateway]) { self.id = id; self.gateways = gateways }
+}
+
 /// A group of public trunk channels.
 public struct TrunkGroupConfig: Sendable {
     public var id: Int
@@ -154,6 +169,10 @@ public struct PBXConfig: Sendable {
     public var accessCode: String?
     /// Exception-table and no-ARS calls use these groups, in order (default: every group).
     public var defaultTrunkGroups: [Int]?
+    /// IP gateway groups for private (TIE) calls over the IP network (Panasonic §4.3.2.1).
+    public var gatewayGroups: [GatewayGroupConfig] = []
+    /// Leading digits of private numbers -> gateway group.
+    public var tieRoutes: [(leading: String, group: Int)] = []
     public init(name: String, host: String, telco: String, extensions: [ExtensionConfig], trunkGroups: [TrunkGroupConfig],
                 did: DIDConfig, card: CardConfig?) {
         self.name = name; self.host = host; self.telco = telco; self.extensions = extensions

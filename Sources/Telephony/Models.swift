@@ -81,6 +81,8 @@ public final class PBXState {
     var ringRNG: Xoshiro256
     var resolver = ResolverCache()
     public var stats = PBXStats()
+    /// Calls in progress per gateway name.
+    var gatewayInUse: [String: Int] = [:]
     init(config: PBXConfig, ip: String, ringRNG: Xoshiro256) {
         self.config = config
         self.ip = ip
@@ -213,6 +215,8 @@ public final class Call {
     var usesSIPChannel = false
     /// The carrier's SIP server terminated this call on the public network.
     var gateway: GatewayLeg?
+    /// A private call over an IP gateway (not the SIP trunk card).
+    var viaGateway: (name: String, ip: String)?
     var gatewayAnswered = false
     var gatewayTag: String?
     var pstnDelay: SimTime = .zero

@@ -53,6 +53,11 @@ extension World {
             ringLocal(call, pbx: call.pbx, ext: local.number, delay: .zero)
             return
         }
+        if let tie = p.config.tieRoutes.first(where: { call.digits.hasPrefix($0.leading) }),
+           let group = p.config.gatewayGroups.first(where: { $0.id == tie.group }) {
+            routeTIE(call, group: group)
+            return
+        }
         // An outside call: the access code when one is configured, else the trunk prefix 0. A
         // private number in the Quick Dial map goes out too (over SIP first when there is a card).
         let external: Bool
@@ -130,12 +135,12 @@ extension World {
 
     func performRouter(_ call: Call, _ actions: [CallRouter.Action]) {
         let p = pbxs[call.pbx]
-        let actor = "\(p.name)/V-SIPGW"
+        let actor = sipSettings(call).actor
         for a in actions {
             guard calls[call.id] != nil else { return }
             switch a {
             case .resolve(let name, let port):
-                resolve(pbx: call.pbx, name: name, port: port, transport: p.card!.config.transport, for: .call(call.id), call: call.id)
+                resolve(pbx: call.pbx, name: name, port: port, transport: sipSettings(call).transport, for: .call(call.id), call: call.id)
             case .attempt(let target, let n):
                 call.sipAttempts = n
                 if !call.sipTargets.contains(target.ip) { call.sipTargets.append(target.ip) }
@@ -167,16 +172,64 @@ extension World {
                 callConnected(call)
             case .finish(let outcome, let code):
                 call.finalCode = code
-                end(call, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(p.card!.config.reroutePolicy.rawValue))")
+                end(call, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(p.card?.config.reroutePolicy.rawValue ?? "failures"))")
             }
         }
     }
 
+    /// SIP settings of a call: its PBX's V-SIPGW card, or RFC defaults for a TIE call over an IP
+    /// gateway (addressed by the gateway's IP, caller ID = the extension).
+    func sipSettings(_ call: Call) -> (transport: Transport, timers: TimerPolicy, domain: String, callerNumber: String, actor: String) {
+        let p = pbxs[call.pbx]
+        if let gw = call.viaGateway { return (.udp, .rfcDefault, gw.ip, call.callerExt, "\(p.name)/IP-GW") }
+        let c = p.card!.config
+        return (c.transport, c.timers, c.sipDomain, c.numbers.first ?? call.callerExt, "\(p.name)/V-SIPGW")
+    }
+
+    /// A private number of a TIE route: the lowest-numbered gateway of the group that is available
+    /// (up, with a free channel) takes it; busy or unavailable gateways are passed over at once,
+    /// without a timeout (Panasonic §4.3.2.1, checklist 27). No reply within the group's timeout
+    /// ("about 4 seconds"), or no gateway at all: reroute to the public trunk (Quick Dial).
+    func routeTIE(_ call: Call, group: GatewayGroupConfig) {
+        let p = pbxs[call.pbx]
+        let actor = "\(p.name)/IP-GW"
+        for gw in group.gateways {
+            if !network.isUp(gw.ip) {
+                step(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id)
+                continue
+            }
+            if p.gatewayInUse[gw.name, default: 0] >= gw.channels {
+                step(.targetSkipped, actor, "gateway \(gw.name) busy (\(gw.channels) channels): next device", call: call.id)
+                continue
+            }
+            p.gatewayInUse[gw.name, default: 0] += 1
+            call.viaGateway = (gw.name, gw.ip)
+            call.route = "sip"
+            call.phase = .sipTrying
+            step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id)
+            var router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
+                                    sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
+            let actions = router.start(now: sim.now.ns, isBlocked: { _ in false })
+            call.router = router
+            performRouter(call, actions)
+            return
+        }
+        step(.reroute, p.name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id)
+        call.rerouted = true
+        startPublic(call)
+    }
+
+    func releaseGateway(_ call: Call) {
+        guard let gw = call.viaGateway else { return }
+        pbxs[call.pbx].gatewayInUse[gw.name, default: 1] -= 1
+        call.viaGateway = nil
+    }
+
     func sendInvite(_ call: Call, to target: RouteTarget) {
         let p = pbxs[call.pbx]
-        let card = p.card!
-        let domain = card.config.sipDomain
-        let callerNumber = card.config.numbers.first ?? call.callerExt
+        let settings = sipSettings(call)
+        let domain = settings.domain
+        let callerNumber = settings.callerNumber
         let localHP = "\(p.ip):5060"
         let invite = SIPMessage.invite(
             requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
@@ -184,14 +237,14 @@ extension World {
             localHostPort: localHP, localIP: p.ip, contactUser: callerNumber, branch: newBranch(), sessionID: UInt64(call.id))
         call.lastInvite = invite
         call.inviteTxn = startTransaction(invite, owner: .callInvite(call: call.id), from: p.ip, to: target.ip,
-                                          port: target.port, transport: target.transport, timers: card.config.timers,
-                                          call: call.id, actor: "\(p.name)/V-SIPGW")
+                                          port: target.port, transport: target.transport, timers: settings.timers,
+                                          call: call.id, actor: settings.actor)
     }
 
     func callFailoverTimer(_ id: Int, _ attempt: Int) {
         guard let call = calls[id], call.sipAttempts == attempt, var r = call.router else { return }
         call.failoverTimer = nil
-        step(.timerFired, "\(pbxs[call.pbx].name)/V-SIPGW", "INVITE failover timer (attempt \(attempt))", call: id)
+        step(.timerFired, sipSettings(call).actor, "INVITE failover timer (attempt \(attempt))", call: id)
         let actions = r.failoverTimerFired(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
         call.router = r
         performRouter(call, actions)
@@ -199,7 +252,7 @@ extension World {
 
     func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
         guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
-        let actor = "\(pbxs[call.pbx].name)/V-SIPGW"
+        let actor = sipSettings(call).actor
         step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id)
         var actions: [CallRouter.Action]
         if code < 200 {
@@ -236,12 +289,13 @@ extension World {
     /// The SIP call is answered: ACK the 2xx end to end, start the conversation.
     func callConnected(_ call: Call) {
         let p = pbxs[call.pbx]
-        if let invite = call.lastInvite, let ok = call.dialog2xx, let card = p.card {
-            let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: card.config.transport,
+        if let invite = call.lastInvite, let ok = call.dialog2xx {
+            let transport = sipSettings(call).transport
+            let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: transport,
                                              localHostPort: "\(p.ip):5060")
             let target = SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let (ip, port) = splitHostPort(target)
-            sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: card.config.transport, call: call.id, retransmission: false)
+            sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call.id, retransmission: false)
         }
         answered(call)
     }
@@ -285,6 +339,7 @@ extension World {
         call.route = "public"
         call.phase = .pstnSetup
         if call.usesSIPChannel { releaseSIPChannel(call) }
+        releaseGateway(call)
         guard !p.groups.isEmpty, p.trunkChannels > 0 else {
             end(call, outcome: "failed", detail: "\(p.name) has no public trunk")
             return
@@ -546,13 +601,14 @@ extension World {
         call.hangupEvent = nil
         let p = pbxs[call.pbx]
         step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id)
-        if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, let card = p.card {
-            let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: card.config.transport,
+        if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
+            let settings = sipSettings(call)
+            let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: settings.transport,
                                              localHostPort: "\(p.ip):5060")
             let (ip, port) = splitHostPort(SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? "")))
             call.byeTxn = startTransaction(bye, owner: .callBye(call: id), from: p.ip, to: ip, port: port,
-                                           transport: card.config.transport, timers: card.config.timers, call: id,
-                                           actor: "\(p.name)/V-SIPGW")
+                                           transport: settings.transport, timers: settings.timers, call: id,
+                                           actor: settings.actor)
             finish(call, outcome: "answered", keepOpen: true)
         } else {
             finish(call, outcome: "answered", keepOpen: false)
@@ -573,8 +629,9 @@ extension World {
         step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id)
         if let t = call.inviteTxn {
             // CANCEL the pending INVITE (RFC 3261 §9.1) when a provisional response was seen.
-            if case .invite(let x)? = transactions[t]?.machine, x.state == .proceeding, let p = Optional(pbxs[call.pbx]),
-               let card = p.card, let tx = transactions[t] {
+            if case .invite(let x)? = transactions[t]?.machine, x.state == .proceeding, let tx = transactions[t] {
+                let p = pbxs[call.pbx]
+                let settings = sipSettings(call)
                 var cancel = x.request
                 cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
                 cancel.setHeader("CSeq", "1 CANCEL")
@@ -583,7 +640,7 @@ extension World {
                 cancel.removeHeaders("Contact")
                 cancel.removeHeaders("Allow")
                 startTransaction(cancel, owner: .callCancel(call: id), from: p.ip, to: tx.remoteIP, port: tx.remotePort,
-                                 transport: card.config.transport, timers: card.config.timers, call: id, actor: "\(p.name)/V-SIPGW")
+                                 transport: settings.transport, timers: settings.timers, call: id, actor: settings.actor)
             }
             abandonTransaction(t)
             call.inviteTxn = nil
@@ -627,6 +684,7 @@ extension World {
             call.destSubscriber = nil
         }
         if call.usesSIPChannel { releaseSIPChannel(call) }
+        releaseGateway(call)
         if let e = p.extensions[call.callerExt] {
             switch e.activity {
             case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Scenario
 @testable import Telephony
@@ -136,6 +137,32 @@ import SimCore
         #expect(t.steps(.trunkSeized, call: 2).first?.detail.hasSuffix("sends 0123452001") == true)
         // With an access code configured, a number without it is not an outside call.
         #expect(r.calls[3]?.outcome == "failed")
+    }
+
+    /// Checklist 27 (and domain §1.1): a TIE call goes to the lowest-numbered available gateway of
+    /// its group; a busy or unavailable gateway is passed over at once, without a timeout; no reply
+    /// within about 4 s, or no gateway left, reroutes to the public trunk through the Quick Dial map.
+    @Test func gatewayGroupSlide() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scenarios/tie-gateway-group.yaml").path
+        let s = try ScenarioLoader.load(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+        let sink = MemoryTraceSink()
+        let r = ScenarioRunner.run(s, sink: sink, keepAll: true)
+        // Call 1: GW1 (lowest) takes it; answered over IP by PBX-2 through its DID map.
+        #expect(r.calls[1]?.route == "sip" && r.calls[1]?.answeredBy == "PBX-2/1010" && r.calls[1]?.rerouted == false)
+        // Call 2: GW1 busy (1 channel) -> GW2 at the same instant; GW2 never answers -> public at +4 s.
+        let c2 = sink.steps.filter { $0.callID == 2 }
+        #expect(c2.contains { $0.kind == .targetSkipped && $0.detail.hasPrefix("gateway GW1 busy") && $0.atNs == 2 * sec })
+        #expect(c2.contains { $0.kind == .routeSelected && $0.detail.contains("gateway GW2") && $0.atNs == 2 * sec })
+        #expect(c2.first { $0.kind == .reroute }?.atNs == 6 * sec)
+        #expect(r.calls[2]?.route == "public" && r.calls[2]?.answeredBy == "PBX-2/1011")
+        // Call 3: both busy -> the public trunk at once, re-dialled through Quick Dial.
+        #expect(sink.steps.first { $0.callID == 3 && $0.kind == .reroute }?.atNs == 3 * sec)
+        #expect(sink.steps.contains { $0.callID == 3 && $0.kind == .routeSelected && $0.detail.hasPrefix("Quick Dial: 7201012 -> 90123451012") })
+        #expect(r.calls[3]?.answeredBy == "PBX-2/1012")
+        // Call 4: GW1 down (unavailable) -> GW2.
+        #expect(sink.steps.contains { $0.callID == 4 && $0.detail.hasPrefix("gateway GW1 (198.51.100.2) unavailable") })
+        #expect(r.calls[4]?.rerouted == true)
     }
 
     /// Subscriber lines answer, and are busy while in a call.
