@@ -65,7 +65,7 @@ public struct Sweep: Sendable {
     public var keepTimeline: Bool
 
     static let varyKeys: Set<String> = ["latency", "loss", "invite_timeout", "t1", "t2", "failback", "reroute_on", "transport",
-                                        "failover_timer_register", "register_retry"]
+                                        "failover_timer_register", "register_retry", "erlangs"]
 
     /// The scenario of run `index`, the parameters drawn, and the world seed.
     public func scenario(run index: Int, seed: UInt64) throws -> (Scenario, [(String, String)]) {
@@ -134,6 +134,10 @@ public struct Sweep: Sendable {
         case "reroute_on":
             guard let p = ReroutePolicy(rawValue: v) else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.reroute_on", message: "'\(v)'") }
             cards { $0.reroutePolicy = p }
+        case "erlangs":
+            // Offered load of every traffic source of the base scenario: rate = A / mean hold.
+            guard let a = Double(v), a > 0 else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.erlangs", message: "'\(v)' is not a positive load") }
+            for i in s.world.traffic.indices { s.world.traffic[i].rate = a / s.world.traffic[i].hold.mean.seconds }
         case "register_retry":
             let r: RegisterRetry = v == "rfc5626" ? .rfc5626(base: .seconds(30), max: .seconds(1800)) : .fixed(try dur(v))
             cards { $0.registerRetry = r }
@@ -184,7 +188,10 @@ public enum SweepLoader {
 
         var vary: [(String, Distribution)] = []
         if let v = top["vary"] {
-            for (k, n) in try v.mapping(allowed: Sweep.varyKeys) { vary.append((k, try dist(n, kind: k == "loss" ? "number" : "any"))) }
+            for (k, n) in try v.mapping(allowed: Sweep.varyKeys) {
+                if k == "erlangs" && base.world.traffic.isEmpty { throw n.error("erlangs varies the base scenario's traffic, and it has none") }
+                vary.append((k, try dist(n, kind: k == "loss" || k == "erlangs" ? "number" : "any")))
+            }
         }
         var calls: Sweep.CallPlan?
         if let c = top["calls"] {

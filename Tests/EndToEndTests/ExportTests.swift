@@ -154,6 +154,28 @@ func parseCSV(_ text: String) -> [[String]] {
         }
     }
 
+    /// Bad input to export, generate and merge: a located message and exit status 2.
+    @Test func invalidInputIsReported() throws {
+        let db = try Self.makeDB()
+        let r1 = try runCLI(["export", db, "--format", "jsonl", "--run", "99"])
+        #expect(r1.status == 2 && r1.err.contains("no run 99"))
+        let r2 = try runCLI(["export", db, "--format", "xml"])
+        #expect(r2.status == 2 && r2.err.contains("expected jsonl, episodes, csv or pcap"))
+        let r3 = try runCLI(["export", db, "--format", "csv"])
+        #expect(r3.status == 2 && r3.err.contains("give --out PREFIX"))
+        let sweep = tempPath("bad-sweep.yaml")
+        try "base: \(scenarioPath("seed-example.yaml"))\nvary:\n  latency: {uniform: [5ms, 1ms]}\n".write(toFile: sweep, atomically: true, encoding: .utf8)
+        let r4 = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite")])
+        #expect(r4.status == 2 && r4.err.contains("\(sweep):3:") && r4.err.contains("low must not exceed high"), "\(r4.err)")
+        try "base: \(scenarioPath("seed-example.yaml"))\nvary:\n  jitter: 5ms\n".write(toFile: sweep, atomically: true, encoding: .utf8)
+        let r5 = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite")])
+        #expect(r5.status == 2 && r5.err.contains("vary.jitter: unknown key 'jitter'"), "\(r5.err)")
+        let r6 = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite"), "--shard", "2/2"])
+        #expect(r6.status == 2)
+        let r7 = try runCLI(["merge", tempPath("m.sqlite"), "/nonexistent/x.sqlite"])
+        #expect(r7.status == 2 && r7.err.contains("/nonexistent/x.sqlite"))
+    }
+
     /// The same sweep and seed give identical databases, whole or as merged shards.
     @Test func generateIsReproducibleAndShardsMerge() throws {
         let env = ["SOURCE_DATE_EPOCH": "1767225600"]
