@@ -1,4 +1,5 @@
 import Store
+import Trace
 
 extension Exporter {
     /// Simulated time zero of every run in a pcap: 2026-01-01T00:00:00Z.
@@ -27,7 +28,14 @@ extension Exporter {
                 guard let (srcIP, srcPort) = Exporter.endpoint(s.text(1) ?? ""), let (dstIP, dstPort) = Exporter.endpoint(s.text(2) ?? "") else { continue }
                 let payload = Array((s.text(3) ?? "").utf8)
                 ident &+= 1
-                let packet = Exporter.ipv4UDP(src: srcIP, dst: dstIP, srcPort: srcPort, dstPort: dstPort, payload: payload, ident: ident)
+                let packet: [UInt8]
+                if srcIP.count == 4 && dstIP.count == 4 {
+                    packet = Exporter.ipv4UDP(src: srcIP, dst: dstIP, srcPort: srcPort, dstPort: dstPort, payload: payload, ident: ident)
+                } else if srcIP.count == 16 && dstIP.count == 16 {
+                    packet = Exporter.ipv6UDP(src: srcIP, dst: dstIP, srcPort: srcPort, dstPort: dstPort, payload: payload)
+                } else {
+                    continue // mixed families cannot be one packet
+                }
                 let us = Exporter.pcapEpoch * 1_000_000 + s.int(0)
                 var rec: [UInt8] = []
                 rec.reserveCapacity(16 + packet.count)
@@ -39,12 +47,55 @@ extension Exporter {
         }
     }
 
+    /// Parses `a.b.c.d:port` (4 bytes) or `[v6]:port` (16 bytes).
     static func endpoint(_ s: String) -> ([UInt8], UInt16)? {
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            let ip = String(s[s.index(after: s.startIndex)..<close])
+            guard let port = UInt16(s[s.index(after: close)...].dropFirst()), let bytes = ipv6Bytes(ip) else { return nil }
+            return (bytes, port)
+        }
         let parts = s.split(separator: ":")
         guard parts.count == 2, let port = UInt16(parts[1]) else { return nil }
         let octets = parts[0].split(separator: ".").compactMap { UInt8($0) }
         guard octets.count == 4 else { return nil }
         return (octets, port)
+    }
+
+    /// The 16 bytes of an IPv6 address in text form (with at most one `::`).
+    static func ipv6Bytes(_ s: String) -> [UInt8]? {
+        let halves = s.splitting(on: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ t: String) -> [UInt16]? {
+            var out: [UInt16] = []
+            for g in t.split(separator: ":") {
+                guard g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        guard let tail = halves.count == 2 ? groups(halves[1]) : [] else { return nil }
+        let fill = 8 - head.count - tail.count
+        guard fill >= 0, halves.count == 2 || fill == 0 else { return nil }
+        let all = head + Array(repeating: 0, count: fill) + tail
+        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+    }
+
+    /// An IPv6 header (40 bytes, hop limit 64) and a UDP header with its mandatory checksum.
+    static func ipv6UDP(src: [UInt8], dst: [UInt8], srcPort: UInt16, dstPort: UInt16, payload: [UInt8]) -> [UInt8] {
+        let udpLen = 8 + payload.count
+        var ip: [UInt8] = [0x60, 0, 0, 0]
+        ip.be16(UInt16(udpLen)); ip.append(17); ip.append(64)
+        ip.append(contentsOf: src); ip.append(contentsOf: dst)
+        var udp: [UInt8] = []
+        udp.be16(srcPort); udp.be16(dstPort); udp.be16(UInt16(udpLen)); udp.be16(0)
+        var pseudo: [UInt8] = src + dst + [0, 0]
+        pseudo.be16(UInt16(udpLen))
+        pseudo += [0, 0, 0, 17]
+        var sum = checksum(pseudo + udp + payload)
+        if sum == 0 { sum = 0xffff }
+        udp[6] = UInt8(sum >> 8); udp[7] = UInt8(sum & 0xff)
+        return ip + udp + payload
     }
 
     /// An IPv4 header (20 bytes, DF, TTL 64) and a UDP header with its checksum, then the payload.

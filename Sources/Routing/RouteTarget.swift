@@ -22,7 +22,7 @@ public struct RouteTarget: Sendable, Hashable, CustomStringConvertible {
         self.ip = ip; self.port = port; self.transport = transport; self.origin = origin
     }
 
-    public var hostPort: String { "\(ip):\(port)" }
+    public var hostPort: String { SIP.hostPort(ip, port) }
     public var description: String { hostPort }
 
     public var originLabel: String {
@@ -40,8 +40,19 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
     case ip(String, port: Int?)
     case name(String, port: Int?)
 
-    /// Parses `192.0.2.10`, `192.0.2.10:5070`, `itsp.example`, `itsp.example:5060`.
+    /// Parses `192.0.2.10`, `192.0.2.10:5070`, `itsp.example`, `itsp.example:5060`,
+    /// `2001:db8::10`, `[2001:db8::10]:5070`.
     public static func parse(_ text: String) -> ServerAddress? {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let ip = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard isIPv6(ip) else { return nil }
+            if rest.isEmpty { return .ip(ip, port: nil) }
+            guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (1...65535).contains(p) else { return nil }
+            return .ip(ip, port: p)
+        }
+        if isIPv6(text) { return .ip(text, port: nil) }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2, let host = parts.first, !host.isEmpty else { return nil }
         var port: Int? = nil
@@ -62,9 +73,45 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A literal IPv6 address (hex groups and colons, at most one `::`).
+    public static func isIPv6(_ s: String) -> Bool {
+        guard s.contains(":"), s.allSatisfy({ $0.isHexDigit || $0 == ":" }), !s.contains(":::") else { return false }
+        if s.hasPrefix(":") && !s.hasPrefix("::") { return false }
+        if s.hasSuffix(":") && !s.hasSuffix("::") { return false }
+        let doubles = s.components(separatedByString: "::").count - 1
+        guard doubles <= 1 else { return false }
+        let groups = s.split(separator: ":", omittingEmptySubsequences: true)
+        guard groups.allSatisfy({ $0.count <= 4 }) else { return false }
+        return doubles == 1 ? groups.count <= 7 : groups.count == 8
+    }
+
+    public static func isIP(_ s: String) -> Bool { isIPv4(s) || isIPv6(s) }
+
     public var description: String {
         switch self {
-        case .ip(let h, let p), .name(let h, let p): return p.map { "\(h):\($0)" } ?? h
+        case .ip(let h, let p): return p.map { hostPort(h, $0) } ?? h
+        case .name(let h, let p): return p.map { "\(h):\($0)" } ?? h
         }
+    }
+}
+
+extension String {
+    func components(separatedByString sep: String) -> [Substring] {
+        var out: [Substring] = []
+        var rest = self[...]
+        while let r = rest.firstRange(ofString: sep) { out.append(rest[..<r.lowerBound]); rest = rest[r.upperBound...] }
+        out.append(rest)
+        return out
+    }
+}
+
+extension Substring {
+    func firstRange(ofString needle: String) -> Range<Substring.Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
     }
 }

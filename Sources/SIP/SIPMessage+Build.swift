@@ -7,6 +7,26 @@ public enum Transport: String, Sendable, Hashable {
     public var uriParam: String { self == .udp ? "" : ";transport=tcp" }
 }
 
+/// `ip:port`, with an IPv6 address in brackets (`[2001:db8::1]:5060`), as SIP and the trace write it.
+public func hostPort(_ ip: String, _ port: Int) -> String {
+    ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+}
+
+/// The SDP address of a connection line: `IP4 192.0.2.1` or `IP6 2001:db8::1`.
+public func sdpAddress(_ ip: String) -> String { ip.contains(":") ? "IP6 \(ip)" : "IP4 \(ip)" }
+
+/// Splits `ip:port` or `[v6]:port`; the port defaults to 5060.
+public func splitHostPort(_ hp: String) -> (ip: String, port: Int) {
+    if hp.hasPrefix("["), let close = hp.firstIndex(of: "]") {
+        let ip = String(hp[hp.index(after: hp.startIndex)..<close])
+        let rest = hp[hp.index(after: close)...]
+        return (ip, rest.hasPrefix(":") ? Int(rest.dropFirst()) ?? 5060 : 5060)
+    }
+    let parts = hp.split(separator: ":")
+    if parts.count > 2 { return (hp, 5060) } // a bare IPv6 address
+    return (String(parts.first ?? ""), parts.count > 1 ? Int(parts[1]) ?? 5060 : 5060)
+}
+
 /// The RFC 3261 magic cookie every branch starts with.
 public let branchCookie = "z9hG4bK"
 
@@ -21,9 +41,9 @@ extension SIPMessage {
                               contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
         let sdp = [
             "v=0",
-            "o=pbxsim \(sessionID) \(sessionID) IN IP4 \(localIP)",
+            "o=pbxsim \(sessionID) \(sessionID) IN \(sdpAddress(localIP))",
             "s=pbxsim",
-            "c=IN IP4 \(localIP)",
+            "c=IN \(sdpAddress(localIP))",
             "t=0 0",
             "m=audio 40000 RTP/AVP 0 101",
             "a=rtpmap:0 PCMU/8000",

@@ -27,7 +27,7 @@ public enum ScenarioLoader {
         var hostNames = Set<String>(), hostIPs = Set<String>()
         for (h, v) in try hostsNode.mapping() {
             let ip = try v.string()
-            guard ServerAddress.isIPv4(ip) else { throw v.error("'\(ip)' is not an IPv4 address") }
+            guard ServerAddress.isIP(ip) else { throw v.error("'\(ip)' is not an IPv4 or IPv6 address") }
             guard hostNames.insert(h).inserted else { throw v.error("host '\(h)' declared twice") }
             guard hostIPs.insert(ip).inserted else { throw v.error("address \(ip) is used by two hosts") }
             hosts.append((h, ip))
@@ -48,7 +48,7 @@ public enum ScenarioLoader {
             let server = try knownHost(s)
             var records: [String: DNSZoneEntry] = [:]
             for (rname, rv) in try m["records"]?.mapping() ?? [] {
-                let r = try rv.dict(allowed: ["ttl", "srv", "a"])
+                let r = try rv.dict(allowed: ["ttl", "srv", "a", "aaaa"])
                 let ttl = try r["ttl"]?.duration() ?? .seconds(300)
                 var srv: [SRVRecord]?
                 if let sn = r["srv"] {
@@ -78,7 +78,15 @@ public enum ScenarioLoader {
                         return ip
                     }
                 }
-                records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a)
+                var aaaa: [String]?
+                if let an = r["aaaa"] {
+                    aaaa = try an.sequence().map { x in
+                        let ip = try x.string()
+                        guard ServerAddress.isIPv6(ip) else { throw x.error("'\(ip)' is not an IPv6 address") }
+                        return ip
+                    }
+                }
+                records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a, aaaa: aaaa)
             }
             var conf = DNSConfig(server: server, records: records)
             if let t = m["default_ttl"] { conf.defaultTTL = try t.duration() }
@@ -337,7 +345,7 @@ public enum ScenarioLoader {
         }
         func ip(_ n: YNode) throws -> String {
             let s = try n.nonEmptyString()
-            guard ServerAddress.isIPv4(s) else { throw n.error("'\(s)' must be an IPv4 address (the failover address is an IP)") }
+            guard ServerAddress.isIP(s) else { throw n.error("'\(s)' must be an IP address (the failover address is an IP)") }
             return s
         }
         guard let ss = m["sip_server"] else { throw v.error("missing required key 'sip_server'", key: "\(v.path).sip_server") }

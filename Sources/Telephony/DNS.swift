@@ -1,7 +1,7 @@
 import SimCore
 import Routing
 
-public enum DNSType: String, Sendable { case srv = "SRV", a = "A" }
+public enum DNSType: String, Sendable { case srv = "SRV", a = "A", aaaa = "AAAA" }
 
 public struct DNSQuery: Sendable {
     public var id: Int
@@ -28,7 +28,8 @@ public struct DNSZoneEntry: Sendable {
     public var ttl: SimTime
     public var srv: [SRVRecord]?
     public var a: [String]?
-    public init(ttl: SimTime, srv: [SRVRecord]?, a: [String]?) { self.ttl = ttl; self.srv = srv; self.a = a }
+    public var aaaa: [String]?
+    public init(ttl: SimTime, srv: [SRVRecord]?, a: [String]?, aaaa: [String]? = nil) { self.ttl = ttl; self.srv = srv; self.a = a; self.aaaa = aaaa }
 }
 
 /// A fault injected on a name (`dns NAME servfail|nxdomain|timeout|normal`).
@@ -73,17 +74,24 @@ public struct DNSServer {
             for prefix in ["_sip._udp.", "_sip._tcp."] where q.name.hasPrefix(prefix) { domain = String(q.name.dropFirst(prefix.count)) }
             guard let entry = zone[domain], let srv = entry.srv else {
                 // No SRV: NODATA when the name exists, NXDOMAIN otherwise.
-                r.rcode = addresses(domain, network: network) == nil ? .nxdomain : .noError
+                r.rcode = exists(domain, network: network) ? .noError : .nxdomain
                 return r
             }
             r.ttl = entry.ttl
             r.srv = srv
             for rr in r.srv where rr.target != "." {
-                if let ips = addresses(rr.target, network: network) { r.additional[rr.target] = ips }
+                // Additional section: the target's A and AAAA records.
+                let ips = (addresses(rr.target, network: network) ?? []) + (addresses6(rr.target, network: network) ?? [])
+                if !ips.isEmpty { r.additional[rr.target] = ips }
             }
-        case .a:
-            guard let ips = addresses(q.name, network: network) else { r.rcode = .nxdomain; return r }
-            if let e = zone[q.name], e.a != nil { r.ttl = e.ttl }
+        case .a, .aaaa:
+            let found = q.type == .a ? addresses(q.name, network: network) : addresses6(q.name, network: network)
+            guard let ips = found else {
+                // NODATA when the name has the other family, NXDOMAIN when it has nothing.
+                if !exists(q.name, network: network) { r.rcode = .nxdomain }
+                return r
+            }
+            if let e = zone[q.name], (q.type == .a ? e.a : e.aaaa) != nil { r.ttl = e.ttl }
             let k = rotation[q.name, default: 0]
             if ips.count > 1 {
                 let s = k % ips.count
@@ -96,10 +104,23 @@ public struct DNSServer {
         return r
     }
 
+    /// Whether the name exists at all (any record, or a host of that name).
+    func exists(_ name: String, network: Network) -> Bool {
+        zone[name] != nil || network.host(name)?.name == name
+    }
+
+    /// IPv4 addresses of a name: its zone A records, else a host of that name with an IPv4 address.
     func addresses(_ name: String, network: Network) -> [String]? {
         if let a = zone[name]?.a { return a }
-        if let ip = network.host(name)?.ip, network.host(name)?.name == name { return [ip] }
-        return zone[name] != nil ? [] : nil
+        if let h = network.host(name), h.name == name, !h.ip.contains(":") { return [h.ip] }
+        return nil
+    }
+
+    /// IPv6 addresses of a name: its zone AAAA records, else a host of that name with an IPv6 address.
+    func addresses6(_ name: String, network: Network) -> [String]? {
+        if let a = zone[name]?.aaaa { return a }
+        if let h = network.host(name), h.name == name, h.ip.contains(":") { return [h.ip] }
+        return nil
     }
 }
 
@@ -120,8 +141,10 @@ public struct ResolverCache {
         guard r.rcode != .servfail else { return }
         entries[ResolverCache.key(r.name, r.type)] = Entry(expires: now + r.ttl, response: r)
         for (name, ips) in r.additional {
-            let a = DNSResponse(id: r.id, name: name, type: .a, rcode: .noError, ttl: r.ttl, srv: [], a: ips, additional: [:])
-            entries[ResolverCache.key(name, .a)] = Entry(expires: now + r.ttl, response: a)
+            for (type, list) in [(DNSType.a, ips.filter { !$0.contains(":") }), (.aaaa, ips.filter { $0.contains(":") })] {
+                let a = DNSResponse(id: r.id, name: name, type: type, rcode: .noError, ttl: r.ttl, srv: [], a: list, additional: [:])
+                entries[ResolverCache.key(name, type)] = Entry(expires: now + r.ttl, response: a)
+            }
         }
     }
 

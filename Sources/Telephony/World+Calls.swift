@@ -230,7 +230,7 @@ extension World {
         let settings = sipSettings(call)
         let domain = settings.domain
         let callerNumber = settings.callerNumber
-        let localHP = "\(p.ip):5060"
+        let localHP = hostPort(p.ip, 5060)
         let invite = SIPMessage.invite(
             requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
             to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
@@ -292,7 +292,7 @@ extension World {
         if let invite = call.lastInvite, let ok = call.dialog2xx {
             let transport = sipSettings(call).transport
             let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: transport,
-                                             localHostPort: "\(p.ip):5060")
+                                             localHostPort: hostPort(p.ip, 5060))
             let target = SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let (ip, port) = splitHostPort(target)
             sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call.id, retransmission: false)
@@ -308,10 +308,7 @@ extension World {
         call.hangupEvent = sim.schedule(.hangup(call: call.id), after: call.hold)
     }
 
-    func splitHostPort(_ hp: String) -> (String, Int) {
-        let parts = hp.split(separator: ":")
-        return (String(parts.first ?? ""), parts.count > 1 ? Int(parts[1]) ?? 5060 : 5060)
-    }
+    func splitHostPort(_ hp: String) -> (String, Int) { SIP.splitHostPort(hp) }
 
     // MARK: - Public trunk (PSTN)
 
@@ -604,7 +601,7 @@ extension World {
         if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
             let settings = sipSettings(call)
             let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: settings.transport,
-                                             localHostPort: "\(p.ip):5060")
+                                             localHostPort: hostPort(p.ip, 5060))
             let (ip, port) = splitHostPort(SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? "")))
             call.byeTxn = startTransaction(bye, owner: .callBye(call: id), from: p.ip, to: ip, port: port,
                                            transport: settings.transport, timers: settings.timers, call: id,

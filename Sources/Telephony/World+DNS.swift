@@ -43,8 +43,8 @@ extension World {
         case .srv:
             if r.srv.isEmpty { return "no SRV records" }
             return r.srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ", ") + " (ttl \(r.ttl.durationString))"
-        case .a:
-            return r.a.isEmpty ? "no A records" : r.a.joined(separator: ", ") + " (ttl \(r.ttl.durationString))"
+        case .a, .aaaa:
+            return r.a.isEmpty ? "no \(r.type.rawValue) records" : r.a.joined(separator: ", ") + " (ttl \(r.ttl.durationString))"
         }
     }
 
@@ -98,16 +98,25 @@ extension World {
             job.srv = r.srv
             for rr in usable {
                 if let ips = r.additional[rr.target] { job.srvAddresses[rr] = ips }
-                else if let c = pbxs[pi].resolver.lookup(rr.target, .a, now: sim.now) { job.srvAddresses[rr] = c.a }
+                else if let c = pbxs[pi].resolver.lookup(rr.target, .a, now: sim.now),
+                        let c6 = pbxs[pi].resolver.lookup(rr.target, .aaaa, now: sim.now) { job.srvAddresses[rr] = c.a + c6.a }
                 else { job.pendingTargets.append(rr) }
             }
             jobs[pi][id] = job
             continueTargets(pbx: pi, job: id)
-        case .a:
+        case .a, .aaaa:
+            // RFC 3263: A and AAAA records, IPv4 first. An A answer is followed by an AAAA query.
             if !job.srv.isEmpty {
-                // An A lookup for one SRV target.
+                // The addresses of one SRV target.
                 if let rr = job.pendingTargets.first {
-                    job.srvAddresses[rr] = r.rcode == .noError ? r.a : []
+                    if r.rcode == .noError { job.srvAddresses[rr, default: []] += r.a }
+                    if job.qtype == .a {
+                        job.qtype = .aaaa
+                        job.attempt = 1
+                        jobs[pi][id] = job
+                        query(pbx: pi, job: id)
+                        return
+                    }
                     job.pendingTargets.removeFirst()
                 }
                 jobs[pi][id] = job
@@ -115,8 +124,16 @@ extension World {
                 return
             }
             if r.rcode == .nxdomain { failStage(pbx: pi, job: id, "NXDOMAIN for \(r.name)"); return }
-            if r.a.isEmpty { failStage(pbx: pi, job: id, "no address for \(r.name)"); return }
-            finishJob(pbx: pi, job: id, .addresses(r.a, port: job.port ?? 5060))
+            job.collected += r.a
+            if job.qtype == .a {
+                job.qtype = .aaaa
+                job.attempt = 1
+                jobs[pi][id] = job
+                query(pbx: pi, job: id)
+                return
+            }
+            if job.collected.isEmpty { failStage(pbx: pi, job: id, "no address for \(r.name)"); return }
+            finishJob(pbx: pi, job: id, .addresses(job.collected, port: job.port ?? 5060))
         }
     }
 

@@ -58,7 +58,7 @@ extension World {
             let reg = SIPMessage.register(registrarURI: "sip:\(domain)", aor: "sip:\(number)@\(domain)",
                                           fromTag: card.registration.fromTag, callID: card.registration.callID,
                                           cseq: card.registration.cseq, transport: t.transport,
-                                          localHostPort: "\(p.ip):5060", contactUser: number, expires: c.registerExpires,
+                                          localHostPort: hostPort(p.ip, 5060), contactUser: number, expires: c.registerExpires,
                                           branch: newBranch())
             step(.attemptStarted, actor, "REGISTER to \(t.hostPort) (\(t.originLabel))")
             card.registration.txn = startTransaction(reg, owner: .register(pbx: pi), from: p.ip, to: t.ip, port: t.port,

@@ -84,7 +84,7 @@ extension World {
             if mf <= 1 { reply(req.response(483, reason: "Too Many Hops", toTag: newTag())); return }
             fwd.setHeader("Max-Forwards", String(mf - 1))
             let down = newBranch()
-            fwd.pushVia(SIPMessage.via(transport: .udp, sentBy: "\(s.ip):5060", branch: down))
+            fwd.pushVia(SIPMessage.via(transport: .udp, sentBy: hostPort(s.ip, 5060), branch: down))
             step(.proxy, actor, "INVITE for \(user)@\(domain) forwarded to \(b.contact)", call: call)
             let id = startTransaction(fwd, owner: .proxyInvite(server: si, upstreamBranch: branch), from: s.ip, to: b.ip,
                                       port: b.port, transport: .udp, timers: .rfcDefault, call: call, actor: actor)
@@ -187,7 +187,7 @@ extension World {
             }
             ext.activity = .ringing(call: call ?? 0)
             step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call)
-            let ringing = req.response(180, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(pbx.ip):5060>")])
+            let ringing = req.response(180, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")])
             leg.lastResponse = ringing
             if ext.mode == .unanswered {
                 leg.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
@@ -244,8 +244,8 @@ extension World {
         leg.done = true
         pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
         let user = SIPMessage.user(ofURI: leg.invite.requestURI ?? "") ?? extNo
-        let sdp = "v=0\r\no=pbxsim 2 2 IN IP4 \(pbx.ip)\r\ns=pbxsim\r\nc=IN IP4 \(pbx.ip)\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-        let ok = leg.invite.response(200, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(pbx.ip):5060>"),
+        let sdp = "v=0\r\no=pbxsim 2 2 IN \(sdpAddress(pbx.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(pbx.ip))\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        let ok = leg.invite.response(200, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>"),
                                                                             ("Content-Type", "application/sdp")], body: sdp)
         leg.lastResponse = ok
         legs[key] = leg
@@ -284,12 +284,12 @@ extension World {
         var extra: [(name: String, value: String)] = []
         var body = ""
         if code < 300 {
-            extra.append(("Contact", "<sip:\(call.sentDigits ?? "gw")@\(s.ip):5060>"))
+            extra.append(("Contact", "<sip:\(call.sentDigits ?? "gw")@\(hostPort(s.ip, 5060))>"))
         }
         if code == 200 {
             call.gatewayAnswered = true
             extra.append(("Content-Type", "application/sdp"))
-            body = "v=0\r\no=pbxsim 3 3 IN IP4 \(s.ip)\r\ns=pbxsim\r\nc=IN IP4 \(s.ip)\r\nt=0 0\r\nm=audio 42000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+            body = "v=0\r\no=pbxsim 3 3 IN \(sdpAddress(s.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(s.ip))\r\nt=0 0\r\nm=audio 42000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         }
         // The response to the INVITE as this server received it (its Via is the caller's).
         var req = invite

@@ -72,6 +72,8 @@ struct ResolveJob {
     var srv: [SRVRecord] = []
     var srvAddresses: [SRVRecord: [String]] = [:]
     var pendingTargets: [SRVRecord] = []
+    /// Addresses found so far for the name (A, then AAAA).
+    var collected: [String] = []
 }
 
 /// The simulated world: network, DNS, SIP servers, PBXs, telephone companies and the calls in
@@ -262,7 +264,7 @@ public final class World {
         let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
         let delivered = fate == .delivered && !refused
         sink.record(.sipMessage(SIPMessageRecord(
-            atNs: sim.now.ns, callID: call, src: "\(src):\(srcPort)", dst: "\(dst):\(dstPort)", method: msg.method,
+            atNs: sim.now.ns, callID: call, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), method: msg.method,
             statusCode: msg.statusCode, branch: msg.branch ?? "", sipCallID: msg.callID ?? "", delivered: delivered,
             retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded())))
         let lat = network.latency(from: src, to: dst)

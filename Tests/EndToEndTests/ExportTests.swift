@@ -154,6 +154,28 @@ func parseCSV(_ text: String) -> [[String]] {
         }
     }
 
+    /// IPv6 messages become IPv6/UDP packets that tshark decodes with good checksums.
+    @Test func pcapIPv6() throws {
+        let db = tempPath("v6.sqlite")
+        #expect(try runCLI(["run", scenarioPath("ipv6-aaaa.yaml"), "--db", db, "-q"]).status == 0)
+        let pcap = tempPath("v6.pcap")
+        #expect(try runCLI(["export", db, "--format", "pcap", "--out", pcap]).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tshark", "-r", pcap, "-o", "udp.check_checksum:TRUE", "-Y", "sip", "-T", "fields", "-E", "separator=|",
+                       "-e", "ipv6.src", "-e", "sip.Call-ID", "-e", "udp.checksum.status"]
+        let o = Pipe()
+        p.standardOutput = o
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = o.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let rows = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false) }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(rows.count == Int(try store.scalarInt("SELECT count(*) FROM sip_message")!))
+        #expect(rows.allSatisfy { $0.count == 3 && $0[0].hasPrefix("2001:db8") && $0[2] == "1" })
+    }
+
     /// Bad input to export, generate and merge: a located message and exit status 2.
     @Test func invalidInputIsReported() throws {
         let db = try Self.makeDB()

@@ -214,3 +214,18 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         #expect(a.contains { if case .reroute = $0 { return true } else { return false } })
     }
 }
+
+@Suite struct ServerAddressTests {
+    @Test func parsesAddressesAndNames() {
+        #expect(ServerAddress.parse("192.0.2.10") == .ip("192.0.2.10", port: nil))
+        #expect(ServerAddress.parse("192.0.2.10:5070") == .ip("192.0.2.10", port: 5070))
+        #expect(ServerAddress.parse("itsp.example") == .name("itsp.example", port: nil))
+        #expect(ServerAddress.parse("itsp.example:5060") == .name("itsp.example", port: 5060))
+        #expect(ServerAddress.parse("2001:db8::10") == .ip("2001:db8::10", port: nil))
+        #expect(ServerAddress.parse("[2001:db8::10]:5070") == .ip("2001:db8::10", port: 5070))
+        #expect(ServerAddress.parse("2001:db8:::1") == nil)
+        #expect(ServerAddress.parse("[2001:db8::10") == nil)
+        #expect(ServerAddress.parse("bad host") == nil)
+        #expect(RouteTarget(ip: "2001:db8::10", origin: .configured).hostPort == "[2001:db8::10]:5060")
+    }
+}
