@@ -78,7 +78,8 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
         guard s.contains(":"), s.allSatisfy({ $0.isHexDigit || $0 == ":" }), !s.contains(":::") else { return false }
         if s.hasPrefix(":") && !s.hasPrefix("::") { return false }
         if s.hasSuffix(":") && !s.hasSuffix("::") { return false }
-        let doubles = s.components(separatedByString: "::").count - 1
+        let chars = Array(s)
+        let doubles = zip(chars, chars.dropFirst()).filter { $0 == ":" && $1 == ":" }.count
         guard doubles <= 1 else { return false }
         let groups = s.split(separator: ":", omittingEmptySubsequences: true)
         guard groups.allSatisfy({ $0.count <= 4 }) else { return false }
@@ -95,23 +96,3 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension String {
-    func components(separatedByString sep: String) -> [Substring] {
-        var out: [Substring] = []
-        var rest = self[...]
-        while let r = rest.firstRange(ofString: sep) { out.append(rest[..<r.lowerBound]); rest = rest[r.upperBound...] }
-        out.append(rest)
-        return out
-    }
-}
-
-extension Substring {
-    func firstRange(ofString needle: String) -> Range<Substring.Index>? {
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
-            i = index(after: i)
-        }
-        return nil
-    }
-}
