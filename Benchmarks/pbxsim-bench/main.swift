@@ -74,6 +74,20 @@ try measure("engine + models + SQLite trace") {
     return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
 }
 
+try measure("models + SQLite, --trace calls") {
+    let path = NSTemporaryDirectory() + "pbxsim-bench3-\(getpid()).sqlite"
+    try? FileManager.default.removeItem(atPath: path)
+    defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-wal"); try? FileManager.default.removeItem(atPath: path + "-shm") }
+    let store = try TraceStore(path: path)
+    let runID = try store.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
+    let sql = try store.makeSink(runID: runID)
+    let counter = CountingSink()
+    let world = ScenarioRunner.makeWorld(scenario, sink: FanOutTraceSink([sql, counter]), traceLevel: .calls)
+    world.runUntilQuiet()
+    try sql.flush()
+    return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
+}
+
 try measure("SQLite sink alone (replayed rows)") {
     let sink = MemoryTraceSink()
     let world = ScenarioRunner.makeWorld(workload(min(callCount, 5_000)), sink: sink)

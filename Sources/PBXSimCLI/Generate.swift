@@ -61,6 +61,9 @@ extension PBXSim {
         @Option(help: "Simulation threads (default: the number of CPU cores).")
         var jobs: Int?
 
+        @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
+        var trace: String = "full"
+
         func run() throws {
             let sw: Sweep
             do {
@@ -70,6 +73,9 @@ extension PBXSim {
                 printError("error: \(e)"); throw ExitStatus(code: 2)
             }
             guard runs > 0 else { printError("error: --runs must be positive"); throw ExitStatus(code: 2) }
+            guard let level = TraceLevel(rawValue: trace) else {
+                printError("error: --trace: expected full, steps or calls, got '\(trace)'"); throw ExitStatus(code: 2)
+            }
             var part = 0, parts = 1
             if let s = shard {
                 let p = s.split(separator: "/").compactMap { Int($0) }
@@ -99,7 +105,7 @@ extension PBXSim {
                     do {
                         let (s, params) = try sw.scenario(run: i, seed: seed)
                         let sink = MemoryTraceSink()
-                        let world = ScenarioRunner.makeWorld(s, sink: sink)
+                        let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
                         world.runUntilQuiet()
                         box.put(k, .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
                                                       callCount: world.callCount, endTime: world.now)))
@@ -131,7 +137,7 @@ extension PBXSim {
                                                  sweepFile: sweep, sweepHash: sweepHash, runIndex: out.index),
                                            runID: Int64(out.index + 1))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
-            try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed))] + out.params,
+            try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed)), ("trace_level", trace)] + out.params,
                                        pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sink = try store.makeSink(runID: runID)
             for e in out.events { sink.record(e) }

@@ -32,6 +32,9 @@ extension PBXSim {
         @Flag(help: "Also print steps that belong to no call (registration, DNS, faults).")
         var verbose = false
 
+        @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
+        var trace: String = "full"
+
         func run() throws {
             var loaded: [Scenario] = []
             var invalid = false
@@ -44,6 +47,10 @@ extension PBXSim {
                 }
             }
             if invalid { throw ExitStatus(code: 2) }
+            guard TraceLevel(rawValue: trace) != nil else {
+                printError("error: --trace: expected full, steps or calls, got '\(trace)'")
+                throw ExitStatus(code: 2)
+            }
             let store: TraceStore
             do { store = try TraceStore(path: db) } catch {
                 printError("error: \(db): cannot open the trace database: \(error)")
@@ -62,13 +69,13 @@ extension PBXSim {
             let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
                                                  scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "run"))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
-            try store.recordProvenance(runID, params: s.runParams, pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
+            try store.recordProvenance(runID, params: s.runParams + [("trace_level", trace)], pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sqlSink = try store.makeSink(runID: runID)
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet || summaryOnly, verbose: verbose && !summaryOnly)
             console.silent = summaryOnly
             let sink = FanOutTraceSink([sqlSink, console])
             print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
-            let result = ScenarioRunner.run(s, seed: useSeed, sink: sink)
+            let result = ScenarioRunner.run(s, seed: useSeed, sink: sink, traceLevel: TraceLevel(rawValue: trace) ?? .full)
             var status = "completed"
             do { try sink.flush() } catch {
                 printError("error: writing the trace to \(db) failed: \(error)")

@@ -19,17 +19,19 @@ public struct RunResult: Sendable {
 /// Builds the world of a scenario, plays its timeline and checks its expectations.
 public enum ScenarioRunner {
     /// Creates the world with the scenario's timeline scheduled and registration started.
-    public static func makeWorld(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink) -> World {
+    public static func makeWorld(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, traceLevel: TraceLevel = .full) -> World {
         var conf = s.world
         if let seed { conf.seed = seed }
         let world = World(config: conf, sink: sink)
+        world.traceLevel = traceLevel
         for t in s.timeline { world.schedule(t.command, at: t.at) }
         world.start()
         return world
     }
 
-    public static func run(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, keepAll: Bool = false) -> RunResult {
-        let world = makeWorld(s, seed: seed, sink: sink)
+    public static func run(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, keepAll: Bool = false,
+                           traceLevel: TraceLevel = .full) -> RunResult {
+        let world = makeWorld(s, seed: seed, sink: sink, traceLevel: traceLevel)
         let wanted = Set(s.expectations.map(\.call))
         var calls: [Int: CallSummary] = [:]
         var outcomes: [String: Int] = [:]

@@ -109,6 +109,8 @@ public final class World {
     var jobCounter = 0
     let streams: RandomStreams
     public let sink: TraceSink
+    /// How much the models record (see `TraceLevel`).
+    public var traceLevel: TraceLevel = .full
     /// Scenario events (timeline commands, traffic) still to come; the run is quiet when this is
     /// zero and no call is in progress.
     public var pendingScenarioEvents = 0
@@ -150,8 +152,10 @@ public final class World {
 
     // MARK: - Trace helpers
 
-    func step(_ kind: StepKind, _ actor: String, _ detail: String, call: Int? = nil) {
-        sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor, kind: kind, detail: detail)))
+    /// Records a step. The detail is built only when steps are recorded.
+    func step(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int? = nil) {
+        guard traceLevel != .calls else { return }
+        sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor(), kind: kind, detail: detail())))
     }
 
     // MARK: - Running
@@ -263,10 +267,10 @@ public final class World {
         // A refusing host is reached, but nothing listens on its SIP port.
         let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
         let delivered = fate == .delivered && !refused
-        sink.record(.sipMessage(SIPMessageRecord(
+        if traceLevel == .full { sink.record(.sipMessage(SIPMessageRecord(
             atNs: sim.now.ns, callID: call, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), method: msg.method,
             statusCode: msg.statusCode, branch: msg.branch ?? "", sipCallID: msg.callID ?? "", delivered: delivered,
-            retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded())))
+            retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded()))) }
         let lat = network.latency(from: src, to: dst)
         if refused {
             // ICMP port unreachable (UDP) or RST (TCP) comes back after one round trip.

@@ -114,6 +114,13 @@ public struct CallRecord: Sendable, Equatable {
     }
 }
 
+/// How much of a run the models record: `full` (steps, SIP messages with their text, calls),
+/// `steps` (no SIP messages), `calls` (call rows only). Less costs less: at `calls` the models
+/// do not even build the step texts.
+public enum TraceLevel: String, Sendable, CaseIterable {
+    case full, steps, calls
+}
+
 /// A fact about the past, as the models emit it.
 public enum TraceEvent: Sendable, Equatable {
     case step(Step)

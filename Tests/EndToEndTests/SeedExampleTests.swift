@@ -110,3 +110,28 @@ import SimCore
         #expect(!FileManager.default.fileExists(atPath: db))
     }
 }
+
+@Suite struct TraceLevelTests {
+    /// Recording less never changes what happens: the call rows of a run are the same at every
+    /// trace level; `steps` drops the SIP messages, `calls` the steps too.
+    @Test func levelsRecordLessButTheSameCalls() throws {
+        let db = tempPath("levels.sqlite")
+        for level in ["full", "steps", "calls"] {
+            let r = try runCLI(["run", scenarioPath("busy-hour-sip-failure.yaml"), "--db", db, "--trace", level, "--summary-only"])
+            #expect(r.status == 0, "\(level): \(r.err)")
+        }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let cols = "call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, sip_targets, rerouted, carrier, trunk_group"
+        let full = try store.rows("SELECT \(cols) FROM call WHERE run_id = 1 ORDER BY call_id")
+        #expect(full.count > 50)
+        #expect(try store.rows("SELECT \(cols) FROM call WHERE run_id = 2 ORDER BY call_id") == full)
+        #expect(try store.rows("SELECT \(cols) FROM call WHERE run_id = 3 ORDER BY call_id") == full)
+        #expect(try store.scalarInt("SELECT count(*) FROM sip_message WHERE run_id = 1")! > 0)
+        #expect(try store.scalarInt("SELECT count(*) FROM sip_message WHERE run_id = 2") == 0)
+        #expect(try store.scalarInt("SELECT count(*) FROM step WHERE run_id = 2")! > 0)
+        #expect(try store.scalarInt("SELECT count(*) FROM step WHERE run_id = 3") == 0)
+        #expect(try store.rows("SELECT value FROM run_param WHERE run_id = 3 AND name = 'trace_level'") == [["calls"]])
+        let bad = try runCLI(["run", scenarioPath("seed-example.yaml"), "--db", db, "--trace", "everything"])
+        #expect(bad.status == 2)
+    }
+}
