@@ -60,47 +60,39 @@ measure("engine + models, counting sink") {
     return (world.sim.executed, sink.steps + sink.messages + sink.calls, sink.calls)
 }
 
-try measure("engine + models + SQLite trace") {
-    let path = NSTemporaryDirectory() + "pbxsim-bench-\(getpid()).sqlite"
-    try? FileManager.default.removeItem(atPath: path)
-    defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-wal"); try? FileManager.default.removeItem(atPath: path + "-shm") }
+/// A fresh SQLite store in the temporary directory, removed afterwards.
+func withStore<T>(_ name: String, _ body: (TraceStore, SQLiteTraceSink) throws -> T) throws -> T {
+    let path = NSTemporaryDirectory() + "pbxsim-\(name)-\(getpid()).sqlite"
+    let files = [path, path + "-wal", path + "-shm"]
+    for f in files { try? FileManager.default.removeItem(atPath: f) }
+    defer { for f in files { try? FileManager.default.removeItem(atPath: f) } }
     let store = try TraceStore(path: path)
     let runID = try store.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
-    let sql = try store.makeSink(runID: runID)
-    let counter = CountingSink()
-    let world = ScenarioRunner.makeWorld(scenario, sink: FanOutTraceSink([sql, counter]))
-    world.runUntilQuiet()
-    try sql.flush()
-    return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
+    let sink = try store.makeSink(runID: runID)
+    let result = try body(store, sink)
+    try sink.flush()
+    return result
 }
 
-try measure("models + SQLite, --trace calls") {
-    let path = NSTemporaryDirectory() + "pbxsim-bench3-\(getpid()).sqlite"
-    try? FileManager.default.removeItem(atPath: path)
-    defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-wal"); try? FileManager.default.removeItem(atPath: path + "-shm") }
-    let store = try TraceStore(path: path)
-    let runID = try store.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
-    let sql = try store.makeSink(runID: runID)
-    let counter = CountingSink()
-    let world = ScenarioRunner.makeWorld(scenario, sink: FanOutTraceSink([sql, counter]), traceLevel: .calls)
-    world.runUntilQuiet()
-    try sql.flush()
-    return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
+/// Simulates the workload into SQLite at a trace level, counting what the models emitted.
+func simulateIntoSQLite(_ name: String, level: TraceLevel) throws -> (events: UInt64, rows: Int, calls: Int) {
+    try withStore(name) { _, sql in
+        let counter = CountingSink()
+        let world = ScenarioRunner.makeWorld(scenario, sink: FanOutTraceSink([sql, counter]), traceLevel: level)
+        world.runUntilQuiet()
+        return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
+    }
 }
+
+try measure("engine + models + SQLite trace") { try simulateIntoSQLite("bench", level: .full) }
+try measure("models + SQLite, --trace calls") { try simulateIntoSQLite("bench-calls", level: .calls) }
 
 try measure("SQLite sink alone (replayed rows)") {
     let sink = MemoryTraceSink()
     let world = ScenarioRunner.makeWorld(workload(min(callCount, 5_000)), sink: sink)
     world.runUntilQuiet()
-    let path = NSTemporaryDirectory() + "pbxsim-bench2-\(getpid()).sqlite"
-    try? FileManager.default.removeItem(atPath: path)
-    defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + "-wal"); try? FileManager.default.removeItem(atPath: path + "-shm") }
-    let store = try TraceStore(path: path)
-    let runID = try store.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
-    let sql = try store.makeSink(runID: runID)
-    let start = DispatchTime.now().uptimeNanoseconds
-    for e in sink.events { sql.record(e) }
-    try sql.flush()
-    _ = start
-    return (0, sink.events.count, sink.calls.count)
+    return try withStore("bench-replay") { _, sql in
+        for e in sink.events { sql.record(e) }
+        return (0, sink.events.count, sink.calls.count)
+    }
 }

@@ -103,13 +103,6 @@ public struct SIPMessage: Sendable, Equatable {
 
     /// The `branch` parameter of the top Via.
     public var branch: String? { header("Via").flatMap { SIPMessage.parameter("branch", in: $0) } }
-    /// The sent-by host:port of the top Via.
-    public var topViaSentBy: String? {
-        guard let v = header("Via") else { return nil }
-        // "SIP/2.0/UDP host:port;params"
-        let afterProto = v.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
-        return afterProto.split(separator: ";").first.map { String($0).trimmed() }
-    }
     public var callID: String? { header("Call-ID") }
     public var cseq: (number: Int, method: String)? {
         guard let v = header("CSeq") else { return nil }

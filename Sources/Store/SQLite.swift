@@ -122,10 +122,7 @@ public final class SQLiteStatement {
         if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
     }
 
-    public func reset() { sqlite3_reset(stmt); sqlite3_clear_bindings(stmt) }
-
     public var columnCount: Int { Int(sqlite3_column_count(stmt)) }
-    public func columnName(_ i: Int) -> String { String(cString: sqlite3_column_name(stmt, Int32(i))) }
     public func isNull(_ i: Int) -> Bool { sqlite3_column_type(stmt, Int32(i)) == SQLITE_NULL }
     public func int(_ i: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(i)) }
     public func text(_ i: Int) -> String? {

@@ -62,7 +62,13 @@ public struct TrunkGroupState: Sendable {
     public var busy: [Bool]
     public var last: Int?
     public var inUse = 0
-    init(config: TrunkGroupConfig) { self.config = config; self.busy = Array(repeating: false, count: config.channels) }
+    /// The group's numbers, for O(1) delivery lookups (ranges expand to many numbers).
+    let numbers: Set<String>
+    init(config: TrunkGroupConfig) {
+        self.config = config
+        self.busy = Array(repeating: false, count: config.channels)
+        self.numbers = Set(config.numbers)
+    }
 }
 
 /// A seized public trunk channel.

@@ -491,7 +491,7 @@ extension World {
     /// The PBX and trunk group the network delivers a national number to.
     func pbxForNumber(_ national: String) -> (Int, Int)? {
         for (i, p) in pbxs.enumerated() {
-            if let gi = p.groups.firstIndex(where: { $0.config.numbers.contains(national) }) { return (i, gi) }
+            if let gi = p.groups.firstIndex(where: { $0.numbers.contains(national) }) { return (i, gi) }
         }
         for (i, p) in pbxs.enumerated() where !p.groups.isEmpty {
             if p.config.did.map[national] != nil || p.config.did.ranges.contains(where: { national.count == $0.first.count && national >= $0.first && national <= $0.last }) {

@@ -110,13 +110,7 @@ extension World {
                 // The addresses of one SRV target.
                 if let rr = job.pendingTargets.first {
                     if r.rcode == .noError { job.srvAddresses[rr, default: []] += r.a }
-                    if job.qtype == .a {
-                        job.qtype = .aaaa
-                        job.attempt = 1
-                        jobs[pi][id] = job
-                        query(pbx: pi, job: id)
-                        return
-                    }
+                    if job.qtype == .a { requery(pbx: pi, job: id, job, as: .aaaa); return }
                     job.pendingTargets.removeFirst()
                 }
                 jobs[pi][id] = job
@@ -125,16 +119,19 @@ extension World {
             }
             if r.rcode == .nxdomain { failStage(pbx: pi, job: id, "NXDOMAIN for \(r.name)"); return }
             job.collected += r.a
-            if job.qtype == .a {
-                job.qtype = .aaaa
-                job.attempt = 1
-                jobs[pi][id] = job
-                query(pbx: pi, job: id)
-                return
-            }
+            if job.qtype == .a { requery(pbx: pi, job: id, job, as: .aaaa); return }
             if job.collected.isEmpty { failStage(pbx: pi, job: id, "no address for \(r.name)"); return }
             finishJob(pbx: pi, job: id, .addresses(job.collected, port: job.port ?? 5060))
         }
+    }
+
+    /// Sends the job's next query (same name, another record type) with a fresh try count.
+    private func requery(pbx pi: Int, job id: Int, _ job: ResolveJob, as type: DNSType) {
+        var job = job
+        job.qtype = type
+        job.attempt = 1
+        jobs[pi][id] = job
+        query(pbx: pi, job: id)
     }
 
     private func continueTargets(pbx pi: Int, job id: Int) {

@@ -28,6 +28,24 @@ func parseCSV(_ text: String) -> [[String]] {
     return rows
 }
 
+/// The SIP packets of a pcap as decoded by the real tshark (checksums verified), one row of the
+/// requested fields per packet.
+func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-Y", "sip",
+                   "-T", "fields", "-E", "separator=|"] + fields.flatMap { ["-e", $0] }
+    let o = Pipe()
+    p.standardOutput = o
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = o.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0, "tshark failed (is it installed? .ci/run installs it)")
+    return String(decoding: data, as: UTF8.self).split(separator: "\n")
+        .map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+}
+
 @Suite(.serialized) struct ExportTests {
     /// A database with three runs of different failure modes.
     static func makeDB() throws -> String {
@@ -130,19 +148,8 @@ func parseCSV(_ text: String) -> [[String]] {
         let pcap = tempPath("trace.pcap")
         let r = try runCLI(["export", db, "--format", "pcap", "--out", pcap])
         #expect(r.status == 0, "\(r.err)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-Y", "sip",
-                       "-T", "fields", "-E", "separator=|", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID",
-                       "-e", "sip.Via.branch", "-e", "ip.checksum.status", "-e", "udp.checksum.status"]
-        let o = Pipe()
-        p.standardOutput = o
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = o.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "tshark failed (is it installed? .ci/run installs it)")
-        let decoded = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        let decoded = try tsharkFields(pcap, ["sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.Via.branch",
+                                              "ip.checksum.status", "udp.checksum.status"])
         let store = try SQLiteDatabase(path: db, readOnly: true)
         let rows = try store.rows("SELECT coalesce(method, ''), coalesce(status_code, ''), sip_call_id, branch FROM sip_message ORDER BY run_id, seq")
         #expect(decoded.count == rows.count)
@@ -160,17 +167,7 @@ func parseCSV(_ text: String) -> [[String]] {
         #expect(try runCLI(["run", scenarioPath("ipv6-aaaa.yaml"), "--db", db, "-q"]).status == 0)
         let pcap = tempPath("v6.pcap")
         #expect(try runCLI(["export", db, "--format", "pcap", "--out", pcap]).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tshark", "-r", pcap, "-o", "udp.check_checksum:TRUE", "-Y", "sip", "-T", "fields", "-E", "separator=|",
-                       "-e", "ipv6.src", "-e", "sip.Call-ID", "-e", "udp.checksum.status"]
-        let o = Pipe()
-        p.standardOutput = o
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = o.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let rows = String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false) }
+        let rows = try tsharkFields(pcap, ["ipv6.src", "sip.Call-ID", "udp.checksum.status"])
         let store = try SQLiteDatabase(path: db, readOnly: true)
         #expect(rows.count == Int(try store.scalarInt("SELECT count(*) FROM sip_message")!))
         #expect(rows.allSatisfy { $0.count == 3 && $0[0].hasPrefix("2001:db8") && $0[2] == "1" })
