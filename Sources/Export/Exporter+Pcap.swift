@@ -8,7 +8,7 @@ extension Exporter {
     /// Every SIP message as a UDP/IPv4 packet in a classic pcap file (LINKTYPE_RAW: packets start
     /// with the IPv4 header). Timestamps are `pcapEpoch` + simulated time (microseconds). IPv4
     /// header checksums and UDP checksums are computed. Messages the network dropped are included
-    /// unless `delivered only`; TCP-transport messages are written as UDP datagrams too, so every
+    /// unless `delivered only`; TCP- and TLS-transport messages are written (in clear) as UDP datagrams too, so every
     /// message decodes on its own.
     public func pcap(to out: OutputFile, deliveredOnly: Bool) throws {
         var header: [UInt8] = []

@@ -26,7 +26,8 @@ public struct ARSConfig: Sendable, Equatable {
 
     public struct Carrier: Sendable, Equatable {
         public var name: String
-        /// Trunk groups in hunt order.
+        /// Trunk groups in hunt order: an explicit list, or `ARS.huntOrder` of the carrier table's
+        /// TRG priorities and enabled groups.
         public var trunkGroups: [Int]
         public var accessCode: String
         /// Leading digits removed before the modify command.
@@ -85,6 +86,17 @@ public enum ARS {
         if let b = today.last(where: { $0.startMinute <= minuteOfDay }) { return b }
         let yesterday = (plan.days[(weekday + 6) % 7] ?? plan.blocks).sorted { $0.startMinute < $1.startMinute }
         return yesterday.last ?? today.last
+    }
+
+    /// The trunk-group search order of a carrier as Panasonic's carrier table defines it (domain
+    /// §1.4.6, checklist 21): the groups of TRG priority 1 to 4 in that order, then the carrier's
+    /// remaining enabled groups in ascending order, each group once. Priorities (9, 3, 1, 7) with
+    /// groups {5, 7, 9, 11} enabled give 9, 3, 1, 7, 5, 11.
+    public static func huntOrder(priority: [Int], enabled: [Int]) -> [Int] {
+        var order: [Int] = []
+        var seen = Set<Int>()
+        for g in priority + enabled.sorted() where seen.insert(g).inserted { order.append(g) }
+        return order
     }
 
     /// Carrier digit modification: remove `remove` leading digits, then expand the command

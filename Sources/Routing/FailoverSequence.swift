@@ -63,7 +63,7 @@ public struct FailoverSequence: Sendable {
     public init(stages: [Stage], transport: Transport = .udp) {
         self.stages = stages
         self.transport = transport
-        self.defaultPort = 5060
+        self.defaultPort = transport.defaultPort
     }
 
     /// The next target, or what is needed to find it.

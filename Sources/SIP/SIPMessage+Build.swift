@@ -1,10 +1,29 @@
 /// Builders for the requests and responses a V-SIPGW card, a SIP server and a far-end PBX send.
 /// Every identifier (branch, tag, Call-ID) is handed in by the caller, so the result is
 /// deterministic.
-public enum Transport: String, Sendable, Hashable {
-    case udp = "UDP", tcp = "TCP"
-    public var isReliable: Bool { self == .tcp }
-    public var uriParam: String { self == .udp ? "" : ";transport=tcp" }
+public enum Transport: String, Sendable, Hashable, CaseIterable {
+    /// TLS is TCP underneath: reliable, no retransmissions, Timers D and K zero (RFC 3261 §17).
+    case udp = "UDP", tcp = "TCP", tls = "TLS"
+    public var isReliable: Bool { self != .udp }
+    /// The `transport=` URI parameter (RFC 3261 §19.1.1); none for UDP, the default.
+    public var uriParam: String {
+        switch self {
+        case .udp: return ""
+        case .tcp: return ";transport=tcp"
+        case .tls: return ";transport=tls"
+        }
+    }
+    /// The port a URI without one means: 5060, or 5061 for TLS (RFC 3261 §19.1.2, RFC 3263 §4.2).
+    public var defaultPort: Int { self == .tls ? 5061 : 5060 }
+    /// The SRV service name RFC 3263 §4.2 queries for this transport: `_sip._udp.`, `_sip._tcp.`,
+    /// or `_sips._tcp.` for TLS.
+    public var srvPrefix: String {
+        switch self {
+        case .udp: return "_sip._udp."
+        case .tcp: return "_sip._tcp."
+        case .tls: return "_sips._tcp."
+        }
+    }
 }
 
 /// `ip:port`, with an IPv6 address in brackets (`[2001:db8::1]:5060`), as SIP and the trace write it.

@@ -170,6 +170,32 @@ public struct SIPMessage: Sendable, Equatable {
         return String(s[..<at])
     }
 
+    /// The transport a request to this URI uses (RFC 3261 §19.1.1, RFC 3263 §4.1 for an IP
+    /// literal): its `transport=` parameter, else TLS for a `sips:` URI, else UDP.
+    public static func transport(ofURI uri: String) -> Transport {
+        for param in uri.split(separator: ";").dropFirst() {
+            let kv = param.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].lowercased() == "transport" {
+                switch kv[1].lowercased() {
+                case "tcp": return uri.hasPrefix("sips:") ? .tls : .tcp
+                case "tls": return .tls
+                default: return .udp
+                }
+            }
+        }
+        return uri.hasPrefix("sips:") ? .tls : .udp
+    }
+
+    /// Where a request to this URI goes: address, port (the transport's default when the URI has
+    /// none) and transport. In-dialog requests (ACK for a 2xx, BYE) go to the remote Contact so.
+    public static func target(ofURI uri: String) -> (ip: String, port: Int, transport: Transport) {
+        let t = transport(ofURI: uri)
+        let hp = hostport(ofURI: uri)
+        let (ip, port) = splitHostPort(hp)
+        let explicitPort = hp.hasPrefix("[") ? hp.contains("]:") : (hp.split(separator: ":").count == 2)
+        return (ip, explicitPort ? port : t.defaultPort, t)
+    }
+
     /// The host[:port] part of a SIP URI.
     public static func hostport(ofURI uri: String) -> String {
         var s = Substring(uri)

@@ -64,10 +64,31 @@ extension ScenarioLoader {
         let m = try node.dict(allowed: ["leading_numbers", "exceptions", "plans", "carriers"])
         var carriers: [String: ARSConfig.Carrier] = [:]
         for (name, cn) in try m["carriers"]?.mapping() ?? [] {
-            let c = try cn.dict(allowed: ["trunk_groups", "access_code", "remove", "modify"])
-            guard let tg = c["trunk_groups"] else { throw cn.error("missing required key 'trunk_groups'", key: "\(cn.path).trunk_groups") }
-            let ids = try tg.sequence().map { try $0.int() }
-            for id in ids where !groups.contains(id) { throw tg.error("no trunk group \(id) on this PBX") }
+            let c = try cn.dict(allowed: ["trunk_groups", "trunk_group_priority", "trunk_groups_enabled", "access_code", "remove", "modify"])
+            func groupList(_ key: String) throws -> [Int]? {
+                guard let n = c[key] else { return nil }
+                let ids = try n.sequence().map { try $0.int() }
+                for id in ids where !groups.contains(id) { throw n.error("no trunk group \(id) on this PBX") }
+                guard Set(ids).count == ids.count else { throw n.error("a trunk group is listed twice") }
+                return ids
+            }
+            let ids: [Int]
+            if let explicit = try groupList("trunk_groups") {
+                // An explicit hunt order.
+                if c["trunk_group_priority"] != nil || c["trunk_groups_enabled"] != nil {
+                    throw cn.error("give either 'trunk_groups' (an explicit hunt order) or 'trunk_group_priority'/'trunk_groups_enabled' (the carrier table), not both", key: "\(cn.path).trunk_groups")
+                }
+                ids = explicit
+            } else {
+                // Panasonic's carrier table: TRG priority 1-4, then the remaining enabled groups ascending.
+                let priority = try groupList("trunk_group_priority") ?? []
+                if priority.count > 4 { throw c["trunk_group_priority"]!.error("at most 4 trunk-group priorities (TRG priority 1-4)") }
+                let enabled = try groupList("trunk_groups_enabled") ?? []
+                guard !priority.isEmpty || !enabled.isEmpty else {
+                    throw cn.error("missing required key 'trunk_groups' (or 'trunk_group_priority' / 'trunk_groups_enabled')", key: "\(cn.path).trunk_groups")
+                }
+                ids = ARS.huntOrder(priority: priority, enabled: enabled)
+            }
             let modify = try c["modify"]?.string() ?? "H"
             guard modify.allSatisfy({ "CHch0123456789*#".contains($0) }) else { throw c["modify"]!.error("a modify command uses digits, *, #, C and H") }
             carriers[name] = ARSConfig.Carrier(name: name, trunkGroups: ids, accessCode: phoneDigits(try c["access_code"]?.string() ?? ""),

@@ -48,11 +48,12 @@ public enum ScenarioLoader {
             let server = try knownHost(s)
             var records: [String: DNSZoneEntry] = [:]
             for (rname, rv) in try m["records"]?.mapping() ?? [] {
-                let r = try rv.dict(allowed: ["ttl", "srv", "a", "aaaa"])
+                let r = try rv.dict(allowed: ["ttl", "srv", "srv_sips", "a", "aaaa"])
                 let ttl = try r["ttl"]?.duration() ?? .seconds(300)
-                var srv: [SRVRecord]?
-                if let sn = r["srv"] {
-                    srv = try sn.sequence().map { e in
+                // `srv` answers _sip._udp/_sip._tcp (default port 5060), `srv_sips` answers
+                // _sips._tcp (default port 5061).
+                func srvList(_ sn: YNode, defaultPort: Int) throws -> [SRVRecord] {
+                    try sn.sequence().map { e in
                         let f = try e.dict(allowed: ["priority", "weight", "port", "target"])
                         func num(_ k: String, _ def: Int?) throws -> UInt16 {
                             guard let n = f[k] else {
@@ -67,9 +68,11 @@ public enum ScenarioLoader {
                             throw t.error("SRV target '\(target)' is not a declared host (or '.')")
                         }
                         return SRVRecord(priority: try num("priority", nil), weight: try num("weight", nil),
-                                         port: try num("port", 5060), target: target)
+                                         port: try num("port", defaultPort), target: target)
                     }
                 }
+                let srv = try r["srv"].map { try srvList($0, defaultPort: 5060) }
+                let srvSips = try r["srv_sips"].map { try srvList($0, defaultPort: 5061) }
                 var a: [String]?
                 if let an = r["a"] {
                     a = try an.sequence().map { x in
@@ -86,7 +89,7 @@ public enum ScenarioLoader {
                         return ip
                     }
                 }
-                records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a, aaaa: aaaa)
+                records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a, aaaa: aaaa, srvSips: srvSips)
             }
             var conf = DNSConfig(server: server, records: records)
             if let t = m["default_ttl"] { conf.defaultTTL = try t.duration() }
@@ -366,7 +369,8 @@ public enum ScenarioLoader {
             switch try x.string().lowercased() {
             case "udp": c.transport = .udp
             case "tcp": c.transport = .tcp
-            case let s: throw x.error("transport must be udp or tcp, got '\(s)'")
+            case "tls": c.transport = .tls
+            case let s: throw x.error("transport must be udp, tcp or tls, got '\(s)'")
             }
         }
         if let x = m["t1"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t1 = d.ns }

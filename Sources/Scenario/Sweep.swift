@@ -130,7 +130,11 @@ public struct Sweep: Sendable {
         case "failover_timer_register": let d: SimTime? = v == "rfc" ? nil : try dur(v); cards { $0.failoverTimerRegister = d }
         case "t1": let d = try dur(v); cards { $0.timers.t1 = d.ns }
         case "t2": let d = try dur(v); cards { $0.timers.t2 = d.ns }
-        case "transport": let t: Transport = v == "tcp" ? .tcp : .udp; cards { $0.transport = t }
+        case "transport":
+            guard let t = Transport(rawValue: v.uppercased()) else {
+                throw ScenarioError(file: file, line: nil, column: nil, key: "vary.transport", message: "transport must be udp, tcp or tls, got '\(v)'")
+            }
+            cards { $0.transport = t }
         case "reroute_on":
             guard let p = ReroutePolicy(rawValue: v) else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.reroute_on", message: "'\(v)'") }
             cards { $0.reroutePolicy = p }

@@ -26,11 +26,20 @@ public struct DNSResponse: Sendable {
 /// What the scenario configures for one name.
 public struct DNSZoneEntry: Sendable {
     public var ttl: SimTime
+    /// SRV records answering `_sip._udp.NAME` and `_sip._tcp.NAME`.
     public var srv: [SRVRecord]?
+    /// SRV records answering `_sips._tcp.NAME` (SIP over TLS, RFC 3263 §4.1); none means the name
+    /// offers no TLS service by SRV (NODATA), and a TLS client falls back to A/AAAA at port 5061.
+    public var srvSips: [SRVRecord]?
     public var a: [String]?
     public var aaaa: [String]?
-    public init(ttl: SimTime, srv: [SRVRecord]?, a: [String]?, aaaa: [String]? = nil) { self.ttl = ttl; self.srv = srv; self.a = a; self.aaaa = aaaa }
+    public init(ttl: SimTime, srv: [SRVRecord]?, a: [String]?, aaaa: [String]? = nil, srvSips: [SRVRecord]? = nil) {
+        self.ttl = ttl; self.srv = srv; self.a = a; self.aaaa = aaaa; self.srvSips = srvSips
+    }
 }
+
+/// The SIP SRV services RFC 3263 §4.1 queries: the prefix and whether it is the TLS one.
+let sipServicePrefixes: [(prefix: String, tls: Bool)] = [("_sip._udp.", false), ("_sip._tcp.", false), ("_sips._tcp.", true)]
 
 /// A fault injected on a name (`dns NAME servfail|nxdomain|timeout|normal`).
 public enum DNSFault: String, Sendable, CaseIterable { case servfail, nxdomain, timeout, normal }
@@ -50,10 +59,10 @@ public struct DNSServer {
     }
 
     /// The fault that applies to a queried name: one set on the name itself, or on the domain of a
-    /// `_sip._udp.` / `_sip._tcp.` service name.
+    /// `_sip._udp.` / `_sip._tcp.` / `_sips._tcp.` service name.
     func fault(for qname: String) -> DNSFault? {
         if let f = faults[qname], f != .normal { return f }
-        for prefix in ["_sip._udp.", "_sip._tcp."] where qname.hasPrefix(prefix) {
+        for (prefix, _) in sipServicePrefixes where qname.hasPrefix(prefix) {
             if let f = faults[String(qname.dropFirst(prefix.count))], f != .normal { return f }
         }
         return nil
@@ -70,9 +79,11 @@ public struct DNSServer {
         }
         switch q.type {
         case .srv:
-            var domain = q.name
-            for prefix in ["_sip._udp.", "_sip._tcp."] where q.name.hasPrefix(prefix) { domain = String(q.name.dropFirst(prefix.count)) }
-            guard let entry = zone[domain], let srv = entry.srv else {
+            var domain = q.name, tls = false
+            for (prefix, isTLS) in sipServicePrefixes where q.name.hasPrefix(prefix) {
+                domain = String(q.name.dropFirst(prefix.count)); tls = isTLS
+            }
+            guard let entry = zone[domain], let srv = tls ? entry.srvSips : entry.srv else {
                 // No SRV: NODATA when the name exists, NXDOMAIN otherwise.
                 r.rcode = exists(domain, network: network) ? .noError : .nxdomain
                 return r

@@ -142,6 +142,8 @@ struct RespondMode { var code: Int; var retryAfter: SimTime? }
 struct ServerTxn {
     var lastResponse: SIPMessage?
     var replyTo: (ip: String, port: Int)
+    /// The port the request arrived on: responses leave from it (the same connection over TCP/TLS).
+    var localPort: Int
     var downstream: Int?
     var transport: Transport
     var callID: Int?

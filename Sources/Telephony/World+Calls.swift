@@ -290,11 +290,11 @@ extension World {
     func callConnected(_ call: Call) {
         let p = pbxs[call.pbx]
         if let invite = call.lastInvite, let ok = call.dialog2xx {
-            let transport = sipSettings(call).transport
+            // End to end to the remote target, over the transport its Contact URI names (RFC 3261
+            // §12.2.1.1): a TLS trunk to the carrier does not make the far PBX speak TLS.
+            let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: transport,
                                              localHostPort: hostPort(p.ip, 5060))
-            let target = SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
-            let (ip, port) = splitHostPort(target)
             sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call.id, retransmission: false)
         }
         answered(call)
@@ -600,11 +600,11 @@ extension World {
         step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id)
         if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
             let settings = sipSettings(call)
-            let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: settings.transport,
+            let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
+            let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: transport,
                                              localHostPort: hostPort(p.ip, 5060))
-            let (ip, port) = splitHostPort(SIPMessage.hostport(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? "")))
             call.byeTxn = startTransaction(bye, owner: .callBye(call: id), from: p.ip, to: ip, port: port,
-                                           transport: settings.transport, timers: settings.timers, call: id,
+                                           transport: transport, timers: settings.timers, call: id,
                                            actor: settings.actor)
             finish(call, outcome: "answered", keepOpen: true)
         } else {
@@ -735,7 +735,7 @@ extension World {
         case .dnsTTL:
             if card.preferred?.target.ip == target.ip { return }
             if case .dns(let name, _) = target.origin {
-                let srv = pbxs[pi].resolver.entries["SRV _sip._\(target.transport == .udp ? "udp" : "tcp").\(name)"]
+                let srv = pbxs[pi].resolver.entries["SRV \(target.transport.srvPrefix)\(name)"]
                     ?? pbxs[pi].resolver.entries["A \(name)"]
                 if let e = srv {
                     card.preferred = (target, e.expires)

@@ -10,6 +10,7 @@ extension World {
             dial(ref, number: number, hold: hold)
         case .down(let hosts):
             for h in hosts { setHost(h, "down") { $0.up = false; $0.refusesSIP = false } }
+            dropConnections(of: hosts)
             for (i, p) in pbxs.enumerated() where hosts.contains(where: { network.index(of: $0) == network.index(of: p.ip) }) {
                 setCardState(pbx: i, .fault, reason: "own network unreachable")
             }
@@ -26,6 +27,7 @@ extension World {
             }
         case .refuse(let hosts):
             for h in hosts { setHost(h, "up, SIP port closed (refuses)") { $0.up = true; $0.refusesSIP = true } }
+            dropConnections(of: hosts)
         case .respond(let host, let code, let retryAfter):
             guard let ip = network.ip(of: host), let s = sipServers.first(where: { $0.ip == ip }) else {
                 commandErrors.append("respond: \(host) is not a SIP server"); return
@@ -65,6 +67,13 @@ extension World {
                 }
             }
         }
+    }
+
+    /// A host that goes down or closes its SIP port loses its TLS connections: the next message
+    /// to it pays the handshake again.
+    private func dropConnections(of hosts: [String]) {
+        let ips = Set(hosts.compactMap { network.ip(of: $0) })
+        tlsConnections = tlsConnections.filter { !ips.contains($0.a) && !ips.contains($0.b) }
     }
 
     private func setHost(_ h: String, _ what: String, _ change: (inout Host) -> Void) {

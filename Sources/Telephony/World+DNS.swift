@@ -4,13 +4,14 @@ import Routing
 import Trace
 
 extension World {
-    /// Starts the RFC 3263 resolution of `name` for a requester: SRV `_sip._udp.NAME` (or _tcp)
-    /// unless a port is given, then A records of targets without additional records; without SRV,
-    /// A records of the name at port 5060. The cache answers first.
+    /// Starts the RFC 3263 resolution of `name` for a requester: SRV `_sip._udp.NAME` (`_sip._tcp`,
+    /// or `_sips._tcp` for TLS) unless a port is given, then A records of targets without additional
+    /// records; without SRV, A records of the name at port 5060 (5061 for TLS). A name with an
+    /// explicit port is looked up by A/AAAA only. The cache answers first.
     func resolve(pbx pi: Int, name: String, port: Int?, transport: Transport, for requester: ResolveRequester, call: Int?) {
         jobCounter += 1
         let id = jobCounter
-        let qname = port == nil ? "_sip._\(transport == .udp ? "udp" : "tcp").\(name)" : name
+        let qname = port == nil ? transport.srvPrefix + name : name
         let job = ResolveJob(requester: requester, name: name, port: port, transport: transport, qname: qname,
                              qtype: port == nil ? .srv : .a, callID: call)
         jobs[pi][id] = job
@@ -121,7 +122,7 @@ extension World {
             job.collected += r.a
             if job.qtype == .a { requery(pbx: pi, job: id, job, as: .aaaa); return }
             if job.collected.isEmpty { failStage(pbx: pi, job: id, "no address for \(r.name)"); return }
-            finishJob(pbx: pi, job: id, .addresses(job.collected, port: job.port ?? 5060))
+            finishJob(pbx: pi, job: id, .addresses(job.collected, port: job.port ?? job.transport.defaultPort))
         }
     }
 

@@ -20,17 +20,17 @@ extension World {
         if let st = s.serverTxns[key] {
             // A retransmission: answer with the last response, if any.
             if let last = st.lastResponse {
-                sendSIP(last, from: s.ip, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: transport, call: call, retransmission: true)
+                sendSIP(last, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: transport, call: call, retransmission: true)
             }
             return
         }
-        var st = ServerTxn(lastResponse: nil, replyTo: replyTo, downstream: nil, transport: transport, callID: call)
+        var st = ServerTxn(lastResponse: nil, replyTo: replyTo, localPort: p.dstPort, downstream: nil, transport: transport, callID: call)
         s.serverTxns[key] = st
         sim.schedule(.serverTxnExpiry(server: si, branch: key), after: .seconds(64))
         func reply(_ r: SIPMessage) {
             st.lastResponse = r
             s.serverTxns[key] = st
-            sendSIP(r, from: s.ip, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: false)
+            sendSIP(r, from: s.ip, srcPort: p.dstPort, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: false)
         }
         if let mode = s.respond, method != "CANCEL" {
             if mode.code == 100 {
@@ -122,7 +122,7 @@ extension World {
         if r.statusCode == 100 { return } // hop by hop: we already sent our own 100
         st.lastResponse = up
         s.serverTxns[upstream] = st
-        sendSIP(up, from: s.ip, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
+        sendSIP(up, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
     }
 
     func proxyDownstreamFailed(server si: Int, upstream: String, code: Int) {
@@ -135,7 +135,7 @@ extension World {
         st.lastResponse = up
         s.serverTxns[upstream] = st
         step(.proxy, network.name(ofIP: s.ip), "downstream \(t.remoteIP) failed: \(code) upstream", call: st.callID)
-        sendSIP(up, from: s.ip, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
+        sendSIP(up, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
     }
 
     // MARK: - Receiving PBX (V-SIPGW as UAS)
@@ -297,6 +297,6 @@ extension World {
         let r = req.response(code, toTag: call.gatewayTag ?? { let t = newTag(); call.gatewayTag = t; return t }(), extraHeaders: extra, body: body)
         st.lastResponse = r
         s.serverTxns[g.key] = st
-        sendSIP(r, from: s.ip, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: call.id, retransmission: false)
+        sendSIP(r, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: call.id, retransmission: false)
     }
 }

@@ -76,6 +76,13 @@ struct ResolveJob {
     var collected: [String] = []
 }
 
+/// Two host addresses in a fixed order: the key of a connection between them.
+struct HostPair: Hashable {
+    let a: String, b: String
+    init(_ x: String, _ y: String) { if x < y { a = x; b = y } else { a = y; b = x } }
+    func involves(_ ip: String) -> Bool { a == ip || b == ip }
+}
+
 /// The simulated world: network, DNS, SIP servers, PBXs, telephone companies and the calls in
 /// progress, driven by the discrete-event engine. Models emit trace events to the sink.
 public final class World {
@@ -107,6 +114,9 @@ public final class World {
     var traffic: [TrafficSource] = []
     var subscriberRNG: Xoshiro256
     var jobCounter = 0
+    /// Open TLS connections, by unordered pair of host addresses: the first message between two
+    /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
+    var tlsConnections: Set<HostPair> = []
     let streams: RandomStreams
     public let sink: TraceSink
     /// How much the models record (see `TraceLevel`).
@@ -282,7 +292,14 @@ public final class World {
             return
         }
         guard delivered else { return }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport)), after: lat)
+        var handshake = SimTime.zero
+        if transport == .tls, tlsConnections.insert(HostPair(src, dst)).inserted {
+            // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
+            // before the message can go (no crypto, no session resumption).
+            handshake = lat + network.latency(from: dst, to: src)
+            step(.tlsConnect, network.name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(handshake.durationString))", call: call)
+        }
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport)), after: lat + handshake)
     }
 
     func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int) -> Bool {
@@ -311,8 +328,8 @@ public final class World {
         case .unreachable(let branch, let transport):
             if let id = txnByBranch[branch] {
                 let t = transactions[id]!
-                step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(p.srcIP):\(p.srcPort)"
-                                                                 : "TCP connection to \(p.srcIP):\(p.srcPort) refused", call: t.callID)
+                step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
+                     : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID)
                 txnInput(id) { m, now in
                     switch m {
                     case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a

@@ -14,6 +14,7 @@ public enum StepKind: String, Sendable, CaseIterable {
     case timerFired = "timer-fired"
     case sipResponse = "sip-response"
     case transportError = "transport-error"
+    case tlsConnect = "tls-connect"
     case failover = "failover"
     case blocklistAdded = "blocklist-added"
     case blocklistExpired = "blocklist-expired"

@@ -1,5 +1,6 @@
 import Testing
 @testable import Routing
+import SIP
 
 /// Domain reference §6 items 17-22: ARS, digit modification, TRS, Quick Dial, hunting.
 @Suite struct ARSTests {
@@ -72,5 +73,39 @@ import Testing
         #expect(Hunt.channel(busy: [false, false, false, false], order: .rotation, last: 1) == 2)
         #expect(Hunt.channel(busy: [false, true, true, true], order: .rotation, last: 3) == 0)
         #expect(Hunt.channel(busy: [true, true], order: .lowest, last: nil) == nil)
+    }
+}
+
+/// Checklist item 21 as the carrier table states it (domain §1.4.6).
+@Suite struct CarrierHuntOrderTests {
+    /// TRG priorities (9, 3, 1, 7) with groups {5, 7, 9, 11} enabled: 9, 3, 1, 7, 5, 11.
+    @Test func prioritiesThenRemainingEnabledAscending() {
+        #expect(ARS.huntOrder(priority: [9, 3, 1, 7], enabled: [5, 7, 9, 11]) == [9, 3, 1, 7, 5, 11])
+        // The enabled list is searched ascending whatever order it is written in.
+        #expect(ARS.huntOrder(priority: [9, 3, 1, 7], enabled: [11, 9, 7, 5]) == [9, 3, 1, 7, 5, 11])
+        #expect(ARS.huntOrder(priority: [], enabled: [11, 2, 5]) == [2, 5, 11])
+        #expect(ARS.huntOrder(priority: [4, 2], enabled: []) == [4, 2])
+    }
+}
+
+/// Checklist item 11, TLS: the default port and the SRV service of each transport (RFC 3263 §4.2).
+@Suite struct TransportDefaultsTests {
+    @Test func tlsUses5061AndSipsService() {
+        #expect(Transport.udp.defaultPort == 5060 && Transport.tcp.defaultPort == 5060 && Transport.tls.defaultPort == 5061)
+        #expect(Transport.udp.srvPrefix == "_sip._udp." && Transport.tcp.srvPrefix == "_sip._tcp." && Transport.tls.srvPrefix == "_sips._tcp.")
+        #expect(Transport.tls.isReliable && Transport.tcp.isReliable && !Transport.udp.isReliable)
+    }
+
+    /// An IP literal without a port means 5061 over TLS, 5060 otherwise; an explicit port wins.
+    @Test func configuredAddressGetsTheTransportsDefaultPort() {
+        func first(_ t: Transport, port: Int?) -> RouteTarget? {
+            var seq = FailoverSequence(stages: [.address("192.0.2.10", port: port, origin: .configured)], transport: t)
+            if case .target(let x) = seq.next(isBlocked: { _ in false }) { return x }
+            return nil
+        }
+        #expect(first(.tls, port: nil)?.port == 5061)
+        #expect(first(.udp, port: nil)?.port == 5060)
+        #expect(first(.tls, port: 5070)?.port == 5070)
+        #expect(first(.tls, port: nil)?.transport == .tls)
     }
 }

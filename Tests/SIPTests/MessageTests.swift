@@ -62,3 +62,15 @@ import Testing
         #expect(up.branch == "z9hG4bK-test1")
     }
 }
+
+/// Where an in-dialog request goes: the remote target's transport and default port.
+@Suite struct URITargetTests {
+    @Test func transportAndPortOfAURI() {
+        #expect(SIPMessage.target(ofURI: "sip:0123451011@198.51.100.2:5060") == ("198.51.100.2", 5060, .udp))
+        #expect(SIPMessage.target(ofURI: "sip:x@198.51.100.2;transport=tcp") == ("198.51.100.2", 5060, .tcp))
+        #expect(SIPMessage.target(ofURI: "sip:x@198.51.100.2;transport=TLS") == ("198.51.100.2", 5061, .tls))
+        #expect(SIPMessage.target(ofURI: "sips:x@198.51.100.2") == ("198.51.100.2", 5061, .tls))
+        #expect(SIPMessage.target(ofURI: "sip:x@[2001:db8::11]:5070") == ("2001:db8::11", 5070, .udp))
+        #expect(SIPMessage.target(ofURI: "sip:x@[2001:db8::11];transport=tls") == ("2001:db8::11", 5061, .tls))
+    }
+}

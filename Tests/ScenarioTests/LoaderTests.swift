@@ -69,3 +69,19 @@ import SimCore
         #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("dial PBX-1/1000") }
     }
 }
+
+/// A sweep may vary the card's transport over udp, tcp and tls; anything else is an error, not UDP.
+@Suite struct SweepTransportTests {
+    func sweep(_ values: String) throws -> Sweep {
+        let base = topology()
+        let text = "name: t\nbase: base.yaml\nvary:\n  transport: {choice: [\(values)]}\n"
+        return try SweepLoader.load(path: "t.yaml", text: text, readFile: { $0.hasSuffix("base.yaml") ? base + "timeline: []\n" : nil })
+    }
+
+    @Test func tlsIsAcceptedAndUnknownIsRefused() throws {
+        let (s, params) = try sweep("tls").scenario(run: 0, seed: 1)
+        #expect(params.contains { $0.0 == "transport" && $0.1 == "tls" })
+        #expect(s.world.pbxs.compactMap(\.card).allSatisfy { $0.transport == .tls })
+        #expect(throws: ScenarioError.self) { _ = try sweep("sctp").scenario(run: 0, seed: 1) }
+    }
+}

@@ -273,3 +273,68 @@ import SimCore
         }
     }
 }
+
+extension PSTNTests {
+    /// Item 21 as the carrier table states it: TRG priorities (9, 3, 1, 7) with groups
+    /// {5, 7, 9, 11} enabled are hunted 9, 3, 1, 7, 5, 11; when all are busy the next carrier of
+    /// the plan; when every carrier is busy, busy tone (`blocked`) with nothing seized.
+    @Test func carrierTableHuntOrder() throws {
+        let pbx1 = """
+        trunk_groups: [{id: 1, channels: 1}, {id: 3, channels: 1}, {id: 5, channels: 1}, {id: 7, channels: 1}, {id: 9, channels: 1}, {id: 11, channels: 1}, {id: 13, channels: 1}]
+        ars:
+          leading_numbers: [{digits: "0", plan: 1}]
+          plans: {1: {time_blocks: [{start: "00:00", carriers: [NTT, KDDI]}]}}
+          carriers:
+            NTT: {trunk_group_priority: [9, 3, 1, 7], trunk_groups_enabled: [5, 7, 9, 11]}
+            KDDI: {trunk_groups: [13]}
+        """
+        // PBX-2 gets enough channels that every call stays up.
+        let yaml = site(pbx1: pbx1, pbx2: "did: {remove: 6}").replacingOccurrences(of: "{id: 1, channels: 4, numbers: [\"012-345-1011\"", with: "{id: 1, channels: 10, numbers: [\"012-345-1011\"")
+        #expect(yaml.contains("channels: 10"))
+        let s = try ScenarioLoader.load(path: "pstn.yaml", text: yaml)
+        #expect(s.world.pbxs[0].ars?.carriers["NTT"]?.trunkGroups == [9, 3, 1, 7, 5, 11])
+        let dials = (0..<8).map { i in ("\(i + 1)s", "dial PBX-1/100\(i) 012-345-20\(10 + i) hold 100s") }
+        let (r, t) = try run(yaml, dials)
+        let groups = (1...8).map { r.calls[$0]?.trunkGroup }
+        #expect(groups == [9, 3, 1, 7, 5, 11, 13, nil])
+        #expect((1...6).allSatisfy { r.calls[$0]?.carrier == "NTT" })
+        #expect(r.calls[7]?.carrier == "KDDI")
+        #expect(r.calls[8]?.outcome == "blocked")
+        #expect(t.steps(.trunkSeized, call: 8).isEmpty)
+        // Call 8 hunted every group of both carriers in order before giving up.
+        #expect(t.steps(.trunkBusy, call: 8).map { Int($0.detail.split(separator: " ")[2]) } == [9, 3, 1, 7, 5, 11, 13])
+    }
+
+    /// The carrier table is checked at load: at most 4 priorities, no group twice, not both forms.
+    @Test func carrierTableIsValidated() throws {
+        func load(_ carrier: String) throws {
+            let pbx1 = """
+            trunk_groups: [{id: 1, channels: 1}, {id: 2, channels: 1}, {id: 3, channels: 1}, {id: 4, channels: 1}, {id: 5, channels: 1}]
+            ars:
+              leading_numbers: [{digits: "0", plan: 1}]
+              plans: {1: {time_blocks: [{start: "00:00", carriers: [NTT]}]}}
+              carriers:
+                NTT: \(carrier)
+            """
+            _ = try ScenarioLoader.load(path: "pstn.yaml", text: site(pbx1: pbx1))
+        }
+        #expect(throws: ScenarioError.self) { try load("{trunk_group_priority: [1, 2, 3, 4, 5]}") }
+        #expect(throws: ScenarioError.self) { try load("{trunk_group_priority: [1, 1]}") }
+        #expect(throws: ScenarioError.self) { try load("{trunk_groups: [1], trunk_groups_enabled: [2]}") }
+        #expect(throws: ScenarioError.self) { try load("{trunk_groups_enabled: [6]}") }
+        #expect(throws: ScenarioError.self) { try load("{access_code: \"0077\"}") }
+        try load("{trunk_group_priority: [4, 2], trunk_groups_enabled: [1, 2]}")
+    }
+
+    /// Item 23, `add`: received 87654321, remove 6, add 10 -> 1021 (the checklist's example, on the
+    /// loaded DID table), and through the network: 0123452042, remove 8, add 20 -> extension 2042.
+    @Test func didRemoveThenAdd() throws {
+        let s = try ScenarioLoader.load(path: "pstn.yaml", text: site(pbx2: "did: {remove: 6, add: \"10\"}"))
+        #expect(s.world.pbxs[1].did.map("87654321") == "1021")
+        #expect(s.world.pbxs[1].did.map("0123451011") == "101011")
+        let (r, t) = try run(site(pbx1: "public_trunk: {channels: 2}", pbx2: "did: {remove: 8, add: \"20\"}"),
+                             [("1s", "dial PBX-1/1000 012-345-2042 hold 5s")])
+        #expect(t.steps(.didMapped).map(\.detail) == ["DID 0123452042 -> extension 2042"])
+        #expect(r.calls[1]?.answeredBy == "PBX-2/2042")
+    }
+}
