@@ -126,6 +126,9 @@ public final class TraceStore {
         ALTER TABLE call ADD COLUMN trunk_group INTEGER;
         ALTER TABLE call ADD COLUMN sent_digits TEXT;
         """),
+        ("v6-step-fields", """
+        ALTER TABLE step ADD COLUMN fields TEXT;
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -286,7 +289,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         self.store = store
         self.runID = runID
         self.batchSize = batchSize
-        insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns) VALUES (?,?,?,?,?,?,?,?)")
+        insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
         insertMessage = try store.db.prepare("""
             INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id,
                                      delivered, raw, retransmission, transport, at_ns)
@@ -329,6 +332,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                 let st = insertStep
                 st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID)
                 st.bind(5, s.actor); st.bind(6, s.kind.rawValue); st.bind(7, s.detail); st.bind(8, s.atNs)
+                st.bind(9, s.fields.json)
                 try st.run()
             case .sipMessage(let m):
                 seq += 1

@@ -168,7 +168,8 @@ extension World {
         guard let card = pbxs[pi].card, card.state != s else { return }
         let old = card.state
         card.state = s
-        step(.cardState, "\(pbxs[pi].name)/V-SIPGW", "\(old.rawValue) -> \(s.rawValue): \(reason)")
+        step(.cardState, "\(pbxs[pi].name)/V-SIPGW", "\(old.rawValue) -> \(s.rawValue): \(reason)",
+             fields: [StepField("pbx", pbxs[pi].name), StepField("from", old.rawValue), StepField("to", s.rawValue), StepField("reason", reason)])
     }
 
     // MARK: - Blocklist and fail-back

@@ -163,9 +163,10 @@ public final class World {
     // MARK: - Trace helpers
 
     /// Records a step. The detail is built only when steps are recorded.
-    func step(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int? = nil) {
+    func step(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int? = nil,
+              fields: @autoclosure () -> [StepField] = []) {
         guard traceLevel != .calls else { return }
-        sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor(), kind: kind, detail: detail())))
+        sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor(), kind: kind, detail: detail(), fields: fields())))
     }
 
     // MARK: - Running

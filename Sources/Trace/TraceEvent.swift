@@ -41,6 +41,36 @@ public enum StepKind: String, Sendable, CaseIterable {
     case packetDropped = "packet-dropped"
 }
 
+/// A typed value of a step field.
+public enum FieldValue: Sendable, Equatable {
+    case int(Int64)
+    case text(String)
+}
+
+/// One named, typed field of a step (the `step.fields` column): what a program reads instead of
+/// the prose of `detail`. Documented per step kind in docs/trace-schema.md.
+public struct StepField: Sendable, Equatable {
+    public var name: String
+    public var value: FieldValue
+    public init(_ name: String, _ value: String) { self.name = name; self.value = .text(value) }
+    public init(_ name: String, _ value: Int) { self.name = name; self.value = .int(Int64(value)) }
+}
+
+extension Array where Element == StepField {
+    /// The fields as one JSON object, in order; nil when there are none.
+    public var json: String? {
+        guard !isEmpty else { return nil }
+        var o = JSONObject()
+        for f in self {
+            switch f.value {
+            case .int(let v): o.add(f.name, v)
+            case .text(let v): o.add(f.name, v)
+            }
+        }
+        return o.text
+    }
+}
+
 /// One recorded step: a decision or state change at a simulated instant.
 public struct Step: Sendable, Equatable {
     /// Simulated time in nanoseconds since the start of the run.
@@ -49,10 +79,13 @@ public struct Step: Sendable, Equatable {
     /// Who acted: `PBX-1`, `PBX-1/V-SIPGW`, `sip1.itsp.example`, `TELCO-098`, `PBX-2/1011`, `network`.
     public var actor: String
     public var kind: StepKind
+    /// For people: one line of prose. Programs read `fields`.
     public var detail: String
+    /// Typed fields of this kind of step (empty for kinds that have none yet).
+    public var fields: [StepField]
 
-    public init(atNs: Int64, callID: Int?, actor: String, kind: StepKind, detail: String) {
-        self.atNs = atNs; self.callID = callID; self.actor = actor; self.kind = kind; self.detail = detail
+    public init(atNs: Int64, callID: Int?, actor: String, kind: StepKind, detail: String, fields: [StepField] = []) {
+        self.atNs = atNs; self.callID = callID; self.actor = actor; self.kind = kind; self.detail = detail; self.fields = fields
     }
 }
 

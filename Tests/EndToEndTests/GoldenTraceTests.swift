@@ -59,11 +59,12 @@ import Trace
 /// a 64-bit FNV-1a hash, which keeps the files small and still catches any change of a byte.
 enum GoldenTrace {
     static func render(_ events: [TraceEvent]) -> String {
-        var out = "# golden trace v1: S step | M SIP message (len/fnv1a64 of the text) | C call row\n"
+        var out = "# golden trace v2: S step (detail, then its typed fields as JSON) | M SIP message (len/fnv1a64 of the text) | C call row\n"
         for e in events {
             switch e {
             case .step(let s):
-                out += "S \(s.atNs) \(s.callID.map(String.init) ?? "-") \(s.actor) \(s.kind.rawValue) | \(s.detail)\n"
+                out += "S \(s.atNs) \(s.callID.map(String.init) ?? "-") \(s.actor) \(s.kind.rawValue) | \(s.detail)"
+                out += (s.fields.json.map { " " + $0 } ?? "") + "\n"
             case .sipMessage(let m):
                 let what = m.method ?? "\(m.statusCode ?? 0)"
                 out += "M \(m.atNs) \(m.callID.map(String.init) ?? "-") \(m.src) > \(m.dst) \(m.transport) \(what) \(m.branch) \(m.sipCallID)"
