@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
         .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
-        .target(name: "Export", dependencies: ["Store"]),
+        .target(name: "Export", dependencies: ["Store", "Trace", "SIP", "SimCore"]),
         .target(name: "PBXSimCLI", dependencies: [
             "Scenario", "Store", "Export", "Telephony", "Trace", "SimCore", "CLibEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -16,7 +16,7 @@ extension Exporter {
 
     public static let callColumns = ["run_id", "call_id", "caller", "dialed", "placed_at_us", "ended_at_us", "outcome", "route",
                                      "answered_by", "setup_delay_us", "pbx", "sip_attempts", "sip_targets", "rerouted", "final_code",
-                                     "card_state", "carrier", "trunk_group", "sent_digits"]
+                                     "card_state", "carrier", "trunk_group", "sent_digits", "pdd_us"]
     public static let stepColumns = ["run_id", "seq", "type", "at_us", "call_id", "actor", "kind", "detail", "src", "dst", "method",
                                      "status_code", "branch", "delivered", "retransmission", "raw"]
 
@@ -29,11 +29,11 @@ extension Exporter {
             let extra: [String?] = split ? [splitValue] : []
             let c = try db.prepare("""
                 SELECT run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx,
-                       sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits
+                       sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, pdd_us
                 FROM call WHERE run_id = ? ORDER BY call_id
                 """)
             c.bind(1, run)
-            while try c.step() { calls.write(Exporter.csvLine((0..<19).map { c.text($0) } + extra)) }
+            while try c.step() { calls.write(Exporter.csvLine((0..<Exporter.callColumns.count).map { c.text($0) } + extra)) }
             try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in
                 let r = String(run), callText = call.map(String.init)
                 switch row {

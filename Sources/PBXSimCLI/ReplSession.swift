@@ -45,6 +45,7 @@ final class ReplSession {
         ("dns", "dns NAME", "what the PBX resolvers have cached for NAME (with two words: the DNS fault command)"),
         ("verbose", "verbose on|off", "show every step (transaction states, retransmission timers) or the essential ones"),
         ("save", "save FILE", "write the session as a scenario file that pbxsim run replays to the same result"),
+        ("report", "report FILE.html", "write an HTML report of the session so far (charts, summary, call flows)"),
         ("help", "help [COMMAND]", "list commands, or explain one"),
         ("quit", "quit", "end the session (Ctrl-D too)"),
     ]
@@ -134,6 +135,9 @@ final class ReplSession {
         case "verbose":
             guard words.count == 2, ["on", "off"].contains(words[1].lowercased()) else { fail("usage: verbose on|off"); return true }
             live.verbose = words[1].lowercased() == "on"
+        case "report":
+            guard words.count == 2 else { fail("usage: report FILE.html", hint: "report session.html"); return true }
+            report(words[1])
         case "save":
             guard words.count == 2 else { fail("usage: save FILE", hint: "save my-session.yaml"); return true }
             save(words[1])
@@ -260,6 +264,20 @@ final class ReplSession {
                                    placedAtUs: c.placedAt.microseconds, endedAtUs: nil, outcome: "in progress", route: c.route,
                                    answeredBy: c.answeredBy, setupDelayUs: nil, pbx: world.pbxs[c.pbx].name, sipAttempts: c.sipAttempts,
                                    sipTargets: "", rerouted: c.rerouted, finalCode: nil, cardState: nil)
+    }
+
+    /// The HTML report of this session's run so far: the trace is committed and the summary as
+    /// of now stored first (calls still in progress are not in it yet).
+    func report(_ path: String) {
+        commit()
+        do {
+            try store.recordSummary(runID, world.summaries().flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
+            var r = try Report(db: store.db, runs: [runID])
+            r.endUs = world.now.microseconds
+            r.note = "The session so far, at simulated time \(world.now)" + (world.calls.isEmpty ? "." : "; \(world.calls.count) call(s) still in progress are not counted yet.")
+            guard writeFile(path, try r.html()) else { fail("cannot write \(path)"); return }
+            say("wrote \(path)")
+        } catch { fail("cannot write the report: \(error)") }
     }
 
     func save(_ path: String) {

@@ -125,6 +125,7 @@ public final class SQLiteStatement {
     public var columnCount: Int { Int(sqlite3_column_count(stmt)) }
     public func isNull(_ i: Int) -> Bool { sqlite3_column_type(stmt, Int32(i)) == SQLITE_NULL }
     public func int(_ i: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(i)) }
+    public func double(_ i: Int) -> Double { sqlite3_column_double(stmt, Int32(i)) }
     public func text(_ i: Int) -> String? {
         guard let p = sqlite3_column_text(stmt, Int32(i)) else { return nil }
         return String(cString: p)

@@ -1,38 +1,5 @@
 import SimCore
 
-/// Post-dial delays in a fixed histogram: 1 ms buckets up to 65.535 s, exact values beyond
-/// (rare). Memory does not grow with the number of calls.
-public struct DelayHistogram: Sendable {
-    var buckets = [UInt32](repeating: 0, count: 65_536)
-    var overflow: [Int64] = []
-    public internal(set) var count = 0
-    public internal(set) var sumNs: Double = 0
-    public internal(set) var maxNs: Int64 = 0
-
-    public mutating func add(_ d: SimTime) {
-        count += 1
-        sumNs += Double(d.ns)
-        maxNs = max(maxNs, d.ns)
-        let ms = d.ns / 1_000_000
-        if ms < Int64(buckets.count) { buckets[Int(ms)] += 1 } else { overflow.append(d.ns) }
-    }
-
-    public var mean: SimTime? { count == 0 ? nil : SimTime(ns: Int64(sumNs / Double(count))) }
-
-    /// The q-quantile (nearest rank), to the millisecond.
-    public func quantile(_ q: Double) -> SimTime? {
-        guard count > 0 else { return nil }
-        let rank = max(1, Int((q * Double(count)).rounded(.up)))
-        var seen = 0
-        for (ms, n) in buckets.enumerated() where n > 0 {
-            seen += Int(n)
-            if seen >= rank { return .milliseconds(Int64(ms)) }
-        }
-        let sorted = overflow.sorted()
-        return SimTime(ns: sorted[min(sorted.count - 1, rank - seen - 1)])
-    }
-}
-
 /// Per-PBX counters for the run summary.
 public struct PBXStats: Sendable {
     public var offered = 0
@@ -114,15 +81,5 @@ public struct PBXSummary: Sendable {
 
     public func value(_ name: String) -> Double?? {
         values.first { $0.0 == name }.map { $0.1 }
-    }
-}
-
-extension DelayHistogram {
-    mutating func merge(_ o: DelayHistogram) {
-        for i in buckets.indices where o.buckets[i] > 0 { buckets[i] += o.buckets[i] }
-        overflow += o.overflow
-        count += o.count
-        sumNs += o.sumNs
-        maxNs = max(maxNs, o.maxNs)
     }
 }

@@ -703,6 +703,7 @@ extension World {
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
         var full = rec
+        full.pddNs = progress.map { ($0 - call.placedAt).ns }
         if call.trunkGroup != nil {
             full.carrier = call.carrier
             full.trunkGroup = call.trunkGroup

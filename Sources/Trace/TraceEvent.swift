@@ -137,6 +137,9 @@ public struct CallRecord: Sendable, Equatable {
     public var carrier: String?
     public var trunkGroup: Int?
     public var sentDigits: String?
+    /// Post-dial delay: dialling to the first ringback (180/183 or ALERTING) or answer; nil when
+    /// the call reached neither.
+    public var pddNs: Int64?
 
     public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: String,
                 route: String?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,
