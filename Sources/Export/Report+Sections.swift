@@ -88,7 +88,7 @@ extension Report {
                 }
             }
             var tc = Chart(id: "trunk", title: "Public-trunk channels in use",
-                           description: "The most channels in use on each PBX's public trunk groups (outgoing and incoming) within each \(Report.bucketName(bucket)), against the channels it has (dashed).",
+                           description: "The most channels in use on each PBX's public trunk groups (outgoing and incoming) within each \(Report.bucketName(bucket)), against the channels it has (dotted).",
                            xLabel: "simulated time (\(unit.name))", yLabel: "channels", kind: .lines, series: series)
             tc.xFormat = fmtT
             tc.xRange = (0, Double(buckets) * bw)
@@ -104,16 +104,17 @@ extension Report {
         if !ts.recorded {
             o += "<p class=\"note\">No SIP message is recorded: the run sent none, or it was recorded with <code>--trace steps</code> or <code>calls</code>.</p>"
         } else {
-            for (id, title, what, data) in [("sip-attempts", "INVITE attempts per SIP target", "INVITE transactions the PBXs started towards each carrier SIP server (retransmissions not counted)", ts.attempts),
-                                            ("sip-failovers", "Failovers away from each SIP target", "attempts on each server that were followed by an attempt on another target for the same call", ts.failovers),
-                                            ("sip-503", "503 Service Unavailable per SIP target", "503 responses each server sent to a PBX", ts.unavailable)] {
+            for (id, title, what, unitName, data) in [
+                ("sip-attempts", "INVITE attempts per SIP target", "INVITE transactions the PBXs started towards each carrier SIP server (retransmissions not counted)", "INVITE attempts", ts.attempts),
+                ("sip-failovers", "Failovers away from each SIP target", "attempts on each server that were followed by an attempt on another target for the same call", "failovers", ts.failovers),
+                ("sip-503", "503 Service Unavailable per SIP target", "503 responses each server sent to a PBX", "503 responses", ts.unavailable)] {
                 let series: [Chart.Series] = ts.targets.enumerated().map { i, t in
                     let m = data[t] ?? [:]
                     return .init(name: t, color: Chart.palette[i % Chart.palette.count],
                                  points: (0..<buckets).map { (Double($0) * bw, m[Int64($0)] ?? 0) }, dash: Chart.dashes[i % Chart.dashes.count] ?? "none")
                 }
                 var c = Chart(id: id, title: title, description: "The \(what), per \(Report.bucketName(bucket)) of simulated time.",
-                              xLabel: "simulated time (\(unit.name))", yLabel: "per \(Report.bucketName(bucket))", kind: .lines, series: series)
+                              xLabel: "simulated time (\(unit.name))", yLabel: "\(unitName) per \(Report.bucketName(bucket))", kind: .lines, series: series)
                 c.xFormat = fmtT
                 c.xRange = (0, Double(buckets) * bw)
                 o += c.html()
