@@ -79,19 +79,6 @@ extension Ladder {
         let width = left + columns.count * colW + 40
         let height = top + rows.count * rowH + 40
         func x(_ c: Int) -> Int { left + c * colW + colW / 2 }
-        func esc(_ s: String) -> String {
-            var o = ""
-            for ch in s {
-                switch ch {
-                case "&": o += "&amp;"
-                case "<": o += "&lt;"
-                case ">": o += "&gt;"
-                case "\"": o += "&quot;"
-                default: o.append(ch)
-                }
-            }
-            return o
-        }
         var s = """
         <?xml version="1.0" encoding="UTF-8"?>
         <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="monospace" font-size="11">
