@@ -66,9 +66,11 @@ extension PBXSim {
 
         func run() throws {
             let sw: Sweep
+            var sweepFileHash = ""
             do {
-                guard let text = readFile(sweep) else { throw ScenarioError(file: sweep, line: nil, column: nil, key: "", message: "cannot read the file") }
-                sw = try SweepLoader.load(path: sweep, text: text, readFile: readFile)
+                let file = try readTextFile(sweep, what: "a sweep file (YAML)")
+                sw = try SweepLoader.load(path: sweep, text: file.text, readFile: { try? readTextFile($0, what: "a scenario file (YAML)").text })
+                sweepFileHash = file.hash
             } catch let e as ScenarioError {
                 printError("error: \(e)"); throw ExitStatus(code: 2)
             }
@@ -91,7 +93,7 @@ extension PBXSim {
             }
             let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             let progress = Progress(total: indices.count, label: "\(sw.name) seed \(seed)" + (shard.map { " shard \($0)" } ?? ""))
-            let sweepHash = contentHash(sw.source)
+            let sweepHash = sweepFileHash
             let startedAt = startedAtTimestamp()
             let batch = threads * 4
             var written = 0

@@ -57,7 +57,7 @@ final class ReplSession {
         store = try TraceStore(path: dbPath)
         let useSeed = seed ?? scenario.seed
         runID = try store.beginRun(.init(scenario: scenario.name, seed: useSeed, startedAt: startedAtTimestamp(),
-                                         scenarioFile: scenario.file, scenarioHash: contentHash(scenario.source),
+                                         scenarioFile: scenario.file, scenarioHash: scenario.sourceHash ?? contentHash(scenario.source),
                                          version: PBXSim.version, tool: "repl"))
         try store.recordHosts(runID, ScenarioRunner.hostRoles(scenario.world))
         try store.recordProvenance(runID, params: scenario.runParams, pbxConfigs: ScenarioRunner.pbxConfigJSON(scenario.world))

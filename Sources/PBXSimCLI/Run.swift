@@ -56,10 +56,16 @@ extension PBXSim {
                 printError("error: \(db): cannot open the trace database: \(error)")
                 throw ExitStatus(code: 2)
             }
+            installStopHandlers()
             var failed = false
             for s in loaded {
                 let ok = try runOne(s, store: store)
                 if !ok { failed = true }
+                if stopRequested() {
+                    let (code, name) = stopStatus()
+                    printError("stopped by \(name): what was done is committed in \(db); the run is marked interrupted")
+                    throw ExitStatus(code: code)
+                }
             }
             if failed { throw ExitStatus(code: 1) }
         }
@@ -67,7 +73,7 @@ extension PBXSim {
         func runOne(_ s: Scenario, store: TraceStore) throws -> Bool {
             let useSeed = seed ?? s.seed
             let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
-                                                 scenarioHash: contentHash(s.source), version: PBXSim.version, tool: "run"))
+                                                 scenarioHash: s.sourceHash ?? contentHash(s.source), version: PBXSim.version, tool: "run"))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
             try store.recordProvenance(runID, params: s.runParams + [("trace_level", trace)], pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sqlSink = try store.makeSink(runID: runID)
@@ -75,14 +81,21 @@ extension PBXSim {
             console.silent = summaryOnly
             let sink = FanOutTraceSink([sqlSink, console])
             print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
-            let result = ScenarioRunner.run(s, seed: useSeed, sink: sink, traceLevel: TraceLevel(rawValue: trace) ?? .full)
+            let result = ScenarioRunner.run(s, seed: useSeed, sink: sink, traceLevel: TraceLevel(rawValue: trace) ?? .full,
+                                            shouldStop: stopRequested)
             var status = "completed"
             do { try sink.flush() } catch {
                 printError("error: writing the trace to \(db) failed: \(error)")
                 status = "trace-error"
             }
             for e in result.commandErrors { print("warning: \(e)") }
-            if result.stoppedAtLimit { print("stopped at \(result.endTime) (until) with calls in progress") }
+            if result.interrupted {
+                print(console.style.red("interrupted by \(stopStatus().name) at simulated time \(result.endTime); the summary so far:"))
+            } else if result.hitTimeLimit {
+                print(console.style.red("stopped at the simulated-time limit (\(SimTime.maxDuration.durationString), 366 days) with work still pending"))
+            } else if result.stoppedAtLimit {
+                print("stopped at \(result.endTime) (until) with calls in progress")
+            }
             let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)")
             printSummary(result.summaries, style: console.style)
@@ -100,42 +113,98 @@ extension PBXSim {
                 }
             }
             try store.recordExpectations(runID, result.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
-            if status == "completed" { status = result.allHeld ? "passed" : "failed" }
+            if result.interrupted { status = "interrupted" }
+            if status == "completed" { status = result.allHeld && !result.hitTimeLimit ? "passed" : "failed" }
             try store.finishRun(runID, status: status, endedAtUs: result.endTime.microseconds, calls: result.callCount)
             let held = result.expectations.filter(\.held).count
             if !result.expectations.isEmpty {
                 print(result.allHeld ? console.style.green("all \(held) expectation(s) held")
                                      : console.style.red("\(result.expectations.count - held) of \(result.expectations.count) expectation(s) failed"))
             }
-            return result.allHeld && status != "trace-error"
+            return result.allHeld && status != "trace-error" && !result.hitTimeLimit
         }
     }
 }
 
 /// Reads and validates a scenario file, turning I/O errors into located errors.
 func loadScenario(_ path: String) throws -> Scenario {
-    guard let text = readFile(path) else {
-        throw ScenarioError(file: path, line: nil, column: nil, key: "", message: "cannot read the file")
-    }
-    return try ScenarioLoader.load(path: path, text: text)
+    let file = try readTextFile(path, what: "a scenario file (YAML)")
+    var s = try ScenarioLoader.load(path: path, text: file.text)
+    s.sourceHash = file.hash
+    return s
 }
 
-func readFile(_ path: String) -> String? {
-    guard let f = fopen(path, "rb") else { return nil }
+/// The largest scenario or sweep file pbxsim reads.
+let maxInputFileBytes = 4 << 20
+
+/// Reads a scenario or sweep file as a specification would: at most `maxInputFileBytes`, valid
+/// UTF-8 (a BOM is skipped), no control characters but tab, CR and LF; a directory, a missing
+/// file or a SQLite database each get a plain sentence. The hash is over the bytes as read.
+func readTextFile(_ path: String, what: String) throws -> (text: String, hash: String) {
+    func fail(_ m: String, line: Int? = nil, column: Int? = nil) -> ScenarioError { ScenarioError(file: path, line: line, column: column, key: "", message: m) }
+    guard !path.isEmpty else { throw fail("an empty file name; give \(what)") }
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw fail("no such file (expected \(what))") }
+    if (st.st_mode & S_IFMT) == S_IFDIR { throw fail("is a directory; give \(what) inside it") }
+    guard let f = fopen(path, "rb") else { throw fail("cannot be read: \(String(cString: strerror(errno)))") }
     defer { fclose(f) }
     var bytes: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = fread(&buf, 1, buf.count, f)
         if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
+        if bytes.count > maxInputFileBytes { throw fail("larger than \(maxInputFileBytes >> 20) MiB, the most pbxsim reads as \(what)") }
         if n < buf.count { break }
     }
-    return String(decoding: bytes, as: UTF8.self)
+    let hash = contentHash(bytes)
+    if bytes.starts(with: Array("SQLite format 3\u{0}".utf8)) {
+        throw fail("is a SQLite database (a pbxsim trace?), not \(what); a trace database goes after --db")
+    }
+    var body = bytes[...]
+    if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+    if let bad = firstInvalidUTF8(body) {
+        throw fail("not UTF-8 text: invalid byte 0x\(String(bytes[bad], radix: 16, uppercase: true)) at byte offset \(bad)")
+    }
+    var line = 1, col = 1
+    for (i, b) in body.enumerated() {
+        if b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D || b == 0x7F {
+            throw fail("control character U+\(String(format4(b))) at byte offset \(i + (body.startIndex - bytes.startIndex)); names and values may not hold NUL or other control characters", line: line, column: col)
+        }
+        if b == 0x0A { line += 1; col = 1 } else if b & 0xC0 != 0x80 { col += 1 }
+    }
+    return (String(decoding: body, as: UTF8.self), hash)
 }
 
-/// FNV-1a 64 of the scenario text, hex: identifies the exact scenario a run came from.
-func contentHash(_ s: String) -> String {
-    let h = RandomStreams.fnv1a64(s)
+private func format4(_ b: UInt8) -> String { let h = String(b, radix: 16, uppercase: true); return String(repeating: "0", count: 4 - h.count) + h }
+
+/// The index of the first byte that is not part of valid UTF-8, if any.
+func firstInvalidUTF8(_ b: ArraySlice<UInt8>) -> Int? {
+    var i = b.startIndex
+    while i < b.endIndex {
+        let c = b[i]
+        let n: Int
+        if c < 0x80 { n = 1 } else if c & 0xE0 == 0xC0, c >= 0xC2 { n = 2 } else if c & 0xF0 == 0xE0 { n = 3 } else if c & 0xF8 == 0xF0, c <= 0xF4 { n = 4 } else { return i }
+        guard i + n <= b.endIndex else { return i }
+        for k in 1..<n where b[i + k] & 0xC0 != 0x80 { return i }
+        if n == 3 {
+            let c1 = b[i + 1]
+            if (c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) { return i } // overlong, surrogate
+        }
+        if n == 4 {
+            let c1 = b[i + 1]
+            if (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90) { return i }
+        }
+        i += n
+    }
+    return nil
+}
+
+/// FNV-1a 64, hex: identifies the exact scenario a run came from.
+func contentHash(_ s: String) -> String { contentHash(Array(s.utf8)) }
+
+func contentHash(_ bytes: [UInt8]) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
     let hex = String(h, radix: 16)
     return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
 }

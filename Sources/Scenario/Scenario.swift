@@ -47,6 +47,8 @@ public struct Scenario: Sendable {
     public var until: SimTime?
     /// The file's text, for provenance (content hash).
     public var source: String
+    /// Hash of the file's bytes as read (BOM included), `fnv1a64:...`; set by the file reader.
+    public var sourceHash: String?
     /// Calendar date and time at simulated time zero (`YYYY-MM-DD HH:MM[:SS]`, no time zone).
     public var start: String = Scenario.defaultStart
 

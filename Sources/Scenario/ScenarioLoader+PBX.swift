@@ -10,9 +10,11 @@ extension ScenarioLoader {
         guard parts.count <= 2 else { throw node.error("'\(text)' is not a number or a range like 2000..2199") }
         let lo = phoneDigits(parts[0]), hi = phoneDigits(parts.count == 2 ? parts[1] : parts[0])
         guard !lo.isEmpty, lo.allSatisfy({ $0.isASCII && $0.isNumber }), hi.allSatisfy({ $0.isASCII && $0.isNumber }),
-              lo.count == hi.count, lo <= hi, lo.count <= 18 else {
+              lo.count == hi.count, lo <= hi else {
             throw node.error("'\(text)' is not a range of numbers of the same length, low first")
         }
+        // E.164: a number has at most 15 digits.
+        guard lo.count <= 15 else { throw node.error("'\(text)': a number has at most 15 digits (E.164)") }
         return (lo, hi)
     }
 
@@ -158,6 +160,7 @@ extension ScenarioLoader {
             destinations.append((lo, hi))
         }
         guard !destinations.isEmpty else { throw t.error("at least one destination") }
+        guard destinations.count <= 10_000 else { throw t.error("at most 10000 destinations (give ranges)") }
         let meanHold = try m["mean_hold"]?.duration() ?? .seconds(180)
         guard meanHold.ns > 0 else { throw m["mean_hold"]!.error("must be positive") }
         var rate: Double
@@ -176,6 +179,7 @@ extension ScenarioLoader {
             throw node.error("give the arrival rate (rate) or the offered load (erlangs with mean_hold)")
         }
         guard rate > 0, rate.isFinite else { throw node.error("the arrival rate must be positive") }
+        guard rate >= TrafficConfig.minRate, rate <= TrafficConfig.maxRate else { throw (m["rate"] ?? m["erlangs"] ?? node).error(TrafficConfig.rateMessage(rate)) }
         var hold = TrafficConfig.Hold.exponential(mean: meanHold)
         if let h = m["hold"] {
             switch try h.string() {
@@ -186,10 +190,13 @@ extension ScenarioLoader {
             }
         }
         var c = TrafficConfig(pbx: pbx.name, callers: callers, destinations: destinations, rate: rate, hold: hold)
-        c.calls = try m["calls"]?.int(min: 1)
+        c.calls = try m["calls"]?.int(min: 1, max: TrafficConfig.maxCalls)
         c.duration = try m["duration"]?.duration()
         c.startAt = try m["start_at"]?.duration() ?? .zero
         if c.calls == nil && c.duration == nil { throw node.error("limit the traffic with calls or duration") }
+        if c.calls == nil, let d = c.duration, rate * d.seconds > Double(TrafficConfig.maxCalls) {
+            throw m["duration"]!.error("about \(Int64(rate * d.seconds)) calls at this rate; a run offers at most \(TrafficConfig.maxCalls) (give calls:, or split the work with pbxsim generate)")
+        }
         return c
     }
 

@@ -376,7 +376,8 @@ public enum ScenarioLoader {
         if let x = m["t1"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t1 = d.ns }
         if let x = m["t2"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t2 = d.ns }
         if let x = m["t4"] { c.timers.t4 = try x.duration().ns }
-        if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1) }
+        // Seconds; at most the longest run (366 days), so that refresh arithmetic stays in range.
+        if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1, max: Int(SimTime.maxDuration.ns / 1_000_000_000)) }
         if let x = m["register_refresh"] { c.registerRefreshPercent = try x.int(min: 1, max: 100) }
         if let x = m["register_retry"] {
             if try x.string().lowercased() == "rfc5626" {

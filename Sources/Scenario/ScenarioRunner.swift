@@ -13,6 +13,10 @@ public struct RunResult: Sendable {
     public var commandErrors: [String]
     public var stoppedAtLimit: Bool
     public var summaries: [PBXSummary] = []
+    /// The run ended because `shouldStop` said so (a signal).
+    public var interrupted = false
+    /// The run reached the simulated-time ceiling (`SimTime.maxDuration`) with work still pending.
+    public var hitTimeLimit = false
     public var allHeld: Bool { expectations.allSatisfy(\.held) }
 }
 
@@ -30,7 +34,7 @@ public enum ScenarioRunner {
     }
 
     public static func run(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, keepAll: Bool = false,
-                           traceLevel: TraceLevel = .full) -> RunResult {
+                           traceLevel: TraceLevel = .full, shouldStop: () -> Bool = { false }) -> RunResult {
         let world = makeWorld(s, seed: seed, sink: sink, traceLevel: traceLevel)
         let wanted = Set(s.expectations.map(\.call))
         var calls: [Int: CallSummary] = [:]
@@ -39,19 +43,30 @@ public enum ScenarioRunner {
             outcomes[r.outcome, default: 0] += 1
             if keepAll || wanted.contains(r.callID) { calls[r.callID] = summary(r) }
         }
+        var interrupted = false
+        let stop = { () -> Bool in
+            if shouldStop() { interrupted = true }
+            return interrupted
+        }
         if let until = s.until {
             // An explicit end: run to that instant even past quiet points (registration refreshes,
             // retries), and stop there even with calls in progress.
-            world.run(until: until)
+            world.run(until: until, shouldStop: stop)
         } else {
-            world.runUntilQuiet()
+            // To the quiet point, but never past the longest simulated time a run lasts.
+            world.runUntilQuiet(limit: SimTime.maxDuration, shouldStop: stop)
         }
         let stopped = !world.isQuiet
+        let hitTimeLimit = stopped && s.until == nil && !interrupted
+        // Calls still in progress get a row with what is known so far.
+        world.recordCallsInProgress()
         let summaries = world.summaries()
         let result = s.check(calls: calls) + s.check(summaries: summaries)
         var r = RunResult(calls: calls, callCount: world.callCount, outcomes: outcomes, endTime: world.now, expectations: result,
                           commandErrors: world.commandErrors, stoppedAtLimit: stopped)
         r.summaries = summaries
+        r.interrupted = interrupted
+        r.hitTimeLimit = hitTimeLimit
         return r
     }
 

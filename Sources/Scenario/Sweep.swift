@@ -64,6 +64,9 @@ public struct Sweep: Sendable {
     public var faults: [Fault]
     public var keepTimeline: Bool
 
+    /// The most calls one sweep run may place (`calls.count`).
+    public static let maxCalls = 10_000
+
     static let varyKeys: Set<String> = ["latency", "loss", "invite_timeout", "t1", "t2", "failback", "reroute_on", "transport",
                                         "failover_timer_register", "register_retry", "erlangs"]
 
@@ -88,7 +91,8 @@ public struct Sweep: Sendable {
         var timeline = s.timeline
         if let c = calls {
             let raw = c.count.draw(&rng)
-            let n = max(0, Int(raw) ?? Int((Double(raw) ?? 1).rounded()))
+            // Checked at load: every value the distribution can give is a count in 0...maxCalls.
+            let n = max(0, min(Sweep.maxCalls, Int(raw) ?? Int((Double(raw) ?? 1).rounded())))
             params.append(("calls", String(n)))
             var t = SimTime.parseDuration(c.firstAt.draw(&rng)) ?? .seconds(1)
             for k in 0..<n {
@@ -117,39 +121,48 @@ public struct Sweep: Sendable {
         func cards(_ f: (inout CardConfig) -> Void) {
             for i in s.world.pbxs.indices where s.world.pbxs[i].card != nil { f(&s.world.pbxs[i].card!) }
         }
-        func dur(_ v: String) throws -> SimTime {
-            guard let d = SimTime.parseDuration(v) else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.\(key)", message: "'\(v)' is not a duration") }
+        // The same rules as in a scenario file: a value a scenario would refuse is refused here.
+        func fail(_ message: String) -> ScenarioError { ScenarioError(file: file, line: nil, column: nil, key: "vary.\(key)", message: message) }
+        func dur(_ v: String, positive: Bool = false) throws -> SimTime {
+            guard let d = SimTime.parseDuration(v) else { throw fail("'\(v)' is not a duration") }
+            guard d <= SimTime.maxDuration else { throw fail(SimTime.tooLong(v)) }
+            if positive && d.ns <= 0 { throw fail("'\(v)': must be positive") }
             return d
         }
         switch key {
         case "latency": s.world.latency = try dur(v)
         case "loss":
-            guard let p = Double(v.hasSuffix("%") ? String(v.dropLast()) : v) else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.loss", message: "'\(v)' is not a percentage") }
+            guard let p = Double(v.hasSuffix("%") ? String(v.dropLast()) : v), p.isFinite else { throw fail("'\(v)' is not a percentage") }
+            guard (0...100).contains(p) else { throw fail("loss must be between 0 and 100 %, got \(v)") }
             s.world.loss = p / 100
-        case "invite_timeout": let d: SimTime? = v == "rfc" ? nil : try dur(v); cards { $0.inviteTimeout = d }
-        case "failover_timer_register": let d: SimTime? = v == "rfc" ? nil : try dur(v); cards { $0.failoverTimerRegister = d }
-        case "t1": let d = try dur(v); cards { $0.timers.t1 = d.ns }
-        case "t2": let d = try dur(v); cards { $0.timers.t2 = d.ns }
+        case "invite_timeout": let d: SimTime? = v == "rfc" ? nil : try dur(v, positive: true); cards { $0.inviteTimeout = d }
+        case "failover_timer_register": let d: SimTime? = v == "rfc" ? nil : try dur(v, positive: true); cards { $0.failoverTimerRegister = d }
+        case "t1": let d = try dur(v, positive: true); cards { $0.timers.t1 = d.ns }
+        case "t2": let d = try dur(v, positive: true); cards { $0.timers.t2 = d.ns }
         case "transport":
             guard let t = Transport(rawValue: v.uppercased()) else {
                 throw ScenarioError(file: file, line: nil, column: nil, key: "vary.transport", message: "transport must be udp, tcp or tls, got '\(v)'")
             }
             cards { $0.transport = t }
         case "reroute_on":
-            guard let p = ReroutePolicy(rawValue: v) else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.reroute_on", message: "'\(v)'") }
+            guard let p = ReroutePolicy(rawValue: v) else { throw fail("'\(v)': expected \(ReroutePolicy.allCases.map(\.rawValue).joined(separator: " or "))") }
             cards { $0.reroutePolicy = p }
         case "erlangs":
             // Offered load of every traffic source of the base scenario: rate = A / mean hold.
-            guard let a = Double(v), a > 0 else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.erlangs", message: "'\(v)' is not a positive load") }
-            for i in s.world.traffic.indices { s.world.traffic[i].rate = a / s.world.traffic[i].hold.mean.seconds }
+            guard let a = Double(v), a > 0, a.isFinite else { throw fail("'\(v)' is not a positive load") }
+            for i in s.world.traffic.indices {
+                let rate = a / s.world.traffic[i].hold.mean.seconds
+                guard rate >= TrafficConfig.minRate, rate <= TrafficConfig.maxRate else { throw fail(TrafficConfig.rateMessage(rate)) }
+                s.world.traffic[i].rate = rate
+            }
         case "register_retry":
-            let r: RegisterRetry = v == "rfc5626" ? .rfc5626(base: .seconds(30), max: .seconds(1800)) : .fixed(try dur(v))
+            let r: RegisterRetry = v == "rfc5626" ? .rfc5626(base: .seconds(30), max: .seconds(1800)) : .fixed(try dur(v, positive: true))
             cards { $0.registerRetry = r }
         case "failback":
             let fb: FailbackPolicy
             if v == "new-requests" { fb = .newRequests } else if v == "registration" { fb = .registration }
-            else if v == "dns-ttl" { fb = .dnsTTL } else if v.hasPrefix("duration ") { fb = .duration(try dur(String(v.dropFirst(9)))) }
-            else { throw ScenarioError(file: file, line: nil, column: nil, key: "vary.failback", message: "'\(v)'") }
+            else if v == "dns-ttl" { fb = .dnsTTL } else if v.hasPrefix("duration ") { fb = .duration(try dur(String(v.dropFirst(9)), positive: true)) }
+            else { throw fail("'\(v)': expected new-requests, registration, dns-ttl or duration D") }
             cards { $0.failback = fb }
         default: break
         }
@@ -179,7 +192,9 @@ public enum SweepLoader {
                     guard x <= y else { throw u.error("low must not exceed high") }
                     return .uniformDuration(x, y)
                 }
-                guard let x = Double(a), let y = Double(c), x <= y else { throw u.error("expected two numbers or two durations, low first") }
+                guard let x = Double(a), let y = Double(c), x.isFinite, y.isFinite, x <= y else {
+                    throw u.error("expected two finite numbers or two durations, low first")
+                }
                 return .uniformNumber(x, y)
             }
             if let c = m["choice"] {
@@ -190,18 +205,47 @@ public enum SweepLoader {
             throw n.error("expected a value, {uniform: [low, high]} or {choice: [...]}")
         }
 
+        /// The values a distribution can give at its extremes: each choice, both ends of a range.
+        func extremes(_ d: Distribution) -> [String] {
+            switch d {
+            case .constant(let v): return [v]
+            case .choice(let vs): return vs
+            case .uniformDuration(let a, let b): return [a.durationString, b.durationString]
+            case .uniformNumber(let a, let b): return [Sweep.numberText(a), Sweep.numberText(b)]
+            }
+        }
+        func checkDuration(_ d: Distribution, _ n: YNode) throws {
+            for v in extremes(d) {
+                guard let t = SimTime.parseDuration(v) else { throw n.error("'\(v)' is not a duration") }
+                guard t <= SimTime.maxDuration else { throw n.error(SimTime.tooLong(v)) }
+            }
+        }
         var vary: [(String, Distribution)] = []
+        let probe = Sweep(file: path, name: "", source: text, base: base, calls: nil, vary: [], faults: [], keepTimeline: false)
         if let v = top["vary"] {
             for (k, n) in try v.mapping(allowed: Sweep.varyKeys) {
                 if k == "erlangs" && base.world.traffic.isEmpty { throw n.error("erlangs varies the base scenario's traffic, and it has none") }
-                vary.append((k, try dist(n, kind: k == "loss" || k == "erlangs" ? "number" : "any")))
+                let d = try dist(n, kind: k == "loss" || k == "erlangs" ? "number" : "any")
+                // Every value the sweep can draw must pass the scenario's own rules.
+                for x in extremes(d) {
+                    var s = base
+                    do { try probe.apply(k, x, to: &s) } catch let e as ScenarioError { throw n.error(e.message) }
+                }
+                vary.append((k, d))
             }
         }
         var calls: Sweep.CallPlan?
         if let c = top["calls"] {
             let m = try c.dict(allowed: ["count", "from", "to", "first_at", "gap", "hold"])
             var plan = Sweep.CallPlan()
-            if let x = m["count"] { plan.count = try dist(x, kind: "number") }
+            if let x = m["count"] {
+                plan.count = try dist(x, kind: "number")
+                for v in extremes(plan.count) {
+                    guard let d = Double(v), d.isFinite, d >= 0, d <= Double(Sweep.maxCalls) else {
+                        throw x.error("a count of calls is 0 to \(Sweep.maxCalls) per run, got '\(v)'")
+                    }
+                }
+            }
             guard let f = m["from"], let t = m["to"] else { throw c.error("calls needs 'from' and 'to'") }
             plan.from = try f.stringList()
             plan.to = try t.stringList()
@@ -212,9 +256,9 @@ public enum SweepLoader {
                 if !ok { throw f.error("no extension \(who) in the base scenario") }
             }
             if plan.from.isEmpty || plan.to.isEmpty { throw c.error("from and to must not be empty") }
-            if let x = m["first_at"] { plan.firstAt = try dist(x, kind: "any") }
-            if let x = m["gap"] { plan.gap = try dist(x, kind: "any") }
-            if let x = m["hold"] { plan.hold = try dist(x, kind: "any") }
+            if let x = m["first_at"] { plan.firstAt = try dist(x, kind: "any"); try checkDuration(plan.firstAt, x) }
+            if let x = m["gap"] { plan.gap = try dist(x, kind: "any"); try checkDuration(plan.gap, x) }
+            if let x = m["hold"] { plan.hold = try dist(x, kind: "any"); try checkDuration(plan.hold, x) }
             calls = plan
         }
         var faults: [Sweep.Fault] = []
@@ -226,11 +270,20 @@ public enum SweepLoader {
                 let cmd = try CommandParser.parse(text)
                 try ScenarioLoader.validate(cmd, world: base.world, node: d)
             } catch let e as CommandParser.ParseError { throw d.error(e.description) }
-            faults.append(.init(command: text, probability: try m["probability"]?.double(min: 0, max: 1) ?? 1,
-                                at: try m["at"].map { try dist($0, kind: "any") } ?? .constant("0s")))
+            let at = try m["at"].map { try dist($0, kind: "any") } ?? .constant("0s")
+            if let n = m["at"] { try checkDuration(at, n) }
+            faults.append(.init(command: text, probability: try m["probability"]?.double(min: 0, max: 1) ?? 1, at: at))
         }
         let name = try top["name"]?.nonEmptyString() ?? ScenarioLoader.basename(path)
         return Sweep(file: path, name: name, source: text, base: base, calls: calls, vary: vary, faults: faults,
                      keepTimeline: try top["keep_timeline"]?.bool() ?? false)
+    }
+}
+
+extension Sweep {
+    /// A number as a sweep writes it (whole numbers without a fraction).
+    static func numberText(_ d: Double) -> String {
+        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+        return String(d)
     }
 }

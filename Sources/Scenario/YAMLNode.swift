@@ -129,6 +129,7 @@ struct YNode {
         guard let d = SimTime.parseDuration(s) else {
             throw error("expected a duration such as 500ms, 4s or 2m, got '\(s)'")
         }
+        guard d <= SimTime.maxDuration else { throw error(SimTime.tooLong(s)) }
         return d
     }
 

@@ -17,7 +17,22 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     @inlinable public static func milliseconds(_ v: Int64) -> SimTime { SimTime(ns: v * 1_000_000) }
     @inlinable public static func seconds(_ v: Int64) -> SimTime { SimTime(ns: v * 1_000_000_000) }
     /// Rounds to the nearest nanosecond.
-    @inlinable public static func fromSeconds(_ v: Double) -> SimTime { SimTime(ns: Int64((v * 1e9).rounded())) }
+    /// Seconds as a time, saturating: NaN and values beyond ±`saturation` (about 73 years) come
+    /// out at the bound instead of trapping (an exponential draw of a tiny rate, a lognormal tail).
+    @inlinable public static func fromSeconds(_ v: Double) -> SimTime {
+        let ns = v * 1e9
+        guard ns.isFinite else { return SimTime(ns: ns.isNaN || ns > 0 ? saturation.ns : -saturation.ns) }
+        if ns >= Double(saturation.ns) { return saturation }
+        if ns <= -Double(saturation.ns) { return SimTime(ns: -saturation.ns) }
+        return SimTime(ns: Int64(ns.rounded()))
+    }
+
+    /// The longest duration a scenario, a sweep or a command may give, and the longest simulated
+    /// time a run lasts: 366 days. Every sum the models form (a time plus a duration, 64·T1) stays
+    /// far inside Int64 nanoseconds below it.
+    public static let maxDuration = SimTime(ns: 366 * 86_400 * 1_000_000_000)
+    /// Where saturating conversions stop (Int64.max / 4).
+    public static let saturation = SimTime(ns: Int64.max / 4)
 
     /// Whole microseconds (truncated toward zero), the unit of the SQLite trace.
     @inlinable public var microseconds: Int64 { ns / 1_000 }
@@ -84,14 +99,21 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
             var scale: Int64 = 1
             for _ in 0..<parts[1].count { scale *= 10 }
             let (w, o) = whole.multipliedReportingOverflow(by: mult)
-            guard !o, (frac * mult) % scale == 0 else { return nil }
-            return SimTime(ns: w + frac * mult / scale)
+            let (f, o2) = frac.multipliedReportingOverflow(by: mult)
+            guard !o, !o2, f % scale == 0 else { return nil }
+            let (total, o3) = w.addingReportingOverflow(f / scale)
+            return o3 ? nil : SimTime(ns: total)
         }
         return nil
     }
 }
 
 extension SimTime {
+    /// The message for a duration above `maxDuration`.
+    public static func tooLong(_ text: String) -> String {
+        "'\(text)' is longer than 8784h (366 days), the longest simulated time pbxsim runs"
+    }
+
     /// `1h30m`, `2m30s`, `12h7m`: several whole-number parts, largest unit first.
     static func parseCompound(_ s: String) -> SimTime? {
         let units: [(String, Int64)] = [("h", 3_600_000_000_000), ("ms", 1_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000)]
@@ -107,7 +129,10 @@ extension SimTime {
             guard mult < lastUnit else { return nil }
             lastUnit = mult
             rest = rest.dropFirst(u.count)
-            total += v * mult
+            let (product, o1) = v.multipliedReportingOverflow(by: mult)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            guard !o1, !o2 else { return nil }
+            total = sum
             parts += 1
         }
         return parts >= 2 ? SimTime(ns: total) : nil

@@ -1,6 +1,9 @@
 import CSQLite
 import Dispatch
 import Trace
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The SQLite trace store: schema, migrations, run rows and the recording sink.
 ///
@@ -126,36 +129,76 @@ public final class TraceStore {
         ALTER TABLE call ADD COLUMN trunk_group INTEGER;
         ALTER TABLE call ADD COLUMN sent_digits TEXT;
         """),
-        ("v6-step-fields-call-pdd", """
+        ("v6-fields-pdd-writer", """
         ALTER TABLE step ADD COLUMN fields TEXT;
         ALTER TABLE call ADD COLUMN pdd_us INTEGER;
+        ALTER TABLE run ADD COLUMN writer TEXT;
         """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
 
+    /// `PRAGMA application_id` of a pbxsim trace database: "PBXS".
+    public static let applicationID: Int64 = 0x5042_5853
+    /// How long a writer waits for another process's transaction (several runs into one file).
+    public static let busyTimeoutMs = 60_000
+    /// The tables pbxsim creates (a file holding any other is not ours).
+    static let ourTables: Set<String> = ["run", "call", "step", "sip_message", "expectation", "host", "run_param", "pbx_config", "summary"]
+
     public init(path: String) throws {
+        guard !path.isEmpty else { throw StoreError.invalid("an empty database file name; give --db FILE") }
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA foreign_keys=ON;")
+        try db.execute("PRAGMA busy_timeout = \(TraceStore.busyTimeoutMs)")
+        // Refuse a file that is not ours before anything is written to it.
+        try TraceStore.checkOwnership(db)
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;")
         try migrate()
     }
 
-    func migrate() throws {
-        let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
-        if current > TraceStore.migrations.count {
-            throw SQLiteError(code: 0, message: "database schema version \(current) is newer than this pbxsim (\(TraceStore.migrations.count))",
-                              context: "migrate \(db.path)")
+    /// A database is ours when it carries our application_id, or is empty (new), or is a pbxsim
+    /// database from before the application_id (our tables only, a known schema version).
+    static func checkOwnership(_ db: SQLiteDatabase) throws {
+        let app = try db.scalarInt("PRAGMA application_id") ?? 0
+        if app == applicationID { return }
+        let tables = try db.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0[0] }
+        let version = try db.scalarInt("PRAGMA user_version") ?? 0
+        if app == 0 && tables.isEmpty { return }
+        let runColumns = try db.rows("SELECT name FROM pragma_table_info('run')").compactMap { $0[0] }
+        if app == 0, version >= 1, version <= Int64(migrations.count), Set(tables).isSubset(of: ourTables),
+           runColumns.contains("scenario"), runColumns.contains("seed") {
+            return
         }
-        for (i, m) in TraceStore.migrations.enumerated() where i >= current {
-            try db.execute("BEGIN IMMEDIATE")
-            do {
-                try db.execute(m.sql)
-                try db.execute("PRAGMA user_version = \(i + 1)")
-                try db.execute("COMMIT")
-            } catch {
-                try? db.execute("ROLLBACK")
-                throw error
+        throw StoreError.foreign("\(db.path) is not a pbxsim trace database (application_id \(app), tables: \(tables.prefix(8).joined(separator: ", ")))"
+                                 + "; it was left untouched: give another --db file")
+    }
+
+    /// Creates or migrates the schema in one `BEGIN IMMEDIATE` transaction that reads the schema
+    /// version inside it, so that any number of processes opening one file at once agree.
+    func migrate() throws {
+        if try db.scalarInt("PRAGMA user_version") == Int64(TraceStore.migrations.count),
+           try db.scalarInt("PRAGMA application_id") == TraceStore.applicationID { return }
+        try transaction {
+            let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+            if current > TraceStore.migrations.count {
+                throw StoreError.invalid("\(db.path): schema version \(current) is newer than this pbxsim (\(TraceStore.migrations.count)); use a newer pbxsim")
             }
+            for (i, m) in TraceStore.migrations.enumerated() where i >= current { try db.execute(m.sql) }
+            try db.execute("PRAGMA user_version = \(TraceStore.migrations.count)")
+            try db.execute("PRAGMA application_id = \(TraceStore.applicationID)")
+        }
+    }
+
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`, waiting for other writers up to
+    /// the busy timeout); rolls back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            let r = try body()
+            try db.execute("COMMIT")
+            return r
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
         }
     }
 
@@ -183,8 +226,8 @@ public final class TraceStore {
     public func beginRun(_ info: RunInfo, runID: Int64? = nil) throws -> Int64 {
         let s = try db.prepare("""
             INSERT INTO run (run_id, scenario, seed, started_at, status, scenario_file, scenario_hash, pbxsim_version, tool,
-                             sweep_file, sweep_hash, run_index)
-            VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)
+                             sweep_file, sweep_hash, run_index, writer)
+            VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         s.bind(1, runID)
         s.bind(2, info.scenario)
@@ -197,22 +240,25 @@ public final class TraceStore {
         s.bind(9, info.sweepFile)
         s.bind(10, info.sweepHash)
         s.bind(11, info.runIndex)
+        s.bind(12, RunLiveness.me)
         try s.run()
         return db.lastInsertRowID
     }
 
     /// Records per-run parameters (sweep draws) and per-PBX configuration (JSON).
     public func recordProvenance(_ runID: Int64, params: [(String, String)], pbxConfigs: [(String, String)]) throws {
-        try db.execute("BEGIN")
-        let p = try db.prepare("INSERT OR REPLACE INTO run_param (run_id, name, value) VALUES (?,?,?)")
-        for (k, v) in params { p.bind(1, runID); p.bind(2, k); p.bind(3, v); try p.run() }
-        let c = try db.prepare("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
-        for (k, v) in pbxConfigs { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
-        try db.execute("COMMIT")
+        try transaction {
+            let p = try db.prepare("INSERT OR REPLACE INTO run_param (run_id, name, value) VALUES (?,?,?)")
+            for (k, v) in params { p.bind(1, runID); p.bind(2, k); p.bind(3, v); try p.run() }
+            let c = try db.prepare("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
+            for (k, v) in pbxConfigs { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
+        }
     }
 
     public func finishRun(_ runID: Int64, status: String, endedAtUs: Int64, calls: Int) throws {
-        let s = try db.prepare("UPDATE run SET status = ?, ended_at_us = ?, calls = ? WHERE run_id = ?")
+        // The writer is only needed while the run is written: clearing it keeps finished
+        // databases identical from one generation to the next.
+        let s = try db.prepare("UPDATE run SET status = ?, ended_at_us = ?, calls = ?, writer = NULL WHERE run_id = ?")
         s.bind(1, status)
         s.bind(2, endedAtUs)
         s.bind(3, calls)
@@ -221,38 +267,38 @@ public final class TraceStore {
     }
 
     public func recordExpectations(_ runID: Int64, _ rows: [(call: Int?, field: String, expected: String, actual: String, held: Bool)]) throws {
-        try db.execute("BEGIN")
-        let s = try db.prepare("INSERT INTO expectation (run_id, idx, call_id, field, expected, actual, held) VALUES (?,?,?,?,?,?,?)")
-        for (i, r) in rows.enumerated() {
-            s.bind(1, runID); s.bind(2, i + 1); s.bind(3, r.call); s.bind(4, r.field); s.bind(5, r.expected)
-            s.bind(6, r.actual); s.bind(7, r.held ? 1 : 0)
-            try s.run()
+        try transaction {
+            let s = try db.prepare("INSERT INTO expectation (run_id, idx, call_id, field, expected, actual, held) VALUES (?,?,?,?,?,?,?)")
+            for (i, r) in rows.enumerated() {
+                s.bind(1, runID); s.bind(2, i + 1); s.bind(3, r.call); s.bind(4, r.field); s.bind(5, r.expected)
+                s.bind(6, r.actual); s.bind(7, r.held ? 1 : 0)
+                try s.run()
+            }
         }
-        try db.execute("COMMIT")
     }
 
     /// Records the run's hosts: name, address and role (`pbx PBX-1`, `sip-server itsp.example`,
     /// `dns`, `host`), so that readers can name the parties of a call.
     public func recordHosts(_ runID: Int64, _ hosts: [(name: String, ip: String, role: String)]) throws {
-        try db.execute("BEGIN")
-        let s = try db.prepare("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
-        for h in hosts {
-            s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
-            try s.run()
+        try transaction {
+            let s = try db.prepare("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
+            for h in hosts {
+                s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
+                try s.run()
+            }
         }
-        try db.execute("COMMIT")
     }
 
     /// Stores the run summary: one row per PBX (and `(all)`) and field.
     public func recordSummary(_ runID: Int64, _ rows: [(pbx: String, field: String, value: Double?)]) throws {
-        try db.execute("BEGIN")
-        let s = try db.prepare("INSERT OR REPLACE INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?)")
-        for r in rows {
-            s.bind(1, runID); s.bind(2, r.pbx); s.bind(3, r.field)
-            if let v = r.value { sqlite3_bind_double_shim(s, 4, v) } else { s.bind(4, nil as Int64?) }
-            try s.run()
+        try transaction {
+            let s = try db.prepare("INSERT OR REPLACE INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?)")
+            for r in rows {
+                s.bind(1, runID); s.bind(2, r.pbx); s.bind(3, r.field)
+                if let v = r.value { sqlite3_bind_double_shim(s, 4, v) } else { s.bind(4, nil as Int64?) }
+                try s.run()
+            }
         }
-        try db.execute("COMMIT")
     }
 
     public func makeSink(runID: Int64, batchSize: Int = 20_000) throws -> SQLiteTraceSink {
@@ -326,7 +372,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     func write(_ event: TraceEvent) {
         guard error == nil else { return }
         do {
-            if !inTransaction { try store.db.execute("BEGIN"); inTransaction = true }
+            if !inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
             switch event {
             case .step(let s):
                 seq += 1
@@ -382,3 +428,49 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
 
 /// A JSON array of strings (the `sip_targets` column).
 public func jsonArray(_ items: [String]) -> String { JSON.array(items) }
+
+/// Why a database cannot be used.
+public enum StoreError: Error, CustomStringConvertible {
+    /// A file that is not a pbxsim trace database (left untouched).
+    case foreign(String)
+    case invalid(String)
+    public var description: String {
+        switch self { case .foreign(let m), .invalid(let m): return m }
+    }
+}
+
+/// Whether the process that writes a run is still alive: a run left `running` by a process that
+/// is gone (SIGKILL, power loss) is `interrupted` to every reader.
+public enum RunLiveness {
+    /// This process as a run's writer: `host pid`.
+    public static var me: String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        return "\(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) \(getpid())"
+    }
+
+    /// The status a reader should show: `interrupted` for a `running` run whose writer on this
+    /// host no longer exists; otherwise the stored status.
+    public static func status(_ stored: String, writer: String?) -> String {
+        guard stored == "running", let w = writer else { return stored }
+        let parts = w.split(separator: " ")
+        guard parts.count == 2, let pid = Int32(parts[1]) else { return stored }
+        let here = me.split(separator: " ").first.map(String.init) ?? ""
+        guard String(parts[0]) == here else { return stored } // another machine: cannot tell
+        if kill(pid, 0) == 0 || errno == EPERM { return stored }
+        return "interrupted"
+    }
+
+    /// Marks the runs of `db` left `running` by a writer that is gone as `interrupted`; returns
+    /// their ids.
+    @discardableResult
+    public static func markDead(_ db: SQLiteDatabase) throws -> [Int64] {
+        var dead: [Int64] = []
+        for r in try db.rows("SELECT run_id, status, writer FROM run WHERE status = 'running'") {
+            guard let id = r[0].flatMap({ Int64($0) }), status(r[1] ?? "", writer: r[2]) == "interrupted" else { continue }
+            dead.append(id)
+        }
+        for id in dead { try db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(id) AND status = 'running'") }
+        return dead
+    }
+}

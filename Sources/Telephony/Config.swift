@@ -277,4 +277,14 @@ public struct TrafficConfig: Sendable {
     public init(pbx: String, callers: [String], destinations: [(first: String, last: String)], rate: Double, hold: Hold) {
         self.pbx = pbx; self.callers = callers; self.destinations = destinations; self.rate = rate; self.hold = hold
     }
+
+    /// Arrival rates a run accepts: at least one call in the longest run (366 days), at most a
+    /// million calls per second of simulated time.
+    public static let minRate = 1 / SimTime.maxDuration.seconds
+    public static let maxRate = 1_000_000.0
+    /// The most calls a scenario's traffic may offer in one run (all sources together).
+    public static let maxCalls = 100_000_000
+    public static func rateMessage(_ rate: Double) -> String {
+        "an arrival rate of \(rate) calls/s is outside 1 call per 366 days ... 1,000,000 calls/s"
+    }
 }

@@ -694,21 +694,9 @@ extension World {
             default: break
             }
         }
-        let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == "answered" ? nil : (sim.now - call.placedAt).ns)
         let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
         p.stats.record(outcome: outcome, route: call.route, rerouted: call.rerouted, pdd: progress.map { $0 - call.placedAt })
-        let rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
-                             placedAtNs: call.placedAt.ns, endedAtNs: sim.now.ns, outcome: outcome, route: call.route,
-                             answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,
-                             sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
-                             pbx: p.name, cardState: call.cardStateAtDial)
-        var full = rec
-        full.pddNs = progress.map { ($0 - call.placedAt).ns }
-        if call.trunkGroup != nil {
-            full.carrier = call.carrier
-            full.trunkGroup = call.trunkGroup
-            full.sentDigits = call.sentDigits
-        }
+        let full = callRecord(call, outcome: outcome, ended: true)
         sink.record(.callEnded(full))
         onCallEnded?(full)
         if !keepOpen {
@@ -743,6 +731,39 @@ extension World {
                     step(.failover, actor, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(e.expires)", call: call)
                 }
             }
+        }
+    }
+
+    /// The `call` row of a call: ended now, or still in progress (no end time).
+    func callRecord(_ call: Call, outcome: String, ended: Bool) -> CallRecord {
+        let p = pbxs[call.pbx]
+        let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == "answered" || !ended ? nil : (sim.now - call.placedAt).ns)
+        let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
+        var rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
+                             placedAtNs: call.placedAt.ns, endedAtNs: ended ? sim.now.ns : nil, outcome: outcome, route: call.route,
+                             answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,
+                             sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
+                             pbx: p.name, cardState: call.cardStateAtDial)
+        rec.pddNs = progress.map { ($0 - call.placedAt).ns }
+        if call.trunkGroup != nil {
+            rec.carrier = call.carrier
+            rec.trunkGroup = call.trunkGroup
+            rec.sentDigits = call.sentDigits
+        }
+        return rec
+    }
+
+    /// Records a `call` row for every call still in progress, with what is known so far: at the
+    /// end of a run that stops at `until` or at the time limit, when it is interrupted, and at the
+    /// REPL's `quit`. An answered call is `answered` with its route; any other is `in-progress`;
+    /// `ended_at` is NULL. The run summary counts only calls that ended.
+    public func recordCallsInProgress() {
+        for id in calls.keys.sorted() {
+            guard let call = calls[id], !call.recorded else { continue }
+            call.recorded = true
+            let rec = callRecord(call, outcome: call.answeredAt != nil ? "answered" : "in-progress", ended: false)
+            sink.record(.callEnded(rec))
+            onCallEnded?(rec)
         }
     }
 }
