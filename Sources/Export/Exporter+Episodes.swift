@@ -85,6 +85,7 @@ extension Exporter {
                 """)
             calls.bind(1, run)
             while try calls.step() {
+                if shouldStop() { throw ExportError.interrupted }
                 let callID = Int(calls.int(0))
                 let firstSeq = calls.isNull(1) ? Int64.max : calls.int(1)
                 while pending && hostSteps.int(0) < firstSeq {

@@ -21,12 +21,16 @@ extension Exporter {
         out.write(bytes: header)
         var ident: UInt16 = 0
         for run in runs {
-            let s = try db.prepare("SELECT at_us, src, dst, raw, delivered FROM sip_message WHERE run_id = ? ORDER BY seq")
+            let s = try db.prepare("SELECT at_us, src, dst, raw, delivered, seq FROM sip_message WHERE run_id = ? ORDER BY seq")
             s.bind(1, run)
             while try s.step() {
+                if shouldStop() { throw ExportError.interrupted }
                 if deliveredOnly && s.int(4) == 0 { continue }
                 guard let (srcIP, srcPort) = Exporter.endpoint(s.text(1) ?? ""), let (dstIP, dstPort) = Exporter.endpoint(s.text(2) ?? "") else { continue }
                 let payload = Array((s.text(3) ?? "").utf8)
+                // One UDP datagram carries at most 65,507 bytes over IPv4 (65,527 over IPv6).
+                let limit = srcIP.count == 4 ? 65_507 : 65_527
+                guard payload.count <= limit else { throw ExportError.tooLarge(run: run, seq: s.int(5), bytes: payload.count, limit: limit) }
                 ident &+= 1
                 let packet: [UInt8]
                 if srcIP.count == 4 && dstIP.count == 4 {

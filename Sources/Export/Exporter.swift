@@ -11,6 +11,8 @@ public struct Exporter {
     public var split: Bool
     /// Percentages of train and validation (test takes the rest).
     public var splitRatios: (train: Int, validation: Int) = (80, 10)
+    /// Asked between rows; when true the export stops with `ExportError.interrupted` (a signal).
+    public var shouldStop: () -> Bool = { false }
 
     public init(db: SQLiteDatabase, runs: [Int64]?, split: Bool) throws {
         self.db = db
@@ -101,6 +103,7 @@ public struct Exporter {
         msgs.bind(1, run)
         var haveStep = try steps.step(), haveMsg = try msgs.step()
         while haveStep || haveMsg {
+            if shouldStop() { throw ExportError.interrupted }
             if haveStep && (!haveMsg || steps.int(0) < msgs.int(0)) {
                 let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "")
                 body(row, steps.isNull(5) ? nil : Int(steps.int(5)))

@@ -31,6 +31,12 @@ public final class OutputFile {
         bytes.withUnsafeBufferPointer { b in _ = fwrite(b.baseAddress, 1, b.count, handle) }
     }
 
+    /// Closes and removes a file that was only partly written (after an error or a signal).
+    public func discard() {
+        fclose(handle)
+        if let path { unlink(path) }
+    }
+
     public func close() throws {
         let failed = ferror(handle) != 0
         let rc = fclose(handle)
@@ -42,8 +48,14 @@ public enum ExportError: Error, CustomStringConvertible {
     case cannotWrite(String)
     case noSuchRun(Int64)
     case needsOutput(String)
+    case tooLarge(run: Int64, seq: Int64, bytes: Int, limit: Int)
+    /// A signal stopped the export.
+    case interrupted
     public var description: String {
         switch self {
+        case .interrupted: return "interrupted"
+        case .tooLarge(let r, let q, let b, let l):
+            return "run \(r), SIP message seq \(q): \(b) bytes do not fit one UDP datagram (at most \(l)); export it as jsonl instead"
         case .cannotWrite(let p): return "cannot write \(p)"
         case .noSuchRun(let r): return "no run \(r) in the database"
         case .needsOutput(let why): return why

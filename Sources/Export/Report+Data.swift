@@ -57,10 +57,10 @@ extension Report {
     }
 
     func runInfo(_ run: Int64) throws -> RunInfo? {
-        let s = try db.prepare("SELECT scenario, scenario_hash, seed, status, tool, calls, ended_at_us, sweep_file FROM run WHERE run_id = ?")
+        let s = try db.prepare("SELECT scenario, scenario_hash, seed, status, tool, calls, ended_at_us, sweep_file, writer FROM run WHERE run_id = ?")
         s.bind(1, run)
         guard try s.step() else { return nil }
-        return RunInfo(id: run, scenario: s.text(0) ?? "", hash: s.text(1), seed: s.int(2), status: s.text(3) ?? "", tool: s.text(4),
+        return RunInfo(id: run, scenario: s.text(0) ?? "", hash: s.text(1), seed: s.int(2), status: RunLiveness.status(s.text(3) ?? "", writer: s.text(8)), tool: s.text(4),
                        calls: s.isNull(5) ? 0 : s.int(5), endedUs: s.isNull(6) ? nil : s.int(6), sweep: s.text(7))
     }
 

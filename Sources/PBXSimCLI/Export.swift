@@ -48,6 +48,16 @@ extension PBXSim {
                 printError("error: --split-ratios: expected TRAIN,VALIDATION percentages, got '\(splitRatios)'"); throw ExitStatus(code: 2)
             }
             exporter.splitRatios = (ratios[0], ratios[1])
+            installStopHandlers()
+            exporter.shouldStop = stopRequested
+            // Runs that did not finish are exported as they are, and said so.
+            for r in try database.rows("SELECT run_id, status, writer FROM run ORDER BY run_id") {
+                guard let id = r[0].flatMap({ Int64($0) }), exporter.runs.contains(id) else { continue }
+                let status = RunLiveness.status(r[1] ?? "", writer: r[2])
+                if status == "interrupted" || status == "running" {
+                    printError("warning: run \(id) is \(status == "running" ? "still being written" : "interrupted"): its rows are partial")
+                }
+            }
             do {
                 switch format {
                 case "jsonl":
@@ -61,10 +71,16 @@ extension PBXSim {
                     try c.close(); try s.close()
                 case "pcap":
                     guard let path = out else { throw ExportError.needsOutput("pcap is binary: give --out FILE") }
-                    let o = try OutputFile(path: path); try exporter.pcap(to: o, deliveredOnly: deliveredOnly); try o.close()
+                    let o = try OutputFile(path: path)
+                    do { try exporter.pcap(to: o, deliveredOnly: deliveredOnly) } catch { o.discard(); throw error }
+                    try o.close()
                 default:
                     printError("error: --format: expected jsonl, episodes, csv or pcap, got '\(format)'"); throw ExitStatus(code: 2)
                 }
+            } catch ExportError.interrupted {
+                let (code, name) = stopStatus()
+                printError("stopped by \(name): the output holds what was exported so far (whole lines/records)")
+                throw ExitStatus(code: code)
             } catch let e as ExportError {
                 printError("error: \(e)"); throw ExitStatus(code: 2)
             }

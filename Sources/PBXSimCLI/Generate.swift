@@ -19,10 +19,10 @@ struct RunOutput: Sendable {
 }
 
 final class OutputBox: @unchecked Sendable {
-    private var items: [Int: Result<RunOutput, ScenarioError>] = [:]
+    private var items: [Int: Result<RunOutput?, ScenarioError>] = [:]
     private let lock = NSLockLike()
-    func put(_ i: Int, _ r: Result<RunOutput, ScenarioError>) { lock.locked { items[i] = r } }
-    func take(_ i: Int) -> Result<RunOutput, ScenarioError>? { lock.locked { items.removeValue(forKey: i) } }
+    func put(_ i: Int, _ r: Result<RunOutput?, ScenarioError>) { lock.locked { items[i] = r } }
+    func take(_ i: Int) -> Result<RunOutput?, ScenarioError>? { lock.locked { items.removeValue(forKey: i) } }
 }
 
 /// A pthread mutex (Foundation-free).
@@ -86,11 +86,31 @@ extension PBXSim {
                 }
                 part = p[0]; parts = p[1]
             }
-            let indices = (0..<runs).filter { $0 % parts == part }
+            var indices = (0..<runs).filter { $0 % parts == part }
             let store: TraceStore
             do { store = try TraceStore(path: db) } catch {
                 printError("error: \(db): cannot open the trace database: \(error)"); throw ExitStatus(code: 2)
             }
+            // Resume: runs of this sweep and seed already completed are kept; runs it left
+            // unfinished (interrupted, or running with no live writer) are dropped and redone; a
+            // run id held by anything else is a clash.
+            let wanted = Set(indices.map { Int64($0 + 1) })
+            var done = Set<Int>()
+            for r in try store.db.rows("SELECT run_id, status, sweep_hash, writer, (SELECT value FROM run_param p WHERE p.run_id = run.run_id AND p.name = 'dataset_seed') FROM run") {
+                guard let id = r[0].flatMap({ Int64($0) }), wanted.contains(id) else { continue }
+                let status = RunLiveness.status(r[1] ?? "", writer: r[3])
+                let ours = r[2] == sweepFileHash && r[4] == String(seed)
+                if ours && status == "completed" { done.insert(Int(id - 1)); continue }
+                if ours && status == "interrupted" { try store.deleteRun(id); continue }
+                printError("error: \(db): run id \(id) is taken by " + (ours ? "a run still being written (status \(status))" : "a run of another sweep or seed")
+                           + "; give another --db (generate numbers runs by index)")
+                throw ExitStatus(code: 2)
+            }
+            if !done.isEmpty {
+                print("resuming: \(done.count) of \(indices.count) run(s) already in \(db)")
+                indices = indices.filter { !done.contains($0) }
+            }
+            installStopHandlers()
             let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             let progress = Progress(total: indices.count, label: "\(sw.name) seed \(seed)" + (shard.map { " shard \($0)" } ?? ""))
             let sweepHash = sweepFileHash
@@ -108,7 +128,9 @@ extension PBXSim {
                         let (s, params) = try sw.scenario(run: i, seed: seed)
                         let sink = MemoryTraceSink()
                         let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
-                        world.runUntilQuiet()
+                        world.runUntilQuiet(limit: SimTime.maxDuration, shouldStop: stopRequested)
+                        if stopRequested() { box.put(k, .success(nil)); return }
+                        world.recordCallsInProgress()
                         box.put(k, .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
                                                       callCount: world.callCount, endTime: world.now)))
                     } catch let e as ScenarioError {
@@ -121,13 +143,21 @@ extension PBXSim {
                     switch box.take(k)! {
                     case .failure(let e):
                         printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
-                    case .success(let out):
+                    case .success(let out?):
                         try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt)
                         written += 1
                         progress.update(written)
+                    case .success(nil):
+                        break // stopped by a signal before it finished: not written
                     }
                 }
                 pos += chunk.count
+                if stopRequested() {
+                    progress.finish()
+                    let (code, name) = stopStatus()
+                    printError("stopped by \(name): \(written + done.count) of \(indices.count + done.count) run(s) are complete in \(db); run the same command again to resume")
+                    throw ExitStatus(code: code)
+                }
             }
             progress.finish()
         }

@@ -100,32 +100,42 @@ final class ReplSession {
         defer { commit() }
         switch name {
         case "quit", "exit":
+            guard words.count == 1 else { fail("quit takes no argument", hint: "quit"); return true }
             return false
         case "help":
+            guard words.count <= 2 else { fail("usage: help [COMMAND]", hint: "help dial"); return true }
             help(words.count > 1 ? words[1].lowercased() : nil)
         case "advance":
             guard words.count == 2, let d = SimTime.parseDuration(words[1]) else {
-                fail("advance needs one duration", hint: "advance 5s"); return true
+                let why = words.count == 2 ? SimTime.durationProblem(words[1]) : ""
+                fail(why.hasPrefix("'") ? why : "advance needs one duration", hint: "advance 5s"); return true
             }
+            // The session ends at the longest simulated time a run lasts.
+            guard d <= SimTime.maxDuration - world.now else { fail("that goes past \(SimTime.maxDuration.durationString) (366 days), the end of simulated time"); return true }
             advance(to: world.now + d)
         case "run":
             if words.count == 1 {
                 runToQuiet()
-            } else if words.count == 3, words[1].lowercased() == "until", let t = SimTime.parseDuration(words[2]) {
+            } else if words.count == 3, words[1].lowercased() == "until", let t = SimTime.parseDuration(words[2]), t <= SimTime.maxDuration {
                 guard t >= world.now else { fail("time \(t) is in the past (now \(world.now))"); return true }
                 advance(to: t)
             } else {
-                fail("usage: run [until TIME]", hint: "run until 30s")
+                fail("usage: run [until TIME] (TIME at most \(SimTime.maxDuration.durationString))", hint: "run until 30s")
             }
         case "step":
-            let n = words.count > 1 ? Int(words[1]) : 1
-            guard let n, n > 0 else { fail("step takes a positive count", hint: "step 5"); return true }
+            guard words.count <= 2, let n = words.count > 1 ? Int(words[1]) : 1, n > 0 else {
+                fail("usage: step [N] with N a positive count", hint: "step 5"); return true
+            }
+            interruptRequested = false
             var done = 0
-            while done < n, world.step() { done += 1 }
+            while done < n, !interruptRequested, world.step(until: SimTime.maxDuration) { done += 1 }
+            if interruptRequested { say(style.yellow("interrupted after \(done) event(s) at \(world.now)")); interruptRequested = false }
             if done == 0 { say(style.dim("no event pending")) }
         case "status":
+            guard words.count == 1 else { fail("status takes no argument", hint: "status"); return true }
             for l in world.statusLines() { say(l) }
         case "calls":
+            guard words.count == 1 else { fail("calls takes no argument", hint: "calls"); return true }
             listCalls()
         case "trace":
             guard words.count == 2, let id = Int(words[1]) else { fail("usage: trace CALL", hint: "trace 1"); return true }
@@ -188,7 +198,7 @@ final class ReplSession {
     func runToQuiet() {
         interruptRequested = false
         if world.isQuiet { say(style.dim("quiet: no call in progress and nothing pending")); return }
-        world.runUntilQuiet { interruptRequested }
+        world.runUntilQuiet(limit: SimTime.maxDuration) { interruptRequested }
         if interruptRequested {
             say(style.yellow("interrupted at \(world.now)"))
             interruptRequested = false
@@ -313,6 +323,8 @@ final class ReplSession {
     func finish() {
         guard !finished else { return }
         finished = true
+        // Calls still in progress get a row with what is known so far.
+        world.recordCallsInProgress()
         commit()
         try? store.finishRun(runID, status: failed ? "failed" : "completed", endedAtUs: world.now.microseconds, calls: world.callCount)
     }

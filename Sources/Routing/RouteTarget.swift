@@ -47,12 +47,12 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
             guard let close = text.firstIndex(of: "]") else { return nil }
             let ip = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
-            guard isIPv6(ip) else { return nil }
-            if rest.isEmpty { return .ip(ip, port: nil) }
+            guard isIPv6(ip), let canon = canonicalIP(ip) else { return nil }
+            if rest.isEmpty { return .ip(canon, port: nil) }
             guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (1...65535).contains(p) else { return nil }
-            return .ip(ip, port: p)
+            return .ip(canon, port: p)
         }
-        if isIPv6(text) { return .ip(text, port: nil) }
+        if isIPv6(text) { return .ip(canonicalIP(text)!, port: nil) }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2, let host = parts.first, !host.isEmpty else { return nil }
         var port: Int? = nil
@@ -61,7 +61,9 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
             port = p
         }
         let h = String(host)
-        if isIPv4(h) { return .ip(h, port: port) }
+        if isIPv4(h) { return .ip(canonicalIP(h)!, port: port) }
+        // Digits and dots only is an address, never a name (RFC 1123 §2.1): 999.1.1.1 is invalid.
+        if h.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) { return nil }
         let ok = h.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }
         return ok ? .name(h, port: port) : nil
     }
@@ -87,6 +89,43 @@ public enum ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func isIP(_ s: String) -> Bool { isIPv4(s) || isIPv6(s) }
+
+    /// The canonical text of an address, so that addresses compare as addresses: IPv4 without
+    /// leading zeros, IPv6 as RFC 5952 writes it (lower case, no leading zeros, the longest run of
+    /// two or more zero groups as `::`). `2001:0DB8:0000::0011` -> `2001:db8::11`. Nil when the
+    /// text is not an address.
+    public static func canonicalIP(_ s: String) -> String? {
+        if isIPv4(s) { return s.split(separator: ".").map { String(Int($0)!) }.joined(separator: ".") }
+        guard isIPv6(s) else { return nil }
+        // Expand to 8 groups.
+        let chars = Array(s)
+        var halves = [s]
+        if let k = (0..<max(chars.count - 1, 0)).first(where: { chars[$0] == ":" && chars[$0 + 1] == ":" }) {
+            halves = [String(chars[..<k]), String(chars[(k + 2)...])]
+        }
+        func groups(_ t: String) -> [UInt16] { t.isEmpty ? [] : t.split(separator: ":").map { UInt16($0, radix: 16)! } }
+        var g: [UInt16]
+        if halves.count == 2 {
+            let a = groups(halves[0]), b = groups(halves[1])
+            g = a + [UInt16](repeating: 0, count: 8 - a.count - b.count) + b
+        } else {
+            g = groups(s)
+        }
+        guard g.count == 8 else { return nil }
+        // The longest run of zero groups (length >= 2), the first one on a tie.
+        var best = (start: -1, len: 0), i = 0
+        while i < 8 {
+            if g[i] == 0 {
+                var j = i
+                while j < 8 && g[j] == 0 { j += 1 }
+                if j - i > best.len { best = (i, j - i) }
+                i = j
+            } else { i += 1 }
+        }
+        func hex(_ r: ArraySlice<UInt16>) -> String { r.map { String($0, radix: 16) }.joined(separator: ":") }
+        if best.len < 2 { return hex(g[...]) }
+        return hex(g[..<best.start]) + "::" + hex(g[(best.start + best.len)...])
+    }
 
     public var description: String {
         switch self {

@@ -38,7 +38,10 @@ public enum CommandParser {
         let args = Array(words.dropFirst())
         func fail(_ m: String) -> ParseError { ParseError(message: m, hint: hint(name)) }
         func duration(_ s: String) throws -> SimTime {
-            guard let d = SimTime.parseDuration(s) else { throw fail("'\(s)' is not a duration (like 500ms, 4s, 2m)") }
+            guard let d = SimTime.parseDuration(s), d <= SimTime.maxDuration else {
+                let why = SimTime.durationProblem(s)
+                throw fail(why.hasPrefix("expected") ? "'\(s)' is not a duration (like 500ms, 4s, 2m)" : why)
+            }
             return d
         }
         func ext(_ s: String) throws -> ExtensionRef {

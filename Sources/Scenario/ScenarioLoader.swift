@@ -26,16 +26,19 @@ public enum ScenarioLoader {
         var hosts: [(name: String, ip: String)] = []
         var hostNames = Set<String>(), hostIPs = Set<String>()
         for (h, v) in try hostsNode.mapping() {
-            let ip = try v.string()
-            guard ServerAddress.isIP(ip) else { throw v.error("'\(ip)' is not an IPv4 or IPv6 address") }
+            guard let ip = ServerAddress.canonicalIP(try v.string()) else { throw v.error("'\(try v.string())' is not an IPv4 or IPv6 address") }
+            if ServerAddress.isIP(h) || h.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+                throw v.error("'\(h)' is an address where a host name belongs (write name: address)")
+            }
             guard hostNames.insert(h).inserted else { throw v.error("host '\(h)' declared twice") }
             guard hostIPs.insert(ip).inserted else { throw v.error("address \(ip) is used by two hosts") }
             hosts.append((h, ip))
         }
         func knownHost(_ n: YNode) throws -> String {
-            let s = try n.nonEmptyString()
+            let raw = try n.nonEmptyString()
+            let s = ServerAddress.canonicalIP(raw) ?? raw
             guard hostNames.contains(s) || hostIPs.contains(s) else {
-                throw n.error("unknown host '\(s)' (declare it under network.hosts)")
+                throw n.error("unknown host '\(raw)' (declare it under network.hosts)")
             }
             return s
         }
@@ -78,7 +81,7 @@ public enum ScenarioLoader {
                     a = try an.sequence().map { x in
                         let ip = try x.string()
                         guard ServerAddress.isIPv4(ip) else { throw x.error("'\(ip)' is not an IPv4 address") }
-                        return ip
+                        return ServerAddress.canonicalIP(ip)!
                     }
                 }
                 var aaaa: [String]?
@@ -86,7 +89,7 @@ public enum ScenarioLoader {
                     aaaa = try an.sequence().map { x in
                         let ip = try x.string()
                         guard ServerAddress.isIPv6(ip) else { throw x.error("'\(ip)' is not an IPv6 address") }
-                        return ip
+                        return ServerAddress.canonicalIP(ip)!
                     }
                 }
                 records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a, aaaa: aaaa, srvSips: srvSips)
@@ -121,6 +124,9 @@ public enum ScenarioLoader {
             }
             var t = TelcoConfig(name: try n.nonEmptyString(), areaCode: area)
             if telcos.contains(where: { $0.name == t.name }) { throw n.error("telephone company '\(t.name)' declared twice") }
+            if let other = telcos.first(where: { $0.areaCode == area }) {
+                throw a.error("area code \(area) already belongs to \(other.name); one telephone company per area code")
+            }
             if let d = m["switching_delay"] { t.switchingDelay = try d.duration() }
             if let d = m["toll_delay"] { t.tollDelay = try d.duration() }
             for sub in try m["subscribers"]?.sequence() ?? [] {
@@ -343,13 +349,18 @@ public enum ScenarioLoader {
                                      "channels", "register_failover_after_provisional"])
         func server(_ n: YNode) throws -> ServerAddress {
             let s = try n.nonEmptyString()
-            guard let a = ServerAddress.parse(s) else { throw n.error("'\(s)' is not an IP address or host name (optionally :port)") }
+            guard let a = ServerAddress.parse(s) else {
+                if s.split(separator: ":").first.map({ $0.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } }) ?? false {
+                    throw n.error("'\(s)' is not a valid IPv4 address (and a name cannot be digits and dots only)")
+                }
+                throw n.error("'\(s)' is not an IP address or host name (optionally :port)")
+            }
             return a
         }
         func ip(_ n: YNode) throws -> String {
             let s = try n.nonEmptyString()
-            guard ServerAddress.isIP(s) else { throw n.error("'\(s)' must be an IP address (the failover address is an IP)") }
-            return s
+            guard let canon = ServerAddress.canonicalIP(s) else { throw n.error("'\(s)' must be an IP address (the failover address is an IP)") }
+            return canon
         }
         guard let ss = m["sip_server"] else { throw v.error("missing required key 'sip_server'", key: "\(v.path).sip_server") }
         var c = CardConfig(sipServer: try server(ss), numbers: try (m["numbers"]?.stringList() ?? []).map(phoneDigits))

@@ -22,6 +22,20 @@ struct YNode {
             return YNode(node: n, path: "", file: file)
         } catch let e as ScenarioError {
             throw e
+        } catch YamlError.duplicatedKeysInMapping(let keys, let context) {
+            // Name both places instead of quoting the whole file.
+            let key = keys.first ?? "?"
+            let first = context.mark.line, column = context.mark.column
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            var second: Int?
+            for i in first..<lines.count {
+                let l = lines[i]
+                guard l.count >= column, let start = l.index(l.startIndex, offsetBy: column - 1, limitedBy: l.endIndex) else { continue }
+                let rest = l[start...]
+                if rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") { second = i + 1; break }
+            }
+            throw ScenarioError(file: file, line: second ?? first, column: column, key: key,
+                                message: "duplicate key '\(key)'" + (second.map { ": first at line \(first), again at line \($0)" } ?? " (first at line \(first))"))
         } catch let e as YamlError {
             throw ScenarioError(file: file, line: YNode.line(of: e), column: nil, key: "", message: "not valid YAML: \(YNode.describe(e))")
         } catch {
@@ -126,10 +140,7 @@ struct YNode {
 
     func duration() throws -> SimTime {
         let s = try string()
-        guard let d = SimTime.parseDuration(s) else {
-            throw error("expected a duration such as 500ms, 4s or 2m, got '\(s)'")
-        }
-        guard d <= SimTime.maxDuration else { throw error(SimTime.tooLong(s)) }
+        guard let d = SimTime.parseDuration(s), d <= SimTime.maxDuration else { throw error(SimTime.durationProblem(s)) }
         return d
     }
 

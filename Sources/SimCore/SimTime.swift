@@ -109,6 +109,18 @@ public struct SimTime: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 extension SimTime {
+    /// Why `text` is not an acceptable duration: too long (including values beyond Int64
+    /// nanoseconds), or not a duration at all.
+    public static func durationProblem(_ text: String) -> String {
+        let s = text.trimmingSpaces()
+        let allowed = Set("0123456789.hmsun")
+        if let f = s.first, f.isASCII, f.isNumber, s.allSatisfy({ allowed.contains($0) }), s.last.map({ "hmsn".contains($0) }) ?? false {
+            if let d = parseDuration(s), d <= maxDuration { return "" }
+            if parseDuration(s) != nil || !s.contains(".") { return tooLong(text) }
+        }
+        return "expected a duration such as 500ms, 4s or 2m, got '\(text)'"
+    }
+
     /// The message for a duration above `maxDuration`.
     public static func tooLong(_ text: String) -> String {
         "'\(text)' is longer than 8784h (366 days), the longest simulated time pbxsim runs"

@@ -301,6 +301,15 @@ public final class TraceStore {
         }
     }
 
+    /// Deletes a run and every row that belongs to it, in one transaction.
+    public func deleteRun(_ runID: Int64) throws {
+        try transaction {
+            for t in ["call", "step", "sip_message", "expectation", "host", "run_param", "pbx_config", "summary", "run"] {
+                try db.execute("DELETE FROM \(t) WHERE run_id = \(runID)")
+            }
+        }
+    }
+
     public func makeSink(runID: Int64, batchSize: Int = 20_000) throws -> SQLiteTraceSink {
         try SQLiteTraceSink(store: self, runID: runID, batchSize: batchSize)
     }

@@ -10,14 +10,29 @@ public enum Civil {
         return era * 146097 + doe - 719468
     }
 
-    /// Seconds since the epoch of "YYYY-MM-DD HH:MM[:SS]" (or with a T).
+    /// Seconds since the epoch of "YYYY-MM-DD HH:MM[:SS]" (or with a T); nil unless it is a real
+    /// calendar date (1..9999, the month's own number of days, leap years) and a real time of day.
     public static func parse(_ s: String) -> Int64? {
         let parts = s.split(whereSeparator: { $0 == " " || $0 == "T" })
         guard parts.count == 2 else { return nil }
-        let d = parts[0].split(separator: "-").compactMap { Int($0) }
-        let t = parts[1].split(separator: ":").compactMap { Int($0) }
-        guard d.count == 3, t.count >= 2, t.count <= 3 else { return nil }
-        return Int64(days(d[0], d[1], d[2])) * 86400 + Int64(t[0] * 3600 + t[1] * 60 + (t.count == 3 ? t[2] : 0))
+        func numbers(_ p: Substring, _ sep: Character) -> [Int]? {
+            let f = p.split(separator: sep, omittingEmptySubsequences: false)
+            guard f.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return nil }
+            return f.map { Int($0)! }
+        }
+        guard let d = numbers(parts[0], "-"), let t = numbers(parts[1], ":"), d.count == 3, t.count >= 2, t.count <= 3 else { return nil }
+        let (y, m, day) = (d[0], d[1], d[2])
+        guard (1...9999).contains(y), (1...12).contains(m), day >= 1, day <= daysInMonth(y, m) else { return nil }
+        guard (0...23).contains(t[0]), (0...59).contains(t[1]), t.count == 2 || (0...59).contains(t[2]) else { return nil }
+        return Int64(days(y, m, day)) * 86400 + Int64(t[0] * 3600 + t[1] * 60 + (t.count == 3 ? t[2] : 0))
+    }
+
+    public static func daysInMonth(_ y: Int, _ m: Int) -> Int {
+        switch m {
+        case 2: return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     public static let weekdays = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"]

@@ -220,10 +220,20 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
             #expect(da[t]! == db_[t]!, "\(t): two generations differ")
             #expect(da[t]! == dm[t]!, "\(t): merged shards differ from one run")
         }
-        // Merging again clashes: the ids are shifted, nothing is lost.
+        // Merging a shard again is skipped, not doubled (issue 13); a database given as its own
+        // source is refused.
         let again = try runCLI(["merge", m, s0])
-        #expect(again.out.contains("shifted by 24"))
+        #expect(again.status == 0 && again.out.contains("skipped") && again.out.contains("already in"))
         let merged = try SQLiteDatabase(path: m, readOnly: true)
-        #expect(try merged.scalarInt("SELECT count(*) FROM run") == 36)
+        #expect(try merged.scalarInt("SELECT count(*) FROM run") == 24)
+        let selfMerge = try runCLI(["merge", m, m])
+        #expect(selfMerge.status == 2 && selfMerge.err.contains("is the output database"))
+        #expect(try merged.scalarInt("SELECT count(*) FROM run") == 24)
+        // Different runs under the same ids are still merged, with shifted ids.
+        let other = tempPath("gen-other.sqlite")
+        #expect(try runCLI(["generate", sweep, "--runs", "3", "--db", other, "--seed", "99"]).status == 0)
+        let shifted = try runCLI(["merge", m, other])
+        #expect(shifted.out.contains("shifted by 24"))
+        #expect(try merged.scalarInt("SELECT count(*) FROM run") == 27)
     }
 }

@@ -229,3 +229,23 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         #expect(RouteTarget(ip: "2001:db8::10", origin: .configured).hostPort == "[2001:db8::10]:5060")
     }
 }
+
+/// Addresses compare as addresses, not as text (RFC 5952 canonical IPv6, IPv4 without leading zeros).
+@Suite struct CanonicalAddressTests {
+    @Test func canonicalForms() {
+        #expect(ServerAddress.canonicalIP("2001:0db8:0000::0011") == "2001:db8::11")
+        #expect(ServerAddress.canonicalIP("2001:DB8:0:0:1:0:0:1") == "2001:db8::1:0:0:1")
+        #expect(ServerAddress.canonicalIP("2001:db8:0:1:1:1:1:1") == "2001:db8:0:1:1:1:1:1")
+        #expect(ServerAddress.canonicalIP("::1") == "::1")
+        #expect(ServerAddress.canonicalIP("::") == "::")
+        #expect(ServerAddress.canonicalIP("fe80::") == "fe80::")
+        #expect(ServerAddress.canonicalIP("192.0.2.010") == "192.0.2.10")
+        #expect(ServerAddress.canonicalIP("999.1.1.1") == nil)
+        #expect(ServerAddress.canonicalIP("itsp.example") == nil)
+        #expect(ServerAddress.parse("[2001:0DB8::0011]:5070") == .ip("2001:db8::11", port: 5070))
+        // Digits and dots only is never a name.
+        #expect(ServerAddress.parse("999.1.1.1") == nil)
+        #expect(ServerAddress.parse("1.2.3") == nil)
+        #expect(ServerAddress.parse("sip1.itsp.example:5060") == .name("sip1.itsp.example", port: 5060))
+    }
+}
