@@ -64,6 +64,9 @@ extension PBXSim {
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
         var trace: String = "full"
 
+        @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). Passing it stops with exit status 3; completed runs stay intact.")
+        var maxDbSize: String = defaultMaxDBSize
+
         func run() throws {
             let sw: Sweep
             var sweepFileHash = ""
@@ -88,7 +91,10 @@ extension PBXSim {
             }
             var indices = (0..<runs).filter { $0 % parts == part }
             let store: TraceStore
-            do { store = try TraceStore(path: db) } catch {
+            guard let limit = parseSize(maxDbSize) else {
+                printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2)
+            }
+            do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
                 printError("error: \(db): cannot open the trace database: \(error)"); throw ExitStatus(code: 2)
             }
             // Resume: runs of this sweep and seed already completed are kept; runs it left
@@ -144,7 +150,14 @@ extension PBXSim {
                     case .failure(let e):
                         printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
                     case .success(let out?):
-                        try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt)
+                        do { try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
+                            let f = store.fullness(of: error)
+                            printError("error: \(db): " + (!f.full ? "writing run \(out.index + 1) failed: \(error)"
+                                : (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
+                                  + "; run \(out.index + 1) is incomplete (run the same command again to redo it), earlier runs are intact"))
+                            try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(out.index + 1)")
+                            throw ExitStatus(code: 3)
+                        }
                         written += 1
                         progress.update(written)
                     case .success(nil):

@@ -12,7 +12,7 @@ extension PBXSim {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run scenario files, record every step in SQLite and check their expectations.",
-            discussion: "Exit status: 0 every expectation held, 1 an expectation failed, 2 invalid input.")
+            discussion: "Exit status: 0 every expectation held, 1 an expectation failed, 2 invalid input, 3 the trace could not be written (disk full, --max-db-size reached), 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM (the run is marked interrupted).")
 
         @Argument(help: "Scenario files (YAML).")
         var scenarios: [String]
@@ -35,6 +35,9 @@ extension PBXSim {
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
         var trace: String = "full"
 
+        @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). A run that would pass it stops with exit status 3; earlier runs stay intact.")
+        var maxDbSize: String = defaultMaxDBSize
+
         func run() throws {
             var loaded: [Scenario] = []
             var invalid = false
@@ -51,8 +54,11 @@ extension PBXSim {
                 printError("error: --trace: expected full, steps or calls, got '\(trace)'")
                 throw ExitStatus(code: 2)
             }
+            guard let limit = parseSize(maxDbSize) else {
+                printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2)
+            }
             let store: TraceStore
-            do { store = try TraceStore(path: db) } catch {
+            do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
                 printError("error: \(db): cannot open the trace database: \(error)")
                 throw ExitStatus(code: 2)
             }
@@ -85,8 +91,15 @@ extension PBXSim {
                                             shouldStop: stopRequested)
             var status = "completed"
             do { try sink.flush() } catch {
-                printError("error: writing the trace to \(db) failed: \(error)")
-                status = "trace-error"
+                let f = store.fullness(of: error)
+                guard f.full else {
+                    printError("error: writing the trace to \(db) failed: \(error)")
+                    throw ExitStatus(code: 3)
+                }
+                printError("error: \(db): " + (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
+                           + "; the trace of run \(runID) is incomplete, earlier runs are intact")
+                try? store.finishRun(runID, status: "trace-error", endedAtUs: result.endTime.microseconds, calls: result.callCount)
+                throw ExitStatus(code: 3)
             }
             for e in result.commandErrors { print("warning: \(e)") }
             if result.interrupted {
@@ -124,6 +137,22 @@ extension PBXSim {
             return result.allHeld && status != "trace-error" && !result.hitTimeLimit
         }
     }
+}
+
+/// The default cap on a trace database's size: far above any run of the bundled scenarios, low
+/// enough that a runaway scenario stops before it fills a disk.
+let defaultMaxDBSize = "100G"
+
+/// `500M`, `20G`, `1T`, `4096` (bytes), `0` (no limit).
+func parseSize(_ s: String) -> Int64? {
+    let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+    var t = s.uppercased()
+    if t.hasSuffix("B") { t.removeLast() }
+    var mult: Int64 = 1
+    if let u = t.last, let m = units[u] { mult = m; t.removeLast() }
+    guard let v = Int64(t), v >= 0 else { return nil }
+    let (r, o) = v.multipliedReportingOverflow(by: mult)
+    return o ? nil : r
 }
 
 /// Reads and validates a scenario file, turning I/O errors into located errors.

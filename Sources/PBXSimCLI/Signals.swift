@@ -8,11 +8,16 @@ import Glibc
 /// what is done, marks its run `interrupted` and exits with 128 + the signal (130, 143, 129).
 let stopSignal = Atomic<Int32>(0)
 
-/// Installs the handlers for SIGINT, SIGTERM and SIGHUP.
+/// Installs the handlers for SIGINT, SIGTERM and SIGHUP, and unblocks the three signals (a parent
+/// process may have started us with them blocked, as Foundation's Process does on Linux).
 func installStopHandlers() {
+    var set = sigset_t()
+    sigemptyset(&set)
     for s in [SIGINT, SIGTERM, SIGHUP] {
         signal(s) { sig in stopSignal.store(sig, ordering: .relaxed) }
+        sigaddset(&set, s)
     }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 /// Whether a stop was asked for.

@@ -188,6 +188,10 @@ public enum SweepLoader {
                 let v = try u.sequence()
                 guard v.count == 2 else { throw u.error("uniform takes [low, high]") }
                 let a = try v[0].string(), c = try v[1].string()
+                for t in [a, c] where kind != "number" && Double(t) == nil {
+                    let why = SimTime.durationProblem(t)
+                    if !why.isEmpty && !why.hasPrefix("expected") { throw u.error(why) }
+                }
                 if let x = SimTime.parseDuration(a), let y = SimTime.parseDuration(c), kind != "number" {
                     guard x <= y else { throw u.error("low must not exceed high") }
                     return .uniformDuration(x, y)

@@ -301,6 +301,26 @@ public final class TraceStore {
         }
     }
 
+    /// Caps the database file at about `bytes` (SQLite `max_page_count`); 0 lifts the cap. A write
+    /// beyond it fails as a full disk does (`SQLITE_FULL`), and earlier runs stay intact.
+    public func setSizeLimit(bytes: Int64) throws {
+        let page = try db.scalarInt("PRAGMA page_size") ?? 4096
+        let pages = bytes <= 0 ? 4_294_967_294 : max(1, bytes / page)
+        try db.execute("PRAGMA max_page_count = \(pages)")
+    }
+
+    /// Whether an error is SQLite's "database or disk is full", and if so whether it was the size
+    /// cap (rather than the disk) that was reached.
+    public func fullness(of error: Error) -> (full: Bool, capReached: Bool) {
+        guard let e = error as? SQLiteError, e.code & 0xff == 13 else { return (false, false) }
+        // The disk itself is full when almost nothing is left on it; otherwise the cap was reached.
+        var fs = statvfs()
+        let dir = db.path.contains("/") ? String(db.path[..<db.path.lastIndex(of: "/")!]) : "."
+        guard statvfs(dir.isEmpty ? "/" : dir, &fs) == 0 else { return (true, false) }
+        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        return (true, free > 64 << 20)
+    }
+
     /// Deletes a run and every row that belongs to it, in one transaction.
     public func deleteRun(_ runID: Int64) throws {
         try transaction {
