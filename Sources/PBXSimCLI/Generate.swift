@@ -77,7 +77,8 @@ extension PBXSim {
             } catch let e as ScenarioError {
                 printError("error: \(e)"); throw ExitStatus(code: 2)
             }
-            guard runs > 0 else { printError("error: --runs must be positive"); throw ExitStatus(code: 2) }
+            guard runs > 0, runs <= 10_000_000 else { printError("error: --runs must be 1 to 10000000, got \(runs)"); throw ExitStatus(code: 2) }
+            if let j = jobs, j < 1 || j > 1024 { printError("error: --jobs must be 1 to 1024, got \(j)"); throw ExitStatus(code: 2) }
             guard let level = TraceLevel(rawValue: trace) else {
                 printError("error: --trace: expected full, steps or calls, got '\(trace)'"); throw ExitStatus(code: 2)
             }
