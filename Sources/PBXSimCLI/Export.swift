@@ -37,11 +37,13 @@ extension PBXSim {
         func run() throws {
             let database: SQLiteDatabase
             do { database = try SQLiteDatabase(path: db, readOnly: true) } catch {
-                printError("error: \(db): cannot open: \(error)"); throw ExitStatus(code: 2)
+                printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
             var exporter: Exporter
-            do { exporter = try Exporter(db: database, runs: runs.isEmpty ? nil : runs, split: split) } catch {
-                printError("error: \(db): \(error)"); throw ExitStatus(code: 2)
+            do { exporter = try Exporter(db: database, runs: runs.isEmpty ? nil : runs, split: split) } catch let e as ExportError {
+                printError("error: \(db): \(e)"); throw ExitStatus(code: 2)
+            } catch {
+                printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
             let ratios = splitRatios.split(separator: ",").compactMap { Int($0) }
             guard ratios.count == 2, ratios[0] >= 0, ratios[1] >= 0, ratios[0] + ratios[1] <= 100 else {

@@ -22,7 +22,7 @@ extension PBXSim {
         func run() throws {
             let reader: TraceReader
             do { reader = TraceReader(db: try SQLiteDatabase(path: db, readOnly: true)) } catch {
-                printError("error: \(db): cannot open: \(error)"); throw ExitStatus(code: 2)
+                printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
             guard let runID = try runID ?? reader.runIDs().last else { printError("error: \(db) holds no run"); throw ExitStatus(code: 2) }
             guard let c = try reader.call(runID: runID, callID: call) else {

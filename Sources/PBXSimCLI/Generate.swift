@@ -96,7 +96,7 @@ extension PBXSim {
                 printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2)
             }
             do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
-                printError("error: \(db): cannot open the trace database: \(error)"); throw ExitStatus(code: 2)
+                printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
             }
             // Resume: runs of this sweep and seed already completed are kept; runs it left
             // unfinished (interrupted, or running with no live writer) are dropped and redone; a

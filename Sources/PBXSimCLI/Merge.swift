@@ -32,7 +32,7 @@ extension PBXSim {
                 }
             }
             let store: TraceStore
-            do { store = try TraceStore(path: out) } catch { printError("error: \(out): \(error)"); throw ExitStatus(code: 2) }
+            do { store = try TraceStore(path: out) } catch { printError("error: " + databaseProblem(out, error, reading: false)); throw ExitStatus(code: 2) }
             let db = store.db
             installStopHandlers()
             var merged = 0, skipped = 0
@@ -50,7 +50,7 @@ extension PBXSim {
                         throw ExitStatus(code: 2)
                     }
                 } catch let e as ExitStatus { throw e } catch {
-                    printError("error: \(shard): cannot open: \(error)"); throw ExitStatus(code: 2)
+                    printError("error: " + databaseProblem(shard, error, reading: true)); throw ExitStatus(code: 2)
                 }
                 do {
                     try db.execute("ATTACH DATABASE '\(shard.replacingOccurrences(of: "'", with: "''"))' AS shard")

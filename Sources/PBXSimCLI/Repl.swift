@@ -38,7 +38,7 @@ extension PBXSim {
             let style = TextStyle.detect()
             let session: ReplSession
             do { session = try ReplSession(scenario: s, seed: seed, dbPath: db, style: style) } catch {
-                printError("error: \(db): cannot open the trace database: \(error)")
+                printError("error: " + databaseProblem(db, error, reading: false))
                 throw ExitStatus(code: 2)
             }
             signal(SIGINT) { _ in interruptFlag.store(true, ordering: .relaxed) }

@@ -34,7 +34,7 @@ extension PBXSim {
         func run() throws {
             let database: SQLiteDatabase
             do { database = try SQLiteDatabase(path: db, readOnly: true) } catch {
-                printError("error: \(db): cannot open: \(error)"); throw ExitStatus(code: 2)
+                printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
             do {
                 let all = try TraceReader(db: database).runIDs()
@@ -50,7 +50,7 @@ extension PBXSim {
             } catch let e as ExitStatus { throw e } catch let e as ReportError {
                 printError("error: \(db): \(e)"); throw ExitStatus(code: 2)
             } catch {
-                printError("error: \(db): not a pbxsim trace database, or unreadable: \(error)"); throw ExitStatus(code: 2)
+                printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
         }
     }

@@ -59,7 +59,7 @@ extension PBXSim {
             }
             let store: TraceStore
             do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
-                printError("error: \(db): cannot open the trace database: \(error)")
+                printError("error: " + databaseProblem(db, error, reading: false))
                 throw ExitStatus(code: 2)
             }
             installStopHandlers()
