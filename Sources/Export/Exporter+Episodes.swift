@@ -1,5 +1,6 @@
 import Store
 import Trace
+import SimCore
 
 /// The network as the models left it, rebuilt from `host-state` steps (what a caller's PBX faced
 /// when the call was dialled).
@@ -44,10 +45,10 @@ struct NetworkState {
         var o = JSONObject()
         o.addRaw("down", JSON.array(down.sorted()))
         o.addRaw("refusing", JSON.array(refusing.sorted()))
-        o.add("latency", latency)
-        o.add("loss", loss)
-        o.addRaw("host_latency", Exporter.dict(hostLatency))
-        o.addRaw("host_loss", Exporter.dict(hostLoss))
+        o.add("latency_ms", latency.flatMap(Exporter.milliseconds))
+        o.add("loss_pct", loss.flatMap(Exporter.percent))
+        o.addRaw("host_latency_ms", Exporter.numberDict(hostLatency, Exporter.milliseconds))
+        o.addRaw("host_loss_pct", Exporter.numberDict(hostLoss, Exporter.percent))
         o.addRaw("responding", Exporter.dict(responding))
         o.addRaw("dns_faults", Exporter.dict(dnsFaults))
         o.addRaw("phones", Exporter.dict(phones))
@@ -56,6 +57,29 @@ struct NetworkState {
 }
 
 extension Exporter {
+    /// A duration text (`24ms`, `2s`, `1h30m`) in milliseconds.
+    static func milliseconds(_ v: String) -> Double? {
+        if Double(v) != nil { return nil }
+        return SimTime.parseDuration(v).map { Double($0.ns) / 1e6 }
+    }
+
+    /// A percentage text (`5%`, `5`) as a number of percent.
+    static func percent(_ v: String) -> Double? { Double(v.hasSuffix("%") ? String(v.dropLast()) : v).flatMap { $0.isFinite ? $0 : nil } }
+
+    static func numberDict(_ d: [String: String], _ f: (String) -> Double?) -> String {
+        "{" + d.sorted { $0.key < $1.key }.map { JSON.string($0.key) + ":" + (f($0.value).map(JSON.number) ?? "null") }.joined(separator: ",") + "}"
+    }
+
+    /// A run parameter as typed JSON: a duration becomes `NAME_ms` (a number of milliseconds), a
+    /// percentage `NAME_pct`, a number stays a number, anything else stays text under NAME.
+    static func typedParam(_ name: String, _ value: String) -> (key: String, json: String) {
+        if name == "loss" { return ("loss_pct", percent(value).map(JSON.number) ?? "null") }
+        if let n = Double(value), n.isFinite { return (name, JSON.number(n)) }
+        if value.hasSuffix("%"), let p = percent(value) { return (name + "_pct", JSON.number(p)) }
+        if let ms = milliseconds(value) { return (name + "_ms", JSON.number(ms)) }
+        return (name, JSON.string(value))
+    }
+
     static func dict(_ d: [String: String]) -> String {
         "{" + d.sorted { $0.key < $1.key }.map { JSON.string($0.key) + ":" + JSON.string($0.value) }.joined(separator: ",") + "}"
     }
@@ -69,7 +93,10 @@ extension Exporter {
             let params = try db.rows("SELECT name, value FROM run_param WHERE run_id = ? ORDER BY name", [.int(run)])
             let startText = params.first { $0[0] == "start" }?[1] ?? nil
             let startEpoch = startText.flatMap(Civil.parse)
-            let paramsJSON = "{" + params.map { JSON.string($0[0] ?? "") + ":" + JSON.string($0[1] ?? "") }.joined(separator: ",") + "}"
+            let paramsJSON = "{" + params.map { r -> String in
+                let t = Exporter.typedParam(r[0] ?? "", r[1] ?? "")
+                return JSON.string(t.key) + ":" + t.json
+            }.joined(separator: ",") + "}"
             let runRow = try db.rows("SELECT scenario, seed, scenario_hash, run_index FROM run WHERE run_id = ?", [.int(run)]).first ?? []
             // Host-state steps, streamed once per run alongside the calls (both in seq order).
             let hostSteps = try db.prepare("SELECT seq, actor, detail FROM step WHERE run_id = ? AND kind = 'host-state' ORDER BY seq")
@@ -109,7 +136,8 @@ extension Exporter {
         if let split { o.add("split", split) }
         var prov = JSONObject()
         prov.add("scenario", runRow.first ?? nil)
-        prov.add("seed", runRow.count > 1 ? runRow[1].flatMap { Int64($0) } : nil)
+        // The seed as pbxsim prints and accepts it: an unsigned 64-bit decimal (stored signed).
+        prov.addRaw("seed", runRow.count > 1 ? runRow[1].flatMap { Int64($0) }.map { String(UInt64(bitPattern: $0)) } ?? "null" : "null")
         prov.add("scenario_hash", runRow.count > 2 ? runRow[2] : nil)
         prov.add("run_index", runRow.count > 3 ? runRow[3].flatMap { Int($0) } : nil)
         prov.addRaw("params", paramsJSON)

@@ -2,11 +2,41 @@ import Store
 import Trace
 
 extension Exporter {
-    /// Simulated time zero of every run in a pcap: 2026-01-01T00:00:00Z.
+    /// Simulated time zero of the first run in a pcap: 2026-01-01T00:00:00Z.
     public static let pcapEpoch: Int64 = 1_767_225_600
 
+    /// Where each run starts in a pcap of several runs (seconds after `pcapEpoch`): the first at
+    /// 0, each next one at the first midnight after the previous run ended (at least one day
+    /// later), so runs never overlap and each starts on its own day.
+    public func pcapOffsets() throws -> [Int64: Int64] {
+        var out: [Int64: Int64] = [:]
+        var next: Int64 = 0
+        for run in runs {
+            out[run] = next
+            let end = try db.scalarInt("SELECT max(coalesce((SELECT ended_at_us FROM run WHERE run_id = ?), 0), coalesce((SELECT max(at_us) FROM sip_message WHERE run_id = ?), 0))",
+                                       [.int(run), .int(run)]) ?? 0
+            next += (end / 1_000_000 / 86_400 + 1) * 86_400
+        }
+        return out
+    }
+
+    /// The Call-ID header of a message made unique across runs: `r<run>-` before its value.
+    static func runScopedCallID(_ raw: String, run: Int64) -> String {
+        var lines = raw.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        for i in lines.indices {
+            if lines[i].isEmpty { break } // end of headers
+            let l = lines[i]
+            for name in ["Call-ID:", "i:"] where l.count > name.count && l.prefix(name.count).lowercased() == name.lowercased() {
+                let value = l.dropFirst(name.count).drop { $0 == " " }
+                lines[i] = "\(l.prefix(name.count)) r\(run)-\(value)"
+            }
+        }
+        return lines.joined(separator: "\r\n")
+    }
+
     /// Every SIP message as a UDP/IPv4 packet in a classic pcap file (LINKTYPE_RAW: packets start
-    /// with the IPv4 header). Timestamps are `pcapEpoch` + simulated time (microseconds). IPv4
+    /// with the IPv4 header). Timestamps are `pcapEpoch` + the run's offset (`pcapOffsets`) +
+    /// simulated time (microseconds); Call-IDs carry `r<run>-` so they are unique across runs. IPv4
     /// header checksums and UDP checksums are computed. Messages the network dropped are included
     /// unless `delivered only`; TCP- and TLS-transport messages are written (in clear) as UDP datagrams too, so every
     /// message decodes on its own.
@@ -20,14 +50,16 @@ extension Exporter {
         header.le32(101)  // LINKTYPE_RAW
         out.write(bytes: header)
         var ident: UInt16 = 0
+        let offsets = try pcapOffsets()
         for run in runs {
+            let offsetUs = (offsets[run] ?? 0) * 1_000_000
             let s = try db.prepare("SELECT at_us, src, dst, raw, delivered, seq FROM sip_message WHERE run_id = ? ORDER BY seq")
             s.bind(1, run)
             while try s.step() {
                 if shouldStop() { throw ExportError.interrupted }
                 if deliveredOnly && s.int(4) == 0 { continue }
                 guard let (srcIP, srcPort) = Exporter.endpoint(s.text(1) ?? ""), let (dstIP, dstPort) = Exporter.endpoint(s.text(2) ?? "") else { continue }
-                let payload = Array((s.text(3) ?? "").utf8)
+                let payload = Array(Exporter.runScopedCallID(s.text(3) ?? "", run: run).utf8)
                 // One UDP datagram carries at most 65,507 bytes over IPv4 (65,527 over IPv6).
                 let limit = srcIP.count == 4 ? 65_507 : 65_527
                 guard payload.count <= limit else { throw ExportError.tooLarge(run: run, seq: s.int(5), bytes: payload.count, limit: limit) }
@@ -40,7 +72,7 @@ extension Exporter {
                 } else {
                     continue // mixed families cannot be one packet
                 }
-                let us = Exporter.pcapEpoch * 1_000_000 + s.int(0)
+                let us = Exporter.pcapEpoch * 1_000_000 + offsetUs + s.int(0)
                 var rec: [UInt8] = []
                 rec.reserveCapacity(16 + packet.count)
                 rec.le32(UInt32(us / 1_000_000)); rec.le32(UInt32(us % 1_000_000))

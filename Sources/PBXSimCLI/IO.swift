@@ -28,7 +28,7 @@ func databaseProblem(_ path: String, _ error: Error, reading: Bool) -> String {
     if reading && stat(path, &st) != 0 { return "\(path): no such file (expected a pbxsim trace database)" }
     if let e = error as? SQLiteError, e.code & 0xff == 26 {
         let looksYAML = (try? readTextFile(path, what: "").text).map { $0.contains(":") } ?? false
-        return "\(path) is not a SQLite database" + (looksYAML ? " (it looks like a scenario file: give it without --db)" : "")
+        return "\(path) is not a SQLite database" + (looksYAML ? " (it looks like a scenario file)" : "")
             + "; expected a pbxsim trace database" + (reading ? "" : " (created when missing)")
     }
     return "\(path): \(error)"

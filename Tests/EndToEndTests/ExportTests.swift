@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Store
+import Export
 
 /// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF inside quotes).
 func parseCSV(_ text: String) -> [[String]] {
@@ -132,7 +133,12 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         let store = try SQLiteDatabase(path: db, readOnly: true)
         let dbCalls = try store.rows("SELECT * FROM call WHERE run_id IN (1, 3) ORDER BY run_id, call_id").map { $0.map { $0 ?? "" } }
         #expect(calls.first?.first == "run_id")
-        #expect(Array(calls.dropFirst()) == dbCalls)
+        // The call table's columns first, then the documented input columns.
+        #expect(Array(calls.dropFirst()).map { Array($0.prefix(dbCalls[0].count)) } == dbCalls)
+        #expect(calls[0] == Exporter.callColumns + Exporter.inputColumns)
+        let inputs = Dictionary(uniqueKeysWithValues: zip(calls[0], calls[1]))
+        #expect(inputs["latency_ms"] == "10" && inputs["loss_pct"] == "0" && inputs["transport"] == "udp")
+        #expect(inputs["invite_timeout_ms"] == "4000" && inputs["t1_ms"] == "500" && inputs["weekday"] == "Monday")
         let n = try store.scalarInt("SELECT (SELECT count(*) FROM step WHERE run_id IN (1,3)) + (SELECT count(*) FROM sip_message WHERE run_id IN (1,3))")!
         #expect(steps.count - 1 == Int(n))
         // Raw SIP text with CRLF and commas survives the quoting.
@@ -151,13 +157,36 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         let decoded = try tsharkFields(pcap, ["sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.Via.branch",
                                               "ip.checksum.status", "udp.checksum.status"])
         let store = try SQLiteDatabase(path: db, readOnly: true)
-        let rows = try store.rows("SELECT coalesce(method, ''), coalesce(status_code, ''), sip_call_id, branch FROM sip_message ORDER BY run_id, seq")
+        // Call-IDs carry their run (`r<run>-`), so they are unique across the runs of one file.
+        let rows = try store.rows("SELECT coalesce(method, ''), coalesce(status_code, ''), 'r' || run_id || '-' || sip_call_id, branch FROM sip_message ORDER BY run_id, seq")
         #expect(decoded.count == rows.count)
         for (d, row) in zip(decoded, rows) {
             #expect(d[0] == row[0] && d[1] == row[1] && d[2] == row[2])
             #expect(d[3].split(separator: ",").first.map(String.init) == row[3]) // top Via first
             // Checksum status 1 = good (0 = bad, 2 = unverified): tshark verified both.
             #expect(d[4] == "1" && d[5] == "1")
+        }
+    }
+
+    /// Several runs in one pcap: each starts on its own day after the previous one ended, in order.
+    @Test func pcapRunsDoNotOverlap() throws {
+        let db = try Self.makeDB()
+        let pcap = tempPath("runs.pcap")
+        #expect(try runCLI(["export", db, "--format", "pcap", "--out", pcap]).status == 0)
+        let decoded = try tsharkFields(pcap, ["frame.time_epoch", "sip.Call-ID"])
+        var firstOfRun: [String: Double] = [:], lastOfRun: [String: Double] = [:]
+        for d in decoded {
+            let run = String(d[1].prefix { $0 != "-" })
+            let t = Double(d[0]) ?? 0
+            firstOfRun[run] = min(firstOfRun[run] ?? .infinity, t)
+            lastOfRun[run] = max(lastOfRun[run] ?? 0, t)
+        }
+        let runs = firstOfRun.keys.sorted { Int($0.dropFirst())! < Int($1.dropFirst())! }
+        #expect(runs.count >= 2)
+        #expect(firstOfRun[runs[0]]! >= Double(Exporter.pcapEpoch))
+        for (a, b) in zip(runs, runs.dropFirst()) {
+            #expect(firstOfRun[b]! > lastOfRun[a]!)
+            #expect(Int(firstOfRun[b]! - Double(Exporter.pcapEpoch)) % 86_400 < 3_600) // starts shortly after a midnight
         }
     }
 
