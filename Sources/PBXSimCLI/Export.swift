@@ -51,7 +51,25 @@ extension PBXSim {
             }
             exporter.splitRatios = (ratios[0], ratios[1])
             installStopHandlers()
-            exporter.shouldStop = stopRequested
+            // Progress on a terminal: rows done (steps and SIP messages, or calls for episodes),
+            // rows/s and an estimate; the total comes from each run's last seq (an index lookup).
+            let statusLine = StatusLine()
+            let totalRows = exporter.runs.reduce(Int64(0)) { t, r in
+                t + ((try? database.scalarInt(format == "episodes" ? "SELECT count(*) FROM call WHERE run_id = \(r)" : "SELECT max(seq) FROM step WHERE run_id = \(r)")) ?? 0)
+            }
+            var rows: Int64 = 0
+            exporter.shouldStop = {
+                rows += 1
+                if rows & 0x3ff == 0 {
+                    statusLine.update({
+                        let rate = Double(rows) / statusLine.elapsed
+                        let eta = totalRows > rows && rate > 0 ? "  ETA \(Int(Double(totalRows - rows) / rate))s" : ""
+                        return "export \(format): \(rows)/\(totalRows) \(format == "episodes" ? "calls" : "rows")  \(Int(rate))/s\(eta)"
+                    }())
+                }
+                return stopRequested()
+            }
+            defer { statusLine.finish() }
             // Runs that did not finish are exported as they are, and said so.
             for r in try database.rows("SELECT run_id, status, writer FROM run ORDER BY run_id") {
                 guard let id = r[0].flatMap({ Int64($0) }), exporter.runs.contains(id) else { continue }
@@ -79,6 +97,9 @@ extension PBXSim {
                 default:
                     printError("error: --format: expected jsonl, episodes, csv or pcap, got '\(format)'"); throw ExitStatus(code: 2)
                 }
+                statusLine.finish()
+                let written = out.map { format == "csv" ? fileBytes($0 + "-calls.csv") + fileBytes($0 + "-steps.csv") : fileBytes($0) }.map { ", " + byteCount($0) } ?? ""
+                printError("exported \(exporter.runs.count) run(s) as \(format)" + (out.map { " to \($0)" } ?? "") + written)
             } catch ExportError.interrupted {
                 let (code, name) = stopStatus()
                 printError("stopped by \(name): the output holds what was exported so far (whole lines/records)")

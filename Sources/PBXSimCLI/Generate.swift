@@ -174,6 +174,8 @@ extension PBXSim {
                 }
             }
             progress.finish()
+            let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = '\(sweepHash)'") ?? 0
+            print("made \(written) run(s)\(done.isEmpty ? "" : " (\(done.count) already there)"), \(calls) call(s) in all; \(db) is \(byteCount(fileBytes(db)))")
         }
 
         func write(_ out: RunOutput, store: TraceStore, sweepHash: String, startedAt: String) throws {

@@ -33,3 +33,64 @@ func databaseProblem(_ path: String, _ error: Error, reading: Bool) -> String {
     }
     return "\(path): \(error)"
 }
+
+/// A one-line status on standard error, redrawn at most ten times a second, only when standard
+/// error is a terminal (nothing at all when it is a pipe or a file).
+final class StatusLine {
+    let enabled = isatty(2) == 1
+    let start = StatusLine.now()
+    var last = 0.0
+    var shown = false
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    var elapsed: Double { max(1e-9, StatusLine.now() - start) }
+
+    func update(_ text: @autoclosure () -> String) {
+        guard enabled else { return }
+        let t = StatusLine.now()
+        guard t - last >= 0.1 else { return }
+        last = t
+        let width = max(20, terminalColumns() - 1)
+        let line = String(text().prefix(width))
+        printErrorRaw("\r\u{1B}[K" + line)
+        shown = true
+    }
+
+    func finish() {
+        if enabled && shown { printErrorRaw("\r\u{1B}[K") }
+        shown = false
+    }
+}
+
+/// The terminal's width: the terminal itself, else `COLUMNS`, else 80.
+func terminalColumns() -> Int {
+    var ws = winsize()
+    for fd in [Int32(1), 2, 0] where isatty(fd) == 1 && ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0 && ws.ws_col > 0 { return Int(ws.ws_col) }
+    if let c = getenv("COLUMNS"), let n = Int(String(cString: c)), n > 0 { return n }
+    return 80
+}
+
+/// `1.5 MB`, `230 KB`, `12 bytes`.
+func byteCount(_ n: Int64) -> String {
+    if n >= 1 << 30 { return String(format1(Double(n) / Double(1 << 30))) + " GB" }
+    if n >= 1 << 20 { return String(format1(Double(n) / Double(1 << 20))) + " MB" }
+    if n >= 1 << 10 { return String(format1(Double(n) / Double(1 << 10))) + " KB" }
+    return "\(n) bytes"
+}
+
+func format1(_ v: Double) -> String { String((v * 10).rounded() / 10) }
+
+/// Size of a file and its WAL, in bytes.
+func fileBytes(_ path: String) -> Int64 {
+    var total: Int64 = 0
+    for p in [path, path + "-wal"] {
+        var st = stat()
+        if stat(p, &st) == 0 { total += Int64(st.st_size) }
+    }
+    return total
+}

@@ -91,7 +91,8 @@ extension PBXSim {
                 }
             }
             let runs = try db.scalarInt("SELECT count(*) FROM run") ?? 0
-            print("\(out): \(merged) shard(s) merged, \(skipped) skipped; \(runs) run(s) in all")
+            let calls = try db.scalarInt("SELECT count(*) FROM call") ?? 0
+            print("\(out): \(merged) shard(s) merged, \(skipped) skipped; \(runs) run(s), \(calls) call(s), \(byteCount(fileBytes(out)))")
         }
     }
 }

@@ -87,8 +87,21 @@ extension PBXSim {
             console.silent = summaryOnly
             let sink = FanOutTraceSink([sqlSink, console])
             print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
+            // Progress on a terminal for traffic scenarios: simulated time, calls, calls/s, estimate.
+            let statusLine = StatusLine()
+            let totalCalls = s.world.traffic.allSatisfy { $0.calls != nil } ? s.world.traffic.reduce(0) { $0 + ($1.calls ?? 0) } : nil
+            let endTime = s.until ?? s.world.traffic.compactMap { t in t.duration.map { t.startAt + $0 } }.max()
             let result = ScenarioRunner.run(s, seed: useSeed, sink: sink, traceLevel: TraceLevel(rawValue: trace) ?? .full,
-                                            shouldStop: stopRequested)
+                                            shouldStop: stopRequested, progress: s.world.traffic.isEmpty ? nil : { now, calls in
+                statusLine.update({
+                    let rate = Double(calls) / statusLine.elapsed
+                    var eta = ""
+                    if let n = totalCalls, n > 0, rate > 0 { eta = "  ETA \(Int(Double(n - calls) / rate))s" }
+                    else if let e = endTime, now.ns > 0 { eta = "  ETA \(Int(statusLine.elapsed * Double(e.ns - now.ns) / Double(now.ns)))s" }
+                    return "\(s.name): simulated \(now)  calls \(calls)\(totalCalls.map { "/\($0)" } ?? "")  \(Int(rate)) calls/s\(eta)"
+                }())
+            })
+            statusLine.finish()
             var status = "completed"
             do { try sink.flush() } catch {
                 let f = store.fullness(of: error)

@@ -34,7 +34,8 @@ public enum ScenarioRunner {
     }
 
     public static func run(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, keepAll: Bool = false,
-                           traceLevel: TraceLevel = .full, shouldStop: () -> Bool = { false }) -> RunResult {
+                           traceLevel: TraceLevel = .full, shouldStop: () -> Bool = { false },
+                           progress: ((_ now: SimTime, _ calls: Int) -> Void)? = nil) -> RunResult {
         let world = makeWorld(s, seed: seed, sink: sink, traceLevel: traceLevel)
         let wanted = Set(s.expectations.map(\.call))
         var calls: [Int: CallSummary] = [:]
@@ -44,8 +45,11 @@ public enum ScenarioRunner {
             if keepAll || wanted.contains(r.callID) { calls[r.callID] = summary(r) }
         }
         var interrupted = false
+        var events = 0
         let stop = { () -> Bool in
             if shouldStop() { interrupted = true }
+            events &+= 1
+            if let progress, events & 0x3fff == 0 { progress(world.now, world.callCount) }
             return interrupted
         }
         if let until = s.until {
