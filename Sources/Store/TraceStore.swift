@@ -150,9 +150,24 @@ public final class TraceStore {
         db = try SQLiteDatabase(path: path)
         try db.execute("PRAGMA busy_timeout = \(TraceStore.busyTimeoutMs)")
         // Refuse a file that is not ours before anything is written to it.
-        try TraceStore.checkOwnership(db)
-        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;")
-        try migrate()
+        try TraceStore.retryingBusy { try TraceStore.checkOwnership(db) }
+        // Changing the journal mode can report "locked" while another process creates the file,
+        // without waiting: retry it within the busy timeout.
+        try TraceStore.retryingBusy { try db.execute("PRAGMA journal_mode=WAL") }
+        try db.execute("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;")
+        try TraceStore.retryingBusy { try migrate() }
+    }
+
+    /// Runs `body`, retrying while SQLite says busy or locked (another process holds the file),
+    /// for up to the busy timeout.
+    static func retryingBusy(_ body: () throws -> Void) throws {
+        var waited = 0
+        while true {
+            do { try body(); return } catch let e as SQLiteError where [5, 6].contains(e.code & 0xff) && waited < busyTimeoutMs {
+                usleep(10_000)
+                waited += 10
+            }
+        }
     }
 
     /// A database is ours when it carries our application_id, or is empty (new), or is a pbxsim

@@ -269,16 +269,21 @@ import Trace
     @Test func concurrentRunsOnOneNewDatabase() throws {
         for trial in 0..<3 {
             let db = tempPath("concurrent-\(trial).sqlite")
-            let procs: [Process] = try (0..<4).map { _ in
+            let procs: [(Process, Pipe)] = try (0..<4).map { _ in
                 let p = Process()
                 p.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
                 p.arguments = ["run", scenarioPath("seed-example.yaml"), scenarioPath("busy-far-end.yaml"), "--db", db, "-q"]
                 p.standardOutput = FileHandle.nullDevice
-                p.standardError = FileHandle.nullDevice
+                let err = Pipe()
+                p.standardError = err
                 try p.run()
-                return p
+                return (p, err)
             }
-            for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0, "trial \(trial)") }
+            for (p, err) in procs {
+                let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                #expect(p.terminationStatus == 0, "trial \(trial): \(e)")
+            }
             let d = try SQLiteDatabase(path: db, readOnly: true)
             #expect(try d.scalarInt("SELECT count(*) FROM run WHERE status = 'passed'") == 8)
             #expect(try d.scalarInt("SELECT count(*) FROM call") == 8)

@@ -27,7 +27,7 @@ import Store
 
     /// Polls the pane until `text` shows up (generous timeout; the assertion is about content,
     /// not speed).
-    func waitFor(_ text: String, timeout: Double = 20) throws -> String {
+    func waitFor(_ text: String, timeout: Double = 60) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var pane = ""
         while Date() < deadline {
