@@ -6,3 +6,4 @@ static inline void pbxsim_set_completion_function(rl_completion_func_t *fn) { rl
 static inline void pbxsim_set_completion_append(int c) { rl_completion_append_character = c; }
 static inline int pbxsim_history_length(void) { return history_length; }
 static inline void pbxsim_stifle_history(int n) { stifle_history(n); }
+static inline const char *pbxsim_line_buffer(void) { return rl_line_buffer; }

@@ -19,9 +19,24 @@ struct PlainLineReader: LineReader {
     func saveHistory() {}
 }
 
-/// Words offered by tab completion; set by the session before each prompt.
-nonisolated(unsafe) var completionWords: [String] = []
+/// What tab completion offers; set by the session before each prompt.
+nonisolated(unsafe) var completer = Completer(hosts: [], sipServers: [], extensions: [], dnsNames: [], calls: [])
 nonisolated(unsafe) var completionMatches: [String] = []
+
+/// File names in the directory of a partial path (for save, report, flow --svg).
+func fileCompletions(_ prefix: String) -> [String] {
+    let slash = prefix.lastIndex(of: "/")
+    let dir = slash.map { String(prefix[...$0]) } ?? ""
+    guard let d = opendir(dir.isEmpty ? "." : dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name.hasPrefix(".") { continue }
+        out.append(dir + name + (e.pointee.d_type == UInt8(DT_DIR) ? "/" : ""))
+    }
+    return out.sorted()
+}
 
 /// libedit's readline-compatible interface: line editing, persistent history, tab completion.
 struct LibEditLineReader: LineReader {
@@ -33,10 +48,13 @@ struct LibEditLineReader: LineReader {
         using_history()
         pbxsim_stifle_history(1000)
         _ = read_history(historyPath)
-        pbxsim_set_completion_function { text, _, _ in
-            // Match the word under the cursor against the session's words.
+        pbxsim_set_completion_function { text, start, _ in
+            // The words before the one under the cursor decide what may come here.
             let prefix = text.map { String(cString: $0) } ?? ""
-            completionMatches = completionWords.filter { $0.hasPrefix(prefix) }
+            let line = pbxsim_line_buffer().map { String(cString: $0) } ?? ""
+            let head = String(line.utf8.prefix(Int(start))).map { $0 } ?? ""
+            let before = head.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            completionMatches = completer.candidates(before: before, prefix: prefix)
             if completionMatches.isEmpty { return nil }
             return rl_completion_matches(text) { _, state in
                 let i = Int(state)

@@ -52,7 +52,7 @@ extension PBXSim {
                 reader = PlainLineReader()
             }
             while true {
-                completionWords = session.completions
+                completer = session.completer
                 guard let line = reader.readLine(prompt: session.prompt) else {
                     if interactive { print("") }
                     break

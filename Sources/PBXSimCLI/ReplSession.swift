@@ -69,9 +69,14 @@ final class ReplSession {
     var prompt: String { "pbxsim \(world.now.formatSeconds(precision: 3))> " }
 
     /// Words for tab completion at this point of the session.
-    var completions: [String] {
-        CommandParser.commandNames + ReplSession.sessionCommands.map(\.name) + world.completionWords
-            + world.callIDs.map { String($0.id) } + ["normal", "servfail", "nxdomain", "timeout", "hold", "retry-after", "until", "on", "off", "--svg"]
+    var completer: Completer {
+        var c = Completer(hosts: world.network.hosts.map(\.name),
+                          sipServers: world.sipServers.map { world.network.name(ofIP: $0.ip) },
+                          extensions: world.pbxs.flatMap { p in p.extensions.keys.sorted().map { "\(p.name)/\($0)" } },
+                          dnsNames: world.config.dns.map { $0.records.keys.sorted() } ?? [],
+                          calls: world.callIDs.map(\.id))
+        c.files = fileCompletions
+        return c
     }
 
     func say(_ s: String) { print(s); flushOutput() }

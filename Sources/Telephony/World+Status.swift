@@ -85,11 +85,4 @@ extension World {
         return s + "  (since \(c.placedAt))"
     }
 
-    /// Names for completion: hosts, PBX/extensions, DNS names.
-    public var completionWords: [String] {
-        var w: [String] = network.hosts.map(\.name)
-        for p in pbxs { for e in p.extensions.keys.sorted() { w.append("\(p.name)/\(e)") } }
-        if let d = config.dns { w.append(contentsOf: d.records.keys.sorted()) }
-        return w
-    }
 }
