@@ -95,7 +95,7 @@ public struct Ladder: Sendable {
                 case "transport-error", "dns-failure", "blocklist-added", "target-skipped", "did-mapped", "route-selected", "trunk-busy", "call-rejected", "extension-busy", "targets-resolved":
                     out.append(.note(atNs: t, column: col(p), text: detail, style: kind == "transport-error" ? .timer : .info))
                 case "dns-query", "dns-cache-hit":
-                    out.append(.note(atNs: t, column: col(p), text: detail.count > 60 ? String(detail.prefix(57)) + "..." : detail, style: .info))
+                    out.append(.note(atNs: t, column: col(p), text: detail, style: .info))
                 case "reroute":
                     out.append(.note(atNs: t, column: col(p), text: "REROUTE: " + detail, style: .reroute))
                 case "trunk-seized" where p == callerPBX:

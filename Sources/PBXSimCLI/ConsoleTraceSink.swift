@@ -31,7 +31,25 @@ final class ConsoleTraceSink: TraceSink {
     /// printed and dropped when the call ends, so memory follows the calls in progress).
     var buffered: [Int: [String]] = [:]
 
+    /// Columns to fit: the terminal's, else `COLUMNS`, else 80.
+    let width = terminalColumns()
+
     init(style: TextStyle, quiet: Bool, verbose: Bool) { self.style = style; self.quiet = quiet; self.verbose = verbose }
+
+    /// A step or message line: time, actor and kind in columns, then the detail wrapped at words.
+    /// Below 110 columns the detail goes under the time, so that narrow terminals stay readable.
+    func layout(_ atNs: Int64, _ actor: String, _ kind: String, _ detail: String) -> String {
+        let time = "  \(ConsoleTraceSink.time(atNs))  "
+        if width >= 110 {
+            let head = time + ConsoleTraceSink.pad(actor, 22) + " " + kind + " "
+            return wrapWords(detail, width: width, firstUsed: visibleCount(head), indent: visibleCount(head)).enumerated()
+                .map { $0.offset == 0 ? head + $0.element : $0.element }.joined(separator: "\n")
+        }
+        let head = time + actor + "  " + kind.trimmingSpacesRight()
+        let indent = visibleCount(time)
+        return head + "\n" + wrapWords(detail, width: width, firstUsed: indent, indent: indent).enumerated()
+            .map { $0.offset == 0 ? String(repeating: " ", count: indent) + $0.element : $0.element }.joined(separator: "\n")
+    }
 
     static func time(_ ns: Int64) -> String {
         let s = SimTime(ns: ns).formatSeconds(precision: 3)
@@ -45,13 +63,13 @@ final class ConsoleTraceSink: TraceSink {
         case .step(let s):
             let kind = s.kind == .failover || s.kind == .reroute ? style.yellow(ConsoleTraceSink.pad(s.kind.rawValue, 17))
                 : s.kind == .callAnswered ? style.green(ConsoleTraceSink.pad(s.kind.rawValue, 17)) : ConsoleTraceSink.pad(s.kind.rawValue, 17)
-            return (s.callID, "  \(ConsoleTraceSink.time(s.atNs))  \(ConsoleTraceSink.pad(s.actor, 22)) \(kind) \(s.detail)")
+            return (s.callID, layout(s.atNs, s.actor, kind, s.detail))
         case .sipMessage(let m):
             let what = m.method ?? "\(m.statusCode ?? 0)"
             var t = "\(m.src) -> \(m.dst) \(what)"
             if m.retransmission { t += " (retransmission)" }
             if !m.delivered { t += style.red(" [dropped]") }
-            return (m.callID, "  \(ConsoleTraceSink.time(m.atNs))  \(ConsoleTraceSink.pad("network", 22)) \(style.dim(ConsoleTraceSink.pad("sip", 17))) \(t)")
+            return (m.callID, layout(m.atNs, "network", style.dim(ConsoleTraceSink.pad("sip", 17)), t))
         case .callEnded:
             return nil
         }
@@ -66,7 +84,7 @@ final class ConsoleTraceSink: TraceSink {
             if let d = c.setupDelayNs { summary += "  setup \(SimTime(ns: d).formatSeconds(precision: 3))" }
             if !c.sipTargets.isEmpty { summary += "  SIP targets \(c.sipTargets.joined(separator: ", "))" }
             if c.rerouted { summary += "  (rerouted)" }
-            print(summary)
+            print(wrapWords(summary, width: width, firstUsed: 0, indent: 8).joined(separator: "\n"))
             if !quiet { for l in buffered[c.callID] ?? [] { print(l) } }
             buffered[c.callID] = nil
             return
@@ -83,4 +101,12 @@ final class ConsoleTraceSink: TraceSink {
     }
 
     func flush() throws { flushOutput() }
+}
+
+extension String {
+    func trimmingSpacesRight() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
 }

@@ -33,7 +33,9 @@ extension PBXSim {
                 guard writeFile(svg, ladder.renderSVG()) else { printError("error: cannot write \(svg)"); throw ExitStatus(code: 2) }
                 print("wrote \(svg)")
             } else {
-                print(ladder.renderText(color: TextStyle.detect().color), terminator: "")
+                let width = terminalColumns()
+                print(ladder.renderText(color: TextStyle.detect().color, width: width), terminator: "")
+                if !ladder.fits(width: width) { print("(the diagram needs more than \(width) columns: pbxsim flow \(db) --call \(call) --svg FILE draws it whole)") }
             }
         }
     }

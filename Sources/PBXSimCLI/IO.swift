@@ -94,3 +94,40 @@ func fileBytes(_ path: String) -> Int64 {
     }
     return total
 }
+
+/// The visible width of a string, ANSI colour sequences not counted.
+func visibleCount(_ s: String) -> Int {
+    var n = 0, inEscape = false
+    for ch in s {
+        if inEscape { if ch == "m" { inEscape = false }; continue }
+        if ch == "\u{1B}" { inEscape = true; continue }
+        n += 1
+    }
+    return n
+}
+
+/// Word-wraps `text` to `width` columns: the first line after `first` (already printed, of its
+/// visible width), the next ones indented by `indent` spaces. Words are never cut; a word longer
+/// than a whole line stands on its own line.
+func wrapWords(_ text: String, width: Int, firstUsed: Int, indent: Int) -> [String] {
+    var lines: [String] = []
+    var cur = "", used = firstUsed, first = true
+    let room = max(width, indent + 10)
+    for word in text.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+        let w = visibleCount(word)
+        if first {
+            cur = word; used += w; first = false; continue
+        }
+        if used + 1 + w > room && cur.contains(where: { $0 != " " }) && w > 0 {
+            lines.append(cur)
+            cur = String(repeating: " ", count: indent) + word
+            used = indent + w
+        } else {
+            cur += " " + word
+            used += 1 + w
+        }
+    }
+    lines.append(cur)
+    // A break at a double space leaves one behind: no line ends in spaces.
+    return lines.map { l in var t = Substring(l); while t.last == " " { t = t.dropLast() }; return String(t) }
+}

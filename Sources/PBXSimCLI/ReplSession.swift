@@ -266,7 +266,9 @@ final class ReplSession {
                 guard writeFile(words[3], ladder.renderSVG()) else { fail("cannot write \(words[3])"); return }
                 say("wrote \(words[3])")
             } else {
-                print(ladder.renderText(color: style.color), terminator: "")
+                let width = terminalColumns()
+                print(ladder.renderText(color: style.color, width: width), terminator: "")
+                if !ladder.fits(width: width) { say(style.dim("(the diagram needs more than \(width) columns: flow \(id) --svg FILE draws it whole)")) }
                 flushOutput()
             }
         } catch { fail("reading the trace: \(error)") }
@@ -317,11 +319,21 @@ final class ReplSession {
             say("\(c.usage)\n  \(c.help)")
             return
         }
+        // Usage and explanation side by side when they fit, else the explanation under the usage.
+        let width = terminalColumns()
+        func entry(_ usage: String, _ help: String) {
+            if width >= 100 {
+                say(wrapWords("  \(ConsoleTraceSink.pad(usage, 48)) \(help)", width: width, firstUsed: 0, indent: 51).joined(separator: "\n"))
+            } else {
+                say("  " + usage)
+                say(wrapWords("      " + help, width: width, firstUsed: 0, indent: 6).joined(separator: "\n"))
+            }
+        }
         say("Commands that change the world (the same as in a scenario timeline):")
-        for c in CommandParser.usage { say("  \(ConsoleTraceSink.pad(c.usage, 48)) \(c.help)") }
+        for c in CommandParser.usage { entry(c.usage, c.help) }
         say("Session commands:")
-        for c in ReplSession.sessionCommands { say("  \(ConsoleTraceSink.pad(c.usage, 48)) \(c.help)") }
-        say("Durations: 500ms, 4s, 2m. Tab completes commands, hosts, PBX/extensions and call numbers.")
+        for c in ReplSession.sessionCommands { entry(c.usage, c.help) }
+        say(wrapWords("Durations: 500ms, 4s, 2m. Tab completes commands, hosts, PBX/extensions and call numbers.", width: width, firstUsed: 0, indent: 0).joined(separator: "\n"))
     }
 
     /// Ends the session: commits the trace and closes the run row.

@@ -86,7 +86,7 @@ extension PBXSim {
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet || summaryOnly, verbose: verbose && !summaryOnly)
             console.silent = summaryOnly
             let sink = FanOutTraceSink([sqlSink, console])
-            print(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"))
+            print(wrapWords(console.style.bold("== \(s.name) (\(s.file)) seed \(useSeed), run \(runID) in \(db)"), width: console.width, firstUsed: 0, indent: 3).joined(separator: "\n"))
             // Progress on a terminal for traffic scenarios: simulated time, calls, calls/s, estimate.
             let statusLine = StatusLine()
             let totalCalls = s.world.traffic.allSatisfy { $0.calls != nil } ? s.world.traffic.reduce(0) { $0 + ($1.calls ?? 0) } : nil
@@ -123,7 +123,7 @@ extension PBXSim {
                 print("stopped at \(result.endTime) (until) with calls in progress")
             }
             let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)")
+            print(wrapWords("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)", width: console.width, firstUsed: 0, indent: 3).joined(separator: "\n"))
             printSummary(result.summaries, style: console.style)
             try store.recordSummary(runID, result.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
             if !result.expectations.isEmpty {
@@ -131,11 +131,9 @@ extension PBXSim {
                 for r in result.expectations {
                     let where_ = r.line.map { "\(s.file):\($0): " } ?? ""
                     let subject = r.field.hasPrefix("summary ") ? r.field : "call \(r.call) \(r.field)"
-                    if r.held {
-                        print("  " + console.style.green("ok") + "    \(subject) = \(r.actual)")
-                    } else {
-                        print("  " + console.style.red("FAIL") + "  \(where_)\(subject): expected \(r.expected), actual \(r.actual)")
-                    }
+                    let line = r.held ? "  " + console.style.green("ok") + "    \(subject) = \(r.actual)"
+                        : "  " + console.style.red("FAIL") + "  \(where_)\(subject): expected \(r.expected), actual \(r.actual)"
+                    print(wrapWords(line, width: console.width, firstUsed: 0, indent: 8).joined(separator: "\n"))
                 }
             }
             try store.recordExpectations(runID, result.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
@@ -269,16 +267,26 @@ func printSummary(_ rows: [PBXSummary], style: TextStyle) {
     guard let all = active.last, all.offered > 0 else { return }
     func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
     func t(_ x: SimTime?) -> String { x.map { $0.formatSeconds(precision: 3) } ?? "-" }
-    let header = ConsoleTraceSink.pad("summary", 14)
-        + ["offered", "ans-sip", "ans-pub", "rerouted", "blocked", "busy", "no-ans", "failed"].map { pad($0, 9) }.joined()
-        + "  " + ["pdd-mean", "p50", "p95", "p99", "max"].map { pad($0, 8) }.joined()
-        + "   trunk mean/peak/channels"
-    print(style.bold(header))
-    for r in active where !(r.pbx == "(all)" && active.count == 2) {
-        var l = ConsoleTraceSink.pad(r.pbx, 14)
-        l += [r.offered, r.answeredSIP, r.answeredPublic, r.rerouted, r.blocked, r.busy, r.noAnswer, r.failed + r.rejected + r.abandoned].map { pad(String($0), 9) }.joined()
-        l += "  " + [r.pddMean, r.pddP50, r.pddP95, r.pddP99, r.pddMax].map { pad(t($0), 8) }.joined()
-        l += "   " + String((r.trunkMean * 100).rounded() / 100) + "/\(r.trunkPeak)/\(r.trunkChannels)"
-        print(l)
+    // One table when it fits the terminal; else the fates and the delays as two narrower tables.
+    let wide = 14 + 8 * 9 + 2 + 5 * 8 + 27 <= terminalColumns()
+    let nameW = wide ? 14 : 12, countW = wide ? 9 : 8
+    let counts = ["offered", "ans-sip", "ans-pub", "rerouted", "blocked", "busy", "no-ans", "failed"].map { pad($0, countW) }.joined()
+    let delays = ["pdd-mean", "p50", "p95", "p99", "max"].map { pad($0, 8) }.joined() + "   trunk mean/peak/channels"
+    let shown = active.filter { !($0.pbx == "(all)" && active.count == 2) }
+    func countCells(_ r: PBXSummary) -> String {
+        [r.offered, r.answeredSIP, r.answeredPublic, r.rerouted, r.blocked, r.busy, r.noAnswer, r.failed + r.rejected + r.abandoned].map { pad(String($0), countW) }.joined()
+    }
+    func delayCells(_ r: PBXSummary) -> String {
+        [r.pddMean, r.pddP50, r.pddP95, r.pddP99, r.pddMax].map { pad(t($0), 8) }.joined()
+            + "   " + String((r.trunkMean * 100).rounded() / 100) + "/\(r.trunkPeak)/\(r.trunkChannels)"
+    }
+    if wide {
+        print(style.bold(ConsoleTraceSink.pad("summary", nameW) + counts + "  " + delays))
+        for r in shown { print(ConsoleTraceSink.pad(r.pbx, nameW) + countCells(r) + "  " + delayCells(r)) }
+    } else {
+        print(style.bold(ConsoleTraceSink.pad("summary", nameW) + counts))
+        for r in shown { print(ConsoleTraceSink.pad(r.pbx, nameW) + countCells(r)) }
+        print(style.bold(ConsoleTraceSink.pad("", nameW) + delays))
+        for r in shown { print(ConsoleTraceSink.pad(r.pbx, nameW) + delayCells(r)) }
     }
 }

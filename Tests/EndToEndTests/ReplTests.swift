@@ -6,12 +6,14 @@ import FoundationXML
 #endif
 
 /// Runs `pbxsim repl` with stdin from a string (a pipe: no prompt, no line editing).
-func runRepl(_ input: String, args: [String]) throws -> (status: Int32, out: String, err: String) {
+func runRepl(_ input: String, args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
     p.arguments = ["repl"] + args
     var e = ProcessInfo.processInfo.environment
     e["NO_COLOR"] = "1"
+    e["COLUMNS"] = "1000"
+    for (k, v) in env { e[k] = v }
     p.environment = e
     let i = Pipe(), o = Pipe(), r = Pipe()
     p.standardInput = i

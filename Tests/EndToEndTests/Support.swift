@@ -36,6 +36,8 @@ func runCLI(_ args: [String], cwd: String? = nil, env: [String: String] = [:]) t
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     var e = ProcessInfo.processInfo.environment
     e["NO_COLOR"] = "1"
+    // Content assertions read whole lines; width tests set COLUMNS themselves.
+    e["COLUMNS"] = "1000"
     for (k, v) in env { e[k] = v }
     p.environment = e
     let o = Pipe(), r = Pipe()
