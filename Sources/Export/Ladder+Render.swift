@@ -178,7 +178,7 @@ extension Ladder {
                 let dash = style.retransmission ? " stroke-dasharray=\"4,3\"" : ""
                 if style.dropped {
                     let xe = x1 + (x2 - x1) * 2 / 3
-                    s += "<line x1=\"\(x1)\" y1=\"\(y)\" x2=\"\(xe)\" y2=\"\(y)\" stroke=\"\(color)\"/>\n"
+                    s += "<line x1=\"\(x1)\" y1=\"\(y)\" x2=\"\(xe)\" y2=\"\(y)\" stroke=\"\(color)\"\(dash)/>\n"
                     s += "<text x=\"\(xe)\" y=\"\(y + 4)\" text-anchor=\"middle\" fill=\"\(color)\" font-weight=\"bold\">x</text>\n"
                 } else {
                     s += "<line x1=\"\(x1)\" y1=\"\(y)\" x2=\"\(x2)\" y2=\"\(y)\" stroke=\"\(color)\"\(dash) marker-end=\"url(#arrow)\"/>\n"

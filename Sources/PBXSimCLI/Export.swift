@@ -10,7 +10,8 @@ extension PBXSim {
             discussion: """
                 jsonl: one object per step or SIP message. episodes: one object per call (inputs at dial time, \
                 attempts, steps, labels). csv: two files, OUT-calls.csv and OUT-steps.csv (needs --out). \
-                pcap: every SIP message as a UDP/IPv4 packet (needs --out). Streams: constant memory.
+                pcap: every SIP message as a UDP packet over IPv4 or IPv6 (needs --out; runs on their own days, Call-IDs made unique per run). \
+                Streams: constant memory. Exit status: 0 written, 2 invalid input, 130/143/129 stopped by a signal (whole lines kept).
                 """)
 
         @Argument(help: "SQLite trace file.")

@@ -12,7 +12,8 @@ extension PBXSim {
             discussion: """
                 Without a scenario file the session opens on the seed example's site. Lines are read \
                 with libedit (history in ~/.pbxsim_history or $PBXSIM_HISTORY, tab completion) on a \
-                terminal, and plainly from a pipe or file. Exit status: 0, or 1 if a command failed.
+                terminal, and plainly from a pipe or file. Exit status: 0, 1 if a command failed, 2 invalid input \
+                (a scenario file or database that cannot be used; the message names it).
                 """)
 
         @Argument(help: "Scenario file whose topology (and timeline) the session starts from.")

@@ -25,7 +25,6 @@ public enum StepKind: String, Sendable, CaseIterable {
     case pstnSetup = "pstn-setup"
     case pstnAlerting = "pstn-alerting"
     case pstnConnect = "pstn-connect"
-    case pstnRelease = "pstn-release"
     case didMapped = "did-mapped"
     case extensionRinging = "extension-ringing"
     case extensionAnswered = "extension-answered"
