@@ -24,7 +24,9 @@ extension PBXSim {
             do { reader = TraceReader(db: try SQLiteDatabase(path: db, readOnly: true)) } catch {
                 printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }
-            guard let runID = try runID ?? reader.runIDs().last else { printError("error: \(db) holds no run"); throw ExitStatus(code: 2) }
+            let ids: [Int64]
+            do { ids = try reader.runIDs() } catch { printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2) }
+            guard let runID = runID ?? ids.last else { printError("error: \(db) holds no run"); throw ExitStatus(code: 2) }
             guard let c = try reader.call(runID: runID, callID: call) else {
                 printError("error: \(db): run \(runID) has no call \(call)"); throw ExitStatus(code: 2)
             }
