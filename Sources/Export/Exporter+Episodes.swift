@@ -107,7 +107,7 @@ extension Exporter {
             net.loss = params.first { $0[0] == "loss" }?[1] ?? nil
             let reader = TraceReader(db: db)
             let calls = try db.prepare("""
-                SELECT c.call_id, (SELECT min(seq) FROM step s WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
+                SELECT c.call_id, (SELECT min(seq) FROM step s INDEXED BY step_call WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
                 FROM call c WHERE c.run_id = ? ORDER BY c.call_id
                 """)
             calls.bind(1, run)

@@ -94,11 +94,14 @@ public struct Exporter {
 
     func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, _ body: (TraceReader.Row, Int?) -> Void) throws {
         let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
-        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id FROM step WHERE run_id = ? \(cond) ORDER BY seq")
+        // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
+        // run along the (run_id, seq) key); without one, the run's rows in key order.
+        let stepIndex = allCalls ? "" : "INDEXED BY step_call", msgIndex = allCalls ? "" : "INDEXED BY sip_message_call"
+        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""
             SELECT seq, at_ns, src, dst, method, status_code, branch, delivered, retransmission, raw, call_id
-            FROM sip_message WHERE run_id = ? \(cond) ORDER BY seq
+            FROM sip_message \(msgIndex) WHERE run_id = ? \(cond) ORDER BY seq
             """)
         msgs.bind(1, run)
         var haveStep = try steps.step(), haveMsg = try msgs.step()
