@@ -7,3 +7,5 @@ static inline void pbxsim_set_completion_append(int c) { rl_completion_append_ch
 static inline int pbxsim_history_length(void) { return history_length; }
 static inline void pbxsim_stifle_history(int n) { stifle_history(n); }
 static inline const char *pbxsim_line_buffer(void) { return rl_line_buffer; }
+// stdout is a mutable C global Swift 6 cannot touch: make it line-buffered here.
+static inline void pbxsim_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

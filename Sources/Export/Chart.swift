@@ -237,7 +237,7 @@ struct BandChart {
 }
 
 /// HTML/XML text escaping.
-func esc(_ s: String) -> String {
+public func esc(_ s: String) -> String {
     var o = ""
     o.reserveCapacity(s.utf8.count)
     for ch in s {

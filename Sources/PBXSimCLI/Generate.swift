@@ -190,6 +190,7 @@ extension PBXSim {
             let sink = try store.makeSink(runID: runID)
             for e in out.events { sink.record(e) }
             try sink.flush()
+            try store.recordFingerprint(runID, TraceFingerprint.of(out.events))
             try store.finishRun(runID, status: "completed", endedAtUs: out.endTime.microseconds, calls: out.callCount)
         }
     }

@@ -131,3 +131,5 @@ func wrapWords(_ text: String, width: Int, firstUsed: Int, indent: Int) -> [Stri
     // A break at a double space leaves one behind: no line ends in spaces.
     return lines.map { l in var t = Substring(l); while t.last == " " { t = t.dropLast() }; return String(t) }
 }
+
+func format3(_ v: Double) -> String { String((v * 1000).rounded() / 1000) }

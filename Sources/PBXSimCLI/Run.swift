@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLibEdit
 import Scenario
 import Store
 import Trace
@@ -14,8 +15,17 @@ extension PBXSim {
             abstract: "Run scenario files, record every step in SQLite and check their expectations.",
             discussion: "Exit status: 0 every expectation held, 1 an expectation failed, 2 invalid input, 3 the trace could not be written (disk full, --max-db-size reached), 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM (the run is marked interrupted).")
 
-        @Argument(help: "Scenario files (YAML).")
+        @Argument(help: "Scenario files (YAML) or directories (every *.yaml below them, sorted).")
         var scenarios: [String]
+
+        @Option(help: "Scenarios run at once (default: the number of cores); results and the database are the same for any value.")
+        var jobs: Int?
+
+        @Option(help: "Write JUnit XML: one testsuite per scenario file, one testcase per expectation.")
+        var junit: String?
+
+        @Option(help: "Write one JSON object per scenario (JSON Lines).")
+        var json: String?
 
         @Option(help: "SQLite file to append the trace to.")
         var db: String = "pbxsim.sqlite"
@@ -39,6 +49,11 @@ extension PBXSim {
         var maxDbSize: String = defaultMaxDBSize
 
         func run() throws {
+            // Line-buffered: every line is out as soon as it is printed, even into a pipe.
+            pbxsim_line_buffer_stdout()
+            // One file: the detailed report of every call. Several files or a directory: the runner.
+            let single = scenarios.count == 1 && !isDirectory(scenarios[0]) && junit == nil && json == nil && jobs == nil
+            if !single { return try runMany() }
             var loaded: [Scenario] = []
             var invalid = false
             for path in scenarios {
@@ -123,14 +138,15 @@ extension PBXSim {
                 print("stopped at \(result.endTime) (until) with calls in progress")
             }
             let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print(wrapWords("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime)", width: console.width, firstUsed: 0, indent: 3).joined(separator: "\n"))
+            print(wrapWords("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime); fingerprint \(result.fingerprint)", width: console.width, firstUsed: 0, indent: 3).joined(separator: "\n"))
+            if !result.interrupted { try store.recordFingerprint(runID, result.fingerprint) }
             printSummary(result.summaries, style: console.style)
             try store.recordSummary(runID, result.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
             if !result.expectations.isEmpty {
                 print("expectations:")
                 for r in result.expectations {
                     let where_ = r.line.map { "\(s.file):\($0): " } ?? ""
-                    let subject = r.field.hasPrefix("summary ") ? r.field : "call \(r.call) \(r.field)"
+                    let subject = r.field.hasPrefix("summary ") || r.field == "fingerprint" ? r.field : "call \(r.call) \(r.field)"
                     let line = r.held ? "  " + console.style.green("ok") + "    \(subject) = \(r.actual)"
                         : "  " + console.style.red("FAIL") + "  \(where_)\(subject): expected \(r.expected), actual \(r.actual)"
                     print(wrapWords(line, width: console.width, firstUsed: 0, indent: 8).joined(separator: "\n"))

@@ -54,6 +54,8 @@ public struct Scenario: Sendable {
 
     /// Expectations on the run summary.
     public var summaryExpectations: [SummaryExpectation] = []
+    /// `expect: - fingerprint: fp64:...`: the trace must have this fingerprint.
+    public var fingerprint: (value: String, line: Int?)?
 
     /// `expect: - summary: {pbx: PBX-1, blocked_ratio: {min: 0.05, max: 0.1}, offered: 1000}`.
     public struct SummaryExpectation: Sendable {

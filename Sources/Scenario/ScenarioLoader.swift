@@ -295,7 +295,17 @@ public enum ScenarioLoader {
         var expectations: [Scenario.CallExpectation] = []
         let outcomes: Set<String> = ["answered", "busy", "no-answer", "rejected", "blocked", "failed", "abandoned"]
         var summaryExpectations: [Scenario.SummaryExpectation] = []
+        var fingerprint: (value: String, line: Int?)?
         for e in try top["expect"]?.sequence() ?? [] {
+            if case .mapping = e.node, try e.mapping().first?.key == "fingerprint" {
+                let m = try e.dict(allowed: ["fingerprint"])
+                let v = try m["fingerprint"]!.string()
+                guard v.hasPrefix("fp64:"), v.count == 21, v.dropFirst(5).allSatisfy({ $0.isHexDigit }) else {
+                    throw m["fingerprint"]!.error("a fingerprint is fp64: and 16 hex digits, as pbxsim run prints it, got '\(v)'")
+                }
+                fingerprint = (v, e.line)
+                continue
+            }
             if case .mapping = e.node, try e.mapping().first?.key == "summary" {
                 let m = try e.dict(allowed: ["summary"])
                 summaryExpectations.append(try parseSummaryExpectation(m["summary"]!, world: world))
@@ -303,7 +313,7 @@ public enum ScenarioLoader {
             }
             let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay",
                                          "carrier", "trunk_group"])
-            guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary')", key: "\(e.path).call") }
+            guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary', 'fingerprint')", key: "\(e.path).call") }
             var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
             if let o = m["outcome"] {
                 let s = try o.string()
@@ -333,6 +343,7 @@ public enum ScenarioLoader {
         var scenario = Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
                                 expectations: expectations, until: until, source: text)
         scenario.summaryExpectations = summaryExpectations
+        scenario.fingerprint = fingerprint
         if let st = top["start"] {
             let v = try st.string()
             guard let epoch = Civil.parse(v) else { throw st.error("expected a date and time like \"2026-01-05 09:00\", got '\(v)'") }

@@ -17,6 +17,8 @@ public struct RunResult: Sendable {
     public var interrupted = false
     /// The run reached the simulated-time ceiling (`SimTime.maxDuration`) with work still pending.
     public var hitTimeLimit = false
+    /// The trace's fingerprint (`TraceFingerprint`).
+    public var fingerprint = ""
     public var allHeld: Bool { expectations.allSatisfy(\.held) }
 }
 
@@ -36,7 +38,8 @@ public enum ScenarioRunner {
     public static func run(_ s: Scenario, seed: UInt64? = nil, sink: TraceSink, keepAll: Bool = false,
                            traceLevel: TraceLevel = .full, shouldStop: () -> Bool = { false },
                            progress: ((_ now: SimTime, _ calls: Int) -> Void)? = nil) -> RunResult {
-        let world = makeWorld(s, seed: seed, sink: sink, traceLevel: traceLevel)
+        let fp = FingerprintSink()
+        let world = makeWorld(s, seed: seed, sink: FanOutTraceSink([sink, fp]), traceLevel: traceLevel)
         let wanted = Set(s.expectations.map(\.call))
         var calls: [Int: CallSummary] = [:]
         var outcomes: [String: Int] = [:]
@@ -65,12 +68,17 @@ public enum ScenarioRunner {
         // Calls still in progress get a row with what is known so far.
         world.recordCallsInProgress()
         let summaries = world.summaries()
-        let result = s.check(calls: calls) + s.check(summaries: summaries)
+        var result = s.check(calls: calls) + s.check(summaries: summaries)
+        if let f = s.fingerprint {
+            result.append(ExpectationResult(call: 0, field: "fingerprint", expected: f.value, actual: fp.fingerprint.text,
+                                            held: f.value == fp.fingerprint.text, line: f.line))
+        }
         var r = RunResult(calls: calls, callCount: world.callCount, outcomes: outcomes, endTime: world.now, expectations: result,
                           commandErrors: world.commandErrors, stoppedAtLimit: stopped)
         r.summaries = summaries
         r.interrupted = interrupted
         r.hitTimeLimit = hitTimeLimit
+        r.fingerprint = fp.fingerprint.text
         return r
     }
 

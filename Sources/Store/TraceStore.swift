@@ -129,10 +129,11 @@ public final class TraceStore {
         ALTER TABLE call ADD COLUMN trunk_group INTEGER;
         ALTER TABLE call ADD COLUMN sent_digits TEXT;
         """),
-        ("v6-fields-pdd-writer", """
+        ("v6-fields-pdd-writer-fingerprint", """
         ALTER TABLE step ADD COLUMN fields TEXT;
         ALTER TABLE call ADD COLUMN pdd_us INTEGER;
         ALTER TABLE run ADD COLUMN writer TEXT;
+        ALTER TABLE run ADD COLUMN fingerprint TEXT;
         """),
     ]
 
@@ -268,6 +269,14 @@ public final class TraceStore {
             let c = try db.prepare("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
             for (k, v) in pbxConfigs { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
         }
+    }
+
+    /// Stores the run's trace fingerprint (`TraceFingerprint`).
+    public func recordFingerprint(_ runID: Int64, _ fingerprint: String) throws {
+        let s = try db.prepare("UPDATE run SET fingerprint = ? WHERE run_id = ?")
+        s.bind(1, fingerprint)
+        s.bind(2, runID)
+        try s.run()
     }
 
     public func finishRun(_ runID: Int64, status: String, endedAtUs: Int64, calls: Int) throws {

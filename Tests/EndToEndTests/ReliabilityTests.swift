@@ -71,7 +71,8 @@ import Trace
     @Test func filesAreReadAsASpecificationWould() throws {
         let zero = try runCLI(["run", "/dev/zero", "--db", tempPath("f.sqlite")])
         #expect(zero.status == 2 && zero.err.contains("larger than 4 MiB"))
-        let dir = try runCLI(["run", packageRoot.appendingPathComponent("scenarios").path, "--db", tempPath("f.sqlite")])
+        // `run` takes directories (every scenario in them); where one file belongs, a directory is named.
+        let dir = try runCLI(["repl", packageRoot.appendingPathComponent("scenarios").path, "--db", tempPath("f.sqlite")])
         #expect(dir.status == 2 && dir.err.contains("is a directory"))
         let missing = try runCLI(["run", tempPath("missing.yaml"), "--db", tempPath("f.sqlite")])
         #expect(missing.status == 2 && missing.err.contains("no such file"))
