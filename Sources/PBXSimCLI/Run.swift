@@ -146,10 +146,11 @@ extension PBXSim {
                 print("expectations:")
                 for r in result.expectations {
                     let where_ = r.line.map { "\(s.file):\($0): " } ?? ""
-                    let subject = r.field.hasPrefix("summary ") || r.field == "fingerprint" ? r.field : "call \(r.call) \(r.field)"
+                    let subject = PBXSim.Run.subject(r)
                     let line = r.held ? "  " + console.style.green("ok") + "    \(subject) = \(r.actual)"
                         : "  " + console.style.red("FAIL") + "  \(where_)\(subject): expected \(r.expected), actual \(r.actual)"
                     print(wrapWords(line, width: console.width, firstUsed: 0, indent: 8).joined(separator: "\n"))
+                    for c in r.context { print(wrapWords("          " + c, width: console.width, firstUsed: 0, indent: 12).joined(separator: "\n")) }
                 }
             }
             try store.recordExpectations(runID, result.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })

@@ -153,8 +153,9 @@ extension PBXSim.Run {
         return runID
     }
 
+    /// How an expectation is named: `call 1 route`, or the trace-level field itself.
     static func subject(_ e: ExpectationResult) -> String {
-        e.field.hasPrefix("summary ") || e.field == "fingerprint" ? e.field : "call \(e.call) \(e.field)"
+        e.call == 0 || e.field.contains(" ") ? e.field : "call \(e.call) \(e.field)"
     }
 
     /// `PASS  file  N calls  simulated T  wall W`, failures and errors indented below.
@@ -176,6 +177,7 @@ extension PBXSim.Run {
             for e in r.expectations where !e.held {
                 let at = e.line.map { "\(o.file):\($0): " } ?? ""
                 lines += wrapWords("      \(at)\(Self.subject(e)): expected \(e.expected), actual \(e.actual)", width: width, firstUsed: 0, indent: 8)
+                for c in e.context { lines += wrapWords("          " + c, width: width, firstUsed: 0, indent: 12) }
             }
         }
         for l in lines { print(l) }

@@ -56,6 +56,8 @@ public struct Scenario: Sendable {
     public var summaryExpectations: [SummaryExpectation] = []
     /// `expect: - fingerprint: fp64:...`: the trace must have this fingerprint.
     public var fingerprint: (value: String, line: Int?)?
+    /// Expectations about the whole trace.
+    public var traceExpectations: [TraceExpectation] = []
 
     /// `expect: - summary: {pbx: PBX-1, blocked_ratio: {min: 0.05, max: 0.1}, offered: 1000}`.
     public struct SummaryExpectation: Sendable {
@@ -82,6 +84,11 @@ public struct ExpectationResult: Sendable {
     public var actual: String
     public var held: Bool
     public var line: Int?
+    /// Steps around the difference, printed under a failure.
+    public var context: [String] = []
+    public init(call: Int, field: String, expected: String, actual: String, held: Bool, line: Int?) {
+        self.call = call; self.field = field; self.expected = expected; self.actual = actual; self.held = held; self.line = line
+    }
 }
 
 extension Scenario {

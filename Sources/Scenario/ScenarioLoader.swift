@@ -296,7 +296,13 @@ public enum ScenarioLoader {
         let outcomes: Set<String> = ["answered", "busy", "no-answer", "rejected", "blocked", "failed", "abandoned"]
         var summaryExpectations: [Scenario.SummaryExpectation] = []
         var fingerprint: (value: String, line: Int?)?
+        var traceExpectations: [TraceExpectation] = []
         for e in try top["expect"]?.sequence() ?? [] {
+            if case .mapping = e.node, let key = try e.mapping().first?.key, ["no_request_to", "card_state", "sip_attempts", "setup_delay"].contains(key),
+               try e.mapping().count == 1 {
+                traceExpectations.append(try parseTraceExpectation(key, e.dict(allowed: [key])[key]!, world: world, line: e.line))
+                continue
+            }
             if case .mapping = e.node, try e.mapping().first?.key == "fingerprint" {
                 let m = try e.dict(allowed: ["fingerprint"])
                 let v = try m["fingerprint"]!.string()
@@ -344,6 +350,7 @@ public enum ScenarioLoader {
                                 expectations: expectations, until: until, source: text)
         scenario.summaryExpectations = summaryExpectations
         scenario.fingerprint = fingerprint
+        scenario.traceExpectations = traceExpectations
         if let st = top["start"] {
             let v = try st.string()
             guard let epoch = Civil.parse(v) else { throw st.error("expected a date and time like \"2026-01-05 09:00\", got '\(v)'") }
@@ -465,5 +472,54 @@ public enum ScenarioLoader {
     static func basename(_ p: String) -> String {
         let last = p.split(separator: "/").last.map(String.init) ?? p
         return last.hasSuffix(".yaml") ? String(last.dropLast(5)) : last
+    }
+
+    /// `no_request_to: {host:, between: [a, b]}`, `card_state: {pbx:, at:, state:}`,
+    /// `sip_attempts: {pbx:, min:, max:}` (or a number), `setup_delay: {pbx:, min:, max:}`.
+    static func parseTraceExpectation(_ key: String, _ n: YNode, world: WorldConfig, line: Int?) throws -> TraceExpectation {
+        func pbx(_ m: [String: YNode]) throws -> String? {
+            guard let p = m["pbx"] else { return nil }
+            let name = try p.nonEmptyString()
+            guard world.pbxs.contains(where: { $0.name == name }) else { throw p.error("no PBX '\(name)'") }
+            return name
+        }
+        func range(_ m: [String: YNode], seconds: Bool) throws -> Scenario.Range {
+            func v(_ k: String) throws -> Double? { try m[k].map { seconds ? try $0.duration().seconds : try $0.double(min: 0) } }
+            let r = Scenario.Range(min: try v("min"), max: try v("max"))
+            if r.min == nil && r.max == nil { throw n.error("give min, max or both") }
+            return r
+        }
+        switch key {
+        case "no_request_to":
+            let m = try n.dict(allowed: ["host", "between"])
+            guard let h = m["host"] else { throw n.error("missing required key 'host'", key: "\(n.path).host") }
+            let host = try h.nonEmptyString()
+            guard let entry = world.hosts.first(where: { $0.name == host || $0.ip == (ServerAddress.canonicalIP(host) ?? host) }) else {
+                throw h.error("unknown host '\(host)' (declare it under network.hosts)")
+            }
+            var from = SimTime.zero, to = SimTime.maxDuration
+            if let b = m["between"] {
+                let ends = try b.sequence()
+                guard ends.count == 2 else { throw b.error("between takes [from, to]") }
+                from = try ends[0].duration(); to = try ends[1].duration()
+                guard from <= to else { throw b.error("from must not be after to") }
+            }
+            return .noRequestTo(host: entry.name, ip: entry.ip, from: from, to: to, line: line)
+        case "card_state":
+            let m = try n.dict(allowed: ["pbx", "at", "state"])
+            guard let name = try pbx(m) else { throw n.error("missing required key 'pbx'", key: "\(n.path).pbx") }
+            guard world.pbxs.first(where: { $0.name == name })?.card != nil else { throw m["pbx"]!.error("\(name) has no V-SIPGW card") }
+            guard let at = m["at"], let st = m["state"] else { throw n.error("card_state needs pbx, at and state") }
+            let state = try st.string()
+            guard ["INS", "OUS", "Fault"].contains(state) else { throw st.error("state must be INS, OUS or Fault, got '\(state)'") }
+            return .cardState(pbx: name, at: try at.duration(), state: state, line: line)
+        case "sip_attempts":
+            if case .scalar = n.node { let k = Double(try n.int(min: 0)); return .sipAttempts(pbx: nil, range: .init(min: k, max: k), line: line) }
+            let m = try n.dict(allowed: ["pbx", "min", "max"])
+            return .sipAttempts(pbx: try pbx(m), range: try range(m, seconds: false), line: line)
+        default:
+            let m = try n.dict(allowed: ["pbx", "min", "max"])
+            return .setupDelay(pbx: try pbx(m), range: try range(m, seconds: true), line: line)
+        }
     }
 }

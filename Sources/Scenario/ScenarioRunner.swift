@@ -39,7 +39,8 @@ public enum ScenarioRunner {
                            traceLevel: TraceLevel = .full, shouldStop: () -> Bool = { false },
                            progress: ((_ now: SimTime, _ calls: Int) -> Void)? = nil) -> RunResult {
         let fp = FingerprintSink()
-        let world = makeWorld(s, seed: seed, sink: FanOutTraceSink([sink, fp]), traceLevel: traceLevel)
+        let collector = TraceCollector()
+        let world = makeWorld(s, seed: seed, sink: FanOutTraceSink(s.traceExpectations.isEmpty ? [sink, fp] : [sink, fp, collector]), traceLevel: traceLevel)
         let wanted = Set(s.expectations.map(\.call))
         var calls: [Int: CallSummary] = [:]
         var outcomes: [String: Int] = [:]
@@ -68,7 +69,7 @@ public enum ScenarioRunner {
         // Calls still in progress get a row with what is known so far.
         world.recordCallsInProgress()
         let summaries = world.summaries()
-        var result = s.check(calls: calls) + s.check(summaries: summaries)
+        var result = s.check(calls: calls) + s.check(summaries: summaries) + s.check(trace: collector, level: traceLevel)
         if let f = s.fingerprint {
             result.append(ExpectationResult(call: 0, field: "fingerprint", expected: f.value, actual: fp.fingerprint.text,
                                             held: f.value == fp.fingerprint.text, line: f.line))

@@ -121,3 +121,41 @@ import Store
         #expect(!other.out.contains("fingerprint \(fa)"))
     }
 }
+
+/// Trace expectations (issue 12 item 3): each can fail, and a failure shows the steps around it.
+@Suite struct TraceExpectationTests {
+    @Test func failuresShowExpectedActualAndContext() throws {
+        let text = try String(contentsOfFile: scenarioPath("seed-example.yaml"), encoding: .utf8) + """
+              - no_request_to: {host: sip2.itsp.example, between: [5s, 6s]}
+              - card_state: {pbx: PBX-1, at: 30s, state: INS}
+              - sip_attempts: {pbx: PBX-1, min: 4}
+              - setup_delay: {max: 10s}
+
+            """
+        let file = tempPath("trace-exp.yaml")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runCLI(["run", file, "--db", tempPath("trace-exp.sqlite"), "-q"])
+        #expect(r.status == 1)
+        // The failover INVITE to sip2 at 5 s, from PBX-1, with the call's steps around it.
+        #expect(r.out.contains("no_request_to sip2.itsp.example between 5.000s and 6.000s: expected no request, actual INVITE from 198.51.100.1:5060 at 5.000s (call 1)"))
+        #expect(r.out.contains("PBX-1/V-SIPGW  failover  leave 192.0.2.10:5060"))
+        // The card went OUS at 12.02 s (every registrar target failed).
+        #expect(r.out.contains("card_state PBX-1 at 30.000s: expected INS, actual OUS"))
+        #expect(r.out.contains("sip_attempts PBX-1: expected at least 4, actual 3"))
+        #expect(r.out.contains("setup_delay of every answered call: expected at most 10s, actual call 1: 16.400s"))
+        #expect(r.out.contains("4 of 8 expectation(s) failed"))
+    }
+
+    @Test func badTraceExpectationsAreInvalid() throws {
+        let base = try String(contentsOfFile: scenarioPath("seed-example.yaml"), encoding: .utf8)
+        for (extra, words) in [("  - no_request_to: {host: nowhere.example}\n", "unknown host"),
+                               ("  - card_state: {pbx: PBX-9, at: 1s, state: INS}\n", "no PBX"),
+                               ("  - card_state: {pbx: PBX-1, at: 1s, state: UP}\n", "INS, OUS or Fault"),
+                               ("  - setup_delay: {}\n", "min, max or both")] {
+            let file = tempPath("bad-trace-exp.yaml")
+            try (base + extra).write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try runCLI(["run", file, "--db", tempPath("bad-trace-exp.sqlite"), "-q"])
+            #expect(r.status == 2 && r.err.contains(words), "\(extra): \(r.err)")
+        }
+    }
+}
