@@ -72,6 +72,12 @@ struct YNode {
             let key = ks.string
             let c = child(key, v)
             if let a = allowed, !a.contains(key) {
+                // A misspelt key gets the closest valid one (at most a third of it changed).
+                let best = a.min { CommandParser.editDistance($0, key) < CommandParser.editDistance($1, key) }
+                if let b = best, CommandParser.editDistance(b, key) <= max(2, key.count / 3) {
+                    throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
+                                        message: "unknown key; did you mean \(b)? (expected one of: \(a.sorted().joined(separator: ", ")))")
+                }
                 throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
                                     message: "unknown key '\(key)' (expected one of: \(a.sorted().joined(separator: ", ")))")
             }

@@ -159,3 +159,20 @@ import Store
         }
     }
 }
+
+/// A misspelt key names the key it most likely meant (issue 12 item 4, in part).
+@Suite struct SuggestionTests {
+    @Test func misspeltKeySuggestsTheClosest() throws {
+        let text = try String(contentsOfFile: scenarioPath("seed-example.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "invite_timeout: 4s", with: "invite_timout: 4s")
+        let file = tempPath("typo.yaml")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runCLI(["run", file, "--db", tempPath("typo.sqlite")])
+        #expect(r.status == 2 && r.err.contains("typo.yaml:50:7: pbxs[0].v_sipgw.invite_timout: unknown key; did you mean invite_timeout?"))
+        // Nothing close: no guess.
+        let far = tempPath("far.yaml")
+        try text.replacingOccurrences(of: "invite_timout: 4s", with: "zzzzzz: 4s").write(toFile: far, atomically: true, encoding: .utf8)
+        let f = try runCLI(["run", far, "--db", tempPath("typo.sqlite")])
+        #expect(f.status == 2 && f.err.contains("unknown key 'zzzzzz'") && !f.err.contains("did you mean"))
+    }
+}
