@@ -91,12 +91,18 @@ extension PBXSim {
             if failed { throw ExitStatus(code: 1) }
         }
 
-        func runOne(_ s: Scenario, store: TraceStore) throws -> Bool {
-            let useSeed = seed ?? s.seed
-            let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
+        /// Opens a scenario's `run` row with its hosts and provenance; returns the run id.
+        func beginRecordedRun(_ s: Scenario, store: TraceStore) throws -> Int64 {
+            let runID = try store.beginRun(.init(scenario: s.name, seed: seed ?? s.seed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
                                                  scenarioHash: s.sourceHash ?? contentHash(s.source), version: PBXSim.version, tool: "run"))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
             try store.recordProvenance(runID, params: s.runParams + [("trace_level", trace)], pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
+            return runID
+        }
+
+        func runOne(_ s: Scenario, store: TraceStore) throws -> Bool {
+            let useSeed = seed ?? s.seed
+            let runID = try beginRecordedRun(s, store: store)
             let sqlSink = try store.makeSink(runID: runID)
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet || summaryOnly, verbose: verbose && !summaryOnly)
             console.silent = summaryOnly

@@ -131,11 +131,7 @@ extension PBXSim.Run {
 
     /// Writes one scenario's run: its rows, summary, expectations, fingerprint and status.
     func write(_ s: Scenario, _ r: RunResult, _ events: [TraceEvent], store: TraceStore) throws -> Int64 {
-        let useSeed = seed ?? s.seed
-        let runID = try store.beginRun(.init(scenario: s.name, seed: useSeed, startedAt: startedAtTimestamp(), scenarioFile: s.file,
-                                             scenarioHash: s.sourceHash ?? contentHash(s.source), version: PBXSim.version, tool: "run"))
-        try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
-        try store.recordProvenance(runID, params: s.runParams + [("trace_level", trace)], pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
+        let runID = try beginRecordedRun(s, store: store)
         let sink = try store.makeSink(runID: runID)
         for e in events { sink.record(e) }
         do { try sink.flush() } catch {

@@ -24,17 +24,8 @@ import Foundation
         #expect(try runCLI(["generate", packageRoot.appendingPathComponent("sweeps/failover.yaml").path, "--runs", "200", "--db", db]).status == 0)
         #expect(try runCLI(["export", db, "--format", "episodes", "--split", "--out", dir + "/episodes.jsonl"]).status == 0)
         try script.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "train.py"]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(e)")
+        let (status, o, e) = try runProgram("/usr/bin/env", ["python3", "train.py"], cwd: dir)
+        #expect(status == 0, "\(e)")
         // "N calls; test accuracy A, majority class M": the model must beat always guessing M.
         let numbers = o.split(whereSeparator: { !"0123456789.".contains($0) }).compactMap { Double($0) }
         #expect(numbers.count >= 3, "\(o)")

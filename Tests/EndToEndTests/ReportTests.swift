@@ -166,18 +166,7 @@ import Store
         return nil
     }
 
-    func runTool(_ path: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o
-        p.standardError = e
-        try p.run()
-        let od = o.fileHandleForReading.readDataToEndOfFile(), ed = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
-    }
+    func runTool(_ path: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) { try runProgram(path, args) }
 
     /// The report loads in headless Chromium without console errors, the browser's DOM has every
     /// chart with its series, and a screenshot is not blank. Skipped (with a message) where

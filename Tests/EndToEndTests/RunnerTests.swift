@@ -78,16 +78,8 @@ import Store
             fails = [c.find("failure").get("message") for s in suites for c in s.findall("testcase") if c.find("failure") is not None]
             print(len(suites), int(root.get("tests")), int(root.get("failures")), int(root.get("errors")), "|".join(fails))
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, xml]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(e)")
+        let (status, o, e) = try runProgram("/usr/bin/env", ["python3", "-c", script, xml])
+        #expect(status == 0, "\(e)")
         let f = o.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: " ")
         // 4 files: the seed (4 expectations) twice, busy-far-end (5), the invalid one (1 error).
         #expect(f.count >= 5 && f[0] == "4" && f[1] == "14" && f[2] == "1" && f[3] == "1", "\(o)")

@@ -49,3 +49,18 @@ func runCLI(_ args: [String], cwd: String? = nil, env: [String: String] = [:]) t
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
 }
+
+/// Runs a program (not pbxsim) with arguments, optionally in a directory; returns its status and output.
+func runProgram(_ path: String, _ args: [String], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let o = Pipe(), e = Pipe()
+    p.standardOutput = o
+    p.standardError = e
+    try p.run()
+    let od = o.fileHandleForReading.readDataToEndOfFile(), ed = e.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: od, as: UTF8.self), String(decoding: ed, as: UTF8.self))
+}
