@@ -76,7 +76,7 @@ struct YNode {
                 let best = a.min { CommandParser.editDistance($0, key) < CommandParser.editDistance($1, key) }
                 if let b = best, CommandParser.editDistance(b, key) <= max(2, key.count / 3) {
                     throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
-                                        message: "unknown key; did you mean \(b)? (expected one of: \(a.sorted().joined(separator: ", ")))")
+                                        message: "unknown key '\(key)'; did you mean \(b)? (expected one of: \(a.sorted().joined(separator: ", ")))")
                 }
                 throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
                                     message: "unknown key '\(key)' (expected one of: \(a.sorted().joined(separator: ", ")))")

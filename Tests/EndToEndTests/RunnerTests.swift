@@ -160,7 +160,7 @@ import Store
         let file = tempPath("typo.yaml")
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         let r = try runCLI(["run", file, "--db", tempPath("typo.sqlite")])
-        #expect(r.status == 2 && r.err.contains("typo.yaml:50:7: pbxs[0].v_sipgw.invite_timout: unknown key; did you mean invite_timeout?"))
+        #expect(r.status == 2 && r.err.contains("typo.yaml:50:7: pbxs[0].v_sipgw.invite_timout: unknown key 'invite_timout'; did you mean invite_timeout?"))
         // Nothing close: no guess.
         let far = tempPath("far.yaml")
         try text.replacingOccurrences(of: "invite_timout: 4s", with: "zzzzzz: 4s").write(toFile: far, atomically: true, encoding: .utf8)
