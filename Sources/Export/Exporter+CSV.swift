@@ -1,4 +1,3 @@
-import Foundation
 import Store
 import Trace
 
@@ -41,30 +40,20 @@ extension Exporter {
             c.bind(1, run)
             let params = Dictionary(try db.rows("SELECT name, value FROM run_param WHERE run_id = ?", [.int(run)]).map { ($0[0] ?? "", $0[1] ?? "") },
                                     uniquingKeysWith: { a, _ in a })
-            var cards: [String: [String: Any]] = [:]
-            for r in try db.rows("SELECT pbx, config FROM pbx_config WHERE run_id = ?", [.int(run)]) {
-                if let d = (r[1] ?? "").data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                   let card = o["v_sipgw"] as? [String: Any] { cards[r[0] ?? ""] = card }
+            // The caller PBX's card settings, read from its stored configuration (JSON) by SQLite.
+            let cardKeys = Exporter.inputColumns.dropFirst(4) // after latency, loss, weekday, time of day
+            var cards: [String: [String?]] = [:]
+            for r in try db.rows("SELECT pbx, " + cardKeys.map { "json_extract(config, '$.v_sipgw.\($0)')" }.joined(separator: ", ")
+                                 + " FROM pbx_config WHERE run_id = ? AND json_extract(config, '$.v_sipgw') IS NOT NULL", [.int(run)]) {
+                cards[r[0] ?? ""] = Array(r.dropFirst())
             }
             let startEpoch = params["start"].flatMap(Civil.parse)
-            func text(_ v: Any?) -> String? {
-                switch v {
-                case let b as Bool: return b ? "1" : "0"
-                case let n as NSNumber: return n.stringValue
-                case let s as String: return s
-                default: return nil
-                }
-            }
             while try c.step() {
                 let fields = (0..<Exporter.callColumns.count).map { c.text($0) }
-                let card = cards[c.text(10) ?? ""]
+                let card = cards[c.text(10) ?? ""] ?? [String?](repeating: nil, count: cardKeys.count)
                 let when = startEpoch.map { Civil.describe($0 + c.int(4) / 1_000_000) }
-                let inputs: [String?] = [
-                    params["latency"].flatMap(Exporter.milliseconds).map(JSON.number), params["loss"].flatMap(Exporter.percent).map(JSON.number),
-                    when?.weekday, when?.timeOfDay, text(card?["transport"]), text(card?["t1_ms"]), text(card?["t2_ms"]),
-                    text(card?["invite_timeout_ms"]), text(card?["failover_timer_register_ms"]), text(card?["reroute_on"]),
-                    text(card?["failback"]), text(card?["calls_follow_registration"]),
-                ]
+                let inputs: [String?] = [params["latency"].flatMap(Exporter.milliseconds).map(JSON.number), params["loss"].flatMap(Exporter.percent).map(JSON.number),
+                                         when?.weekday, when?.timeOfDay] + card
                 calls.write(Exporter.csvLine(fields + inputs + extra))
             }
             try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in

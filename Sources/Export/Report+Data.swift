@@ -1,4 +1,3 @@
-import Foundation
 import SimCore
 import SIP
 import Store
@@ -112,7 +111,10 @@ extension Report {
     /// time.
     func stepAggregates(_ run: Int64, bucketUs: Int64, buckets: Int, cards: [String], endUs: Int64)
         throws -> (occupancy: [String: [Double]]?, cardStates: [(name: String, segments: [BandChart.Segment])]) {
-        let s = try db.prepare("SELECT at_us, actor, kind, fields FROM step WHERE \(try runRange("step", run)) AND kind IN ('trunk-seized', 'trunk-released', 'card-state') ORDER BY rowid")
+        let s = try db.prepare("""
+            SELECT at_us, actor, kind, json_extract(fields, '$.pbx'), json_extract(fields, '$.to') FROM step
+            WHERE \(try runRange("step", run)) AND kind IN ('trunk-seized', 'trunk-released', 'card-state') ORDER BY rowid
+            """)
         var inUse: [String: Int] = [:]
         var peak: [String: [Double]] = [:]
         var lastBucket: [String: Int] = [:]
@@ -122,9 +124,7 @@ extension Report {
         while try s.step() {
             let kind = s.text(2) ?? ""
             if kind == "card-state" {
-                guard let data = (s.text(3) ?? "").data(using: .utf8),
-                      let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      let pbx = o["pbx"] as? String, let to = o["to"] as? String else { continue }
+                guard let pbx = s.text(3), let to = s.text(4) else { continue }
                 let t = Double(s.int(0)) / 1e6
                 let cur = current[pbx] ?? (0, "INS")
                 if t > cur.since { segs[pbx, default: []].append(.init(start: cur.since, end: t, state: cur.state)) }
@@ -157,13 +157,9 @@ extension Report {
     /// The public-trunk channels of each PBX, from its stored configuration.
     func trunkChannels(_ run: Int64) throws -> [String: Int] {
         var out: [String: Int] = [:]
-        let s = try db.prepare("SELECT pbx, config FROM pbx_config WHERE run_id = ?")
+        let s = try db.prepare("SELECT pbx, json_extract(config, '$.trunk_channels') FROM pbx_config WHERE run_id = ?")
         s.bind(1, run)
-        while try s.step() {
-            guard let data = (s.text(1) ?? "").data(using: .utf8),
-                  let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let n = o["trunk_channels"] as? Int else { continue }
-            out[s.text(0) ?? ""] = n
-        }
+        while try s.step() { if !s.isNull(1) { out[s.text(0) ?? ""] = Int(s.int(1)) } }
         return out
     }
 

@@ -109,10 +109,11 @@ public struct Report {
 
     static func seconds(_ v: Double?) -> String {
         guard let v else { return "-" }
-        return String(format3(v)) + " s"
+        return format3(v) + " s"
     }
 
-    static func format3(_ v: Double) -> String {
+    /// A number with at most three decimals, without a trailing `.0`.
+    public static func format3(_ v: Double) -> String {
         let r = (v * 1000).rounded() / 1000
         var s = String(r)
         if s.hasSuffix(".0") { s.removeLast(2) }

@@ -30,7 +30,8 @@ struct Completer {
             case "latency", "loss": list = n == 2 ? hosts : []
             case "dial": list = n == 1 ? extensions : n == 3 ? ["hold"] : []
             case "busy", "idle", "unanswered", "absent": list = n == 1 ? extensions : []
-            case "hangup", "flow", "trace": list = n == 1 ? calls.map(String.init) : (cmd == "flow" && n == 2 ? ["--svg"] : (cmd == "flow" && n == 3 ? files(prefix) : []))
+            case "hangup", "trace": list = n == 1 ? calls.map(String.init) : []
+            case "flow": list = n == 1 ? calls.map(String.init) : n == 2 ? ["--svg"] : n == 3 ? files(prefix) : []
             case "save", "report": list = n == 1 ? files(prefix) : []
             case "verbose": list = n == 1 ? ["on", "off"] : []
             case "run": list = n == 1 ? ["until"] : []

@@ -45,7 +45,7 @@ final class ConsoleTraceSink: TraceSink {
             return wrapWords(detail, width: width, firstUsed: visibleCount(head), indent: visibleCount(head)).enumerated()
                 .map { $0.offset == 0 ? head + $0.element : $0.element }.joined(separator: "\n")
         }
-        let head = time + actor + "  " + kind.trimmingSpacesRight()
+        let head = time + actor + "  " + kind.trimming(" ")
         let indent = visibleCount(time)
         return head + "\n" + wrapWords(detail, width: width, firstUsed: indent, indent: indent).enumerated()
             .map { $0.offset == 0 ? String(repeating: " ", count: indent) + $0.element : $0.element }.joined(separator: "\n")
@@ -101,12 +101,4 @@ final class ConsoleTraceSink: TraceSink {
     }
 
     func flush() throws { flushOutput() }
-}
-
-extension String {
-    func trimmingSpacesRight() -> String {
-        var s = Substring(self)
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
-    }
 }

@@ -91,13 +91,7 @@ extension PBXSim {
                 part = p[0]; parts = p[1]
             }
             var indices = (0..<runs).filter { $0 % parts == part }
-            let store: TraceStore
-            guard let limit = parseSize(maxDbSize) else {
-                printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2)
-            }
-            do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
-                printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
-            }
+            let store = try openTraceStore(db, maxSize: maxDbSize)
             // Resume: runs of this sweep and seed already completed are kept; runs it left
             // unfinished (interrupted, or running with no live writer) are dropped and redone; a
             // run id held by anything else is a clash.
@@ -152,10 +146,8 @@ extension PBXSim {
                         printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
                     case .success(let out?):
                         do { try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
-                            let f = store.fullness(of: error)
-                            printError("error: \(db): " + (!f.full ? "writing run \(out.index + 1) failed: \(error)"
-                                : (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
-                                  + "; run \(out.index + 1) is incomplete (run the same command again to redo it), earlier runs are intact"))
+                            printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
+                                       + "; run \(out.index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
                             try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(out.index + 1)")
                             throw ExitStatus(code: 3)
                         }
@@ -174,7 +166,7 @@ extension PBXSim {
                 }
             }
             progress.finish()
-            let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = '\(sweepHash)'") ?? 0
+            let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = ?", [.text(sweepHash)]) ?? 0
             print("made \(written) run(s)\(done.isEmpty ? "" : " (\(done.count) already there)"), \(calls) call(s) in all; \(db) is \(byteCount(fileBytes(db)))")
         }
 
@@ -196,49 +188,26 @@ extension PBXSim {
     }
 }
 
-/// A progress bar with rate and ETA on standard error; plain lines when it is not a terminal.
+/// A progress bar with rate and ETA for `generate`, drawn by a `StatusLine`: on a terminal only
+/// (when standard error is a pipe, the closing summary line is all `generate` prints).
 final class Progress {
     let total: Int
     let label: String
-    let tty = isatty(2) == 1
-    let start = Progress.now()
-    var lastPrint = 0.0
-    var lastPlainDecile = -1
+    let status = StatusLine()
 
     init(total: Int, label: String) { self.total = total; self.label = label }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    func line(_ done: Int) -> String {
-        let elapsed = max(1e-9, Progress.now() - start)
-        let rate = Double(done) / elapsed
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        return "\(label): \(done)/\(total) runs  \(fmt(rate)) runs/s  elapsed \(fmt(elapsed))s  ETA \(fmt(eta))s"
-    }
-
-    func fmt(_ v: Double) -> String { String((v * 10).rounded() / 10) }
-
     func update(_ done: Int) {
-        if tty {
-            let t = Progress.now()
-            guard t - lastPrint > 0.1 || done == total else { return }
-            lastPrint = t
-            let width = 30
-            let filled = total == 0 ? width : width * done / total
-            printErrorRaw("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + line(done))
-        } else {
-            let decile = total == 0 ? 10 : done * 10 / total
-            if decile != lastPlainDecile { lastPlainDecile = decile; printError(line(done)) }
-        }
+        status.update({
+            let rate = Double(done) / status.elapsed
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            let filled = total == 0 ? 30 : 30 * done / total
+            return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
+                + "\(label): \(done)/\(total) runs  \(format1(rate)) runs/s  elapsed \(format1(status.elapsed))s  ETA \(format1(eta))s"
+        }())
     }
 
-    func finish() {
-        if tty { printErrorRaw("\n") }
-    }
+    func finish() { status.finish() }
 }
 
 func printErrorRaw(_ s: String) {

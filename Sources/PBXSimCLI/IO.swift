@@ -1,5 +1,6 @@
-#if canImport(Glibc)
 import Store
+import Trace
+#if canImport(Glibc)
 import Glibc
 #endif
 
@@ -132,4 +133,3 @@ func wrapWords(_ text: String, width: Int, firstUsed: Int, indent: Int) -> [Stri
     return lines.map { l in var t = Substring(l); while t.last == " " { t = t.dropLast() }; return String(t) }
 }
 
-func format3(_ v: Double) -> String { String((v * 1000).rounded() / 1000) }

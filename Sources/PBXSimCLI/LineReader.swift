@@ -52,7 +52,7 @@ struct LibEditLineReader: LineReader {
             // The words before the one under the cursor decide what may come here.
             let prefix = text.map { String(cString: $0) } ?? ""
             let line = pbxsim_line_buffer().map { String(cString: $0) } ?? ""
-            let head = String(line.utf8.prefix(Int(start))).map { $0 } ?? ""
+            let head = String(line.utf8.prefix(Int(start))) ?? ""
             let before = head.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             completionMatches = completer.candidates(before: before, prefix: prefix)
             if completionMatches.isEmpty { return nil }

@@ -54,41 +54,39 @@ extension PBXSim {
             // One file: the detailed report of every call. Several files or a directory: the runner.
             let single = scenarios.count == 1 && !isDirectory(scenarios[0]) && junit == nil && json == nil && jobs == nil
             if !single { return try runMany() }
-            var loaded: [Scenario] = []
-            var invalid = false
-            for path in scenarios {
-                do {
-                    loaded.append(try loadScenario(path))
-                } catch let e as ScenarioError {
-                    printError("error: \(e)")
-                    invalid = true
-                }
-            }
-            if invalid { throw ExitStatus(code: 2) }
+            let s: Scenario
+            do { s = try loadScenario(scenarios[0]) } catch let e as ScenarioError { printError("error: \(e)"); throw ExitStatus(code: 2) }
             guard TraceLevel(rawValue: trace) != nil else {
                 printError("error: --trace: expected full, steps or calls, got '\(trace)'")
                 throw ExitStatus(code: 2)
             }
-            guard let limit = parseSize(maxDbSize) else {
-                printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2)
-            }
-            let store: TraceStore
-            do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
-                printError("error: " + databaseProblem(db, error, reading: false))
-                throw ExitStatus(code: 2)
-            }
+            let store = try openTraceStore(db, maxSize: maxDbSize)
             installStopHandlers()
-            var failed = false
-            for s in loaded {
-                let ok = try runOne(s, store: store)
-                if !ok { failed = true }
-                if stopRequested() {
-                    let (code, name) = stopStatus()
-                    printError("stopped by \(name): what was done is committed in \(db); the run is marked interrupted")
-                    throw ExitStatus(code: code)
-                }
+            let ok = try runOne(s, store: store)
+            if stopRequested() {
+                let (code, name) = stopStatus()
+                printError("stopped by \(name): what was done is committed in \(db); the run is marked interrupted")
+                throw ExitStatus(code: code)
             }
-            if failed { throw ExitStatus(code: 1) }
+            if !ok { throw ExitStatus(code: 1) }
+        }
+
+        /// Ends a run's rows: its summary, expectations, fingerprint (unless interrupted) and status.
+        func finishRecordedRun(_ runID: Int64, _ r: RunResult, store: TraceStore) throws {
+            try store.recordSummary(runID, r.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
+            try store.recordExpectations(runID, r.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
+            if !r.interrupted { try store.recordFingerprint(runID, r.fingerprint) }
+            try store.finishRun(runID, status: r.status, endedAtUs: r.endTime.microseconds, calls: r.callCount)
+        }
+
+        /// Flushes a run's trace; a failure (disk full, size cap) marks the run `trace-error`,
+        /// says which, and ends with exit status 3.
+        func flushOrStop(_ sink: TraceSink, _ runID: Int64, _ r: RunResult, store: TraceStore) throws {
+            do { try sink.flush() } catch {
+                printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize) + "; the trace of run \(runID) is incomplete, earlier runs are intact")
+                try? store.finishRun(runID, status: "trace-error", endedAtUs: r.endTime.microseconds, calls: r.callCount)
+                throw ExitStatus(code: 3)
+            }
         }
 
         /// Opens a scenario's `run` row with its hosts and provenance; returns the run id.
@@ -123,18 +121,7 @@ extension PBXSim {
                 }())
             })
             statusLine.finish()
-            var status = "completed"
-            do { try sink.flush() } catch {
-                let f = store.fullness(of: error)
-                guard f.full else {
-                    printError("error: writing the trace to \(db) failed: \(error)")
-                    throw ExitStatus(code: 3)
-                }
-                printError("error: \(db): " + (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
-                           + "; the trace of run \(runID) is incomplete, earlier runs are intact")
-                try? store.finishRun(runID, status: "trace-error", endedAtUs: result.endTime.microseconds, calls: result.callCount)
-                throw ExitStatus(code: 3)
-            }
+            try flushOrStop(sink, runID, result, store: store)
             for e in result.commandErrors { print("warning: \(e)") }
             if result.interrupted {
                 print(console.style.red("interrupted by \(stopStatus().name) at simulated time \(result.endTime); the summary so far:"))
@@ -145,9 +132,7 @@ extension PBXSim {
             }
             let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print(wrapWords("\(result.callCount) call(s): \(outcomes.isEmpty ? "none" : outcomes); simulated time \(result.endTime); fingerprint \(result.fingerprint)", width: console.width, firstUsed: 0, indent: 3).joined(separator: "\n"))
-            if !result.interrupted { try store.recordFingerprint(runID, result.fingerprint) }
             printSummary(result.summaries, style: console.style)
-            try store.recordSummary(runID, result.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
             if !result.expectations.isEmpty {
                 print("expectations:")
                 for r in result.expectations {
@@ -159,16 +144,13 @@ extension PBXSim {
                     for c in r.context { print(wrapWords("          " + c, width: console.width, firstUsed: 0, indent: 12).joined(separator: "\n")) }
                 }
             }
-            try store.recordExpectations(runID, result.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
-            if result.interrupted { status = "interrupted" }
-            if status == "completed" { status = result.allHeld && !result.hitTimeLimit ? "passed" : "failed" }
-            try store.finishRun(runID, status: status, endedAtUs: result.endTime.microseconds, calls: result.callCount)
+            try finishRecordedRun(runID, result, store: store)
             let held = result.expectations.filter(\.held).count
             if !result.expectations.isEmpty {
                 print(result.allHeld ? console.style.green("all \(held) expectation(s) held")
                                      : console.style.red("\(result.expectations.count - held) of \(result.expectations.count) expectation(s) failed"))
             }
-            return result.allHeld && status != "trace-error" && !result.hitTimeLimit
+            return result.status == "passed"
         }
     }
 }
@@ -176,6 +158,28 @@ extension PBXSim {
 /// The default cap on a trace database's size: far above any run of the bundled scenarios, low
 /// enough that a runaway scenario stops before it fills a disk.
 let defaultMaxDBSize = "100G"
+
+/// Opens (creating or migrating) the trace database with its size cap; a problem is a plain
+/// sentence and exit status 2.
+func openTraceStore(_ db: String, maxSize: String) throws -> TraceStore {
+    guard let limit = parseSize(maxSize) else {
+        printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxSize)'"); throw ExitStatus(code: 2)
+    }
+    do {
+        let store = try TraceStore(path: db)
+        try store.setSizeLimit(bytes: limit)
+        return store
+    } catch {
+        printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
+    }
+}
+
+/// What went wrong writing a trace: the size cap, a full disk, or another error.
+func writeFailure(_ error: Error, store: TraceStore, db: String, maxDbSize: String) -> String {
+    let f = store.fullness(of: error)
+    guard f.full else { return "\(db): writing the trace failed: \(error)" }
+    return "\(db): " + (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
+}
 
 /// `500M`, `20G`, `1T`, `4096` (bytes), `0` (no limit).
 func parseSize(_ s: String) -> Int64? {

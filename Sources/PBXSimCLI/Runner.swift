@@ -45,12 +45,7 @@ struct ScenarioOutcome {
     var events: [TraceEvent] = []
     var runID: Int64?
     var wallSeconds = 0.0
-    var status: String {
-        if error != nil { return "invalid" }
-        guard let r = result else { return "interrupted" }
-        if r.interrupted { return "interrupted" }
-        return r.allHeld && !r.hitTimeLimit ? "passed" : "failed"
-    }
+    var status: String { error != nil ? "invalid" : result?.status ?? "interrupted" }
 }
 
 final class OutcomeBox: @unchecked Sendable {
@@ -71,11 +66,7 @@ extension PBXSim.Run {
         guard let level = TraceLevel(rawValue: trace) else { printError("error: --trace: expected full, steps or calls, got '\(trace)'"); throw ExitStatus(code: 2) }
         let threads = jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard threads >= 1, threads <= 1024 else { printError("error: --jobs must be 1 to 1024, got \(threads)"); throw ExitStatus(code: 2) }
-        guard let limit = parseSize(maxDbSize) else { printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxDbSize)'"); throw ExitStatus(code: 2) }
-        let store: TraceStore
-        do { store = try TraceStore(path: db); try store.setSizeLimit(bytes: limit) } catch {
-            printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
-        }
+        let store = try openTraceStore(db, maxSize: maxDbSize)
         installStopHandlers()
         let style = TextStyle.detect()
         let width = terminalColumns()
@@ -134,18 +125,8 @@ extension PBXSim.Run {
         let runID = try beginRecordedRun(s, store: store)
         let sink = try store.makeSink(runID: runID)
         for e in events { sink.record(e) }
-        do { try sink.flush() } catch {
-            let f = store.fullness(of: error)
-            printError("error: \(db): " + (f.full ? (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")
-                                                  + "; earlier runs are intact" : "writing the trace failed: \(error)"))
-            try? store.finishRun(runID, status: "trace-error", endedAtUs: r.endTime.microseconds, calls: r.callCount)
-            throw ExitStatus(code: 3)
-        }
-        try store.recordSummary(runID, r.summaries.flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
-        try store.recordExpectations(runID, r.expectations.map { ($0.call, $0.field, $0.expected, $0.actual, $0.held) })
-        if !r.interrupted { try store.recordFingerprint(runID, r.fingerprint) }
-        let status = r.interrupted ? "interrupted" : (r.allHeld && !r.hitTimeLimit ? "passed" : "failed")
-        try store.finishRun(runID, status: status, endedAtUs: r.endTime.microseconds, calls: r.callCount)
+        try flushOrStop(sink, runID, r, store: store)
+        try finishRecordedRun(runID, r, store: store)
         return runID
     }
 
@@ -186,11 +167,11 @@ extension PBXSim.Run {
         let failures = outcomes.reduce(0) { $0 + ($1.result?.expectations.filter { !$0.held }.count ?? 0) }
         let errors = outcomes.filter { $0.error != nil }.count
         let time = outcomes.reduce(0.0) { $0 + $1.wallSeconds }
-        o += "<testsuites name=\"pbxsim\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(format3(time))\">\n"
+        o += "<testsuites name=\"pbxsim\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(Report.format3(time))\">\n"
         for out in outcomes {
             let name = out.scenario?.name ?? out.file
             if let e = out.error {
-                o += "  <testsuite name=\"\(x(out.file))\" tests=\"1\" failures=\"0\" errors=\"1\" time=\"\(format3(out.wallSeconds))\">\n"
+                o += "  <testsuite name=\"\(x(out.file))\" tests=\"1\" failures=\"0\" errors=\"1\" time=\"\(Report.format3(out.wallSeconds))\">\n"
                 o += "    <testcase classname=\"\(x(name))\" name=\"load\" time=\"0\"><error message=\"\(x(e.message))\" type=\"invalid\">\(x(e.description))</error></testcase>\n"
                 o += "  </testsuite>\n"
                 continue
@@ -198,7 +179,7 @@ extension PBXSim.Run {
             guard let r = out.result else { continue }
             let f = r.expectations.filter { !$0.held }.count
             let cases = r.expectations.isEmpty ? 1 : r.expectations.count
-            o += "  <testsuite name=\"\(x(out.file))\" tests=\"\(cases)\" failures=\"\(f)\" errors=\"0\" time=\"\(format3(out.wallSeconds))\">\n"
+            o += "  <testsuite name=\"\(x(out.file))\" tests=\"\(cases)\" failures=\"\(f)\" errors=\"0\" time=\"\(Report.format3(out.wallSeconds))\">\n"
             o += "    <properties><property name=\"fingerprint\" value=\"\(r.fingerprint)\"/><property name=\"calls\" value=\"\(r.callCount)\"/></properties>\n"
             if r.expectations.isEmpty { o += "    <testcase classname=\"\(x(name))\" name=\"runs\" time=\"0\"/>\n" }
             for e in r.expectations {

@@ -20,6 +20,9 @@ public struct RunResult: Sendable {
     /// The trace's fingerprint (`TraceFingerprint`).
     public var fingerprint = ""
     public var allHeld: Bool { expectations.allSatisfy(\.held) }
+    /// The run's `run.status`: `interrupted` (a signal), `passed` (every expectation held and the
+    /// run ended before the simulated-time ceiling) or `failed`.
+    public var status: String { interrupted ? "interrupted" : (allHeld && !hitTimeLimit ? "passed" : "failed") }
 }
 
 /// Builds the world of a scenario, plays its timeline and checks its expectations.

@@ -694,9 +694,8 @@ extension World {
             default: break
             }
         }
-        let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
-        p.stats.record(outcome: outcome, route: call.route, rerouted: call.rerouted, pdd: progress.map { $0 - call.placedAt })
         let full = callRecord(call, outcome: outcome, ended: true)
+        p.stats.record(outcome: outcome, route: call.route, rerouted: call.rerouted, pdd: full.pddNs.map { SimTime(ns: $0) })
         sink.record(.callEnded(full))
         onCallEnded?(full)
         if !keepOpen {

@@ -73,7 +73,7 @@ extension World {
     /// to it pays the handshake again.
     private func dropConnections(of hosts: [String]) {
         let ips = Set(hosts.compactMap { network.ip(of: $0) })
-        tlsConnections = tlsConnections.filter { !ips.contains($0.a) && !ips.contains($0.b) }
+        tlsConnections = tlsConnections.filter { pair in !ips.contains(where: pair.involves) }
     }
 
     private func setHost(_ h: String, _ what: String, _ change: (inout Host) -> Void) {

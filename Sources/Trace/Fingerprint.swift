@@ -12,21 +12,27 @@ public struct TraceFingerprint: Sendable {
         for b in s.utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
         hash = (hash ^ 0x1f) &* 0x0000_0100_0000_01b3 // field separator
     }
-    mutating func mix(_ v: Int64) { mix(String(v)) }
-    mutating func mix(_ v: Int?) { mix(v.map(String.init) ?? "-") }
+    /// An integer as its 8 bytes (no text formatting on the hot path); nil as a distinct marker.
+    mutating func mix(_ v: Int64) {
+        var x = UInt64(bitPattern: v)
+        for _ in 0..<8 { hash = (hash ^ (x & 0xff)) &* 0x0000_0100_0000_01b3; x >>= 8 }
+    }
+    mutating func mix(_ v: Int?) { if let v { mix(Int64(v)) } else { mix("-") } }
+    mutating func mix(_ v: Int64?) { if let v { mix(v) } else { mix("-") } }
 
     public mutating func add(_ event: TraceEvent) {
         switch event {
         case .step(let s):
             mix("S"); mix(s.atNs); mix(s.callID); mix(s.actor); mix(s.kind.rawValue); mix(s.fields.json ?? "")
         case .sipMessage(let m):
-            mix("M"); mix(m.atNs); mix(m.callID); mix(m.src); mix(m.dst); mix(m.method ?? "\(m.statusCode ?? 0)")
+            mix("M"); mix(m.atNs); mix(m.callID); mix(m.src); mix(m.dst)
+            if let method = m.method { mix(method) } else { mix(m.statusCode) }
             mix(m.branch); mix(m.sipCallID); mix(m.delivered ? "1" : "0"); mix(m.retransmission ? "1" : "0"); mix(m.transport); mix(m.raw)
         case .callEnded(let c):
-            mix("C"); mix(Int64(c.callID)); mix(c.caller); mix(c.dialed); mix(c.placedAtNs); mix(c.endedAtNs.map(String.init) ?? "-")
-            mix(c.outcome); mix(c.route ?? "-"); mix(c.answeredBy ?? "-"); mix(c.setupDelayNs.map(String.init) ?? "-")
+            mix("C"); mix(Int64(c.callID)); mix(c.caller); mix(c.dialed); mix(c.placedAtNs); mix(c.endedAtNs)
+            mix(c.outcome); mix(c.route ?? "-"); mix(c.answeredBy ?? "-"); mix(c.setupDelayNs)
             mix(c.sipTargets.joined(separator: ",")); mix(c.sipAttempts); mix(c.rerouted ? "1" : "0"); mix(c.finalCode)
-            mix(c.pbx); mix(c.cardState ?? "-"); mix(c.carrier ?? "-"); mix(c.trunkGroup); mix(c.sentDigits ?? "-"); mix(c.pddNs.map(String.init) ?? "-")
+            mix(c.pbx); mix(c.cardState ?? "-"); mix(c.carrier ?? "-"); mix(c.trunkGroup); mix(c.sentDigits ?? "-"); mix(c.pddNs)
         }
     }
 
