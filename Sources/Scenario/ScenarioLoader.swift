@@ -7,6 +7,28 @@ import Telephony
 /// Reads a scenario file (YAML) into a validated `Scenario`. Every error names the file, the
 /// line and the key. Unknown keys are errors, so a typo never silently changes a run.
 public enum ScenarioLoader {
+    /// Every error of a file at once (`pbxsim check`), in file order; empty when the file is valid.
+    /// Parts that depend on a broken part (a timeline entry dialling a PBX that failed to load)
+    /// may add errors of their own.
+    public static func check(path: String, text: String) -> [ScenarioError] {
+        checkCollecting(path: path, text: text).errors
+    }
+
+    /// `check`, also returning every mapping the loader checked with its allowed keys (the JSON
+    /// Schema test holds `scenarios/schema.json` to these).
+    public static func checkCollecting(path: String, text: String) -> (errors: [ScenarioError], mappings: [String: Set<String>]) {
+        let c = ErrorCollector()
+        ErrorCollector.$current.withValue(c) {
+            do { _ = try load(path: path, text: text) } catch let e as ScenarioError { c.add(e) } catch {
+                c.add(ScenarioError(file: path, line: nil, column: nil, key: "", message: "\(error)"))
+            }
+        }
+        let sorted = c.errors.enumerated().sorted { a, b in
+            (a.element.line ?? Int.max, a.element.column ?? 0, a.offset) < (b.element.line ?? Int.max, b.element.column ?? 0, b.offset)
+        }.map(\.element)
+        return (sorted, c.checkedMappings)
+    }
+
     public static func load(path: String, text: String) throws -> Scenario {
         let root = try YNode.load(text, file: path)
         let top = try root.dict(allowed: ["name", "description", "seed", "network", "dns", "sip_servers",
@@ -50,7 +72,7 @@ public enum ScenarioLoader {
             guard let s = m["server"] else { throw d.error("missing required key 'server'", key: "dns.server") }
             let server = try knownHost(s)
             var records: [String: DNSZoneEntry] = [:]
-            for (rname, rv) in try m["records"]?.mapping() ?? [] {
+            for (rname, rv) in try m["records"]?.mapping() ?? [] { try recovering(()) {
                 let r = try rv.dict(allowed: ["ttl", "srv", "srv_sips", "a", "aaaa"])
                 let ttl = try r["ttl"]?.duration() ?? .seconds(300)
                 // `srv` answers _sip._udp/_sip._tcp (default port 5060), `srv_sips` answers
@@ -93,7 +115,7 @@ public enum ScenarioLoader {
                     }
                 }
                 records[rname] = DNSZoneEntry(ttl: ttl, srv: srv, a: a, aaaa: aaaa, srvSips: srvSips)
-            }
+            } }
             var conf = DNSConfig(server: server, records: records)
             if let t = m["default_ttl"] { conf.defaultTTL = try t.duration() }
             if let t = m["resolver_timeout"] { conf.resolverTimeout = try t.duration() }
@@ -103,18 +125,18 @@ public enum ScenarioLoader {
 
         // SIP servers
         var sipServers: [SIPServerConfig] = []
-        for e in try top["sip_servers"]?.sequence() ?? [] {
+        for e in try top["sip_servers"]?.sequence() ?? [] { try recovering(()) {
             let m = try e.dict(allowed: ["host", "domain", "pstn_gateway"])
             guard let h = m["host"] else { throw e.error("missing required key 'host'", key: "\(e.path).host") }
             guard let d = m["domain"] else { throw e.error("missing required key 'domain'", key: "\(e.path).domain") }
             var sc = SIPServerConfig(host: try knownHost(h), domain: try d.nonEmptyString())
             sc.pstnGateway = try m["pstn_gateway"]?.bool() ?? false
             sipServers.append(sc)
-        }
+        } }
 
         // Telephone companies
         var telcos: [TelcoConfig] = []
-        for e in try top["telephone_companies"]?.sequence() ?? [] {
+        for e in try top["telephone_companies"]?.sequence() ?? [] { try recovering(()) {
             let m = try e.dict(allowed: ["name", "area_code", "switching_delay", "toll_delay", "subscribers"])
             guard let n = m["name"] else { throw e.error("missing required key 'name'", key: "\(e.path).name") }
             guard let a = m["area_code"] else { throw e.error("missing required key 'area_code'", key: "\(e.path).area_code") }
@@ -137,12 +159,12 @@ public enum ScenarioLoader {
                 t.subscribers.append(SubscriberRange(first: lo, last: hi, answerAfter: try sm["answer_after"].map(ringDelay) ?? .fixed(.seconds(2))))
             }
             telcos.append(t)
-        }
+        } }
 
         // PBXs
         var pbxs: [PBXConfig] = []
         var pbxHosts = Set<String>()
-        for e in try req("pbxs").sequence() {
+        for e in try req("pbxs").sequence() { try recovering(()) {
             let m = try e.dict(allowed: ["name", "host", "telephone_company", "extensions", "public_trunk", "trunk_groups", "did",
                                          "v_sipgw", "ars", "trs", "quick_dial", "access_code", "default_trunk_groups",
                                          "gateway_groups", "tie_routes"])
@@ -221,10 +243,10 @@ public enum ScenarioLoader {
                 }
             }
             var card: CardConfig?
-            if let v = m["v_sipgw"] { card = try parseCard(v, hostNames: hostNames) }
+            if let v = m["v_sipgw"] { card = try recovering(nil) { try parseCard(v, hostNames: hostNames) } }
             var pbx = PBXConfig(name: pname, host: host, telco: telco, extensions: exts, trunkGroups: groups, did: did, card: card)
-            if let a = m["ars"] { pbx.ars = try parseARS(a, groups: groups.map(\.id)) }
-            if let t = m["trs"] { pbx.trs = try parseTRS(t) }
+            if let a = m["ars"] { pbx.ars = try recovering(pbx.ars) { try parseARS(a, groups: groups.map(\.id)) } }
+            if let t = m["trs"] { pbx.trs = try recovering(pbx.trs) { try parseTRS(t) } }
             if let q = m["quick_dial"] {
                 for (k, v) in try q.mapping() { pbx.quickDial[phoneDigits(k)] = phoneDigits(try v.nonEmptyString()) }
             }
@@ -256,7 +278,7 @@ public enum ScenarioLoader {
                 pbx.defaultTrunkGroups = ids
             }
             pbxs.append(pbx)
-        }
+        } }
 
         var defaults = CallDefaults()
         if let d = top["defaults"] {
@@ -268,7 +290,7 @@ public enum ScenarioLoader {
 
         var world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
                                 pbxs: pbxs, defaults: defaults)
-        for t in try top["traffic"]?.sequence() ?? [] { world.traffic.append(try parseTraffic(t, world: world)) }
+        for t in try top["traffic"]?.sequence() ?? [] { try recovering(()) { world.traffic.append(try parseTraffic(t, world: world)) } }
         if let l = net["loss"] {
             let t = try l.string()
             let v = t.hasSuffix("%") ? String(t.dropLast()) : t
@@ -278,18 +300,19 @@ public enum ScenarioLoader {
 
         // timeline
         var timeline: [Scenario.TimedCommand] = []
-        for e in try top["timeline"]?.sequence() ?? [] {
+        for e in try top["timeline"]?.sequence() ?? [] { try recovering(()) {
             let m = try e.dict(allowed: ["at", "do"])
             guard let at = m["at"] else { throw e.error("missing required key 'at'", key: "\(e.path).at") }
             guard let d = m["do"] else { throw e.error("missing required key 'do'", key: "\(e.path).do") }
+            let when = try at.duration()
             let text = try d.nonEmptyString()
             let cmd: Command
             do { cmd = try CommandParser.parse(text) } catch let pe as CommandParser.ParseError {
                 throw d.error(pe.description)
             }
             try validate(cmd, world: world, node: d)
-            timeline.append(.init(at: try at.duration(), command: cmd, text: text, line: d.line))
-        }
+            timeline.append(.init(at: when, command: cmd, text: text, line: d.line))
+        } }
 
         // expectations
         var expectations: [Scenario.CallExpectation] = []
@@ -297,11 +320,11 @@ public enum ScenarioLoader {
         var summaryExpectations: [Scenario.SummaryExpectation] = []
         var fingerprint: (value: String, line: Int?)?
         var traceExpectations: [TraceExpectation] = []
-        for e in try top["expect"]?.sequence() ?? [] {
+        for e in try top["expect"]?.sequence() ?? [] { try recovering(()) {
             if case .mapping = e.node, let key = try e.mapping().first?.key, ["no_request_to", "card_state", "sip_attempts", "setup_delay"].contains(key),
                try e.mapping().count == 1 {
                 traceExpectations.append(try parseTraceExpectation(key, e.dict(allowed: [key])[key]!, world: world, line: e.line))
-                continue
+                return
             }
             if case .mapping = e.node, try e.mapping().first?.key == "fingerprint" {
                 let m = try e.dict(allowed: ["fingerprint"])
@@ -310,12 +333,12 @@ public enum ScenarioLoader {
                     throw m["fingerprint"]!.error("a fingerprint is fp64: and 16 hex digits, as pbxsim run prints it, got '\(v)'")
                 }
                 fingerprint = (v, e.line)
-                continue
+                return
             }
             if case .mapping = e.node, try e.mapping().first?.key == "summary" {
                 let m = try e.dict(allowed: ["summary"])
                 summaryExpectations.append(try parseSummaryExpectation(m["summary"]!, world: world))
-                continue
+                return
             }
             let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay",
                                          "carrier", "trunk_group"])
@@ -344,7 +367,7 @@ public enum ScenarioLoader {
                 x.setupDelay = Scenario.Range(min: try sm["min"]?.duration().seconds, max: try sm["max"]?.duration().seconds)
             }
             expectations.append(x)
-        }
+        } }
         let until = try top["until"]?.duration()
         var scenario = Scenario(file: path, name: name, description: description, seed: seed, world: world, timeline: timeline,
                                 expectations: expectations, until: until, source: text)

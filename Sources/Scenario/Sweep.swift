@@ -170,6 +170,11 @@ public struct Sweep: Sendable {
 }
 
 public enum SweepLoader {
+    /// Whether a YAML text is a sweep (it names a `base` scenario at the top level) rather than a scenario.
+    public static func looksLikeSweep(_ text: String) -> Bool {
+        text.split(separator: "\n").contains { $0.hasPrefix("base:") }
+    }
+
     /// Reads a sweep file; `base` is resolved relative to the sweep file's directory.
     public static func load(path: String, text: String, readFile: (String) -> String?) throws -> Sweep {
         let root = try YNode.load(text, file: path)

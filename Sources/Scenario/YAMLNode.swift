@@ -1,6 +1,29 @@
 import Yams
 import SimCore
 
+/// Collects every error of a file instead of stopping at the first (`pbxsim check`). While one
+/// is installed, an unknown key is recorded and skipped, and `recovering` records a failed part
+/// (one PBX, one timeline entry...) and goes on with the next.
+final class ErrorCollector: @unchecked Sendable {
+    var errors: [ScenarioError] = []
+    /// Every `(key path with list indices as [], allowed keys)` the loader checked (tests hold the
+    /// JSON Schema to these).
+    var checkedMappings: [String: Set<String>] = [:]
+    @TaskLocal static var current: ErrorCollector?
+
+    func add(_ e: ScenarioError) { if !errors.contains(e) { errors.append(e) } }
+}
+
+/// Runs one independent part of a file. Without a collector an error ends the load as before;
+/// with one it is recorded and `fallback` stands in for the part.
+func recovering<T>(_ fallback: @autoclosure () -> T, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as ScenarioError {
+        guard let c = ErrorCollector.current else { throw e }
+        c.add(e)
+        return fallback()
+    }
+}
+
 /// A YAML node with its location, for reading scenario files with precise errors.
 struct YNode {
     let node: Node
@@ -37,17 +60,38 @@ struct YNode {
             throw ScenarioError(file: file, line: second ?? first, column: column, key: key,
                                 message: "duplicate key '\(key)'" + (second.map { ": first at line \(first), again at line \($0)" } ?? " (first at line \(first))"))
         } catch let e as YamlError {
-            throw ScenarioError(file: file, line: YNode.line(of: e), column: nil, key: "", message: "not valid YAML: \(YNode.describe(e))")
+            let mark = YNode.mark(of: e)
+            throw ScenarioError(file: file, line: mark?.line, column: mark?.column, key: "", message: YNode.plainSentence(e))
         } catch {
             throw ScenarioError(file: file, line: nil, column: nil, key: "", message: "not valid YAML: \(error)")
         }
     }
 
-    static func line(of e: YamlError) -> Int? {
+    static func mark(of e: YamlError) -> (line: Int, column: Int)? {
         switch e {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return (mark.line, mark.column)
         default: return nil
         }
+    }
+
+    /// A YAML syntax error as a plain sentence, with libyaml's own words after it for searching.
+    static func plainSentence(_ e: YamlError) -> String {
+        let raw = describe(e)
+        let hints: [(String, String)] = [
+            ("mapping values are not allowed", "a ':' where a plain value was expected; quote a value that holds ': ', or check the indentation"),
+            ("found character that cannot start any token", "a character that cannot start a value here (a tab used for indentation, or a value starting with @ or `); indent with spaces and quote such values"),
+            ("did not find expected key", "this line does not line up with the keys above it; check its indentation"),
+            ("could not find expected ':'", "a key without ':' after it, or a quote that is never closed"),
+            ("did not find expected '-' indicator", "a list item indented differently from the items above it"),
+            ("found unexpected end of stream", "the file ends inside a quoted value, a [list] or a {mapping}; close it"),
+            ("did not find expected ',' or ']'", "a [list] that is not closed with ']' (or a missing ',' between its items)"),
+            ("did not find expected ',' or '}'", "a {mapping} that is not closed with '}' (or a missing ',' between its entries)"),
+            ("did not find expected node content", "a value is missing here: a [list] or {mapping} that is never closed, or a ',' or ':' with nothing after it"),
+            ("found undefined alias", "a *name that refers to no &name anchor"),
+            ("block sequence entries are not allowed", "a '- ' list item where a value was expected; start the list on the next line"),
+        ]
+        for (needle, sentence) in hints where raw.contains(needle) { return "not valid YAML: \(sentence) (parser: \(raw))" }
+        return "not valid YAML: \(raw)"
     }
 
     static func describe(_ e: YamlError) -> String {
@@ -67,6 +111,14 @@ struct YNode {
         guard case .mapping(let m) = node else { throw error("expected a mapping (key: value pairs)") }
         var out: [(String, YNode)] = []
         var seen = Set<String>()
+        let collector = ErrorCollector.current
+        if let c = collector, let a = allowed {
+            var pattern = "", inIndex = false
+            for ch in path {
+                if ch == "[" { inIndex = true; pattern += "[]" } else if ch == "]" { inIndex = false } else if !inIndex { pattern.append(ch) }
+            }
+            c.checkedMappings[pattern, default: []].formUnion(a)
+        }
         for (k, v) in m {
             guard case .scalar(let ks) = k else { throw error("keys must be plain text") }
             let key = ks.string
@@ -74,12 +126,18 @@ struct YNode {
             if let a = allowed, !a.contains(key) {
                 // A misspelt key gets the closest valid one (at most a third of it changed).
                 let best = a.min { CommandParser.editDistance($0, key) < CommandParser.editDistance($1, key) }
+                let e: ScenarioError
                 if let b = best, CommandParser.editDistance(b, key) <= max(2, key.count / 3) {
-                    throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
-                                        message: "unknown key '\(key)'; did you mean \(b)? (expected one of: \(a.sorted().joined(separator: ", ")))")
+                    e = ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
+                                      message: "unknown key '\(key)'; did you mean \(b)? (expected one of: \(a.sorted().joined(separator: ", ")))")
+                } else {
+                    e = ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
+                                      message: "unknown key '\(key)' (expected one of: \(a.sorted().joined(separator: ", ")))")
                 }
-                throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path,
-                                    message: "unknown key '\(key)' (expected one of: \(a.sorted().joined(separator: ", ")))")
+                // Checking a file: note it and read the rest.
+                guard let collector else { throw e }
+                collector.add(e)
+                continue
             }
             if !seen.insert(key).inserted {
                 throw ScenarioError(file: file, line: k.mark?.line, column: k.mark?.column, key: c.path, message: "duplicate key '\(key)'")

@@ -7,7 +7,7 @@ import Foundation
     static let files: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("scenarios").path)) ?? [])
         .filter { $0.hasSuffix(".yaml") }.sorted()
 
-    @Test func thereAreScenarios() { #expect(Self.files.count >= 8) }
+    @Test func thereAreScenarios() { #expect(Self.files.count >= 20) }
 
     @Test(arguments: files)
     func scenarioHoldsItsExpectations(_ file: String) throws {
