@@ -25,6 +25,7 @@ struct Completer {
             let cmd = before[0].lowercased(), n = before.count // n = index of the word being completed
             switch cmd {
             case "down", "up", "refuse": list = hosts
+            case "partition": list = before.dropFirst().contains("|") ? hosts.filter { !before.contains($0) } : hosts.filter { !before.contains($0) } + (n > 1 ? ["|"] : [])
             case "respond": list = n == 1 ? sipServers : n == 2 ? ["100", "404", "408", "480", "486", "500", "503", "603", "normal"] : n == 3 ? ["retry-after"] : []
             case "dns": list = n == 1 ? dnsNames : n == 2 ? ["servfail", "nxdomain", "timeout", "normal"] : []
             case "latency", "loss": list = n == 2 ? hosts : []

@@ -183,6 +183,8 @@ final class ReplSession {
         switch c {
         case .down(let hs), .up(let hs), .refuse(let hs):
             if let bad = hs.first(where: { !hosts.contains($0) }) { return "unknown host '\(bad)'" }
+        case .partition(let a, let b):
+            if let bad = (a + b).first(where: { !hosts.contains($0) }) { return "unknown host '\(bad)'" }
         case .respond(let h, _, _):
             if !hosts.contains(h) { return "unknown host '\(h)'" }
         case .latency(_, let h?), .loss(_, let h?):

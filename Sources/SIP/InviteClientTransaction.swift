@@ -125,12 +125,17 @@ public struct InviteClientTransaction: Sendable {
         return out
     }
 
-    /// The transaction user gives up on this transaction (per-target failover timeout): stop
-    /// retransmitting and forget it.
+    /// The transaction user gives up on this transaction before a final response (per-target
+    /// failover timeout): stop retransmitting and forget it. A transaction that already has its
+    /// final response (`completed`) is the TU's no more: it stays until Timer D, absorbing and
+    /// re-ACKing retransmitted finals (§17.1.1.2), so abandoning it does nothing.
     public mutating func abandon() -> [TransactionAction] {
-        guard state != .terminated else { return [] }
-        var out: [TransactionAction] = [.cancelTimer(.A), .cancelTimer(.B), .cancelTimer(.D)]
+        guard state == .calling || state == .proceeding || state == .idle else { return [] }
+        var out: [TransactionAction] = [.cancelTimer(.A), .cancelTimer(.B)]
         move(to: .terminated, &out)
         return out
     }
+
+    /// RFC 3261 §9.1: a CANCEL may be sent only once a provisional response has arrived.
+    public var mayCancel: Bool { state == .proceeding }
 }

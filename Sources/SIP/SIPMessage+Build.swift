@@ -31,6 +31,12 @@ public func hostPort(_ ip: String, _ port: Int) -> String {
     ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
 }
 
+/// A host as a SIP URI writes it: an IPv6 literal in brackets (RFC 3261 §25.1 `IPv6reference`,
+/// RFC 5118 §4), anything else as it is.
+public func uriHost(_ host: String) -> String {
+    host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+}
+
 /// The SDP address of a connection line: `IP4 192.0.2.1` or `IP6 2001:db8::1`.
 public func sdpAddress(_ ip: String) -> String { ip.contains(":") ? "IP6 \(ip)" : "IP4 \(ip)" }
 

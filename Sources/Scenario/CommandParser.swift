@@ -15,6 +15,8 @@ public enum CommandParser {
         ("down", "down HOST...", "hosts go silent: they drop everything"),
         ("up", "up HOST...", "hosts come back (and accept SIP again)"),
         ("refuse", "refuse HOST...", "hosts are up but their SIP port is closed (ICMP port unreachable / TCP refused)"),
+        ("partition", "partition HOST... | HOST...", "both sides stay up but nothing passes between them (silently dropped)"),
+        ("heal", "heal", "every partition is removed"),
         ("respond", "respond HOST CODE|normal [retry-after DURATION]", "a SIP server answers new requests with CODE (100: only 100 Trying)"),
         ("dns", "dns NAME servfail|nxdomain|timeout|normal", "the DNS server fails queries for NAME"),
         ("latency", "latency DURATION [HOST]", "one-way latency of every path, or of paths to/from HOST"),
@@ -31,7 +33,8 @@ public enum CommandParser {
     static func hint(_ name: String) -> String { usage.first { $0.name == name }?.usage ?? commandNames.joined(separator: ", ") }
 
     public static func parse(_ text: String) throws -> Command {
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        // `|` separates the sides of a partition, with or without spaces around it.
+        let words = text.replacingOccurrences(of: "|", with: " | ").split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let name = words.first?.lowercased() else {
             throw ParseError(message: "empty command", hint: commandNames.joined(separator: ", "))
         }
@@ -61,6 +64,17 @@ public enum CommandParser {
         case "down", "up", "refuse":
             guard !args.isEmpty else { throw fail("expected at least one host") }
             return name == "down" ? .down(args) : name == "up" ? .up(args) : .refuse(args)
+        case "partition":
+            guard let bar = args.firstIndex(of: "|"), args.filter({ $0 == "|" }).count == 1 else {
+                throw fail("expected two groups of hosts separated by |")
+            }
+            let a = Array(args[..<bar]), b = Array(args[(bar + 1)...])
+            guard !a.isEmpty, !b.isEmpty else { throw fail("each side of | needs at least one host") }
+            if let both = a.first(where: { b.contains($0) }) { throw fail("'\(both)' is on both sides") }
+            return .partition(a, b)
+        case "heal":
+            guard args.isEmpty else { throw fail("heal takes no arguments") }
+            return .heal
         case "respond":
             guard args.count == 2 || (args.count == 4 && args[2].lowercased() == "retry-after") else {
                 throw fail("expected a host and a status code")
@@ -111,6 +125,8 @@ public enum CommandParser {
         case .down(let h): return "down " + h.joined(separator: " ")
         case .up(let h): return "up " + h.joined(separator: " ")
         case .refuse(let h): return "refuse " + h.joined(separator: " ")
+        case .partition(let a, let b): return "partition " + a.joined(separator: " ") + " | " + b.joined(separator: " ")
+        case .heal: return "heal"
         case .respond(let h, let code, let ra):
             return "respond \(h) " + (code.map(String.init) ?? "normal") + (ra.map { " retry-after \($0.durationString)" } ?? "")
         case .dns(let n, let f): return "dns \(n) \(f.rawValue)"

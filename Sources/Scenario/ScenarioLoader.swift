@@ -481,6 +481,13 @@ public enum ScenarioLoader {
         switch c {
         case .dial(let who, _, _): try ext(who)
         case .down(let hs), .up(let hs), .refuse(let hs): for h in hs { try host(h) }
+        case .partition(let a, let b):
+            for h in a + b { try host(h) }
+            let ia = Set(a.compactMap { h in world.hosts.first { $0.name == h || $0.ip == h }?.name })
+            if let both = b.compactMap({ h in world.hosts.first { $0.name == h || $0.ip == h }?.name }).first(where: ia.contains) {
+                throw node.error("host '\(both)' is on both sides of the partition")
+            }
+        case .heal: break
         case .respond(let h, _, _):
             try host(h)
             let ip = world.hosts.first { $0.name == h || $0.ip == h }?.name

@@ -18,6 +18,11 @@ public enum Command: Sendable, Equatable {
     case down([String])
     case up([String])
     case refuse([String])
+    /// Two groups of hosts that stay up but cannot reach each other (packets between the sides
+    /// are dropped silently, in both directions).
+    case partition([String], [String])
+    /// Every partition is removed.
+    case heal
     /// nil code = `normal` (answer as usual).
     case respond(host: String, code: Int?, retryAfter: SimTime?)
     case dns(name: String, fault: DNSFault)

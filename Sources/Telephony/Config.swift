@@ -237,10 +237,11 @@ public struct CardConfig: Sendable {
     /// The domain used in Request-URIs and AORs: the configured domain, else the registrar or
     /// SIP server name.
     public var sipDomain: String {
-        if let d = domain { return d }
+        if let d = domain { return uriHost(d) }
         if case .name(let n, _)? = registrar { return n }
         if case .name(let n, _) = sipServer { return n }
-        return sipServer.description
+        // An address: IPv6 in brackets (RFC 3261 §25.1 IPv6reference, RFC 5118).
+        return sipServer.description.hasPrefix("[") ? sipServer.description : uriHost(sipServer.description)
     }
 
     /// The name whose DNS targets form the last failover stage (the registrar name, else the

@@ -41,6 +41,8 @@ public struct Network {
     public private(set) var hosts: [Host] = []
     private var byIP: [String: Int] = [:]
     private var byName: [String: Int] = [:]
+    /// Pairs of hosts (by index, smaller first) that a partition separates.
+    private var cut: Set<Int64> = []
     var rng: Xoshiro256
 
     public init(latency: SimTime, rng: Xoshiro256) {
@@ -78,7 +80,25 @@ public struct Network {
         }
     }
 
-    public enum Fate: Equatable { case delivered, droppedSourceDown, droppedDestinationDown, droppedUnknownDestination, lost }
+    public enum Fate: Equatable { case delivered, droppedSourceDown, droppedDestinationDown, droppedUnknownDestination, droppedPartition, lost }
+
+    private static func pairKey(_ a: Int, _ b: Int) -> Int64 { Int64(min(a, b)) << 32 | Int64(max(a, b)) }
+
+    /// Separates every host of `a` from every host of `b` (both stay up). Unknown names are ignored.
+    public mutating func partition(_ a: [String], _ b: [String]) {
+        for x in a.compactMap(index(of:)) { for y in b.compactMap(index(of:)) where x != y { cut.insert(Self.pairKey(x, y)) } }
+    }
+
+    /// Removes every partition.
+    public mutating func heal() { cut.removeAll() }
+
+    public var hasPartitions: Bool { !cut.isEmpty }
+
+    /// Whether a partition separates the two hosts.
+    public func partitioned(_ a: String, _ b: String) -> Bool {
+        guard !cut.isEmpty, let x = index(of: a), let y = index(of: b) else { return false }
+        return cut.contains(Self.pairKey(x, y))
+    }
 
     /// Decides at send time what happens to a packet. Loss is drawn from the network's own
     /// random stream, only when some loss is configured (so adding loss elsewhere does not shift
@@ -87,6 +107,7 @@ public struct Network {
         guard let s = host(src), s.up else { return .droppedSourceDown }
         guard let d = host(dst) else { return .droppedUnknownDestination }
         guard d.up else { return .droppedDestinationDown }
+        if partitioned(src, dst) { return .droppedPartition }
         if !reliable {
             let keep = (1 - loss) * (1 - s.loss) * (1 - d.loss)
             if keep < 1 && rng.unitDouble() >= keep { return .lost }

@@ -624,25 +624,68 @@ extension World {
         call.noAnswerTimer = nil
         if call.answeredAt != nil { return }
         step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id)
-        if let t = call.inviteTxn {
-            // CANCEL the pending INVITE (RFC 3261 §9.1) when a provisional response was seen.
-            if case .invite(let x)? = transactions[t]?.machine, x.state == .proceeding, let tx = transactions[t] {
-                let p = pbxs[call.pbx]
-                let settings = sipSettings(call)
-                var cancel = x.request
-                cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
-                cancel.setHeader("CSeq", "1 CANCEL")
-                cancel.body = ""
-                cancel.removeHeaders("Content-Type")
-                cancel.removeHeaders("Contact")
-                cancel.removeHeaders("Allow")
-                startTransaction(cancel, owner: .callCancel(call: id), from: p.ip, to: tx.remoteIP, port: tx.remotePort,
-                                 transport: settings.transport, timers: settings.timers, call: id, actor: settings.actor)
-            }
-            abandonTransaction(t)
-            call.inviteTxn = nil
-        }
+        cancelPendingInvite(call)
         end(call, outcome: "no-answer", detail: "not answered")
+    }
+
+    /// The caller gives up before a final response (hangup, no-answer timer): the INVITE is
+    /// CANCELled (RFC 3261 §9.1) at once if a provisional response has arrived, else as soon as
+    /// one does; the INVITE transaction runs on under `.cancelledInvite` until its final response
+    /// (the 487 it ACKs, or a 2xx that crossed the CANCEL, which is ACKed and hung up with BYE).
+    func cancelPendingInvite(_ call: Call) {
+        guard let t = call.inviteTxn, var tx = transactions[t], case .invite(let x) = tx.machine else { return }
+        call.inviteTxn = nil
+        tx.owner = .cancelledInvite(call: call.id, pbx: call.pbx)
+        transactions[t] = tx
+        lingering[call.id, default: 0] += 1
+        let actor = sipSettings(call).actor
+        if x.mayCancel {
+            sentCancels.insert(t)
+            sendCancel(txn: t)
+        } else {
+            step(.cancel, actor, "CANCEL waits for a provisional response to the INVITE (RFC 3261 §9.1)", call: call.id)
+        }
+    }
+
+    /// Sends the CANCEL of a pending INVITE: same Request-URI, Call-ID, From, To, top Via branch
+    /// and CSeq number as the INVITE, method CANCEL, no body (§9.1), to where the INVITE went.
+    func sendCancel(txn t: Int) {
+        guard let tx = transactions[t], case .invite(let x) = tx.machine, case .cancelledInvite(let id, _) = tx.owner else { return }
+        var cancel = x.request
+        cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
+        cancel.setHeader("CSeq", "\(x.request.cseq?.number ?? 1) CANCEL")
+        cancel.body = ""
+        cancel.removeHeaders("Content-Type")
+        cancel.removeHeaders("Contact")
+        cancel.removeHeaders("Allow")
+        step(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id)
+        lingering[id, default: 0] += 1
+        startTransaction(cancel, owner: .callCancel(call: id), from: tx.localIP, to: tx.remoteIP, port: tx.remotePort,
+                         transport: x.transport, timers: x.timers, call: id, actor: tx.actor)
+    }
+
+    /// A response to the INVITE of a call the caller has given up.
+    func cancelledInviteResponse(txn t: Int, call id: Int, pbx pi: Int, _ r: SIPMessage) {
+        guard let code = r.statusCode, let tx = transactions[t], case .invite(let x) = tx.machine else { return }
+        if code < 200 {
+            // The first provisional makes the waiting CANCEL possible (§9.1).
+            if !sentCancels.contains(t), x.mayCancel { sentCancels.insert(t); sendCancel(txn: t) }
+            return
+        }
+        sentCancels.remove(t)
+        guard code < 300 else { return } // 487 (or any final): the transaction ACKs it and runs Timer D
+        // The far end answered before the CANCEL reached it (§15): ACK the 2xx, then BYE.
+        let p = pbxs[pi]
+        let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: r.header("Contact") ?? ""))
+        let ack = x.request.inDialogRequest("ACK", for: r, branch: newBranch(), cseq: x.request.cseq?.number ?? 1, transport: transport,
+                                            localHostPort: hostPort(p.ip, 5060))
+        sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: id, retransmission: false)
+        let bye = x.request.inDialogRequest("BYE", for: r, branch: newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
+                                            localHostPort: hostPort(p.ip, 5060))
+        step(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id)
+        lingering[id, default: 0] += 1
+        startTransaction(bye, owner: .callCancel(call: id), from: p.ip, to: ip, port: port, transport: transport,
+                         timers: x.timers, call: id, actor: tx.actor)
     }
 
     /// Ends a call that was not answered.
@@ -700,7 +743,9 @@ extension World {
         onCallEnded?(full)
         if !keepOpen {
             calls[call.id] = nil
-            sipCallToCall[call.sipCallID] = nil
+            // A cancelled INVITE, its CANCEL or its BYE still running keeps the Call-ID mapped, so
+            // that their messages keep the call's id in the trace; the last of them unmaps it.
+            if lingering[call.id, default: 0] == 0 { sipCallToCall[call.sipCallID] = nil }
         }
     }
 }
@@ -740,7 +785,7 @@ extension World {
         let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
         var rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
                              placedAtNs: call.placedAt.ns, endedAtNs: ended ? sim.now.ns : nil, outcome: outcome, route: call.route,
-                             answeredBy: call.answeredBy, setupDelayNs: setup, sipTargets: call.sipTargets,
+                             answeredBy: outcome == "answered" ? call.answeredBy : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
         rec.pddNs = progress.map { ($0 - call.placedAt).ns }

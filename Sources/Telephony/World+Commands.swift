@@ -28,6 +28,13 @@ extension World {
         case .refuse(let hosts):
             for h in hosts { setHost(h, "up, SIP port closed (refuses)") { $0.up = true; $0.refusesSIP = true } }
             dropConnections(of: hosts)
+        case .partition(let a, let b):
+            network.partition(a, b)
+            func names(_ hs: [String]) -> String { hs.map { network.host($0)?.name ?? $0 }.joined(separator: ", ") }
+            step(.hostState, "network", "partition: \(names(a)) | \(names(b)) (both sides up, nothing passes between them)")
+        case .heal:
+            network.heal()
+            step(.hostState, "network", "heal: every partition removed")
         case .respond(let host, let code, let retryAfter):
             guard let ip = network.ip(of: host), let s = sipServers.first(where: { $0.ip == ip }) else {
                 commandErrors.append("respond: \(host) is not a SIP server"); return
@@ -62,7 +69,9 @@ extension World {
             for i in ids {
                 guard let call = calls[i], !call.recorded else { continue }
                 if call.answeredAt != nil { hangup(call: i) } else {
-                    if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
+                    // Before a final response: CANCEL (now, or at the first provisional), and any
+                    // failover in progress stops.
+                    cancelPendingInvite(call)
                     end(call, outcome: "abandoned", detail: "caller hung up before answer")
                 }
             }

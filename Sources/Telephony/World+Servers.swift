@@ -100,7 +100,7 @@ extension World {
                 c.setHeader("CSeq", "\(x.request.cseq?.number ?? 1) CANCEL")
                 c.body = ""
                 c.removeHeaders("Content-Type")
-                startTransaction(c, owner: .callCancel(call: call ?? 0), from: s.ip, to: t.remoteIP, port: t.remotePort,
+                startTransaction(c, owner: .proxyCancel, from: s.ip, to: t.remoteIP, port: t.remotePort,
                                  transport: .udp, timers: .rfcDefault, call: call, actor: actor)
             }
         case "BYE" where call.flatMap({ calls[$0] })?.gatewayAnswered == true:

@@ -14,7 +14,7 @@ extension World {
             : .nonInvite(NonInviteClientTransaction(request: request, transport: transport, timers: timers))
         transactions[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
                                callID: call, actor: actor)
-        if let b = request.branch { txnByBranch[b] = id }
+        if let b = request.branch { txnByBranch[World.txnKey(branch: b, method: request.method ?? "")] = id }
         txnInput(id) { m, now in
             switch m {
             case .invite(var x): let a = x.start(now: now); m = .invite(x); return a
@@ -42,6 +42,19 @@ extension World {
             case .invite(var x): let a = x.timerFired(timer, now: now); m = .invite(x); return a
             case .nonInvite(var x): let a = x.timerFired(timer, now: now); m = .nonInvite(x); return a
             }
+        }
+    }
+
+    /// The key that matches a response to its client transaction (RFC 3261 §17.1.3): the top Via
+    /// branch and the CSeq method, which tells a CANCEL from the INVITE whose branch it shares.
+    static func txnKey(branch: String, method: String) -> String {
+        method == "CANCEL" ? "CANCEL " + branch : branch
+    }
+
+    func txnMethod(_ t: Txn) -> String {
+        switch t.machine {
+        case .invite: return "INVITE"
+        case .nonInvite(let x): return x.request.method ?? ""
         }
     }
 
@@ -97,7 +110,19 @@ extension World {
         if let t = transactions[id], isTerminated(t) {
             for (_, ev) in t.timers { sim.cancel(ev) }
             transactions[id] = nil
-            txnByBranch[branchOf(t)] = nil
+            switch t.owner {
+            case .cancelledInvite(let c, _) where lingering[c] != nil, .callCancel(let c) where lingering[c] != nil:
+                lingering[c, default: 1] -= 1
+                if lingering[c] == 0 {
+                    lingering[c] = nil
+                    let request: SIPMessage
+                    switch t.machine { case .invite(let x): request = x.request; case .nonInvite(let x): request = x.request }
+                    if calls[c] == nil, let cid = request.callID { sipCallToCall[cid] = nil }
+                }
+            default: break
+            }
+            let key = World.txnKey(branch: branchOf(t), method: txnMethod(t))
+            if txnByBranch[key] == id { txnByBranch[key] = nil }
         }
     }
 
@@ -112,7 +137,8 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callResponse(c, txn: id, r)
         case .callBye(let c): byeFinished(c)
-        case .callCancel: break
+        case .callCancel, .proxyCancel: break
+        case .cancelledInvite(let c, let pi): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
         case .register(let p): registerResponse(pbx: p, txn: id, r)
         case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
         }
@@ -122,7 +148,7 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callTransactionTimedOut(c, txn: id)
         case .callBye(let c): byeFinished(c)
-        case .callCancel: break
+        case .callCancel, .cancelledInvite, .proxyCancel: break
         case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "Timer F (408)")
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 408)
         }
@@ -132,7 +158,7 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callTransportFailed(c, txn: id)
         case .callBye(let c): byeFinished(c)
-        case .callCancel: break
+        case .callCancel, .cancelledInvite, .proxyCancel: break
         case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "transport error (503)")
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 503)
         }

@@ -35,6 +35,11 @@ enum TxnOwner {
     case callInvite(call: Int)
     case callBye(call: Int)
     case callCancel(call: Int)
+    /// A CANCEL a proxy forwards downstream (§16.10).
+    case proxyCancel
+    /// The INVITE of a call whose caller hung up before a final response: it runs on to send the
+    /// CANCEL once a provisional arrives (§9.1) and to ACK and BYE a 2xx that crosses it (§15).
+    case cancelledInvite(call: Int, pbx: Int)
     case register(pbx: Int)
     case proxyInvite(server: Int, upstreamBranch: String)
 }
@@ -98,6 +103,10 @@ public final class World {
     public internal(set) var callCount = 0
     var transactions: [Int: Txn] = [:]
     var txnByBranch: [String: Int] = [:]
+    /// INVITE transactions of abandoned calls whose CANCEL has been sent.
+    var sentCancels: Set<Int> = []
+    /// Per ended call, how many of its CANCEL-related transactions still run.
+    var lingering: [Int: Int] = [:]
     var txnCounter = 0
     var idCounter: UInt64 = 0
     var sipCallToCall: [String: Int] = [:]
@@ -345,7 +354,7 @@ public final class World {
                 } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
-            } else if let b = msg.branch, let id = txnByBranch[b] {
+            } else if let b = msg.branch, let id = txnByBranch[World.txnKey(branch: b, method: msg.cseq?.method ?? "")] {
                 txnInput(id) { m, now in
                     switch m {
                     case .invite(var x): let a = x.receive(msg, now: now); m = .invite(x); return a

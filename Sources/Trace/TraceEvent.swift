@@ -13,6 +13,7 @@ public enum StepKind: String, Sendable, CaseIterable {
     case txnState = "txn-state"
     case timerFired = "timer-fired"
     case sipResponse = "sip-response"
+    case cancel = "cancel"
     case transportError = "transport-error"
     case tlsConnect = "tls-connect"
     case failover = "failover"

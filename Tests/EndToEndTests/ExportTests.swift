@@ -200,6 +200,17 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         let store = try SQLiteDatabase(path: db, readOnly: true)
         #expect(rows.count == Int(try store.scalarInt("SELECT count(*) FROM sip_message")!))
         #expect(rows.allSatisfy { $0.count == 3 && $0[0].hasPrefix("2001:db8") && $0[2] == "1" })
+        // Host and port of every URI as tshark reads them (RFC 3261 §25.1, RFC 5118): an IPv6
+        // literal is in brackets, so the host is the whole address and the port a number.
+        let uris = try tsharkFields(pcap, ["sip.r-uri.host", "sip.r-uri.port", "sip.to.host", "sip.from.host", "sip.contact.host", "sip.contact.port"])
+        #expect(uris.count == rows.count)
+        #expect(uris.contains { $0[0] == "[2001:db8::11]" }, "REGISTER sip:[2001:db8::11]")
+        for u in uris {
+            for host in [u[0], u[2], u[3], u[4]] where !host.isEmpty {
+                #expect(host == "itsp.example" || (host.hasPrefix("[2001:db8") && host.hasSuffix("]")), "host \(host) in \(u)")
+            }
+            for port in [u[1], u[5]] where !port.isEmpty { #expect(Int(port) != nil, "port \(port) in \(u)") }
+        }
     }
 
     /// Bad input to export, generate and merge: a located message and exit status 2.

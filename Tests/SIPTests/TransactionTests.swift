@@ -69,6 +69,46 @@ import Testing
         #expect(t.state == .terminated)
     }
 
+    /// Issue 10 item 3: the TU giving up after a final (the call ended on 486) does not end the
+    /// transaction; Timer D still runs its 32 s and a retransmitted 486 inside it is ACKed again.
+    @Test func abandonAfterFinalKeepsTimerD() {
+        var t = InviteClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
+        var d = Driver()
+        d.apply(t.start(now: 0))
+        d.now = 20 * ms
+        let busy = sampleInvite().response(486, toTag: "far")
+        d.apply(t.receive(busy, now: d.now))
+        #expect(t.abandon().isEmpty)
+        #expect(t.state == .completed)
+        d.apply(t.receive(busy, now: 10 * s))
+        #expect(d.sends.filter { $0.message.method == "ACK" }.count == 2)
+        #expect(d.timers[.D] == 20 * ms + 32 * s)
+        d.apply(t.timerFired(.D, now: 20 * ms + 32 * s))
+        #expect(t.state == .terminated)
+        // Over TCP Timer D is 0 (§17.1.1.2).
+        var tcp = InviteClientTransaction(request: sampleInvite(), transport: .tcp, timers: .rfcDefault)
+        var d2 = Driver()
+        d2.apply(tcp.start(now: 0))
+        d2.apply(tcp.receive(busy, now: 20 * ms))
+        #expect(d2.timers[.D] == 20 * ms)
+    }
+
+    /// §9.1: a CANCEL may go only after a provisional response; abandoning before one stops
+    /// retransmission (the TU gives up a failover attempt).
+    @Test func cancelNeedsAProvisional() {
+        var t = InviteClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
+        var d = Driver()
+        d.apply(t.start(now: 0))
+        #expect(!t.mayCancel)
+        d.apply(t.receive(sampleInvite().response(100), now: 10 * ms))
+        #expect(t.mayCancel)
+        var silent = InviteClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
+        d = Driver()
+        d.apply(silent.start(now: 0))
+        let stop = silent.abandon()
+        #expect(stop.contains(.cancelTimer(.A)) && stop.contains(.cancelTimer(.B)) && silent.state == .terminated)
+    }
+
     @Test func twoHundredTerminatesWithoutTransactionAck() {
         var t = InviteClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
         var d = Driver()

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import Scenario
+@testable import Telephony
+import Trace
+import SIP
+import SimCore
+
+/// Issue 10: partitions, IPv6 URI hosts, answered_by only when answered.
+@Suite struct SIPDialogTests {
+    let sec: Int64 = 1_000_000_000
+
+    @Test func partitionParsesAndFormats() throws {
+        #expect(try CommandParser.parse("partition pbx1 | sip1 sip2") == .partition(["pbx1"], ["sip1", "sip2"]))
+        #expect(try CommandParser.parse("partition pbx1|sip1") == .partition(["pbx1"], ["sip1"]))
+        #expect(try CommandParser.parse("heal") == .heal)
+        for text in ["partition a b | c", "heal"] {
+            let c = try CommandParser.parse(text)
+            #expect(try CommandParser.parse(CommandParser.format(c)) == c)
+        }
+        for bad in ["partition a b", "partition | a", "partition a |", "partition a | b | c", "partition a | a", "heal now"] {
+            #expect(throws: CommandParser.ParseError.self, "\(bad)") { _ = try CommandParser.parse(bad) }
+        }
+    }
+
+    /// Both sides stay up; packets between them are dropped in both directions; others pass; heal restores.
+    @Test func partitionDropsOnlyBetweenTheSides() {
+        var n = Network(latency: .milliseconds(10), rng: Xoshiro256(seed: 1))
+        n.addHost(name: "pbx1", ip: "198.51.100.1")
+        n.addHost(name: "sip1", ip: "192.0.2.10")
+        n.addHost(name: "sip2", ip: "192.0.2.11")
+        n.addHost(name: "pbx2", ip: "198.51.100.2")
+        n.partition(["pbx1"], ["sip1", "sip2"])
+        #expect(n.fate(from: "198.51.100.1", to: "192.0.2.10", reliable: false) == .droppedPartition)
+        #expect(n.fate(from: "192.0.2.11", to: "198.51.100.1", reliable: true) == .droppedPartition)
+        #expect(n.fate(from: "198.51.100.2", to: "192.0.2.10", reliable: false) == .delivered)
+        #expect(n.fate(from: "192.0.2.10", to: "192.0.2.11", reliable: false) == .delivered)
+        #expect(n.isUp("192.0.2.10") && n.isUp("198.51.100.1"))
+        n.heal()
+        #expect(n.fate(from: "198.51.100.1", to: "192.0.2.10", reliable: false) == .delivered)
+    }
+
+    /// A partition between PBX-1 and sip1 is a silent target for PBX-1 only: the INVITE is sent at
+    /// 0, 0.5, 1.5 and 3.5 s into the partition, the failover to 192.0.2.11 comes at 4 s and is
+    /// answered; PBX-2 keeps its registration with sip1 throughout.
+    @Test func partitionMakesTheTargetSilentForOneSideOnly() throws {
+        let (r, t) = try simulate(topology(pbx1Card: "invite_timeout: 4s"), timeline: [
+            ("0s", "partition pbx1.example | sip1.itsp.example"), ("1s", "dial PBX-1/1000 012-345-1011 hold 5s"),
+            ("30s", "heal"), ("40s", "dial PBX-1/1000 012-345-1011 hold 5s")])
+        let toSip1 = t.sipMessages.filter { $0.callID == 1 && $0.method == "INVITE" && $0.dst == "192.0.2.10:5060" }
+        #expect(toSip1.map(\.atNs) == [1 * sec, 1 * sec + sec / 2, 2 * sec + sec / 2, 4 * sec + sec / 2])
+        #expect(toSip1.allSatisfy { !$0.delivered })
+        #expect(r.calls[1]?.sipTargets == ["192.0.2.10", "192.0.2.11"] && r.calls[1]?.outcome == "answered" && r.calls[1]?.route == "sip")
+        #expect(t.sipMessages.contains { $0.method == "REGISTER" && $0.src.hasPrefix("198.51.100.2") && $0.dst == "192.0.2.10:5060" && $0.delivered })
+        #expect(r.calls[2]?.sipTargets == ["192.0.2.10"] && r.calls[2]?.outcome == "answered")
+    }
+
+    /// The `call` row's answered_by is NULL unless the call was answered: here the far end answers
+    /// at 4.02 s but the caller hangs up at 4.03 s, before the 200 OK reaches PBX-1.
+    @Test func answeredByOnlyWhenAnswered() throws {
+        let (r, _) = try simulate(topology(), timeline: [("1s", "dial PBX-1/1000 012-345-1011"), ("4.035s", "hangup 1")])
+        #expect(r.calls[1]?.outcome == "abandoned")
+        #expect(r.calls[1]?.answeredBy == nil)
+    }
+
+    /// RFC 3261 §25.1 / RFC 5118: an IPv6 literal is bracketed as a URI host; names and IPv4 are not.
+    @Test func ipv6URIHostsAreBracketed() throws {
+        #expect(uriHost("2001:db8::11") == "[2001:db8::11]")
+        #expect(uriHost("[2001:db8::11]") == "[2001:db8::11]")
+        #expect(uriHost("192.0.2.10") == "192.0.2.10" && uriHost("itsp.example") == "itsp.example")
+        var card = CardConfig(sipServer: .ip("2001:db8::11", port: nil), numbers: [])
+        #expect(card.sipDomain == "[2001:db8::11]")
+        card.sipServer = .ip("2001:db8::11", port: 5070)
+        #expect(card.sipDomain == "[2001:db8::11]:5070")
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scenarios/ipv6-aaaa.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let v6 = try ScenarioLoader.load(path: path, text: text)
+        let t = MemoryTraceSink()
+        _ = ScenarioRunner.run(v6, sink: t, keepAll: true)
+        let register = try #require(t.sipMessages.first { $0.method == "REGISTER" && $0.src.hasPrefix("[2001:db8:2::1]") })
+        #expect(register.raw.hasPrefix("REGISTER sip:[2001:db8::11] SIP/2.0\r\n"), "\(register.raw.prefix(60))")
+        #expect(register.raw.contains("To: <sip:0123451011@[2001:db8::11]>"))
+    }
+
+    /// Item 1: hanging up while the far end rings sends CANCEL on the INVITE's branch; the proxy
+    /// forwards it; PBX-2 answers 200 to the CANCEL and 487 to the INVITE, which is ACKed hop by
+    /// hop; Extn.1011 is idle again, so the next call to it is answered.
+    @Test func hangupWhileRingingCancels() throws {
+        let (r, t) = try simulate(topology(), timeline: [("1s", "dial PBX-1/1000 012-345-1011"), ("3s", "hangup 1"),
+                                                         ("10s", "dial PBX-1/1001 012-345-1011 hold 3s")])
+        #expect(r.calls[1]?.outcome == "abandoned" && r.calls[1]?.answeredBy == nil)
+        let invite = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "INVITE" && $0.src.hasPrefix("198.51.100.1") })
+        let cancel = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "CANCEL" && $0.src.hasPrefix("198.51.100.1") })
+        #expect(cancel.atNs == 3 * sec && cancel.dst == "192.0.2.10:5060" && cancel.branch == invite.branch)
+        #expect(cancel.raw.contains("CSeq: 1 CANCEL") && !cancel.raw.contains("Content-Type"))
+        #expect(t.sipMessages.contains { $0.method == "CANCEL" && $0.src.hasPrefix("192.0.2.10") && $0.dst.hasPrefix("198.51.100.2") })
+        #expect(t.sipMessages.contains { $0.statusCode == 487 && $0.src.hasPrefix("198.51.100.2") })
+        #expect(t.sipMessages.contains { $0.statusCode == 487 && $0.dst.hasPrefix("198.51.100.1") })
+        // ACK for the 487 from PBX-1 to the proxy, on the INVITE's branch (§17.1.1.3).
+        #expect(t.sipMessages.contains { $0.method == "ACK" && $0.src.hasPrefix("198.51.100.1") && $0.branch == invite.branch })
+        #expect(!t.sipMessages.contains { $0.callID == 1 && $0.statusCode == 200 && $0.raw.contains("INVITE") && $0.dst.hasPrefix("198.51.100.1") })
+        #expect(r.calls[2]?.outcome == "answered" && r.calls[2]?.answeredBy == "PBX-2/1011")
+    }
+
+    /// Item 1, §9.1 and §15: the caller hangs up after the far end answered but before its 200 OK
+    /// arrives. The CANCEL goes at once (a 180 was seen); the 200 crosses it and is ACKed, then
+    /// released with BYE; Extn.1011 is free for the next call (before, it stayed off-hook: busy).
+    @Test func twoHundredCrossingTheCancelIsAckedAndByed() throws {
+        let (r, t) = try simulate(topology(), timeline: [("1s", "dial PBX-1/1000 012-345-1011"), ("4.035s", "hangup 1"),
+                                                         ("20s", "dial PBX-1/1000 012-345-1011 hold 3s")])
+        #expect(r.calls[1]?.outcome == "abandoned")
+        let ok = try #require(t.sipMessages.first { $0.callID == 1 && $0.statusCode == 200 && $0.dst.hasPrefix("198.51.100.1") && $0.raw.contains("CSeq: 1 INVITE") })
+        let ack = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "ACK" && $0.src.hasPrefix("198.51.100.1") })
+        let bye = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "BYE" && $0.src.hasPrefix("198.51.100.1") })
+        #expect(ack.atNs == ok.atNs + 10_000_000 && ack.dst.hasPrefix("198.51.100.2"))
+        #expect(bye.atNs == ack.atNs && bye.raw.contains("CSeq: 2 BYE"))
+        #expect(r.calls[2]?.outcome == "answered")
+    }
+
+    /// Item 1: a call abandoned during failover stops the failover; with no provisional yet the
+    /// CANCEL waits (§9.1), so nothing is sent to the third target and nothing is rerouted.
+    @Test func hangupDuringFailoverStopsIt() throws {
+        let (r, t) = try simulate(topology(pbx1Card: "invite_timeout: 4s"), timeline: [
+            ("0s", "down sip1.itsp.example sip2.itsp.example sip3.itsp.example"), ("1s", "dial PBX-1/1000 012-345-1011"), ("6s", "hangup 1")])
+        #expect(r.calls[1]?.outcome == "abandoned" && r.calls[1]?.rerouted == false)
+        #expect(!t.sipMessages.contains { $0.callID == 1 && $0.dst == "192.0.2.12:5060" })
+        #expect(!t.sipMessages.contains { $0.callID == 1 && $0.method == "CANCEL" })
+        #expect(t.steps(.reroute, call: 1).isEmpty)
+        #expect(t.steps(.cancel, call: 1).first?.atNs == 6 * sec)
+    }
+}
