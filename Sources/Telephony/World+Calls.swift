@@ -254,6 +254,10 @@ extension World {
         guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
         let actor = sipSettings(call).actor
         step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id)
+        // Any response but 408 and 503 proves a later target alive: `failback: duration` starts here.
+        if code != 408 && code != 503, let target = router.attempts.last {
+            noteAlive(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: id)
+        }
         var actions: [CallRouter.Action]
         if code < 200 {
             actions = router.provisional(now: sim.now.ns)
@@ -751,18 +755,27 @@ extension World {
 }
 
 extension World {
+    /// `failback: duration D` (domain §3.4, checklist 26; Yealink's semantics): the window starts
+    /// at the failover that ended with a live answer from a later target, that is any response
+    /// but 408, 503 or a transport error (a 486 through the secondary proves it alive), not only
+    /// when a call connects there.
+    func noteAlive(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
+        guard let card = pbxs[pi].card, attempt > 1 || card.preferred != nil, case .duration(let d) = card.config.failback else { return }
+        if card.preferred?.target.ip == target.ip { return }
+        card.preferred = (target, sim.now + d)
+        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(sim.now + d)", call: call)
+    }
+
     /// Fail-back (domain §3.4): after a call connected somewhere other than its first target,
-    /// the sticky policies make new calls start there for a while.
+    /// the DNS-TTL policy makes new calls start there while the record lasts.
     func noteConnected(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
         guard let card = pbxs[pi].card, attempt > 1 || card.preferred != nil else { return }
         let actor = "\(pbxs[pi].name)/V-SIPGW"
         switch card.config.failback {
         case .newRequests:
             return
-        case .duration(let d):
-            if card.preferred?.target.ip == target.ip { return }
-            card.preferred = (target, sim.now + d)
-            step(.failover, actor, "fail-back: new calls start at \(target.hostPort) until \(sim.now + d)", call: call)
+        case .duration:
+            return // started by the first live response from the later target (noteAlive)
         case .registration:
             return // set by the registration cycle
         case .dnsTTL:

@@ -129,4 +129,20 @@ import SimCore
         #expect(t.steps(.reroute, call: 1).isEmpty)
         #expect(t.steps(.cancel, call: 1).first?.atNs == 6 * sec)
     }
+
+    /// Item 8 (checklist 26, Yealink's semantics): `failback: duration` starts when the later
+    /// target answers at all. Call 1 fails over from the silent sip1 at 5 s and meets 486 (busy)
+    /// through sip2, whose 100 Trying at 5.02 s starts a 60 s window: call 2 at 30 s starts at
+    /// sip2, call 3 at 70 s (after 65.02 s) at sip1 again. Before, only a connected call opened it.
+    @Test func failbackDurationStartsAtAnyLiveAnswer() throws {
+        let (r, t) = try simulate(topology(pbx1Card: "invite_timeout: 4s\nfailback: duration 60s"), timeline: [
+            ("500ms", "down sip1.itsp.example"), ("600ms", "busy PBX-2/1011"), ("1s", "dial PBX-1/1000 012-345-1011"),
+            ("10s", "up sip1.itsp.example"), ("20s", "idle PBX-2/1011"),
+            ("30s", "dial PBX-1/1000 012-345-1011 hold 1s"), ("70s", "dial PBX-1/1000 012-345-1011 hold 1s")])
+        #expect(r.calls[1]?.outcome == "busy" && r.calls[1]?.sipTargets == ["192.0.2.10", "192.0.2.11"])
+        let fb = try #require(t.steps(.failover, call: 1).first { $0.detail.hasPrefix("fail-back") })
+        #expect(fb.atNs == 5 * sec + 20_000_000)
+        #expect(r.calls[2]?.sipTargets == ["192.0.2.11"] && r.calls[2]?.outcome == "answered")
+        #expect(r.calls[3]?.sipTargets == ["192.0.2.10"] && r.calls[3]?.outcome == "answered")
+    }
 }
