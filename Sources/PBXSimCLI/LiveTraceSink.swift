@@ -5,6 +5,7 @@ import SimCore
 final class LiveTraceSink: TraceSink {
     let style: TextStyle
     var verbose = false
+    let width = terminalColumns()
 
     init(style: TextStyle) { self.style = style }
 
@@ -24,20 +25,36 @@ final class LiveTraceSink: TraceSink {
             case .hostState: kind = style.bold(kind)
             default: break
             }
-            print("\(ConsoleTraceSink.time(s.atNs)) \(tag) \(ConsoleTraceSink.pad(s.actor, 20)) \(kind) \(s.detail)")
+            printFitted("\(ConsoleTraceSink.time(s.atNs)) \(tag) \(ConsoleTraceSink.pad(s.actor, 20)) \(kind)", s.detail)
         case .sipMessage(let m):
             if !verbose && m.retransmission { return }
             let tag = m.callID.map { "[\($0)]" } ?? "   "
             var line = "\(m.src) -> \(m.dst) \(m.method ?? String(m.statusCode ?? 0))"
             if m.retransmission { line += " (retransmission)" }
             if !m.delivered { line += style.red(" [dropped]") }
-            print("\(ConsoleTraceSink.time(m.atNs)) \(tag) \(ConsoleTraceSink.pad("network", 20)) \(style.dim(ConsoleTraceSink.pad("sip", 17))) \(line)")
+            printFitted("\(ConsoleTraceSink.time(m.atNs)) \(tag) \(ConsoleTraceSink.pad("network", 20)) \(style.dim(ConsoleTraceSink.pad("sip", 17)))", line)
         case .callEnded(let c):
             var s = "call \(c.callID) ended: \(c.outcome)"
             if let r = c.route { s += " via \(r)" }
             if let a = c.answeredBy { s += " by \(a)" }
             if let d = c.setupDelayNs { s += ", setup \(SimTime(ns: d).formatSeconds(precision: 3))" }
             print(style.bold("\(ConsoleTraceSink.time(c.endedAtNs ?? 0)) [\(c.callID)] \(s)"))
+        }
+    }
+
+    /// One line when it fits the terminal; otherwise the detail wraps at words, its lines indented
+    /// under the head (or, when the head leaves too little room, below it).
+    func printFitted(_ head: String, _ detail: String) {
+        let used = visibleCount(head) + 1
+        if used + visibleCount(detail) <= width { print(head + " " + detail); return }
+        if width - used >= 40 {
+            print(head + " " + wrapWords(detail, width: width, firstUsed: used, indent: used).joined(separator: "\n"))
+        } else {
+            let indent = 13
+            var h = head
+            while h.hasSuffix(" ") { h.removeLast() }
+            print(h + "\n" + String(repeating: " ", count: indent)
+                  + wrapWords(detail, width: width, firstUsed: indent, indent: indent).joined(separator: "\n"))
         }
     }
 

@@ -32,7 +32,7 @@ public enum ScenarioLoader {
     public static func load(path: String, text: String) throws -> Scenario {
         let root = try YNode.load(text, file: path)
         let top = try root.dict(allowed: ["name", "description", "seed", "network", "dns", "sip_servers",
-                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until", "start", "traffic"])
+                                          "telephone_companies", "pbxs", "timeline", "expect", "defaults", "until", "start", "traffic", "cold_start"])
         func req(_ k: String) throws -> YNode {
             guard let n = top[k] else { throw root.error("missing required key '\(k)'", key: k) }
             return n
@@ -290,6 +290,7 @@ public enum ScenarioLoader {
 
         var world = WorldConfig(seed: seed, latency: latency, hosts: hosts, dns: dns, sipServers: sipServers, telcos: telcos,
                                 pbxs: pbxs, defaults: defaults)
+        if let c = top["cold_start"] { world.coldStart = try recovering(false) { try c.bool() } }
         for t in try top["traffic"]?.sequence() ?? [] { try recovering(()) { world.traffic.append(try parseTraffic(t, world: world)) } }
         if let l = net["loss"] {
             let t = try l.string()

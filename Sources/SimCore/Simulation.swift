@@ -20,6 +20,13 @@ public struct Simulation<Payload> {
         return _queue.push(payload, at: time, first: first)
     }
 
+    /// Moves the clock back to `time` before anything has run (a warm-up phase before time zero).
+    /// Events already scheduled stay where they are, so none may lie before `time`.
+    @inlinable public mutating func rewindClock(to time: SimTime) {
+        precondition(_executed == 0 && time <= _now, "the clock can be rewound only before the first event")
+        _now = time
+    }
+
     /// Schedules `payload` after a non-negative delay.
     @discardableResult
     @inlinable public mutating func schedule(_ payload: Payload, after delay: SimTime) -> EventID {

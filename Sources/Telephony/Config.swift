@@ -17,6 +17,10 @@ public struct WorldConfig: Sendable {
     public var startEpoch: Int64 = 1_767_603_600 // 2026-01-05 09:00 (a Monday)
     /// Initial packet loss probability (0...1) of every UDP path.
     public var loss: Double = 0
+    /// Start with nothing registered and watch the boot (`cold_start: true`). By default (warm
+    /// start) every card's registration is already in place at time zero, as on a site that has
+    /// run for hours.
+    public var coldStart = false
 
     public init(seed: UInt64, latency: SimTime, hosts: [(name: String, ip: String)], dns: DNSConfig?,
                 sipServers: [SIPServerConfig], telcos: [TelcoConfig], pbxs: [PBXConfig], defaults: CallDefaults = .init()) {

@@ -74,7 +74,12 @@ extension World {
                     pstnSchedule(c, .arriveTelco(telco: ti, toll: true), after: telcos[ti].switchingDelay)
                     return
                 }
-                step(.proxy, actor, "INVITE for \(user): not registered in \(domain): 404", call: call)
+                // Name the PBX whose number it is, so that a 404 from a missing registration is plain.
+                if let owner = pbxs.first(where: { $0.card?.config.numbers.contains(user) == true }) {
+                    step(.proxy, actor, "INVITE for \(user): \(owner.name) is not registered with \(domain): 404", call: call)
+                } else {
+                    step(.proxy, actor, "INVITE for \(user): no registration for it in \(domain): 404", call: call)
+                }
                 reply(req.response(404, toTag: newTag()))
                 return
             }

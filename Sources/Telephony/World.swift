@@ -105,6 +105,8 @@ public final class World {
     var txnByBranch: [String: Int] = [:]
     /// INVITE transactions of abandoned calls whose CANCEL has been sent.
     var sentCancels: Set<Int> = []
+    /// True during a warm start's untraced boot before time zero.
+    var warmingUp = false
     /// Per ended call, how many of its CANCEL-related transactions still run.
     var lingering: [Int: Int] = [:]
     var txnCounter = 0
@@ -174,16 +176,43 @@ public final class World {
     /// Records a step. The detail is built only when steps are recorded.
     func step(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int? = nil,
               fields: @autoclosure () -> [StepField] = []) {
-        guard traceLevel != .calls else { return }
+        guard traceLevel != .calls, !warmingUp else { return }
         sink.record(.step(Step(atNs: sim.now.ns, callID: call, actor: actor(), kind: kind, detail: detail(), fields: fields())))
     }
 
     // MARK: - Running
 
-    /// Schedules the start of every card's registration (at time zero).
+    /// How long before time zero a warm start boots the site.
+    public static let warmUp = SimTime.seconds(60)
+
+    /// Starts every card's registration. Warm start (the default): the cards boot in an untraced
+    /// warm-up from −60 s, with every host up and no fault, so that at time zero each card is
+    /// registered (its DNS lookups cached, its refresh timer running) as on a site that has run
+    /// for hours; one `registration` step per card at time zero says where. Cold start
+    /// (`cold_start: true`): the registrations start at time zero, in the trace.
     public func start() {
-        for (i, p) in pbxs.enumerated() where p.card?.config.registrar != nil {
-            p.card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now)
+        let cards = pbxs.indices.filter { pbxs[$0].card?.config.registrar != nil }
+        if config.coldStart || cards.isEmpty || sim.executed > 0 {
+            for i in cards { pbxs[i].card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now) }
+        } else {
+            let zero = sim.now
+            sim.rewindClock(to: zero - World.warmUp)
+            warmingUp = true
+            for i in cards { pbxs[i].card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now) }
+            run(until: zero)
+            warmingUp = false
+            lastEventTime = nil
+            lastModelEventTime = nil
+            for i in cards {
+                guard let card = pbxs[i].card else { continue }
+                let actor = "\(pbxs[i].name)/V-SIPGW"
+                if let t = card.registration.registeredWith {
+                    let until = card.registration.registeredUntil
+                    step(.registration, actor, "warm start: registered at \(t.hostPort) until \(until) (as on a running site; cold_start: true to watch the boot)")
+                } else {
+                    step(.registration, actor, "warm start: not registered (card \(card.state.rawValue)); the registration goes on")
+                }
+            }
         }
         startTraffic()
     }
@@ -287,7 +316,7 @@ public final class World {
         // A refusing host is reached, but nothing listens on its SIP port.
         let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
         let delivered = fate == .delivered && !refused
-        if traceLevel == .full { sink.record(.sipMessage(SIPMessageRecord(
+        if traceLevel == .full, !warmingUp { sink.record(.sipMessage(SIPMessageRecord(
             atNs: sim.now.ns, callID: call, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), method: msg.method,
             statusCode: msg.statusCode, branch: msg.branch ?? "", sipCallID: msg.callID ?? "", delivered: delivered,
             retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded()))) }

@@ -49,7 +49,7 @@ import SimCore
         let (_, a) = runMemory(s)
         let (_, b) = runMemory(s)
         #expect(a.events == b.events)
-        #expect(a.events.count > 100)
+        #expect(a.events.count > 50) // the call's steps and messages (the warm start's boot is not traced)
     }
 
     @Test func sqliteContents() throws {

@@ -145,4 +145,33 @@ import SimCore
         #expect(r.calls[2]?.sipTargets == ["192.0.2.11"] && r.calls[2]?.outcome == "answered")
         #expect(r.calls[3]?.sipTargets == ["192.0.2.10"] && r.calls[3]?.outcome == "answered")
     }
+
+    /// Item 6: warm start (the default). At time zero both cards are registered, as on a site that
+    /// has run for hours: a call dialled at 0 s is answered over SIP; nothing before time zero is
+    /// traced; the boot happened at −60 s, so the first refresh cycle starts at 90 % of 3600 s after
+    /// the 200 OK at −59.96 s, at 3180.04 s.
+    @Test func warmStartIsRegisteredAtTimeZero() throws {
+        let warm = topology().replacingOccurrences(of: "cold_start: true\n", with: "")
+        #expect(!warm.contains("cold_start"))
+        let (r, t) = try simulate(warm, timeline: [("0s", "dial PBX-1/1000 012-345-1011 hold 5s"), ("3200s", "dial PBX-1/1000 012-345-1011 hold 1s")])
+        #expect(r.calls[1]?.outcome == "answered" && r.calls[1]?.route == "sip" && r.calls[1]?.sipTargets == ["192.0.2.10"])
+        #expect(t.events.allSatisfy { e in
+            switch e { case .step(let s): return s.atNs >= 0; case .sipMessage(let m): return m.atNs >= 0; case .callEnded: return true }
+        })
+        let warmSteps = t.steps(.registration).filter { $0.detail.hasPrefix("warm start: registered at 192.0.2.10:5060") }
+        #expect(warmSteps.map(\.actor) == ["PBX-1/V-SIPGW", "PBX-2/V-SIPGW"] && warmSteps.allSatisfy { $0.atNs == 0 })
+        // The refresh cycle starts at 3180.04 s; the SRV record (TTL 300 s) is looked up again
+        // (20 ms round trip), so the REGISTER goes at 3180.06 s.
+        #expect(t.steps(.registration).first { $0.actor == "PBX-1/V-SIPGW" && $0.detail.hasPrefix("registration cycle starts") }?.atNs == 3180 * sec + 40_000_000)
+        let firstRegister = try #require(t.sipMessages.first { $0.method == "REGISTER" && $0.src.hasPrefix("198.51.100.1") })
+        #expect(firstRegister.atNs == 3180 * sec + 60_000_000)
+    }
+
+    /// Item 6: `cold_start: true` watches the boot; a call dialled at 0 s meets the 404 of a far
+    /// PBX that has not registered yet, and the carrier's step says so.
+    @Test func coldStartSaysWhoIsNotRegistered() throws {
+        let (r, t) = try simulate(topology(), timeline: [("0s", "dial PBX-1/1000 012-345-1011")])
+        #expect(r.calls[1]?.outcome == "failed")
+        #expect(t.steps(.proxy, call: 1).contains { $0.detail == "INVITE for 0123451011: PBX-2 is not registered with itsp.example: 404" })
+    }
 }

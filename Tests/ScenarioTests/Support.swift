@@ -11,9 +11,11 @@ func topology(pbx1Card: String = "", pbx2Card: String = "failover_timer_register
             - {priority: 10, weight: 40, port: 5060, target: sip2.itsp.example}
             - {priority: 20, weight: 0, port: 5060, target: sip3.itsp.example}
     """
+    // Cold start: these tests watch registration from time zero (warm start has its own tests).
     return """
     name: test
     seed: 1
+    cold_start: true
     network:
       latency: 10ms
       hosts:
