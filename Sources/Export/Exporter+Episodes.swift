@@ -220,6 +220,7 @@ extension Exporter {
         labels.add("carrier", c.carrier)
         labels.add("trunk_group", c.trunkGroup)
         labels.add("sent_digits", c.sentDigits)
+        labels.add("released_by", c.releasedBy)
         o.addRaw("labels", labels.text)
         return o.text
     }

@@ -153,3 +153,22 @@ extension SIPMessage {
         ])
     }
 }
+
+extension SIPMessage {
+    /// A request the UAS sends inside the dialog its 2xx made (BYE from the called side): to the
+    /// caller's Contact, From = the INVITE's To with the UAS's tag, To = the INVITE's From,
+    /// the same Call-ID, the UAS's own CSeq space (RFC 3261 §12.2.1.1).
+    public func uasDialogRequest(_ method: String, toTag: String, branch: String, cseq: Int,
+                                 transport: Transport, localHostPort: String) -> SIPMessage {
+        let target = header("Contact").map { SIPMessage.uri(in: $0) } ?? (requestURI ?? "")
+        let to = header("To") ?? ""
+        return SIPMessage(startLine: .request(method: method, uri: target), headers: [
+            ("Via", SIPMessage.via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Max-Forwards", "70"),
+            ("From", to.contains(";tag=") ? to : to + ";tag=" + toTag),
+            ("To", header("From") ?? ""),
+            ("Call-ID", header("Call-ID") ?? ""),
+            ("CSeq", "\(cseq) \(method)"),
+        ])
+    }
+}

@@ -101,6 +101,18 @@ public struct SIPMessage: Sendable, Equatable {
         if let i = headers.firstIndex(where: { SIPMessage.canonical($0.name) == "via" }) { headers.remove(at: i) }
     }
 
+    /// The transport and sent-by of the top Via (`SIP/2.0/UDP 192.0.2.10:5060;branch=...`), where a
+    /// response goes next (RFC 3261 §18.2.2; no `received`/`rport` in this model).
+    public var topViaSentBy: (transport: Transport, ip: String, port: Int)? {
+        guard let v = header("Via") else { return nil }
+        let parts = v.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let proto = parts[0].split(separator: "/").last,
+              let t = Transport(rawValue: String(proto).uppercased()) else { return nil }
+        let hp = parts[1].split(separator: ";").first.map { String($0).filter { $0 != " " } } ?? ""
+        let (ip, port) = splitHostPort(hp)
+        return (t, ip, port)
+    }
+
     /// The `branch` parameter of the top Via.
     public var branch: String? { header("Via").flatMap { SIPMessage.parameter("branch", in: $0) } }
     public var callID: String? { header("Call-ID") }

@@ -20,9 +20,17 @@ public struct TimerPolicy: Sendable, Equatable {
     public func timerD(reliable: Bool) -> Int64 { reliable ? 0 : max(32 * TimerPolicy.nsPerSecond, 64 * t1) }
     /// Wait for response retransmissions after a final response to a non-INVITE: T4 / 0.
     public func timerK(reliable: Bool) -> Int64 { reliable ? 0 : t4 }
+    /// Server INVITE transaction: wait for the ACK of a non-2xx final, 64·T1 (any transport).
+    public var timerH: Int64 { 64 * t1 }
+    /// Server INVITE transaction: absorb ACK retransmissions after the ACK, T4 over UDP, 0 over TCP.
+    public func timerI(reliable: Bool) -> Int64 { reliable ? 0 : t4 }
+    /// Server non-INVITE transaction: absorb request retransmissions after the final, 64·T1 / 0.
+    public func timerJ(reliable: Bool) -> Int64 { reliable ? 0 : 64 * t1 }
 }
 
-/// The timers of the client transactions, named as the RFC names them.
+/// The transaction timers, named as the RFC names them (Table 4): A, B, D, E, F, K of the client
+/// transactions, G, H, I, J of the server transactions. The UAS core's 2xx retransmission
+/// (§13.3.1.4) reuses G (the interval) and H (the 64·T1 give-up) for its own two timers.
 public enum SIPTimer: String, Sendable, Hashable, CaseIterable {
-    case A, B, D, E, F, K
+    case A, B, D, E, F, K, G, H, I, J
 }

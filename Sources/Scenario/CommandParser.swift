@@ -25,7 +25,7 @@ public enum CommandParser {
         ("idle", "idle PBX/EXT", "the extension behaves normally again"),
         ("unanswered", "unanswered PBX/EXT", "the extension rings without answering"),
         ("absent", "absent PBX/EXT", "the extension does not exist for callers (404)"),
-        ("hangup", "hangup [CALL]", "the caller hangs up a call (every call without CALL)"),
+        ("hangup", "hangup [CALL] [callee]", "the caller hangs up a call (every call without CALL); callee: the called side does"),
     ]
 
     public static var commandNames: [String] { usage.map(\.name) }
@@ -105,12 +105,15 @@ public enum CommandParser {
             let mode: PhoneMode = name == "busy" ? .busy : name == "idle" ? .normal : name == "unanswered" ? .unanswered : .absent
             return .phone(try ext(args[0]), mode)
         case "hangup":
-            guard args.count <= 1 else { throw fail("expected at most one call number") }
-            if let a = args.first {
+            var rest = args
+            var callee = false
+            if let last = rest.last?.lowercased(), last == "callee" || last == "caller" { callee = last == "callee"; rest.removeLast() }
+            guard rest.count <= 1 else { throw fail("expected at most one call number, then caller or callee") }
+            if let a = rest.first {
                 guard let n = Int(a), n > 0 else { throw fail("'\(a)' is not a call number") }
-                return .hangup(call: n)
+                return .hangup(call: n, callee: callee)
             }
-            return .hangup(call: nil)
+            return .hangup(call: nil, callee: callee)
         default:
             let close = commandNames.min { editDistance($0, name) < editDistance($1, name) }
             throw ParseError(message: "unknown command '\(name)'" + (close.map { editDistance($0, name) <= 2 ? "; did you mean '\($0)'?" : "" } ?? ""),
@@ -139,7 +142,7 @@ public enum CommandParser {
             case .unanswered: return "unanswered \(e)"
             case .absent: return "absent \(e)"
             }
-        case .hangup(let c): return "hangup" + (c.map { " \($0)" } ?? "")
+        case .hangup(let c, let callee): return "hangup" + (c.map { " \($0)" } ?? "") + (callee ? " callee" : "")
         }
     }
 

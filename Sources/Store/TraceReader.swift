@@ -35,6 +35,7 @@ public struct TraceReader {
         public var carrier: String?
         public var trunkGroup: Int?
         public var sentDigits: String?
+        public var releasedBy: String?
 
         public init(callID: Int, caller: String, dialed: String, placedAtUs: Int64, endedAtUs: Int64?, outcome: String,
                     route: String?, answeredBy: String?, setupDelayUs: Int64?, pbx: String, sipAttempts: Int, sipTargets: String,
@@ -79,7 +80,7 @@ public struct TraceReader {
     public func calls(runID: Int64, where extra: String? = nil) throws -> [CallRow] {
         let s = try db.prepare("""
             SELECT call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx,
-                   sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits
+                   sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, released_by
             FROM call WHERE run_id = ? \(extra.map { "AND " + $0 } ?? "") ORDER BY call_id
             """)
         s.bind(1, runID)
@@ -93,6 +94,7 @@ public struct TraceReader {
             row.carrier = s.text(15)
             row.trunkGroup = s.isNull(16) ? nil : Int(s.int(16))
             row.sentDigits = s.text(17)
+            row.releasedBy = s.text(18)
             out.append(row)
         }
         return out

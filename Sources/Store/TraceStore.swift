@@ -135,6 +135,9 @@ public final class TraceStore {
         ALTER TABLE run ADD COLUMN writer TEXT;
         ALTER TABLE run ADD COLUMN fingerprint TEXT;
         """),
+        ("v7-call-released-by", """
+        ALTER TABLE call ADD COLUMN released_by TEXT;
+        """),
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -398,8 +401,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         insertCall = try store.db.prepare("""
             INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
                               setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state,
-                              carrier, trunk_group, sent_digits, pdd_us)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                              carrier, trunk_group, sent_digits, pdd_us, released_by)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
     }
 
@@ -450,7 +453,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                 st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
                 st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
                 st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)
-                st.bind(20, c.pddNs.map { $0 / 1000 })
+                st.bind(20, c.pddNs.map { $0 / 1000 }); st.bind(21, c.releasedBy)
                 try st.run()
             }
             pending += 1

@@ -29,6 +29,6 @@ public enum Command: Sendable, Equatable {
     case latency(SimTime, host: String?)
     case loss(Double, host: String?)
     case phone(ExtensionRef, PhoneMode)
-    /// nil = every call in progress.
-    case hangup(call: Int?)
+    /// nil = every call in progress. `callee`: the called side hangs up an answered call (its BYE).
+    case hangup(call: Int?, callee: Bool = false)
 }

@@ -147,6 +147,8 @@ struct ServerTxn {
     var downstream: Int?
     var transport: Transport
     var callID: Int?
+    /// Its RFC 3261 server transaction (which sends the responses and runs Timers G, H, I, J).
+    var txn: Int?
 }
 
 public final class SIPServerState {
@@ -173,6 +175,10 @@ struct IncomingLeg {
     var answerEvent: EventID?
     var noAnswerEvent: EventID?
     var done = false
+    /// Its INVITE server transaction.
+    var serverTxn: Int?
+    /// The UAS core's 2xx retransmission, until the ACK.
+    var twoXX: Int?
 }
 
 public enum CallPhase: Sendable, Equatable { case routing, sipTrying, sipProceeding, pstnSetup, alerting, connected, ending, ended }
@@ -193,6 +199,8 @@ public final class Call {
     public var rerouted = false
     public var finalCode: Int?
     public var answeredBy: String?
+    /// Which side ended an answered call: `caller` or `callee`.
+    public var releasedBy: String?
     public var answeredAt: SimTime?
     public var outcome: String?
     public var endedAt: SimTime?
@@ -206,6 +214,8 @@ public final class Call {
     var fromTag: String
     var lastInvite: SIPMessage?
     var dialog2xx: SIPMessage?
+    /// The ACK sent for the 2xx and where it went: sent again for every copy of the 2xx (§13.2.2.4).
+    var ack: (message: SIPMessage, ip: String, port: Int, transport: Transport)?
     var byeTxn: Int?
     // PSTN leg
     var originChannel: ChannelRef?

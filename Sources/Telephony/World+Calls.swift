@@ -300,8 +300,17 @@ extension World {
             let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: transport,
                                              localHostPort: hostPort(p.ip, 5060))
             sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call.id, retransmission: false)
+            call.ack = (ack, ip, port, transport)
         }
         answered(call)
+    }
+
+    /// A copy of the 2xx for a call this PBX placed (the far end did not get the ACK): ACK it
+    /// again, the same ACK (§13.2.2.4). A copy for a call already ended is absorbed.
+    func uacRetransmitted2xx(_ pi: Int, _ r: SIPMessage) {
+        guard let cid = r.callID, let id = sipCallToCall[cid], let call = calls[id], call.pbx == pi, let a = call.ack else { return }
+        step(.sipResponse, sipSettings(call).actor, "200 OK again (retransmitted 2xx): the ACK again", call: id)
+        sendSIP(a.message, from: pbxs[pi].ip, to: a.ip, dstPort: a.port, transport: a.transport, call: id, retransmission: true)
     }
 
     func answered(_ call: Call) {
@@ -802,6 +811,7 @@ extension World {
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
         rec.pddNs = progress.map { ($0 - call.placedAt).ns }
+        if outcome == "answered" && ended { rec.releasedBy = call.releasedBy ?? "caller" }
         if call.trunkGroup != nil {
             rec.carrier = call.carrier
             rec.trunkGroup = call.trunkGroup

@@ -64,7 +64,17 @@ extension World {
             guard let (pi, e) = findExtension(ref) else { commandErrors.append("no extension \(ref)"); return }
             e.mode = mode
             step(.hostState, "\(pbxs[pi].name)/\(e.number)", "phone \(mode.rawValue == "normal" ? "idle (normal)" : mode.rawValue)")
-        case .hangup(let id):
+        case .hangup(let id, true):
+            let ids = id.map { [$0] } ?? calls.keys.sorted()
+            for i in ids {
+                guard let call = calls[i], !call.recorded else { continue }
+                guard call.answeredAt != nil else {
+                    if id != nil { commandErrors.append("hangup \(i) callee: call \(i) is not answered; only its caller can give it up") }
+                    continue
+                }
+                calleeHangsUp(call)
+            }
+        case .hangup(let id, false):
             let ids = id.map { [$0] } ?? calls.keys.sorted()
             for i in ids {
                 guard let call = calls[i], !call.recorded else { continue }
@@ -76,6 +86,26 @@ extension World {
                 }
             }
         }
+    }
+
+    /// The called side of an answered call hangs up. Over SIP, the far PBX sends BYE (a non-INVITE
+    /// client transaction) to the caller's Contact, and the caller's PBX ends the call when it
+    /// arrives; on the public network (and at a carrier's gateway), the release reaches the
+    /// caller's PBX at once.
+    func calleeHangsUp(_ call: Call) {
+        if call.route == "sip", call.gateway == nil,
+           let (key, leg) = legs.first(where: { $0.value.callID == call.id && $0.value.done }) {
+            let pbx = pbxs[leg.pbx]
+            legs[key] = nil
+            if let t = leg.twoXX { serverAck2xx(t) }
+            if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
+            step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call.id)
+            sendUASBye(leg)
+            return
+        }
+        step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id)
+        call.releasedBy = "callee"
+        finish(call, outcome: "answered", keepOpen: false)
     }
 
     /// A host that goes down or closes its SIP port loses its TLS connections: the next message

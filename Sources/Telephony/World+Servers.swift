@@ -12,25 +12,31 @@ extension World {
         let replyTo = (ip: p.srcIP, port: p.srcPort)
         guard let method = req.method, let branch = req.branch else { return }
         let key = method == "CANCEL" ? "CANCEL " + branch : branch
-        if method == "ACK" {
-            // ACK for a non-2xx we relayed: hop by hop, absorbed here (the downstream transaction
-            // ACKed on its own).
+        // A retransmission gets the last response again; the ACK of a non-2xx we answered or
+        // relayed is absorbed by the server transaction, hop by hop (§17.2.1; the downstream
+        // client transaction ACKed on its own). Any other ACK (for a 2xx) goes end to end, never here.
+        if let id = serverTxn(for: req, at: s.ip) {
+            serverReceive(id, req)
             return
         }
+        if method == "ACK" { return }
         if let st = s.serverTxns[key] {
-            // A retransmission: answer with the last response, if any.
+            // A retransmitted INVITE after its transaction ended with a 2xx: the 2xx again.
             if let last = st.lastResponse {
                 sendSIP(last, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: transport, call: call, retransmission: true)
             }
             return
         }
+        let txn = startServerTxn(req, owner: .server(si), localIP: s.ip, localPort: p.dstPort, replyTo: replyTo, transport: transport,
+                                 timers: .rfcDefault, call: call, actor: actor)
         var st = ServerTxn(lastResponse: nil, replyTo: replyTo, localPort: p.dstPort, downstream: nil, transport: transport, callID: call)
+        st.txn = txn
         s.serverTxns[key] = st
         sim.schedule(.serverTxnExpiry(server: si, branch: key), after: .seconds(64))
         func reply(_ r: SIPMessage) {
             st.lastResponse = r
             s.serverTxns[key] = st
-            sendSIP(r, from: s.ip, srcPort: p.dstPort, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: false)
+            serverRespond(txn, r)
         }
         if let mode = s.respond, method != "CANCEL" {
             if mode.code == 100 {
@@ -127,7 +133,19 @@ extension World {
         if r.statusCode == 100 { return } // hop by hop: we already sent our own 100
         st.lastResponse = up
         s.serverTxns[upstream] = st
-        sendSIP(up, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
+        if let t = st.txn { serverRespond(t, up) }
+    }
+
+    /// A proxy forwards a 2xx to INVITE statelessly (RFC 3261 §16.7 step 10, §17.1.1.2): a copy
+    /// that arrives after its client transaction ended goes upstream like the first, by the Via.
+    func proxyForward2xx(_ si: Int, _ r: SIPMessage) {
+        let s = sipServers[si]
+        var up = r
+        up.popVia()
+        guard let next = up.topViaSentBy else { return }
+        let call = r.callID.flatMap { sipCallToCall[$0] }
+        step(.proxy, network.name(ofIP: s.ip), "2xx copy forwarded statelessly to \(hostPort(next.ip, next.port))", call: call)
+        sendSIP(up, from: s.ip, to: next.ip, dstPort: next.port, transport: next.transport, call: call, retransmission: true)
     }
 
     func proxyDownstreamFailed(server si: Int, upstream: String, code: Int) {
@@ -140,144 +158,9 @@ extension World {
         st.lastResponse = up
         s.serverTxns[upstream] = st
         step(.proxy, network.name(ofIP: s.ip), "downstream \(t.remoteIP) failed: \(code) upstream", call: st.callID)
-        sendSIP(up, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: st.callID, retransmission: false)
+        if let t = st.txn { serverRespond(t, up) }
     }
 
-    // MARK: - Receiving PBX (V-SIPGW as UAS)
-
-    func pbxReceiveRequest(_ pi: Int, _ req: SIPMessage, from p: Packet, transport: Transport) {
-        let pbx = pbxs[pi]
-        let actor = "\(pbx.name)/V-SIPGW"
-        guard let method = req.method, let sipCall = req.callID else { return }
-        let call = sipCallToCall[sipCall]
-        let legKey = "\(pi):\(sipCall)"
-        let replyTo = (ip: p.srcIP, port: p.srcPort)
-        func send(_ r: SIPMessage) {
-            sendSIP(r, from: pbx.ip, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: false)
-        }
-        switch method {
-        case "INVITE":
-            if var leg = legs[legKey] {
-                if let last = leg.lastResponse {
-                    sendSIP(last, from: pbx.ip, to: leg.replyTo.ip, dstPort: leg.replyTo.port, transport: leg.transport,
-                            call: call, retransmission: true)
-                }
-                leg.replyTo = replyTo
-                legs[legKey] = leg
-                return
-            }
-            var leg = IncomingLeg(callID: call, pbx: pi, ext: nil, invite: req, replyTo: replyTo, transport: transport, toTag: newTag())
-            let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
-            func final(_ code: Int, _ why: String) {
-                let r = req.response(code, toTag: leg.toTag)
-                leg.lastResponse = r
-                leg.done = true
-                legs[legKey] = leg
-                step(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call)
-                send(r)
-                sim.schedule(.legNoAnswer(leg: "gc:" + legKey), after: .seconds(32))
-            }
-            guard let extNo = didMap(pbx: pi, user) else {
-                final(404, "no extension for \(user)")
-                return
-            }
-            step(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call)
-            guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
-            leg.ext = extNo
-            if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }
-            if !ext.isFree {
-                step(.extensionBusy, "\(pbx.name)/\(extNo)", "busy", call: call)
-                final(486, "extension \(extNo) busy")
-                return
-            }
-            ext.activity = .ringing(call: call ?? 0)
-            step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call)
-            let ringing = req.response(180, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")])
-            leg.lastResponse = ringing
-            if ext.mode == .unanswered {
-                leg.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
-            } else {
-                leg.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter.draw(&pbx.ringRNG))
-            }
-            legs[legKey] = leg
-            send(ringing)
-        case "ACK":
-            return
-        case "BYE":
-            send(req.response(200))
-            if let leg = legs.removeValue(forKey: legKey), let e = leg.ext, let x = pbx.extensions[e] {
-                x.activity = .idle
-                step(.callEnded, "\(pbx.name)/\(e)", "BYE received: far end released", call: call)
-            }
-        case "CANCEL":
-            send(req.response(200))
-            if var leg = legs[legKey], !leg.done {
-                if let a = leg.answerEvent { sim.cancel(a) }
-                if let a = leg.noAnswerEvent { sim.cancel(a) }
-                leg.done = true
-                if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
-                let r = leg.invite.response(487, toTag: leg.toTag)
-                leg.lastResponse = r
-                legs[legKey] = leg
-                sendSIP(r, from: pbx.ip, to: leg.replyTo.ip, dstPort: leg.replyTo.port, transport: leg.transport, call: call, retransmission: false)
-                sim.schedule(.legNoAnswer(leg: "gc:" + legKey), after: .seconds(32))
-            }
-        default:
-            send(req.response(405, reason: "Method Not Allowed"))
-        }
-    }
-
-    func legAnswer(_ key: String) {
-        if key.hasPrefix("pstn:") {
-            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
-            if let sub = call.destSubscriber {
-                call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
-                step(.extensionAnswered, call.answeredBy!, "answers", call: id)
-                pstnSchedule(call, .connect, after: call.pstnDelay)
-                return
-            }
-            guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
-            ext.activity = .talking(call: id)
-            call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
-            step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id)
-            pstnSchedule(call, .connect, after: call.pstnDelay)
-            return
-        }
-        guard var leg = legs[key], !leg.done, let extNo = leg.ext else { return }
-        let pbx = pbxs[leg.pbx]
-        leg.answerEvent = nil
-        leg.done = true
-        pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
-        let user = SIPMessage.user(ofURI: leg.invite.requestURI ?? "") ?? extNo
-        let sdp = "v=0\r\no=pbxsim 2 2 IN \(sdpAddress(pbx.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(pbx.ip))\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-        let ok = leg.invite.response(200, toTag: leg.toTag, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>"),
-                                                                            ("Content-Type", "application/sdp")], body: sdp)
-        leg.lastResponse = ok
-        legs[key] = leg
-        if let id = leg.callID, let call = calls[id] { call.answeredBy = "\(pbx.name)/\(extNo)" }
-        step(.extensionAnswered, "\(pbx.name)/\(extNo)", "answers: 200 OK", call: leg.callID)
-        sendSIP(ok, from: pbx.ip, to: leg.replyTo.ip, dstPort: leg.replyTo.port, transport: leg.transport, call: leg.callID, retransmission: false)
-    }
-
-    func legNoAnswer(_ key: String) {
-        if key.hasPrefix("gc:") { legs[String(key.dropFirst(3))] = nil; return }
-        if key.hasPrefix("pstn:") {
-            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
-            step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
-                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id)
-            end(call, outcome: "no-answer", detail: "ring timeout")
-            return
-        }
-        guard var leg = legs[key], !leg.done else { return }
-        leg.done = true
-        if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
-        let r = leg.invite.response(480, toTag: leg.toTag)
-        leg.lastResponse = r
-        legs[key] = leg
-        step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID)
-        sendSIP(r, from: pbxs[leg.pbx].ip, to: leg.replyTo.ip, dstPort: leg.replyTo.port, transport: leg.transport, call: leg.callID, retransmission: false)
-        sim.schedule(.legNoAnswer(leg: "gc:" + key), after: .seconds(32))
-    }
 }
 
 extension World {
@@ -302,6 +185,6 @@ extension World {
         let r = req.response(code, toTag: call.gatewayTag ?? { let t = newTag(); call.gatewayTag = t; return t }(), extraHeaders: extra, body: body)
         st.lastResponse = r
         s.serverTxns[g.key] = st
-        sendSIP(r, from: s.ip, srcPort: st.localPort, to: st.replyTo.ip, dstPort: st.replyTo.port, transport: st.transport, call: call.id, retransmission: false)
+        if let t = st.txn { serverRespond(t, r) }
     }
 }

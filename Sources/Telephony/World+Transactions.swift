@@ -137,7 +137,7 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callResponse(c, txn: id, r)
         case .callBye(let c): byeFinished(c)
-        case .callCancel, .proxyCancel: break
+        case .callCancel, .proxyCancel, .uasBye: break
         case .cancelledInvite(let c, let pi): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
         case .register(let p): registerResponse(pbx: p, txn: id, r)
         case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
@@ -148,7 +148,7 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callTransactionTimedOut(c, txn: id)
         case .callBye(let c): byeFinished(c)
-        case .callCancel, .cancelledInvite, .proxyCancel: break
+        case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "Timer F (408)")
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 408)
         }
@@ -158,7 +158,7 @@ extension World {
         switch t.owner {
         case .callInvite(let c): callTransportFailed(c, txn: id)
         case .callBye(let c): byeFinished(c)
-        case .callCancel, .cancelledInvite, .proxyCancel: break
+        case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "transport error (503)")
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 503)
         }

@@ -20,6 +20,7 @@ public enum Event: Sendable {
     case pstn(call: Int, PSTNStep)
     case blocklistExpiry(pbx: Int, ip: String)
     case serverTxnExpiry(server: Int, branch: String)
+    case serverTimer(id: Int, timer: SIPTimer)
     case traffic(source: Int)
 }
 
@@ -37,6 +38,8 @@ enum TxnOwner {
     case callCancel(call: Int)
     /// A CANCEL a proxy forwards downstream (§16.10).
     case proxyCancel
+    /// The called side's BYE (after a missing ACK, or a `hangup N callee`).
+    case uasBye
     /// The INVITE of a call whose caller hung up before a final response: it runs on to send the
     /// CANCEL once a provisional arrives (§9.1) and to ACK and BYE a 2xx that crosses it (§15).
     case cancelledInvite(call: Int, pbx: Int)
@@ -105,6 +108,10 @@ public final class World {
     var txnByBranch: [String: Int] = [:]
     /// INVITE transactions of abandoned calls whose CANCEL has been sent.
     var sentCancels: Set<Int> = []
+    /// Server transactions and 2xx retransmissions of PBXs and SIP servers, by id.
+    var serverTransactions: [Int: ServerTxnRecord] = [:]
+    var serverByKey: [String: Int] = [:]
+    var serverTxnCounter = 0
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// Per ended call, how many of its CANCEL-related transactions still run.
@@ -303,6 +310,7 @@ public final class World {
         case .pstn(let c, let s): pstnStep(call: c, s)
         case .blocklistExpiry(let p, let ip): blocklistExpired(pbx: p, ip: ip)
         case .serverTxnExpiry(let s, let b): sipServers[s].serverTxns[b] = nil
+        case .serverTimer(let id, let timer): serverTimerFired(id, timer)
         case .traffic(let k): trafficArrival(k)
         }
     }
@@ -389,6 +397,14 @@ public final class World {
                     case .invite(var x): let a = x.receive(msg, now: now); m = .invite(x); return a
                     case .nonInvite(var x): let a = x.receive(msg, now: now); m = .nonInvite(x); return a
                     }
+                }
+            }
+            else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
+                // A copy of a 2xx to INVITE whose client transaction has ended with the first one.
+                if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }) {
+                    proxyForward2xx(si, msg)
+                } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
+                    uacRetransmitted2xx(pi, msg)
                 }
             }
             // Otherwise a late response for a transaction that is gone: absorbed.

@@ -140,6 +140,10 @@ public struct CallRecord: Sendable, Equatable {
     /// Post-dial delay: dialling to the first ringback (180/183 or ALERTING) or answer; nil when
     /// the call reached neither.
     public var pddNs: Int64?
+    /// Which side ended an answered call: `caller` (hung up, or its hold time ran out) or `callee`
+    /// (the called side's BYE, also after a 2xx that was never ACKed); nil for unanswered calls
+    /// and calls still in progress.
+    public var releasedBy: String?
 
     public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: String,
                 route: String?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,

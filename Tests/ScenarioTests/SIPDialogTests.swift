@@ -174,4 +174,54 @@ import SimCore
         #expect(r.calls[1]?.outcome == "failed")
         #expect(t.steps(.proxy, call: 1).contains { $0.detail == "INVITE for 0123451011: PBX-2 is not registered with itsp.example: 404" })
     }
+
+    /// Item 2 (§13.3.1.4, §13.2.2.4, §16.7): PBX-2 answers at 4.02 s but every ACK is lost (a
+    /// partition between the two PBXs; the 200 OK still travels through sip1). PBX-2 retransmits
+    /// the 200 at T1 doubling to T2 (4.52, 5.52, 7.52, 11.52 s, then every 4 s: ten copies); sip1
+    /// forwards each copy statelessly and PBX-1 ACKs each again. At 64·T1 (36.02 s) PBX-2 gives
+    /// up and hangs up with BYE, which gets through once the partition heals at 37 s; the call is
+    /// recorded as released by the callee and Extn.1011 is free for the next call.
+    @Test func twoXXIsRetransmittedUntilAckAndTheUASGivesUpWithBye() throws {
+        let (r, t) = try simulate(topology(), timeline: [
+            ("1s", "dial PBX-1/1000 012-345-1011 hold 60s"), ("2s", "partition pbx1.example | pbx2.example"), ("37s", "heal"),
+            ("50s", "dial PBX-1/1001 012-345-1011 hold 2s")])
+        let oks = t.sipMessages.filter { $0.callID == 1 && $0.statusCode == 200 && $0.src.hasPrefix("198.51.100.2") && $0.raw.contains("CSeq: 1 INVITE") }
+        let ms: Int64 = 1_000_000
+        #expect(oks.map(\.atNs) == [4020, 4520, 5520, 7520, 11520, 15520, 19520, 23520, 27520, 31520, 35520].map { $0 * ms })
+        #expect(oks.dropFirst().allSatisfy { $0.retransmission })
+        let forwarded = t.sipMessages.filter { $0.callID == 1 && $0.statusCode == 200 && $0.src.hasPrefix("192.0.2.10") && $0.raw.contains("CSeq: 1 INVITE") }
+        #expect(forwarded.count == 11)
+        let acks = t.sipMessages.filter { $0.callID == 1 && $0.method == "ACK" && $0.src.hasPrefix("198.51.100.1") }
+        #expect(acks.count == 11 && acks.allSatisfy { !$0.delivered })
+        let bye = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "BYE" && $0.src.hasPrefix("198.51.100.2") })
+        #expect(bye.atNs == 36020 * ms && bye.dst == "198.51.100.1:5060" && bye.raw.contains("CSeq: 1 BYE"))
+        #expect(t.steps(.callEnded, call: 1).contains { $0.detail.hasPrefix("no ACK for the 200 OK within 64·T1") && $0.atNs == 36020 * ms })
+        #expect(r.calls[1]?.outcome == "answered")
+        let rec = try #require(t.events.compactMap { e -> CallRecord? in if case .callEnded(let c) = e, c.callID == 1 { return c }; return nil }.first)
+        #expect(rec.releasedBy == "callee" && rec.endedAtNs == 37530 * ms)
+        #expect(r.calls[2]?.outcome == "answered" && r.calls[2]?.answeredBy == "PBX-2/1011")
+    }
+
+    /// Item 4: BYE from either side, and a call record that says which. `hangup 1 callee`: PBX-2
+    /// sends BYE (CSeq 1 BYE, From with its tag) to PBX-1's Contact at 10 s; PBX-1 answers 200 and
+    /// ends the call at 10.01 s, released by the callee. Call 2 is hung up by its caller.
+    @Test func byeFromEitherSide() throws {
+        let (_, t) = try simulate(topology(), timeline: [("1s", "dial PBX-1/1000 012-345-1011 hold 60s"), ("10s", "hangup 1 callee"),
+                                                         ("20s", "dial PBX-1/1001 012-345-1011 hold 5s")])
+        let bye = try #require(t.sipMessages.first { $0.callID == 1 && $0.method == "BYE" })
+        #expect(bye.src == "198.51.100.2:5060" && bye.dst == "198.51.100.1:5060" && bye.atNs == 10 * sec)
+        #expect(bye.raw.contains("CSeq: 1 BYE") && bye.raw.contains("From: <sip:0123451011@itsp.example>;tag="))
+        #expect(t.sipMessages.contains { $0.callID == 1 && $0.statusCode == 200 && $0.src.hasPrefix("198.51.100.1") && $0.raw.contains("CSeq: 1 BYE") })
+        let records = t.events.compactMap { e -> CallRecord? in if case .callEnded(let c) = e { return c }; return nil }
+        let r1 = try #require(records.first { $0.callID == 1 })
+        #expect(r1.releasedBy == "callee" && r1.endedAtNs == 10 * sec + 10_000_000)
+        #expect(records.first { $0.callID == 2 }?.releasedBy == "caller")
+        // The called side of a public-route call hangs up too (the release comes over the PSTN).
+        let (_, t2) = try simulate(topology(), timeline: [("0s", "down sip1.itsp.example sip2.itsp.example sip3.itsp.example"),
+                                                          ("1s", "dial PBX-1/1000 012-345-1011 hold 60s"), ("60s", "hangup 1 callee")])
+        let r2 = t2.events.compactMap { e -> CallRecord? in if case .callEnded(let c) = e { return c }; return nil }.first
+        #expect(r2?.route == "public" && r2?.releasedBy == "callee" && r2?.endedAtNs == 60 * sec)
+        #expect(try CommandParser.parse("hangup 3 callee") == .hangup(call: 3, callee: true))
+        #expect(CommandParser.format(.hangup(call: 3, callee: true)) == "hangup 3 callee")
+    }
 }

@@ -1,0 +1,201 @@
+import SimCore
+import SIP
+import Trace
+
+extension World {
+    // MARK: - Receiving PBX (V-SIPGW as UAS)
+
+    /// The SIP timers of a PBX: its card's, else RFC 3261's defaults.
+    func pbxTimers(_ pi: Int) -> TimerPolicy { pbxs[pi].card?.config.timers ?? .rfcDefault }
+
+    /// A request arriving at a PBX: INVITEs for its extensions (the UAS side of a call), their
+    /// ACK and CANCEL, and BYE from either end of a dialog. Every request gets its RFC 3261 server
+    /// transaction (§17.2): retransmissions get the last response again, a non-2xx final is
+    /// retransmitted on Timer G until its ACK (Timer H bounds the wait, Timer I absorbs ACK copies),
+    /// BYE and CANCEL keep their 200 for Timer J. A 2xx is retransmitted by the UAS core until the
+    /// ACK (§13.3.1.4).
+    func pbxReceiveRequest(_ pi: Int, _ req: SIPMessage, from p: Packet, transport: Transport) {
+        let pbx = pbxs[pi]
+        let actor = "\(pbx.name)/V-SIPGW"
+        guard let method = req.method, let sipCall = req.callID else { return }
+        let call = sipCallToCall[sipCall]
+        let legKey = "\(pi):\(sipCall)"
+        let replyTo = (ip: p.srcIP, port: p.srcPort)
+        // A retransmission, or the ACK of a non-2xx final: the transaction answers or absorbs it.
+        if let id = serverTxn(for: req, at: pbx.ip) {
+            serverReceive(id, req)
+            return
+        }
+        func newServerTxn() -> Int {
+            startServerTxn(req, owner: .pbxLeg(legKey), localIP: pbx.ip, localPort: p.dstPort, replyTo: replyTo,
+                           transport: transport, timers: pbxTimers(pi), call: call, actor: actor)
+        }
+        switch method {
+        case "INVITE":
+            if var leg = legs[legKey] {
+                // The same call through another proxy (a new branch after a failover upstream):
+                // answer it as the leg stands.
+                if let last = leg.lastResponse {
+                    sendSIP(last, from: pbx.ip, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: true)
+                }
+                leg.replyTo = replyTo
+                legs[legKey] = leg
+                return
+            }
+            var leg = IncomingLeg(callID: call, pbx: pi, ext: nil, invite: req, replyTo: replyTo, transport: transport, toTag: newTag())
+            leg.serverTxn = newServerTxn()
+            legs[legKey] = leg
+            let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
+            func final(_ code: Int, _ why: String) {
+                step(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call)
+                legRespond(legKey, code: code)
+            }
+            guard let extNo = didMap(pbx: pi, user) else {
+                final(404, "no extension for \(user)")
+                return
+            }
+            step(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call)
+            guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
+            legs[legKey]?.ext = extNo
+            if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }
+            if !ext.isFree {
+                step(.extensionBusy, "\(pbx.name)/\(extNo)", "busy", call: call)
+                final(486, "extension \(extNo) busy")
+                return
+            }
+            ext.activity = .ringing(call: call ?? 0)
+            step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call)
+            if ext.mode == .unanswered {
+                legs[legKey]?.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
+            } else {
+                legs[legKey]?.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter.draw(&pbx.ringRNG))
+            }
+            legRespond(legKey, code: 180, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")])
+        case "ACK":
+            // The ACK for our 2xx (a new transaction, end to end): the 2xx retransmission stops.
+            if var leg = legs[legKey], let t = leg.twoXX {
+                serverAck2xx(t)
+                leg.twoXX = nil
+                legs[legKey] = leg
+            }
+        case "BYE":
+            let id = newServerTxn()
+            if var leg = legs.removeValue(forKey: legKey) {
+                // The caller hung up a call this PBX answered.
+                serverRespond(id, req.response(200))
+                if let t = leg.twoXX { serverAck2xx(t); leg.twoXX = nil }
+                if let e = leg.ext, let x = pbx.extensions[e] {
+                    x.activity = .idle
+                    step(.callEnded, "\(pbx.name)/\(e)", "BYE received: far end released", call: call)
+                }
+            } else if let c = call.flatMap({ calls[$0] }), c.pbx == pi, c.answeredAt != nil, !c.recorded {
+                // The called side hung up a call this PBX placed.
+                serverRespond(id, req.response(200))
+                step(.callEnded, "\(pbx.name)/\(c.callerExt)", "BYE received: the called side hung up", call: c.id)
+                c.releasedBy = "callee"
+                finish(c, outcome: "answered", keepOpen: false)
+            } else {
+                serverRespond(id, req.response(481, reason: "Call/Transaction Does Not Exist"))
+            }
+        case "CANCEL":
+            let id = newServerTxn()
+            serverRespond(id, req.response(200))
+            if let leg = legs[legKey], !leg.done {
+                if let a = leg.answerEvent { sim.cancel(a) }
+                if let a = leg.noAnswerEvent { sim.cancel(a) }
+                if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
+                legRespond(legKey, code: 487)
+            }
+        default:
+            let id = newServerTxn()
+            serverRespond(id, req.response(405, reason: "Method Not Allowed"))
+        }
+    }
+
+    /// The UAS leg answers its INVITE with `code` through its server transaction. A final ends the
+    /// leg (kept 32 s for late requests); a 2xx starts the UAS core's 2xx retransmission.
+    func legRespond(_ key: String, code: Int, extraHeaders: [(name: String, value: String)] = [], body: String = "") {
+        guard var leg = legs[key], let txn = leg.serverTxn else { return }
+        let r = leg.invite.response(code, toTag: leg.toTag, extraHeaders: extraHeaders, body: body)
+        leg.lastResponse = r
+        if code >= 200 { leg.done = true; leg.answerEvent = nil; leg.noAnswerEvent = nil }
+        legs[key] = leg
+        serverRespond(txn, r)
+        if code >= 200 && code < 300 {
+            let pbx = pbxs[leg.pbx]
+            legs[key]?.twoXX = startTwoXX(r, owner: .pbxLeg(key), localIP: pbx.ip, replyTo: leg.replyTo, transport: leg.transport,
+                                          timers: pbxTimers(leg.pbx), call: leg.callID, actor: "\(pbx.name)/V-SIPGW")
+        }
+        if code >= 300 { sim.schedule(.legNoAnswer(leg: "gc:" + key), after: .seconds(32)) }
+    }
+
+    func legAnswer(_ key: String) {
+        if key.hasPrefix("pstn:") {
+            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
+            if let sub = call.destSubscriber {
+                call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
+                step(.extensionAnswered, call.answeredBy!, "answers", call: id)
+                pstnSchedule(call, .connect, after: call.pstnDelay)
+                return
+            }
+            guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
+            ext.activity = .talking(call: id)
+            call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
+            step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id)
+            pstnSchedule(call, .connect, after: call.pstnDelay)
+            return
+        }
+        guard let leg = legs[key], !leg.done, let extNo = leg.ext else { return }
+        let pbx = pbxs[leg.pbx]
+        pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
+        let user = SIPMessage.user(ofURI: leg.invite.requestURI ?? "") ?? extNo
+        let sdp = "v=0\r\no=pbxsim 2 2 IN \(sdpAddress(pbx.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(pbx.ip))\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        if let id = leg.callID, let call = calls[id] { call.answeredBy = "\(pbx.name)/\(extNo)" }
+        step(.extensionAnswered, "\(pbx.name)/\(extNo)", "answers: 200 OK", call: leg.callID)
+        legRespond(key, code: 200, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>"), ("Content-Type", "application/sdp")], body: sdp)
+    }
+
+    func legNoAnswer(_ key: String) {
+        if key.hasPrefix("gc:") {
+            let k = String(key.dropFirst(3))
+            // A leg whose 2xx is still being retransmitted (or talking) is not collected.
+            if let leg = legs[k], leg.twoXX == nil, leg.lastResponse?.statusCode ?? 0 >= 300 { legs[k] = nil }
+            return
+        }
+        if key.hasPrefix("pstn:") {
+            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
+            step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
+                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id)
+            end(call, outcome: "no-answer", detail: "ring timeout")
+            return
+        }
+        guard let leg = legs[key], !leg.done else { return }
+        if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
+        step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID)
+        legRespond(key, code: 480)
+    }
+
+    /// §13.3.1.4: the 2xx was retransmitted for 64·T1 and no ACK came. The dialog is confirmed
+    /// but the session ends: the UAS sends BYE to the caller and the extension is free again.
+    func uasNoAck(_ key: String) {
+        guard var leg = legs.removeValue(forKey: key) else { return }
+        leg.twoXX = nil
+        let pbx = pbxs[leg.pbx]
+        let actor = "\(pbx.name)/V-SIPGW"
+        if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
+        step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? actor,
+             "no ACK for the 200 OK within 64·T1: the called side hangs up with BYE (RFC 3261 §13.3.1.4)", call: leg.callID)
+        sendUASBye(leg)
+    }
+
+    /// The called side's BYE (a non-INVITE client transaction with Timers E and F), to the
+    /// caller's Contact over the transport its URI names.
+    func sendUASBye(_ leg: IncomingLeg) {
+        let pbx = pbxs[leg.pbx]
+        let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: leg.invite.header("Contact") ?? ""))
+        let bye = leg.invite.uasDialogRequest("BYE", toTag: leg.toTag, branch: newBranch(), cseq: 1, transport: transport,
+                                              localHostPort: hostPort(pbx.ip, 5060))
+        startTransaction(bye, owner: .uasBye, from: pbx.ip, to: ip, port: port, transport: transport,
+                         timers: pbxTimers(leg.pbx), call: leg.callID, actor: "\(pbx.name)/V-SIPGW")
+    }
+}
