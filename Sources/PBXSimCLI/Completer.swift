@@ -25,13 +25,14 @@ struct Completer {
             let cmd = before[0].lowercased(), n = before.count // n = index of the word being completed
             switch cmd {
             case "down", "up", "refuse": list = hosts
-            case "partition": list = before.dropFirst().contains("|") ? hosts.filter { !before.contains($0) } : hosts.filter { !before.contains($0) } + (n > 1 ? ["|"] : [])
+            case "partition": list = hosts.filter { !before.contains($0) } + (n > 1 && !before.contains("|") ? ["|"] : [])
             case "respond": list = n == 1 ? sipServers : n == 2 ? ["100", "404", "408", "480", "486", "500", "503", "603", "normal"] : n == 3 ? ["retry-after"] : []
             case "dns": list = n == 1 ? dnsNames : n == 2 ? ["servfail", "nxdomain", "timeout", "normal"] : []
             case "latency", "loss": list = n == 2 ? hosts : []
             case "dial": list = n == 1 ? extensions : n == 3 ? ["hold"] : []
             case "busy", "idle", "unanswered", "absent": list = n == 1 ? extensions : []
-            case "hangup", "trace": list = n == 1 ? calls.map(String.init) : []
+            case "hangup": list = n == 1 ? calls.map(String.init) + ["callee"] : n == 2 ? ["callee", "caller"] : []
+            case "trace": list = n == 1 ? calls.map(String.init) : []
             case "flow": list = n == 1 ? calls.map(String.init) : n == 2 ? ["--svg"] : n == 3 ? files(prefix) : []
             case "save", "report": list = n == 1 ? files(prefix) : []
             case "verbose": list = n == 1 ? ["on", "off"] : []

@@ -342,7 +342,7 @@ public enum ScenarioLoader {
                 return
             }
             let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay",
-                                         "carrier", "trunk_group"])
+                                         "carrier", "trunk_group", "released_by"])
             guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary', 'fingerprint')", key: "\(e.path).call") }
             var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
             if let o = m["outcome"] {
@@ -363,6 +363,13 @@ public enum ScenarioLoader {
             if let r = m["rerouted"] { x.rerouted = try r.bool() }
             if let c = m["carrier"] { x.carrier = c.isNull ? .some(nil) : .some(try c.string()) }
             if let g = m["trunk_group"] { x.trunkGroup = try g.int(min: 1) }
+            if let b = m["released_by"] {
+                if b.isNull { x.releasedBy = .some(nil) } else {
+                    let v = try b.string()
+                    guard v == "caller" || v == "callee" else { throw b.error("released_by must be caller, callee or null, got '\(v)'") }
+                    x.releasedBy = .some(v)
+                }
+            }
             if let s = m["setup_delay"] {
                 let sm = try s.dict(allowed: ["min", "max"])
                 x.setupDelay = Scenario.Range(min: try sm["min"]?.duration().seconds, max: try sm["max"]?.duration().seconds)

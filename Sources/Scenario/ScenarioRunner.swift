@@ -144,6 +144,7 @@ public enum ScenarioRunner {
                             sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })
         c.carrier = r.carrier
         c.trunkGroup = r.trunkGroup
+        c.releasedBy = r.releasedBy
         return c
     }
 }

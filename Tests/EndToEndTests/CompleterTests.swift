@@ -27,7 +27,12 @@ import Testing
         #expect(c.candidates(before: ["dial", "PBX-1/1000", "012-345-1011"], prefix: "h") == ["hold"])
         #expect(c.candidates(before: ["flow"], prefix: "1") == ["1", "12"])
         #expect(c.candidates(before: ["flow", "1"], prefix: "") == ["--svg"])
-        #expect(c.candidates(before: ["hangup"], prefix: "") == ["1", "2", "12"])
+        #expect(c.candidates(before: ["hangup"], prefix: "") == ["1", "2", "12", "callee"])
+        #expect(c.candidates(before: ["hangup", "2"], prefix: "c") == ["callee", "caller"])
+        // partition: hosts, `|` once a host is on the first side, no host twice.
+        #expect(c.candidates(before: ["partition"], prefix: "") == ["dns.itsp.example", "pbx1.example", "sip1.itsp.example", "sip2.itsp.example"])
+        #expect(c.candidates(before: ["partition", "pbx1.example"], prefix: "") == ["dns.itsp.example", "sip1.itsp.example", "sip2.itsp.example", "|"])
+        #expect(c.candidates(before: ["partition", "pbx1.example", "|"], prefix: "s") == ["sip1.itsp.example", "sip2.itsp.example"])
         #expect(c.candidates(before: ["save"], prefix: "s") == ["session.yaml"])
         #expect(c.candidates(before: ["report"], prefix: "r") == ["report.html"])
         #expect(c.candidates(before: ["dns"], prefix: "") == ["itsp.example"])

@@ -190,6 +190,28 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         }
     }
 
+    /// Issue 10: `tshark -z expert` (with IP and UDP checksum validation) reports nothing on the
+    /// pcap of every bundled scenario; one flipped byte makes it report a bad checksum, so the
+    /// check can fail.
+    @Test func tsharkExpertIsCleanOnEveryBundledScenario() throws {
+        let db = tempPath("expert.sqlite")
+        let r = try runCLI(["run", packageRoot.appendingPathComponent("scenarios").path, "--db", db, "--jobs", "2"])
+        #expect(r.status == 0, "\(r.out)")
+        let pcap = tempPath("expert.pcap")
+        #expect(try runCLI(["export", db, "--format", "pcap", "--out", pcap]).status == 0)
+        func expert(_ file: String) throws -> String {
+            try runProgram("/usr/bin/env", ["tshark", "-r", file, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+                                            "-q", "-z", "expert"]).out
+        }
+        let clean = try expert(pcap)
+        #expect(!clean.contains("Errors (") && !clean.contains("Warnings (") && !clean.contains("Notes ("), "\(clean)")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: pcap))
+        bytes[bytes.count - 5] ^= 0xFF
+        let broken = tempPath("expert-broken.pcap")
+        try bytes.write(to: URL(fileURLWithPath: broken))
+        #expect(try expert(broken).contains("Bad checksum"))
+    }
+
     /// IPv6 messages become IPv6/UDP packets that tshark decodes with good checksums.
     @Test func pcapIPv6() throws {
         let db = tempPath("v6.sqlite")
