@@ -18,9 +18,65 @@ public final class ExtensionState {
     public var answerAfter: RingDelay
     public let trsLevel: Int
     public var mode: PhoneMode = .normal
-    public var activity: ExtensionActivity = .idle
+    public var activity: ExtensionActivity = .idle {
+        didSet {
+            let idle = activity == .idle
+            if idle != (oldValue == .idle) { for (pool, i) in pools { pool.set(i, idle: idle) } }
+        }
+    }
+    /// The idle pools of the traffic sources whose caller range holds this extension, with its
+    /// position in each.
+    var pools: [(IdlePool, Int)] = []
     init(number: String, answerAfter: RingDelay, trsLevel: Int) { self.number = number; self.answerAfter = answerAfter; self.trsLevel = trsLevel }
     public var isFree: Bool { activity == .idle && mode != .busy }
+}
+
+/// The idle extensions of a traffic source's caller range, in range order, as a Fenwick tree of
+/// 0/1 flags: the k-th idle extension is found in O(log n), and an extension going on or off the
+/// phone costs O(log n), so a traffic arrival no longer scans the range (flat in its size). The
+/// pick is the same as filtering the range for idle extensions and taking the k-th.
+final class IdlePool {
+    private var tree: [Int32]
+    private var flags: [Bool]
+    private(set) var idleCount: Int
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        tree = [Int32](repeating: 0, count: count + 1)
+        flags = [Bool](repeating: true, count: count)
+        idleCount = count
+        // Every extension starts idle: build the tree in O(n).
+        var i = 1
+        while i <= count {
+            tree[i] += 1
+            let j = i + (i & -i)
+            if j <= count { tree[j] += tree[i] }
+            i += 1
+        }
+    }
+
+    func set(_ i: Int, idle: Bool) {
+        guard flags[i] != idle else { return }
+        flags[i] = idle
+        idleCount += idle ? 1 : -1
+        var j = i + 1
+        let d: Int32 = idle ? 1 : -1
+        while j <= count { tree[j] += d; j += j & -j }
+    }
+
+    /// The position of the k-th idle extension (0-based k), in range order.
+    func kthIdle(_ k: Int) -> Int {
+        var pos = 0, rem = Int32(k + 1)
+        var step = 1
+        while step * 2 <= count { step *= 2 }
+        while step > 0 {
+            let next = pos + step
+            if next <= count && tree[next] < rem { pos = next; rem -= tree[next] }
+            step /= 2
+        }
+        return pos // 0-based index of the element (pos + 1 is 1-based)
+    }
 }
 
 /// Registration of one card with the carrier's registrar.

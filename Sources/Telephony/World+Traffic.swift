@@ -15,6 +15,8 @@ struct TrafficSource {
     var generated = 0
     var done = false
     let totalNumbers: UInt64
+    /// The idle extensions of the caller range.
+    let idle: IdlePool
 }
 
 extension World {
@@ -23,9 +25,15 @@ extension World {
         for (k, t) in config.traffic.enumerated() {
             guard let pi = pbxs.firstIndex(where: { $0.name == t.pbx }) else { continue }
             let total = t.destinations.reduce(UInt64(0)) { $0 + UInt64(Int($1.last)! - Int($1.first)! + 1) }
+            let pool = IdlePool(count: t.callers.count)
+            for (i, number) in t.callers.enumerated() {
+                guard let e = pbxs[pi].extensions[number] else { continue }
+                e.pools.append((pool, i))
+                if e.activity != .idle { pool.set(i, idle: false) }
+            }
             var src = TrafficSource(config: t, pbx: pi, arrivals: streams.stream("traffic-\(k)-arrivals"),
                                     holds: streams.stream("traffic-\(k)-holds"), callers: streams.stream("traffic-\(k)-callers"),
-                                    destinations: streams.stream("traffic-\(k)-destinations"), totalNumbers: total)
+                                    destinations: streams.stream("traffic-\(k)-destinations"), totalNumbers: total, idle: pool)
             pendingScenarioEvents += 1
             let first = t.startAt + SimTime.fromSeconds(src.arrivals.exponential(mean: 1 / t.rate))
             traffic.append(src)
@@ -48,8 +56,8 @@ extension World {
         let c = src.config
         let p = pbxs[src.pbx]
         // The caller: drawn uniformly among the range's idle extensions (someone already on the
-        // phone does not dial).
-        let idle = c.callers.filter { p.extensions[$0]?.activity == .idle }
+        // phone does not dial), the k-th idle one in range order.
+        let idleCount = src.idle.idleCount
         // The destination: uniformly among all numbers of the list and ranges.
         var pick = src.destinations.uniformInclusive(max(src.totalNumbers, 1) - 1)
         var number = ""
@@ -73,7 +81,7 @@ extension World {
             hold = SimTime.fromSeconds(exp(log(m.seconds) - sigma * sigma / 2 + sigma * z))
         }
         var caller: String?
-        if !idle.isEmpty { caller = idle[Int(src.callers.uniformInclusive(UInt64(idle.count - 1)))] }
+        if idleCount > 0 { caller = c.callers[src.idle.kthIdle(Int(src.callers.uniformInclusive(UInt64(idleCount - 1))))] }
         let interarrival = SimTime.fromSeconds(src.arrivals.exponential(mean: 1 / c.rate))
         traffic[k] = src
         if let caller {
