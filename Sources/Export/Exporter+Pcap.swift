@@ -53,7 +53,7 @@ extension Exporter {
         let offsets = try pcapOffsets()
         for run in runs {
             let offsetUs = (offsets[run] ?? 0) * 1_000_000
-            let s = try db.prepare("SELECT at_us, src, dst, raw, delivered, seq FROM sip_message WHERE run_id = ? ORDER BY seq")
+            let s = try db.prepare("SELECT m.at_us, m.src, m.dst, \(TraceStore.rawSQL), m.delivered, m.seq FROM sip_message m WHERE m.run_id = ? ORDER BY m.seq")
             s.bind(1, run)
             while try s.step() {
                 if shouldStop() { throw ExportError.interrupted }

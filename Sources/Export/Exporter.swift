@@ -100,8 +100,8 @@ public struct Exporter {
         let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""
-            SELECT seq, at_ns, src, dst, method, status_code, branch, delivered, retransmission, raw, call_id
-            FROM sip_message \(msgIndex) WHERE run_id = ? \(cond) ORDER BY seq
+            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL), m.call_id
+            FROM sip_message m \(msgIndex) WHERE m.run_id = ? \(cond.replacingOccurrences(of: "AND call_id", with: "AND m.call_id")) ORDER BY m.seq
             """)
         msgs.bind(1, run)
         var haveStep = try steps.step(), haveMsg = try msgs.step()

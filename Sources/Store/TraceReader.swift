@@ -60,8 +60,9 @@ public struct TraceReader {
             out.append(.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? ""))
         }
         let msgs = try db.prepare("""
-            SELECT seq, at_ns, src, dst, method, status_code, branch, delivered, retransmission, raw FROM sip_message INDEXED BY sip_message_call
-            WHERE run_id = ? AND \(cond) ORDER BY seq
+            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL)
+            FROM sip_message m INDEXED BY sip_message_call
+            WHERE m.run_id = ? AND m.\(cond) ORDER BY m.seq
             """)
         msgs.bind(1, runID)
         if let c = callID { msgs.bind(2, c) }

@@ -138,7 +138,15 @@ public final class TraceStore {
         ("v7-call-released-by", """
         ALTER TABLE call ADD COLUMN released_by TEXT;
         """),
+        // A retransmission whose text repeats an earlier row stores '' and points at that row.
+        ("v8-sip-raw-of", """
+        ALTER TABLE sip_message ADD COLUMN raw_of INTEGER;
+        """),
     ]
+
+    /// The SQL expression of a `sip_message` row's full text (alias `m`): its own `raw`, or the
+    /// text of the row it repeats (`raw_of`).
+    public static let rawSQL = "CASE WHEN m.raw_of IS NULL THEN m.raw ELSE (SELECT o.raw FROM sip_message o WHERE o.run_id = m.run_id AND o.seq = m.raw_of) END"
 
     public static var schemaVersion: Int { migrations.count }
 
@@ -383,6 +391,9 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     let insertMessage: SQLiteStatement
     let insertCall: SQLiteStatement
     var seq: Int64 = 0
+    /// Per transaction and direction, the last row whose text was stored (for retransmissions).
+    struct TextKey: Hashable { var branch: String; var method: String?; var status: Int?; var src: String; var dst: String }
+    var lastText: [TextKey: (seq: Int64, raw: String)] = [:]
     var pending = 0
     var inTransaction = false
     /// The first error met while recording; recording stops after it and `flush` rethrows it.
@@ -395,8 +406,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
         insertMessage = try store.db.prepare("""
             INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id,
-                                     delivered, raw, retransmission, transport, at_ns)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                                     delivered, raw, retransmission, transport, at_ns, raw_of)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
         insertCall = try store.db.prepare("""
             INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
@@ -442,7 +453,17 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                 let st = insertMessage
                 st.bind(1, runID); st.bind(2, seq); st.bind(3, m.atNs / 1000); st.bind(4, m.callID)
                 st.bind(5, m.src); st.bind(6, m.dst); st.bind(7, m.method); st.bind(8, m.statusCode)
-                st.bind(9, m.branch); st.bind(10, m.sipCallID); st.bind(11, m.delivered ? 1 : 0); st.bind(12, m.raw)
+                st.bind(9, m.branch); st.bind(10, m.sipCallID); st.bind(11, m.delivered ? 1 : 0)
+                // A retransmission repeating the text of the last message of its transaction and
+                // direction is stored once: '' here, and raw_of points at the row that has it.
+                let key = TextKey(branch: m.branch, method: m.method, status: m.statusCode, src: m.src, dst: m.dst)
+                if m.retransmission, let first = lastText[key], first.raw == m.raw {
+                    st.bind(12, ""); st.bind(16, first.seq)
+                } else {
+                    st.bind(12, m.raw); st.bind(16, nil as Int64?)
+                    if lastText.count >= 100_000 { lastText.removeAll(keepingCapacity: true) }
+                    lastText[key] = (seq, m.raw)
+                }
                 st.bind(13, m.retransmission ? 1 : 0); st.bind(14, m.transport); st.bind(15, m.atNs)
                 try st.run()
             case .callEnded(let c):

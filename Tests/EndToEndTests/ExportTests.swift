@@ -82,7 +82,7 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
                 #expect(row[1] == String((o["call_id"] as? Int) ?? -1))
                 #expect(row[2] == o["actor"] as? String && row[3] == o["kind"] as? String && row[4] == o["detail"] as? String)
             } else {
-                let row = try store.rows("SELECT src, dst, coalesce(method, ''), coalesce(status_code, 0), branch, raw, delivered FROM sip_message WHERE run_id = ? AND seq = ?", [.int(Int64(run)), .int(Int64(seq))])[0]
+                let row = try store.rows("SELECT m.src, m.dst, coalesce(m.method, ''), coalesce(m.status_code, 0), m.branch, \(TraceStore.rawSQL), m.delivered FROM sip_message m WHERE m.run_id = ? AND m.seq = ?", [.int(Int64(run)), .int(Int64(seq))])[0]
                 #expect(row[0] == o["src"] as? String && row[1] == o["dst"] as? String)
                 #expect(row[2] == ((o["method"] as? String) ?? "") && row[3] == String((o["status_code"] as? Int) ?? 0))
                 #expect(row[4] == o["branch"] as? String && row[5] == o["raw"] as? String)
@@ -143,7 +143,7 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         #expect(steps.count - 1 == Int(n))
         // Raw SIP text with CRLF and commas survives the quoting.
         let raws = steps.dropFirst().filter { $0[2] == "sip" }.map { $0[15] }
-        let dbRaws = try store.rows("SELECT raw FROM sip_message WHERE run_id IN (1,3) ORDER BY run_id, seq").map { $0[0] ?? "" }
+        let dbRaws = try store.rows("SELECT \(TraceStore.rawSQL) FROM sip_message m WHERE m.run_id IN (1,3) ORDER BY m.run_id, m.seq").map { $0[0] ?? "" }
         #expect(raws == dbRaws)
     }
 

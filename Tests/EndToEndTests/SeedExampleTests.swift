@@ -68,8 +68,11 @@ import SimCore
                             call[0][7], "[\"192.0.2.10\",\"192.0.2.11\",\"192.0.2.12\"]"])
         let setup = Int64(call[0][7] ?? "0") ?? 0
         #expect(setup > 13_000_000 && setup < 20_000_000)
-        // Every INVITE of the call is a row, with its raw text.
-        let inv = try store.rows("SELECT at_us, dst, delivered, raw FROM sip_message WHERE call_id = 1 AND method = 'INVITE' ORDER BY seq")
+        // Every INVITE of the call is a row, with its raw text (a retransmission's text is stored
+        // once: '' and raw_of, the row whose text it repeats).
+        let inv = try store.rows("SELECT m.at_us, m.dst, m.delivered, \(TraceStore.rawSQL) FROM sip_message m WHERE m.call_id = 1 AND m.method = 'INVITE' ORDER BY m.seq")
+        let copies = try store.rows("SELECT count(*) FROM sip_message WHERE call_id = 1 AND method = 'INVITE' AND retransmission = 1 AND raw = '' AND raw_of IS NOT NULL")
+        #expect(copies.first?[0] == "9") // 3 retransmissions to each of the three targets
         #expect(inv.count == 12)
         #expect(inv.prefix(4).map { $0[0] } == ["1000000", "1500000", "2500000", "4500000"])
         #expect(inv.allSatisfy { $0[2] == "0" && ($0[3] ?? "").hasPrefix("INVITE sip:0123451011@itsp.example SIP/2.0\r\n") })
