@@ -1,98 +1,153 @@
-// Release-build benchmark: prints throughput figures, asserts nothing about speed.
-//   swift run -c release pbxsim-bench [calls]
+// Release-build benchmarks that print figures; nothing here asserts speed (docs/performance.md).
+//
+//   swift run -c release pbxsim-bench engine                 the engine alone: the hold model
+//   swift run -c release pbxsim-bench store SCENARIO [CALLS] the trace writer against a bare sqlite3 loop
+//   swift run -c release pbxsim-bench models SCENARIO        the models with a counting sink (events/s)
+//
+// `python3 Benchmarks/bench.py` runs them all with the end-to-end runs and the SimPy peer, and
+// prints the ratios.
 import Foundation
+import CSQLite
 import Scenario
 import Store
 import Telephony
 import Trace
 import SimCore
 
-final class CountingSink: TraceSink {
-    var steps = 0, messages = 0, calls = 0
-    func record(_ e: TraceEvent) {
-        switch e {
-        case .step: steps += 1
-        case .sipMessage: messages += 1
-        case .callEnded: calls += 1
-        }
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func line(_ fields: [(String, String)]) { print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}") }
+
+/// The hold model: pop the earliest event, schedule one at a random later time (exponential,
+/// mean 1 s), with `pending` events always in the queue.
+func engine(pending: Int, operations: Int) {
+    var sim = Simulation<Int>()
+    var rng = Xoshiro256(seed: 42)
+    for i in 0..<pending { sim.schedule(i, at: SimTime.fromSeconds(rng.exponential(mean: 1))) }
+    let start = now()
+    var n = 0
+    while n < operations, let e = sim.step() {
+        sim.schedule(e.payload, after: SimTime.fromSeconds(rng.exponential(mean: 1)))
+        n += 1
     }
+    let secs = now() - start
+    line([("bench", "\"engine\""), ("pending", "\(pending)"), ("events", "\(n)"), ("wall_s", String(format: "%.3f", secs)),
+          ("events_per_s", String(format: "%.0f", Double(n) / secs))])
+}
+
+final class CountingSink: TraceSink {
+    var rows = 0, calls = 0
+    func record(_ e: TraceEvent) { rows += 1; if case .callEnded = e { calls += 1 } }
     func flush() throws {}
 }
 
-let args = CommandLine.arguments
-let callCount = args.count > 1 ? Int(args[1]) ?? 20_000 : 20_000
-let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let seedPath = root.appendingPathComponent("scenarios/seed-example.yaml").path
-let base = try ScenarioLoader.load(path: seedPath, text: try String(contentsOfFile: seedPath, encoding: .utf8))
-
-/// The seed topology with `n` calls, one every 2 s, half of them while sip1 is silent (failover to
-/// sip2) and a tenth while everything is down (reroute to the public trunk).
-func workload(_ n: Int) -> Scenario {
-    var s = base
-    s.timeline = []
-    s.expectations = []
-    var t = SimTime.seconds(1)
-    for i in 0..<n {
-        if i % 10 == 0 { s.timeline.append(.init(at: t, command: .down(["sip1.itsp.example", "sip2.itsp.example", "sip3.itsp.example"]), text: "", line: nil)) }
-        if i % 10 == 1 { s.timeline.append(.init(at: t, command: .up(["sip2.itsp.example", "sip3.itsp.example"]), text: "", line: nil)) }
-        if i % 10 == 5 { s.timeline.append(.init(at: t, command: .up(["sip1.itsp.example"]), text: "", line: nil)) }
-        s.timeline.append(.init(at: t + .milliseconds(1), command: .dial(caller: ExtensionRef(pbx: "PBX-1", number: "1000"), number: "012-345-1011", hold: .seconds(1)), text: "", line: nil))
-        t += .seconds(30)
-    }
-    return s
+func loadScenario(_ path: String) throws -> Scenario {
+    try ScenarioLoader.load(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
 }
 
-func measure(_ label: String, _ body: () throws -> (events: UInt64, rows: Int, calls: Int)) rethrows {
-    let start = DispatchTime.now().uptimeNanoseconds
-    let r = try body()
-    let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    print(String(format: "%-34@ %8d calls %10d events %10d rows  %7.2f s  %9.0f calls/s %10.0f events/s %10.0f rows/s",
-                 label as NSString, r.calls, r.events, r.rows, secs, Double(r.calls) / secs, Double(r.events) / secs, Double(r.rows) / secs))
-}
-
-let scenario = workload(callCount)
-print("pbxsim-bench: \(callCount) calls on the seed topology (1 in 10 rerouted, 4 in 10 failing over)")
-
-measure("engine + models, counting sink") {
+/// The models alone, with a counting sink, at a trace level.
+func models(_ path: String, level: TraceLevel) throws {
+    let s = try loadScenario(path)
     let sink = CountingSink()
-    let world = ScenarioRunner.makeWorld(scenario, sink: sink)
+    let start = now()
+    let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
     world.runUntilQuiet()
-    return (world.sim.executed, sink.steps + sink.messages + sink.calls, sink.calls)
+    let secs = now() - start
+    line([("bench", "\"models\""), ("trace", "\"\(level.rawValue)\""), ("calls", "\(sink.calls)"), ("events", "\(world.sim.executed)"),
+          ("rows", "\(sink.rows)"), ("wall_s", String(format: "%.3f", secs)), ("calls_per_s", String(format: "%.0f", Double(sink.calls) / secs)),
+          ("events_per_s", String(format: "%.0f", Double(world.sim.executed) / secs))])
 }
 
-/// A fresh SQLite store in the temporary directory, removed afterwards.
-func withStore<T>(_ name: String, _ body: (TraceStore, SQLiteTraceSink) throws -> T) throws -> T {
-    let path = NSTemporaryDirectory() + "pbxsim-\(name)-\(getpid()).sqlite"
-    let files = [path, path + "-wal", path + "-shm"]
-    for f in files { try? FileManager.default.removeItem(atPath: f) }
-    defer { for f in files { try? FileManager.default.removeItem(atPath: f) } }
-    let store = try TraceStore(path: path)
-    let runID = try store.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
-    let sink = try store.makeSink(runID: runID)
-    let result = try body(store, sink)
+func tempDB(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "pbxsim-bench-\(name)-\(getpid()).sqlite"
+    for f in [path, path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: f) }
+    return path
+}
+
+/// The rows of a full-trace run written through the store, against a bare loop over the sqlite3
+/// C API writing the same rows into the same schema: one prepared statement per table, one
+/// transaction per batch of the store's size, the same pragmas.
+func store(_ path: String) throws {
+    let s = try loadScenario(path)
+    let mem = MemoryTraceSink()
+    let world = ScenarioRunner.makeWorld(s, sink: mem, traceLevel: .full)
+    world.runUntilQuiet()
+    let events = mem.events
+    // Through the store.
+    let p1 = tempDB("store")
+    let st = try TraceStore(path: p1)
+    let run = try st.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
+    let sink = try st.makeSink(runID: run)
+    var start = now()
+    for e in events { sink.record(e) }
     try sink.flush()
-    return result
+    let storeSecs = now() - start
+    let storeBytes = (try? FileManager.default.attributesOfItem(atPath: p1)[.size] as? Int) ?? 0
+    // The bare loop: same schema (created by the store), same row values, no dedupe of texts.
+    let p2 = tempDB("bare")
+    let st2 = try TraceStore(path: p2)
+    let run2 = try st2.beginRun(.init(scenario: "bench", seed: 1, startedAt: "bench", scenarioFile: nil, scenarioHash: nil, version: "bench", tool: "bench"))
+    var db: OpaquePointer?
+    sqlite3_open_v2(p2, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;", nil, nil, nil)
+    func prep(_ sql: String) -> OpaquePointer? { var s: OpaquePointer?; sqlite3_prepare_v2(db, sql, -1, &s, nil); return s }
+    let insStep = prep("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
+    let insMsg = prep("INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id, delivered, raw, retransmission, transport, at_ns, raw_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    let insCall = prep("INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, outcome, pbx, sip_attempts, sip_targets, rerouted) VALUES (?,?,?,?,?,?,?,?,?,?)")
+    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    func text(_ s: OpaquePointer?, _ i: Int32, _ v: String?) { if let v { sqlite3_bind_text(s, i, v, -1, transient) } else { sqlite3_bind_null(s, i) } }
+    func int(_ s: OpaquePointer?, _ i: Int32, _ v: Int64?) { if let v { sqlite3_bind_int64(s, i, v) } else { sqlite3_bind_null(s, i) } }
+    start = now()
+    var seq: Int64 = 0, pending = 0
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil)
+    for e in events {
+        switch e {
+        case .step(let x):
+            seq += 1
+            int(insStep, 1, run2); int(insStep, 2, seq); int(insStep, 3, x.atNs / 1000); int(insStep, 4, x.callID.map(Int64.init))
+            text(insStep, 5, x.actor); text(insStep, 6, x.kind.rawValue); text(insStep, 7, x.detail); int(insStep, 8, x.atNs)
+            text(insStep, 9, x.fields.json)
+            sqlite3_step(insStep); sqlite3_reset(insStep)
+        case .sipMessage(let m):
+            seq += 1
+            int(insMsg, 1, run2); int(insMsg, 2, seq); int(insMsg, 3, m.atNs / 1000); int(insMsg, 4, m.callID.map(Int64.init))
+            text(insMsg, 5, m.src); text(insMsg, 6, m.dst); text(insMsg, 7, m.method); int(insMsg, 8, m.statusCode.map(Int64.init))
+            text(insMsg, 9, m.branch); text(insMsg, 10, m.sipCallID); int(insMsg, 11, m.delivered ? 1 : 0); text(insMsg, 12, m.raw)
+            int(insMsg, 13, m.retransmission ? 1 : 0); text(insMsg, 14, m.transport); int(insMsg, 15, m.atNs); int(insMsg, 16, nil)
+            sqlite3_step(insMsg); sqlite3_reset(insMsg)
+        case .callEnded(let c):
+            int(insCall, 1, run2); int(insCall, 2, Int64(c.callID)); text(insCall, 3, c.caller); text(insCall, 4, c.dialed)
+            int(insCall, 5, c.placedAtNs / 1000); text(insCall, 6, c.outcome); text(insCall, 7, c.pbx); int(insCall, 8, Int64(c.sipAttempts))
+            text(insCall, 9, c.sipTargets.description); int(insCall, 10, c.rerouted ? 1 : 0)
+            sqlite3_step(insCall); sqlite3_reset(insCall)
+        }
+        pending += 1
+        if pending >= 20_000 { sqlite3_exec(db, "COMMIT; BEGIN IMMEDIATE", nil, nil, nil); pending = 0 }
+    }
+    sqlite3_exec(db, "COMMIT", nil, nil, nil)
+    let bareSecs = now() - start
+    for s in [insStep, insMsg, insCall] { sqlite3_finalize(s) }
+    sqlite3_close(db)
+    _ = st2
+    let bareBytes = (try? FileManager.default.attributesOfItem(atPath: p2)[.size] as? Int) ?? 0
+    let rows = Double(events.count)
+    line([("bench", "\"store\""), ("rows", "\(events.count)"), ("calls", "\(mem.calls.count)"),
+          ("store_rows_per_s", String(format: "%.0f", rows / storeSecs)), ("bare_rows_per_s", String(format: "%.0f", rows / bareSecs)),
+          ("store_vs_bare", String(format: "%.2f", bareSecs / storeSecs)),
+          ("store_bytes_per_call", "\(storeBytes / max(1, mem.calls.count))"), ("bare_bytes_per_call", "\(bareBytes / max(1, mem.calls.count))")])
+    for p in [p1, p2] { for f in [p, p + "-wal", p + "-shm"] { try? FileManager.default.removeItem(atPath: f) } }
 }
 
-/// Simulates the workload into SQLite at a trace level, counting what the models emitted.
-func simulateIntoSQLite(_ name: String, level: TraceLevel) throws -> (events: UInt64, rows: Int, calls: Int) {
-    try withStore(name) { _, sql in
-        let counter = CountingSink()
-        let world = ScenarioRunner.makeWorld(scenario, sink: FanOutTraceSink([sql, counter]), traceLevel: level)
-        world.runUntilQuiet()
-        return (world.sim.executed, counter.steps + counter.messages + counter.calls, counter.calls)
-    }
-}
-
-try measure("engine + models + SQLite trace") { try simulateIntoSQLite("bench", level: .full) }
-try measure("models + SQLite, --trace calls") { try simulateIntoSQLite("bench-calls", level: .calls) }
-
-try measure("SQLite sink alone (replayed rows)") {
-    let sink = MemoryTraceSink()
-    let world = ScenarioRunner.makeWorld(workload(min(callCount, 5_000)), sink: sink)
-    world.runUntilQuiet()
-    return try withStore("bench-replay") { _, sql in
-        for e in sink.events { sql.record(e) }
-        return (0, sink.events.count, sink.calls.count)
-    }
+let args = CommandLine.arguments
+switch args.count > 1 ? args[1] : "" {
+case "engine":
+    engine(pending: 1_000, operations: 10_000_000)
+    engine(pending: 100_000, operations: 10_000_000)
+case "store" where args.count > 2:
+    try store(args[2])
+case "models" where args.count > 2:
+    for level in TraceLevel.allCases { try models(args[2], level: level) }
+default:
+    print("usage: pbxsim-bench engine | store SCENARIO | models SCENARIO   (python3 Benchmarks/bench.py runs everything)")
+    exit(2)
 }

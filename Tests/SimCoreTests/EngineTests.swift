@@ -46,6 +46,27 @@ import Testing
         #expect(sim.queue.isEmpty)
     }
 
+    /// Slots are reused: cancelling an event that already ran (or was cancelled) never cancels
+    /// the event that took its slot, and the live count stays exact.
+    @Test func staleIDsNeverCancelANewerEvent() {
+        var q = EventQueue<Int>()
+        let a = q.push(1, at: .seconds(1))
+        #expect(q.pop()?.payload == 1)
+        let b = q.push(2, at: .seconds(2)) // reuses a's slot
+        #expect(b.slot == a.slot && b != a)
+        q.cancel(a) // already ran: no effect on b
+        #expect(q.count == 1)
+        let c = q.push(3, at: .seconds(3))
+        q.cancel(b)
+        q.cancel(b)
+        #expect(q.count == 1)
+        let d = q.push(4, at: .seconds(4))
+        q.cancel(c)
+        #expect(q.pop()?.payload == 4 && q.isEmpty)
+        q.cancel(d)
+        #expect(q.count == 0 && q.pop() == nil)
+    }
+
     @Test func runUntilStopsAtLimitAndAdvancesClock() {
         var sim = Simulation<Int>()
         sim.schedule(1, at: .seconds(1))
