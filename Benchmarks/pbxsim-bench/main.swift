@@ -2,7 +2,7 @@
 //
 //   swift run -c release pbxsim-bench engine                 the engine alone: the hold model
 //   swift run -c release pbxsim-bench store SCENARIO [CALLS] the trace writer against a bare sqlite3 loop
-//   swift run -c release pbxsim-bench models SCENARIO        the models with a counting sink (events/s)
+//   swift run -c release pbxsim-bench models SCENARIO [LEVEL] the models with a counting sink (events/s)
 //
 // `python3 Benchmarks/bench.py` runs them all with the end-to-end runs and the SimPy peer, and
 // prints the ratios.
@@ -146,7 +146,8 @@ case "engine":
 case "store" where args.count > 2:
     try store(args[2])
 case "models" where args.count > 2:
-    for level in TraceLevel.allCases { try models(args[2], level: level) }
+    let levels = args.count > 3 ? [TraceLevel(rawValue: args[3]) ?? .calls] : TraceLevel.allCases
+    for level in levels { try models(args[2], level: level) }
 default:
     print("usage: pbxsim-bench engine | store SCENARIO | models SCENARIO   (python3 Benchmarks/bench.py runs everything)")
     exit(2)

@@ -646,7 +646,7 @@ extension World {
     /// one does; the INVITE transaction runs on under `.cancelledInvite` until its final response
     /// (the 487 it ACKs, or a 2xx that crossed the CANCEL, which is ACKed and hung up with BYE).
     func cancelPendingInvite(_ call: Call) {
-        guard let t = call.inviteTxn, var tx = transactions[t], case .invite(let x) = tx.machine else { return }
+        guard let t = call.inviteTxn, let tx = transactions[t], case .invite(let x) = tx.machine else { return }
         call.inviteTxn = nil
         tx.owner = .cancelledInvite(call: call.id, pbx: call.pbx)
         transactions[t] = tx

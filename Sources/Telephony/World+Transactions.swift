@@ -26,14 +26,14 @@ extension World {
 
     /// Feeds an input to a transaction and performs the actions it returns.
     func txnInput(_ id: Int, _ input: (inout TxnMachine, Int64) -> [TransactionAction]) {
-        guard var t = transactions[id] else { return }
+        guard let t = transactions[id] else { return }
         let actions = input(&t.machine, sim.now.ns)
         transactions[id] = t
         perform(actions, txn: id)
     }
 
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
-        guard var t = transactions[id] else { return }
+        guard let t = transactions[id] else { return }
         t.timers[timer] = nil
         transactions[id] = t
         step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID)
@@ -84,7 +84,7 @@ extension World {
 
     private func perform(_ actions: [TransactionAction], txn id: Int) {
         for a in actions {
-            guard var t = transactions[id] else { return }
+            guard let t = transactions[id] else { return }
             switch a {
             case .send(let msg, let re):
                 let transport: Transport

@@ -52,7 +52,7 @@ enum TxnMachine {
     case nonInvite(NonInviteClientTransaction)
 }
 
-struct Txn {
+final class Txn {
     var machine: TxnMachine
     var owner: TxnOwner
     var localIP: String
@@ -61,6 +61,11 @@ struct Txn {
     var timers: [SIPTimer: EventID] = [:]
     var callID: Int?
     var actor: String
+
+    init(machine: TxnMachine, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String) {
+        self.machine = machine; self.owner = owner; self.localIP = localIP; self.remoteIP = remoteIP
+        self.remotePort = remotePort; self.callID = callID; self.actor = actor
+    }
 }
 
 enum ResolveRequester { case call(Int), registration(pbx: Int) }
