@@ -18,6 +18,19 @@ struct RunOutput: Sendable {
     var endTime: SimTime
 }
 
+/// What the pipelined writer of `generate` has done (touched by one thread at a time: the writer
+/// while a chunk is written, the main thread after waiting for it).
+final class WriteState: @unchecked Sendable {
+    var written = 0
+    var failure: (Error, Int)?
+}
+
+/// Hands values that are used by one thread at a time to the writer queue.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 final class OutputBox: @unchecked Sendable {
     private var items: [Int: Result<RunOutput?, ScenarioError>] = [:]
     private let lock = NSLockLike()
@@ -117,20 +130,34 @@ extension PBXSim {
             let sweepHash = sweepFileHash
             let startedAt = startedAtTimestamp()
             let batch = threads * 4
-            var written = 0
             var pos = 0
+            // Writing is pipelined: one serial writer stores a chunk's runs while the next chunk is
+            // simulated by the --jobs workers.
+            let writerQueue = DispatchQueue(label: "pbxsim.generate.writer")
+            let writes = DispatchGroup()
+            let writeState = WriteState()
+            func stopOnWriteFailure() throws {
+                guard let (error, index) = writeState.failure else { return }
+                printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
+                           + "; run \(index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
+                try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(index + 1)")
+                throw ExitStatus(code: 3)
+            }
             while pos < indices.count {
                 let chunk = Array(indices[pos..<min(indices.count, pos + batch)])
                 let box = OutputBox()
                 let seed = self.seed
-                DispatchQueue.concurrentPerform(iterations: chunk.count) { k in
+                // `threads` workers, each taking every threads-th run of the chunk: --jobs 1 runs
+                // them one after another on this thread (concurrentPerform alone would use every core).
+                DispatchQueue.concurrentPerform(iterations: min(threads, chunk.count)) { w in
+                  for k in stride(from: w, to: chunk.count, by: threads) {
                     let i = chunk[k]
                     do {
                         let (s, params) = try sw.scenario(run: i, seed: seed)
                         let sink = MemoryTraceSink()
                         let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
                         world.runUntilQuiet(limit: SimTime.maxDuration, shouldStop: stopRequested)
-                        if stopRequested() { box.put(k, .success(nil)); return }
+                        if stopRequested() { box.put(k, .success(nil)); continue }
                         world.recordCallsInProgress()
                         box.put(k, .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
                                                       callCount: world.callCount, endTime: world.now)))
@@ -139,32 +166,50 @@ extension PBXSim {
                     } catch {
                         box.put(k, .failure(ScenarioError(file: sw.file, line: nil, column: nil, key: "", message: "\(error)")))
                     }
+                  }
                 }
+                var outs: [RunOutput] = []
                 for k in chunk.indices {
                     switch box.take(k)! {
                     case .failure(let e):
+                        writes.wait()
                         printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
-                    case .success(let out?):
-                        do { try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
-                            printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
-                                       + "; run \(out.index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
-                            try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(out.index + 1)")
-                            throw ExitStatus(code: 3)
-                        }
-                        written += 1
-                        progress.update(written)
-                    case .success(nil):
-                        break // stopped by a signal before it finished: not written
+                    case .success(let out?): outs.append(out)
+                    case .success(nil): break // stopped by a signal before it finished: not written
                     }
+                }
+                // The previous chunk must be written before this one (runs stay in index order);
+                // this chunk is written while the next one is simulated.
+                writes.wait()
+                try stopOnWriteFailure()
+                writes.enter()
+                let job = Unchecked((outs, store, self, progress))
+                writerQueue.async {
+                    let (outs, store, command, progress) = job.value
+                    for out in outs {
+                        do { try command.write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
+                            writeState.failure = (error, out.index)
+                            break
+                        }
+                        writeState.written += 1
+                        progress.update(writeState.written)
+                    }
+                    writes.leave()
                 }
                 pos += chunk.count
                 if stopRequested() {
+                    writes.wait()
+                    try stopOnWriteFailure()
+                    let written = writeState.written
                     progress.finish()
                     let (code, name) = stopStatus()
                     printError("stopped by \(name): \(written + done.count) of \(indices.count + done.count) run(s) are complete in \(db); run the same command again to resume")
                     throw ExitStatus(code: code)
                 }
             }
+            writes.wait()
+            try stopOnWriteFailure()
+            let written = writeState.written
             progress.finish()
             let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = ?", [.text(sweepHash)]) ?? 0
             print("made \(written) run(s)\(done.isEmpty ? "" : " (\(done.count) already there)"), \(calls) call(s) in all; \(db) is \(byteCount(fileBytes(db)))")

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Every performance figure of docs/performance.md from one run, with the ratios.
+
+    python3 Benchmarks/bench.py                 # 100,000 calls per end-to-end run (about 15 minutes)
+    python3 Benchmarks/bench.py --calls 20000   # quicker
+    python3 Benchmarks/bench.py --big           # also 1,000,000 calls at each trace level
+
+Builds the release binaries, then measures: the SimPy peer (Benchmarks/peers/failover_simpy.py)
+on the same failover workload; pbxsim end to end at each trace level with a 2,000- and a
+9,000-extension caller range (calls/s, events/s, rows/s, peak resident memory, database bytes
+per call, ratio to the peer); the engine alone (hold model); the trace store against a bare
+sqlite3 loop; every export format; generate --jobs 1 against --jobs 2. Prints figures; asserts
+nothing. Needs SimPy (pip install simpy).
+"""
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
+import workload  # noqa: E402
+
+PBXSIM = os.path.join(ROOT, ".build/release/pbxsim")
+BENCH = os.path.join(ROOT, ".build/release/pbxsim-bench")
+
+
+def timed(cmd, **kw):
+    """Runs a command; returns (wall seconds, peak RSS in MB, stdout)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    out, err = p.communicate()
+    wall = time.perf_counter() - start
+    # The child's own peak RSS (ru_maxrss of the children is a maximum over all of them).
+    rss = resource_of(p)
+    if p.returncode not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {err[-2000:]}")
+    return wall, rss, out
+
+
+_rusage = {}
+
+
+def resource_of(p):
+    return _rusage.get(p.pid, 0.0)
+
+
+class Popen(subprocess.Popen):
+    def _try_wait(self, wait_flags):
+        pid, sts, ru = os.wait4(self.pid, wait_flags)
+        if pid:
+            _rusage[pid] = ru.ru_maxrss / 1024
+        return pid, sts
+
+
+subprocess.Popen = Popen
+
+
+def jline(out):
+    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--big", action="store_true", help="also 1,000,000 calls at each trace level")
+    a = ap.parse_args()
+    print("building release binaries ...", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "pbxsim"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "pbxsim-bench"], cwd=ROOT, check=True, capture_output=True)
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"pbxsim {rev}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores")
+    tmp = tempfile.mkdtemp(prefix="pbxsim-bench-")
+    n = a.calls
+
+    # The peer.
+    _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(n), "2000"])
+    peer = jline(out)[0]
+    print(f"\nSimPy {peer['simpy']} peer, {n} calls: {peer['calls_per_s']:,} calls/s, {peer['events_per_s']:,} events/s, "
+          f"{peer['peak_rss_mb']} MB (records nothing)")
+
+    # The engine alone.
+    _, _, out = timed([BENCH, "engine"])
+    print()
+    for e in jline(out):
+        print(f"engine, hold model, {e['pending']:>7,} pending: {e['events_per_s']:>11,} events/s")
+
+    # End to end.
+    print(f"\n{'callers':>8} {'trace':>6} {'calls':>9} {'calls/s':>9} {'x peer':>7} {'events/s':>10} {'rows/s':>9} "
+          f"{'peak MB':>8} {'B/call':>7}")
+    sizes = [n] + ([1_000_000] if a.big else [])
+    full_db = None
+    for calls in sizes:
+        for callers in (2000, 9000):
+            if calls > n and callers == 9000:
+                continue
+            yaml = os.path.join(tmp, f"w-{calls}-{callers}.yaml")
+            with open(yaml, "w") as f:
+                f.write(workload.scenario(calls, callers))
+            _, _, out = timed([BENCH, "models", yaml, "calls"])
+            events = jline(out)[0]["events"]
+            for level in ("calls", "steps", "full"):
+                db = os.path.join(tmp, f"w-{calls}-{callers}-{level}.sqlite")
+                wall, rss, _ = timed([PBXSIM, "run", yaml, "--db", db, "--summary-only", "--trace", level, "--max-db-size", "0"])
+                con = sqlite3.connect(db)
+                rows = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("call", "step", "sip_message"))
+                con.close()
+                size = os.path.getsize(db)
+                print(f"{callers:>8} {level:>6} {calls:>9,} {calls / wall:>9,.0f} {calls / wall / peer['calls_per_s']:>7.2f} "
+                      f"{events / wall:>10,.0f} {rows / wall:>9,.0f} {rss:>8.0f} {size / calls:>7,.0f}", flush=True)
+                if level == "full" and callers == 2000 and calls == n:
+                    full_db = db
+                elif not (level == "full" and callers == 2000 and calls == n):
+                    os.remove(db)
+
+    # The store against a bare loop.
+    yaml = os.path.join(tmp, "store.yaml")
+    with open(yaml, "w") as f:
+        f.write(workload.scenario(min(n, 20_000), 2000))
+    _, _, out = timed([BENCH, "store", yaml])
+    s = jline(out)[0]
+    print(f"\nstore: {s['store_rows_per_s']:,} rows/s, bare sqlite3 loop: {s['bare_rows_per_s']:,} rows/s "
+          f"(store/bare {s['store_vs_bare']}); {s['store_bytes_per_call']:,} B/call stored, "
+          f"{s['bare_bytes_per_call']:,} B/call without the text dedupe")
+
+    # Exports of the full-trace run.
+    print()
+    for fmt in ("jsonl", "episodes", "csv", "pcap"):
+        out_path = os.path.join(tmp, f"export-{fmt}")
+        wall, rss, _ = timed([PBXSIM, "export", full_db, "--format", fmt, "--out", out_path])
+        print(f"export {fmt:>8}: {n / wall:>9,.0f} calls/s  ({wall:.1f} s, {rss:.0f} MB)")
+
+    # generate, one job against two.
+    walls = {}
+    for jobs in (1, 2):
+        db = os.path.join(tmp, f"gen-{jobs}.sqlite")
+        walls[jobs], _, _ = timed([PBXSIM, "generate", os.path.join(ROOT, "sweeps/failover.yaml"), "--runs", "400",
+                                  "--jobs", str(jobs), "--db", db])
+    print(f"\ngenerate 400 runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: {walls[1] / walls[2]:.2f}x")
+    print(f"\n(temporary files in {tmp})")
+
+
+if __name__ == "__main__":
+    main()
