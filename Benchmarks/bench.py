@@ -138,9 +138,9 @@ def main():
     walls = {}
     for jobs in (1, 2):
         db = os.path.join(tmp, f"gen-{jobs}.sqlite")
-        walls[jobs], _, _ = timed([PBXSIM, "generate", os.path.join(ROOT, "sweeps/failover.yaml"), "--runs", "400",
+        walls[jobs], _, _ = timed([PBXSIM, "generate", os.path.join(ROOT, "sweeps/failover.yaml"), "--runs", "2000",
                                   "--jobs", str(jobs), "--db", db])
-    print(f"\ngenerate 400 runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: {walls[1] / walls[2]:.2f}x")
+    print(f"\ngenerate 2000 runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: {walls[1] / walls[2]:.2f}x")
     print(f"\n(temporary files in {tmp})")
 
 

@@ -60,7 +60,7 @@ extension Exporter {
             try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in
                 let r = String(run), callText = call.map(String.init)
                 switch row {
-                case .step(let seq, let t, let actor, let kind, let detail):
+                case .step(let seq, let t, let actor, let kind, let detail, _):
                     steps.write(Exporter.csvLine([r, String(seq), "step", String(t / 1000), callText, actor, kind, detail,
                                                   nil, nil, nil, nil, nil, nil, nil, nil] + extra))
                 case .message(let seq, let t, let src, let dst, let method, let status, let branch, let delivered, let re, let raw):

@@ -1,3 +1,4 @@
+import SIP
 import Store
 import Trace
 import SimCore
@@ -15,29 +16,28 @@ struct NetworkState {
     var dnsFaults: [String: String] = [:]
     var phones: [String: String] = [:]
 
-    mutating func apply(actor: String, detail: String) {
-        switch actor {
-        case "network":
-            if detail.hasPrefix("one-way latency ") { latency = String(detail.dropFirst("one-way latency ".count)) }
-            if detail.hasPrefix("loss ") { loss = String(detail.dropFirst(5)) }
+    /// Applies one `host-state` step, from its typed fields (docs/trace-schema.md).
+    mutating func apply(_ f: StepFields) {
+        guard let subject = f.text("subject"), let change = f.text("change") else { return }
+        func ms(_ ns: Int64) -> String { SimTime(ns: ns).durationString }
+        switch change {
+        case "down": down.insert(subject); refusing.remove(subject)
+        case "up": down.remove(subject); refusing.remove(subject)
+        case "refuse": down.remove(subject); refusing.insert(subject)
+        case "respond":
+            if let code = f.int("code") {
+                responding[subject] = "\(code)" + (f.int("retry_after_ns").map { " Retry-After \(ms($0))" } ?? "")
+            } else { responding[subject] = nil }
+        case "latency":
+            if let ns = f.int("latency_ns") { if subject == "network" { latency = ms(ns) } else { hostLatency[subject] = ms(ns) } }
+        case "loss":
+            if let p = f.double("loss_pct") { if subject == "network" { loss = "\(p)%" } else { hostLoss[subject] = "\(p)%" } }
         case "dns":
-            let parts = detail.split(separator: ":", maxSplits: 1).map { String($0).trimming(" ") }
-            if parts.count == 2 { if parts[1] == "normal" { dnsFaults[parts[0]] = nil } else { dnsFaults[parts[0]] = parts[1] } }
+            if let name = f.text("name"), let fault = f.text("fault") { dnsFaults[name] = fault == "normal" ? nil : fault }
+        case "phone":
+            if let mode = f.text("mode") { phones[subject] = mode == "normal" ? nil : mode }
         default:
-            if actor.contains("/") {
-                if detail.hasPrefix("phone ") { let m = String(detail.dropFirst(6)); phones[actor] = m.hasPrefix("idle") ? nil : m }
-                return
-            }
-            switch detail {
-            case "down": down.insert(actor); refusing.remove(actor)
-            case "up": down.remove(actor); refusing.remove(actor)
-            case "up, SIP port closed (refuses)": down.remove(actor); refusing.insert(actor)
-            case "answers normally": responding[actor] = nil
-            default:
-                if detail.hasPrefix("answers new requests with ") { responding[actor] = String(detail.dropFirst("answers new requests with ".count)) }
-                if detail.hasPrefix("one-way latency ") { hostLatency[actor] = String(detail.dropFirst("one-way latency ".count)) }
-                if detail.hasPrefix("loss ") { hostLoss[actor] = String(detail.dropFirst(5)) }
-            }
+            break // partition, heal: not part of the episode's network summary
         }
     }
 
@@ -99,7 +99,7 @@ extension Exporter {
             }.joined(separator: ",") + "}"
             let runRow = try db.rows("SELECT scenario, seed, scenario_hash, run_index FROM run WHERE run_id = ?", [.int(run)]).first ?? []
             // Host-state steps, streamed once per run alongside the calls (both in seq order).
-            let hostSteps = try db.prepare("SELECT seq, actor, detail FROM step WHERE run_id = ? AND kind = 'host-state' ORDER BY seq")
+            let hostSteps = try db.prepare("SELECT seq, fields FROM step WHERE run_id = ? AND kind = 'host-state' ORDER BY seq")
             hostSteps.bind(1, run)
             var pending = try hostSteps.step()
             var net = NetworkState()
@@ -116,7 +116,7 @@ extension Exporter {
                 let callID = Int(calls.int(0))
                 let firstSeq = calls.isNull(1) ? Int64.max : calls.int(1)
                 while pending && hostSteps.int(0) < firstSeq {
-                    net.apply(actor: hostSteps.text(1) ?? "", detail: hostSteps.text(2) ?? "")
+                    net.apply(StepFields.parse(hostSteps.text(1)))
                     pending = try hostSteps.step()
                 }
                 guard let c = try reader.call(runID: run, callID: callID) else { continue }
@@ -165,11 +165,11 @@ extension Exporter {
         // Attempts: each INVITE transaction, how it began and how it ended.
         var attempts: [JSONObject] = []
         var current: (n: Int, target: String, origin: String, start: Int64)?
-        func close(_ how: String, _ at: Int64) {
+        func close(_ how: String, _ at: Int64, code: Int64? = nil) {
             guard let a = current else { return }
             var j = JSONObject()
             j.add("n", a.n); j.add("target", a.target); j.add("origin", a.origin)
-            j.add("started_at_us", a.start); j.add("ended_at_us", at); j.add("result", how)
+            j.add("started_at_us", a.start); j.add("ended_at_us", at); j.add("result", how); j.add("result_code", code)
             attempts.append(j)
             current = nil
         }
@@ -177,23 +177,23 @@ extension Exporter {
         var messages: [String] = []
         for r in rows {
             switch r {
-            case .step(let seq, let t, let actor, let kind, let detail):
+            case .step(let seq, let t, let actor, let kind, let detail, let fields):
                 var s = JSONObject()
                 s.add("seq", seq); s.add("at_us", t / 1000); s.add("actor", actor); s.add("kind", kind); s.add("detail", detail)
                 steps.append(s.text)
-                if kind == "attempt-started", detail.hasPrefix("attempt ") {
-                    // "attempt N: INVITE to IP:PORT (origin)"
-                    let n = Int(detail.dropFirst(8).prefix { $0.isNumber }) ?? attempts.count + 1
-                    let afterTo = detail.splitting(on: " to ").dropFirst().first ?? ""
-                    let target = String(afterTo.prefix { $0 != " " })
-                    let origin = afterTo.firstIndex(of: "(").map { String(afterTo[afterTo.index(after: $0)...].dropLast()) } ?? ""
-                    current = (n, target, origin, t / 1000)
-                } else if kind == "failover", current != nil, detail.hasPrefix("leave ") {
-                    close(String(detail.splitting(on: ": ").dropFirst().joined(separator: ": ")), t / 1000)
-                } else if kind == "sip-response", current != nil, let code = Int(detail.prefix(3)), code >= 200 {
-                    close(detail, t / 1000)
-                } else if (kind == "reroute" || kind == "call-ended"), current != nil {
-                    close(detail, t / 1000)
+                // Typed fields only (docs/trace-schema.md); `detail` is for people.
+                if kind == "attempt-started", let n = fields.int("attempt"), let target = fields.text("target") {
+                    var origin = fields.text("origin") ?? ""
+                    if origin == "dns", let name = fields.text("dns_name"), let host = fields.text("dns_host") { origin = "dns \(name) -> \(host)" }
+                    current = (Int(n), target, origin, t / 1000)
+                } else if kind == "failover", current != nil, fields.text("from") != nil, let reason = fields.text("reason") {
+                    close(reason, t / 1000)
+                } else if kind == "sip-response", current != nil, let code = fields.int("code"), code >= 200, fields.int("copy") == nil {
+                    close("\(code) \(ReasonPhrase.for(Int(code)))", t / 1000, code: code)
+                } else if kind == "reroute", current != nil {
+                    close(fields.text("reason").map { "\($0): reroute to the public trunk" } ?? "reroute", t / 1000)
+                } else if kind == "call-ended", current != nil {
+                    close(fields.text("outcome") ?? "call ended", t / 1000)
                 }
             case .message(let seq, let t, let src, let dst, let method, let status, let branch, let delivered, let re, _):
                 var m = JSONObject()

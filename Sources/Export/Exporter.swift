@@ -60,7 +60,7 @@ public struct Exporter {
         o.add("run_id", run)
         o.add("seq", row.seq)
         switch row {
-        case .step(_, let t, let actor, let kind, let detail):
+        case .step(_, let t, let actor, let kind, let detail, let fields):
             o.add("type", "step")
             o.add("at_us", t / 1000)
             o.add("at_ms", Double(t / 1000) / 1000)
@@ -68,6 +68,7 @@ public struct Exporter {
             o.add("actor", actor)
             o.add("kind", kind)
             o.add("detail", detail)
+            o.addRaw("fields", fields.json)
         case .message(_, let t, let src, let dst, let method, let status, let branch, let delivered, let re, let raw):
             o.add("type", "sip")
             o.add("at_us", t / 1000)
@@ -97,7 +98,7 @@ public struct Exporter {
         // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
         // run along the (run_id, seq) key); without one, the run's rows in key order.
         let stepIndex = allCalls ? "" : "INDEXED BY step_call", msgIndex = allCalls ? "" : "INDEXED BY sip_message_call"
-        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
+        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id, fields FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""
             SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL), m.call_id
@@ -108,7 +109,8 @@ public struct Exporter {
         while haveStep || haveMsg {
             if shouldStop() { throw ExportError.interrupted }
             if haveStep && (!haveMsg || steps.int(0) < msgs.int(0)) {
-                let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "")
+                let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "",
+                                               fields: StepFields.parse(steps.text(6)))
                 body(row, steps.isNull(5) ? nil : Int(steps.int(5)))
                 haveStep = try steps.step()
             } else {

@@ -52,7 +52,7 @@ public struct Ladder: Sendable {
                 for p in [party(ofAddress: src), party(ofAddress: dst)] {
                     if hosts.contains(where: { $0.role == "pbx \(p)" }) { if p != callerPBX { farPBX = farPBX ?? p } } else { addMiddle(p) }
                 }
-            case .step(_, _, let actor, let kind, _):
+            case .step(_, _, let actor, let kind, _, _):
                 let p = party(ofActor: actor)
                 if kind == "pstn-setup" { addMiddle(p) }
                 if kind == "extension-ringing" || kind == "extension-answered" || kind == "extension-busy" {
@@ -83,12 +83,12 @@ public struct Ladder: Sendable {
                 }
                 let style = Style(retransmission: re, dropped: !delivered)
                 out.append(.arrow(atNs: t, from: col(party(ofAddress: src)), to: col(party(ofAddress: dst)), label: label, style: style))
-            case .step(_, let t, let actor, let kind, let detail):
+            case .step(_, let t, let actor, let kind, let detail, let fields):
                 let p = party(ofActor: actor)
                 switch kind {
                 case "call-placed":
                     out.append(.arrow(atNs: t, from: col(callerExt), to: col(callerPBX), label: "dial \(call.dialed)", style: .normal))
-                case "timer-fired" where detail.contains("failover") || detail.hasPrefix("Timer B"):
+                case "timer-fired" where fields.text("timer") == "invite-failover" || fields.text("timer") == "B":
                     out.append(.note(atNs: t, column: col(p), text: "timeout: " + detail, style: .timer))
                 case "failover":
                     out.append(.note(atNs: t, column: col(p), text: detail, style: .failover))
@@ -103,7 +103,7 @@ public struct Ladder: Sendable {
                 case "pstn-setup":
                     out.append(.arrow(atNs: t, from: col(lastHop), to: col(p), label: "SETUP", style: .normal))
                     lastHop = p
-                    if detail.contains("not in service") || detail.contains("unallocated") {
+                    if fields.text("result") == "unallocated" || fields.text("result") == "not-in-service" {
                         out.append(.note(atNs: t, column: col(p), text: detail, style: .end))
                     }
                 case "trunk-seized":

@@ -14,13 +14,14 @@ final class LiveTraceSink: TraceSink {
     func record(_ e: TraceEvent) {
         switch e {
         case .step(let s):
-            if !verbose && LiveTraceSink.noisy.contains(s.kind) && !(s.kind == .timerFired && s.detail.contains("failover")) { return }
+            let timer = s.fields.first { $0.name == "timer" }?.value
+            if !verbose && LiveTraceSink.noisy.contains(s.kind) && !(s.kind == .timerFired && timer == .text("invite-failover")) { return }
             let tag = s.callID.map { "[\($0)]" } ?? "   "
             var kind = ConsoleTraceSink.pad(s.kind.rawValue, 17)
             switch s.kind {
             case .failover, .reroute, .cardState, .blocklistAdded: kind = style.yellow(kind)
             case .callAnswered: kind = style.green(kind)
-            case .registration where s.detail.hasPrefix("registered"): kind = style.green(kind)
+            case .registration where s.fields.contains { $0.name == "registered_at" }: kind = style.green(kind)
             case .callEnded, .callRejected, .trunkBusy: kind = style.cyan(kind)
             case .hostState: kind = style.bold(kind)
             default: break

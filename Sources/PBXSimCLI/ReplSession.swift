@@ -245,7 +245,7 @@ final class ReplSession {
         do {
             for r in try reader.rows(runID: runID, callID: id) {
                 switch r {
-                case .step(_, let t, let actor, let kind, let detail):
+                case .step(_, let t, let actor, let kind, let detail, _):
                     say("  \(ConsoleTraceSink.time(t))  \(ConsoleTraceSink.pad(actor, 22)) \(ConsoleTraceSink.pad(kind, 17)) \(detail)")
                 case .message(_, let t, let src, let dst, let method, let status, _, let delivered, let re, _):
                     say("  \(ConsoleTraceSink.time(t))  \(ConsoleTraceSink.pad("network", 22)) \(ConsoleTraceSink.pad("sip", 17)) \(src) -> \(dst) \(method ?? String(status ?? 0))\(re ? " (retransmission)" : "")\(delivered ? "" : " [dropped]")")

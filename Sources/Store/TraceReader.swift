@@ -1,3 +1,4 @@
+import Trace
 /// Reads runs back out of the store: for the REPL, `flow`, and export.
 public struct TraceReader {
     public let db: SQLiteDatabase
@@ -5,14 +6,14 @@ public struct TraceReader {
 
     /// One row of a call's story: a step or a SIP message, in `seq` order.
     public enum Row: Equatable, Sendable {
-        case step(seq: Int64, atNs: Int64, actor: String, kind: String, detail: String)
+        case step(seq: Int64, atNs: Int64, actor: String, kind: String, detail: String, fields: StepFields)
         case message(seq: Int64, atNs: Int64, src: String, dst: String, method: String?, status: Int?, branch: String,
                      delivered: Bool, retransmission: Bool, raw: String)
         public var seq: Int64 {
-            switch self { case .step(let s, _, _, _, _), .message(let s, _, _, _, _, _, _, _, _, _): return s }
+            switch self { case .step(let s, _, _, _, _, _), .message(let s, _, _, _, _, _, _, _, _, _): return s }
         }
         public var atNs: Int64 {
-            switch self { case .step(_, let t, _, _, _), .message(_, let t, _, _, _, _, _, _, _, _): return t }
+            switch self { case .step(_, let t, _, _, _, _), .message(_, let t, _, _, _, _, _, _, _, _): return t }
         }
     }
 
@@ -52,12 +53,13 @@ public struct TraceReader {
         let cond = callID == nil ? "call_id IS NULL" : "call_id = ?"
         // INDEXED BY: left to itself SQLite walks the (run_id, seq) key to avoid a sort, which
         // reads every row of the run for one call.
-        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail FROM step INDEXED BY step_call WHERE run_id = ? AND \(cond) ORDER BY seq")
+        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, fields FROM step INDEXED BY step_call WHERE run_id = ? AND \(cond) ORDER BY seq")
         steps.bind(1, runID)
         if let c = callID { steps.bind(2, c) }
         var out: [Row] = []
         while try steps.step() {
-            out.append(.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? ""))
+            out.append(.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "",
+                             fields: StepFields.parse(steps.text(5))))
         }
         let msgs = try db.prepare("""
             SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL)

@@ -144,7 +144,8 @@ extension World {
             case .attempt(let target, let n):
                 call.sipAttempts = n
                 if !call.sipTargets.contains(target.ip) { call.sipTargets.append(target.ip) }
-                step(.attemptStarted, actor, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: call.id)
+                step(.attemptStarted, actor, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: call.id,
+                     fields: [StepField("attempt", n)] + World.targetFields(target))
                 sendInvite(call, to: target)
             case .armFailoverTimer(let at):
                 if let old = call.failoverTimer { sim.cancel(old) }
@@ -156,13 +157,14 @@ extension World {
             case .skipped(let what, let reason):
                 step(.targetSkipped, actor, "\(what): \(reason)", call: call.id)
             case .failover(let from, let reason):
-                step(.failover, actor, "leave \(from.hostPort): \(reason)", call: call.id)
+                step(.failover, actor, "leave \(from.hostPort): \(reason)", call: call.id,
+                     fields: [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))
             case .blocklist(let ip, let until):
                 addToBlocklist(pbx: call.pbx, ip: ip, until: SimTime(ns: until), call: call.id)
             case .reroute(let reason):
                 call.inviteTxn.map(abandonTransaction)
                 call.inviteTxn = nil
-                step(.reroute, p.name, "\(reason): reroute to the public trunk", call: call.id)
+                step(.reroute, p.name, "\(reason): reroute to the public trunk", call: call.id, fields: [StepField("reason", reason)])
                 call.rerouted = true
                 startPublic(call)
             case .connected(let target):
@@ -214,7 +216,8 @@ extension World {
             performRouter(call, actions)
             return
         }
-        step(.reroute, p.name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id)
+        step(.reroute, p.name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id,
+             fields: [StepField("reason", "no gateway of group \(group.id) available")])
         call.rerouted = true
         startPublic(call)
     }
@@ -244,7 +247,8 @@ extension World {
     func callFailoverTimer(_ id: Int, _ attempt: Int) {
         guard let call = calls[id], call.sipAttempts == attempt, var r = call.router else { return }
         call.failoverTimer = nil
-        step(.timerFired, sipSettings(call).actor, "INVITE failover timer (attempt \(attempt))", call: id)
+        step(.timerFired, sipSettings(call).actor, "INVITE failover timer (attempt \(attempt))", call: id,
+             fields: [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
         let actions = r.failoverTimerFired(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
         call.router = r
         performRouter(call, actions)
@@ -253,7 +257,7 @@ extension World {
     func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
         guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
         let actor = sipSettings(call).actor
-        step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id)
+        step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id, fields: [StepField("code", code)])
         // Any response but 408 and 503 proves a later target alive: `failback: duration` starts here.
         if code != 408 && code != 503, let target = router.attempts.last {
             noteAlive(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: id)
@@ -309,7 +313,8 @@ extension World {
     /// again, the same ACK (§13.2.2.4). A copy for a call already ended is absorbed.
     func uacRetransmitted2xx(_ pi: Int, _ r: SIPMessage) {
         guard let cid = r.callID, let id = sipCallToCall[cid], let call = calls[id], call.pbx == pi, let a = call.ack else { return }
-        step(.sipResponse, sipSettings(call).actor, "200 OK again (retransmitted 2xx): the ACK again", call: id)
+        step(.sipResponse, sipSettings(call).actor, "200 OK again (retransmitted 2xx): the ACK again", call: id,
+             fields: [StepField("code", 200), StepField("copy", 1)])
         sendSIP(a.message, from: pbxs[pi].ip, to: a.ip, dstPort: a.port, transport: a.transport, call: id, retransmission: true)
     }
 
@@ -444,7 +449,8 @@ extension World {
             let originTelco = telcos.firstIndex { $0.name == own.config.telco } ?? ti
             let national = networkNumber(call.sentDigits ?? call.digits, originArea: telcos[originTelco].areaCode)
             guard let owner = telcoFor(nationalNumber: national) else {
-                step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id)
+                step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
+                     fields: [StepField("number", national), StepField("result", "unallocated")])
                 pstnEnd(call, outcome: "failed", detail: "unallocated number")
                 return
             }
@@ -462,7 +468,8 @@ extension World {
             }
             // Terminating exchange: the PBX trunk group that owns the number.
             guard let (dp, gi) = pbxForNumber(national) else {
-                step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id)
+                step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
+                     fields: [StepField("number", national), StepField("result", "not-in-service")])
                 pstnEnd(call, outcome: "failed", detail: "unallocated number")
                 return
             }
@@ -703,7 +710,7 @@ extension World {
 
     /// Ends a call that was not answered.
     func end(_ call: Call, outcome: String, detail: String) {
-        step(.callEnded, pbxs[call.pbx].name, "\(outcome): \(detail)", call: call.id)
+        step(.callEnded, pbxs[call.pbx].name, "\(outcome): \(detail)", call: call.id, fields: [StepField("outcome", outcome)])
         finish(call, outcome: outcome, keepOpen: false)
     }
 
@@ -798,6 +805,28 @@ extension World {
                 }
             }
         }
+    }
+
+    /// The typed cause of a failover: `cause` (no-response, timeout, transport-error, 503) and its numbers.
+    static func causeFields(_ r: FailoverReason) -> [StepField] {
+        switch r {
+        case .noResponse(let t): return [StepField("cause", "no-response"), StepField("timeout_ns", t)]
+        case .transactionTimeout: return [StepField("cause", "timeout"), StepField("code", 408)]
+        case .transportError: return [StepField("cause", "transport-error"), StepField("code", 503)]
+        case .serviceUnavailable(let ra): return [StepField("cause", "503"), StepField("code", 503)] + (ra.map { [StepField("retry_after_s", $0)] } ?? [])
+        }
+    }
+
+    /// The typed fields of a SIP target (attempt-started steps): where and how, and where it came from.
+    static func targetFields(_ t: RouteTarget) -> [StepField] {
+        var f = [StepField("target", t.hostPort), StepField("ip", t.ip), StepField("port", t.port), StepField("transport", t.transport.rawValue)]
+        switch t.origin {
+        case .configured: f.append(StepField("origin", "configured"))
+        case .failover: f.append(StepField("origin", "failover"))
+        case .preferred: f.append(StepField("origin", "preferred"))
+        case .dns(let name, let host): f += [StepField("origin", "dns"), StepField("dns_name", name), StepField("dns_host", host)]
+        }
+        return f
     }
 
     /// The `call` row of a call: ended now, or still in progress (no end time).

@@ -60,7 +60,7 @@ extension World {
                                           cseq: card.registration.cseq, transport: t.transport,
                                           localHostPort: hostPort(p.ip, 5060), contactUser: number, expires: c.registerExpires,
                                           branch: newBranch())
-            step(.attemptStarted, actor, "REGISTER to \(t.hostPort) (\(t.originLabel))")
+            step(.attemptStarted, actor, "REGISTER to \(t.hostPort) (\(t.originLabel))", fields: [StepField("method", "REGISTER")] + World.targetFields(t))
             card.registration.txn = startTransaction(reg, owner: .register(pbx: pi), from: p.ip, to: t.ip, port: t.port,
                                                      transport: t.transport, timers: c.timers, call: nil, actor: actor)
             let timeout = c.failoverTimerRegister ?? SimTime(ns: c.timers.timerF)
@@ -101,7 +101,8 @@ extension World {
     func registerFailoverTimer(pbx pi: Int, attempt: Int) {
         guard let card = pbxs[pi].card, card.registration.cseq == attempt, let txn = card.registration.txn else { return }
         card.registration.failoverTimer = nil
-        step(.timerFired, "\(pbxs[pi].name)/V-SIPGW", "Failover Timer (REGISTER) for \(card.registration.lastTarget?.hostPort ?? "?")")
+        step(.timerFired, "\(pbxs[pi].name)/V-SIPGW", "Failover Timer (REGISTER) for \(card.registration.lastTarget?.hostPort ?? "?")",
+             fields: [StepField("timer", "register-failover")])
         registerTargetFailed(pbx: pi, txn: txn, reason: "no response within the REGISTER failover timer")
     }
 
@@ -153,7 +154,9 @@ extension World {
             card.registration.registeredUntil = sim.now + .seconds(Int64(expires))
             card.registration.failures = 0
             let refresh = SimTime(ns: Int64(expires) * 1_000_000_000 * Int64(card.config.registerRefreshPercent) / 100)
-            step(.registration, actor, "registered at \(card.registration.lastTarget?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)")
+            step(.registration, actor, "registered at \(card.registration.lastTarget?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
+                 fields: [StepField("registered_at", card.registration.lastTarget?.hostPort ?? ""), StepField("expires_s", expires),
+                          StepField("refresh_ns", refresh.ns)])
             setCardState(pbx: pi, .ins, reason: "registered")
             if case .registration = card.config.failback, let t = card.registration.lastTarget {
                 card.preferred = (t, sim.now + refresh)

@@ -150,7 +150,8 @@ extension World {
                 step(.txnState, t.actor, "\(kind) \(branch): \(from) -> \(to)", call: t.callID)
                 if to == "terminated" { finished = true }
             case .timedOut(let timer):
-                step(.timerFired, t.actor, "Timer \(timer.rawValue): no ACK within 64·T1 (\(SimTime(ns: 64 * timersOf(t).t1).durationString))", call: t.callID)
+                step(.timerFired, t.actor, "Timer \(timer.rawValue): no ACK within 64·T1 (\(SimTime(ns: 64 * timersOf(t).t1).durationString))", call: t.callID,
+                     fields: [StepField("timer", timer.rawValue)])
                 if case .twoXX = t.machine { finished = true; serverGaveUp2xx(t) }
             }
         }

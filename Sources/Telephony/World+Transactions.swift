@@ -36,7 +36,8 @@ extension World {
         guard let t = transactions[id] else { return }
         t.timers[timer] = nil
         transactions[id] = t
-        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID)
+        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID,
+             fields: [StepField("timer", timer.rawValue), StepField("branch", branchOf(t))])
         txnInput(id) { m, now in
             switch m {
             case .invite(var x): let a = x.timerFired(timer, now: now); m = .invite(x); return a

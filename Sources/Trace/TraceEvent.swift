@@ -44,6 +44,7 @@ public enum StepKind: String, Sendable, CaseIterable {
 /// A typed value of a step field.
 public enum FieldValue: Sendable, Equatable {
     case int(Int64)
+    case double(Double)
     case text(String)
 }
 
@@ -54,6 +55,8 @@ public struct StepField: Sendable, Equatable {
     public var value: FieldValue
     public init(_ name: String, _ value: String) { self.name = name; self.value = .text(value) }
     public init(_ name: String, _ value: Int) { self.name = name; self.value = .int(Int64(value)) }
+    public init(_ name: String, _ value: Int64) { self.name = name; self.value = .int(value) }
+    public init(_ name: String, _ value: Double) { self.name = name; self.value = .double(value) }
 }
 
 extension Array where Element == StepField {
@@ -64,6 +67,7 @@ extension Array where Element == StepField {
         for f in self {
             switch f.value {
             case .int(let v): o.add(f.name, v)
+            case .double(let v): o.add(f.name, v)
             case .text(let v): o.add(f.name, v)
             }
         }
@@ -196,4 +200,93 @@ public final class FanOutTraceSink: TraceSink {
     public init(_ sinks: [TraceSink]) { self.sinks = sinks }
     public func record(_ event: TraceEvent) { for s in sinks { s.record(event) } }
     public func flush() throws { for s in sinks { try s.flush() } }
+}
+
+/// The typed fields of a recorded step, read back from the `step.fields` column (a flat JSON
+/// object of strings and numbers, as `[StepField].json` writes it).
+public struct StepFields: Sendable, Equatable {
+    public var values: [String: FieldValue] = [:]
+
+    public init(_ values: [String: FieldValue] = [:]) { self.values = values }
+
+    public subscript(_ name: String) -> FieldValue? { values[name] }
+    public func text(_ name: String) -> String? {
+        switch values[name] { case .text(let s)?: return s; default: return nil }
+    }
+    public func int(_ name: String) -> Int64? {
+        switch values[name] { case .int(let v)?: return v; case .double(let d)?: return Int64(exactly: d); default: return nil }
+    }
+    public func double(_ name: String) -> Double? {
+        switch values[name] { case .int(let v)?: return Double(v); case .double(let d)?: return d; default: return nil }
+    }
+
+    /// The fields as a JSON object, keys sorted (`{}` when there are none).
+    public var json: String {
+        var o = JSONObject()
+        for (k, v) in values.sorted(by: { $0.key < $1.key }) {
+            switch v {
+            case .int(let x): o.add(k, x)
+            case .double(let x): o.add(k, x)
+            case .text(let x): o.add(k, x)
+            }
+        }
+        return o.text
+    }
+
+    /// Parses what `[StepField].json` wrote; nil or malformed text gives no fields.
+    public static func parse(_ json: String?) -> StepFields {
+        guard let json else { return StepFields() }
+        var out: [String: FieldValue] = [:]
+        let b = Array(json.utf8)
+        var i = 0
+        func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        func string() -> String? {
+            guard i < b.count, b[i] == 0x22 else { return nil }
+            i += 1
+            var bytes: [UInt8] = []
+            while i < b.count, b[i] != 0x22 {
+                if b[i] == 0x5C, i + 1 < b.count {
+                    i += 1
+                    switch b[i] {
+                    case 0x6E: bytes.append(0x0A)
+                    case 0x72: bytes.append(0x0D)
+                    case 0x74: bytes.append(0x09)
+                    case 0x75 where i + 4 < b.count:
+                        let hex = String(decoding: b[(i + 1)...(i + 4)], as: UTF8.self)
+                        if let v = UInt32(hex, radix: 16), let u = Unicode.Scalar(v) { bytes.append(contentsOf: Array(String(u).utf8)) }
+                        i += 4
+                    default: bytes.append(b[i])
+                    }
+                } else { bytes.append(b[i]) }
+                i += 1
+            }
+            i += 1
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        skipSpace()
+        guard i < b.count, b[i] == 0x7B else { return StepFields() }
+        i += 1
+        while true {
+            skipSpace()
+            if i < b.count, b[i] == 0x7D { break }
+            guard let key = string() else { break }
+            skipSpace()
+            guard i < b.count, b[i] == 0x3A else { break }
+            i += 1
+            skipSpace()
+            if i < b.count, b[i] == 0x22 {
+                guard let v = string() else { break }
+                out[key] = .text(v)
+            } else {
+                let start = i
+                while i < b.count, b[i] != 0x2C, b[i] != 0x7D { i += 1 }
+                let t = String(decoding: b[start..<i], as: UTF8.self).filter { $0 != " " }
+                if let v = Int64(t) { out[key] = .int(v) } else if let d = Double(t) { out[key] = .double(d) }
+            }
+            skipSpace()
+            if i < b.count, b[i] == 0x2C { i += 1; continue }
+            break
+        }
+        return StepFields(out)
+    }
 }
