@@ -173,12 +173,7 @@ import Scenario
     /// The set of property names of the schema object at a loader path (the union over anyOf
     /// branches), following $ref, items, properties, patternProperties and additionalProperties.
     static func resolve(_ node: [String: Any], _ segs: ArraySlice<String>, root: [String: Any], trail: String, visited: inout Set<String>) -> Set<String>? {
-        var node = node
-        if let ref = node["$ref"] as? String, ref.hasPrefix("#/") {
-            var n: Any = root
-            for k in ref.dropFirst(2).split(separator: "/") { n = (n as? [String: Any])?[String(k)] as Any }
-            node = n as? [String: Any] ?? [:]
-        }
+        let node = deref(node, root: root)
         if let any = node["anyOf"] as? [[String: Any]] {
             var acc: Set<String>?
             for (i, b) in any.enumerated() {
@@ -212,14 +207,17 @@ import Scenario
         return nil
     }
 
+    /// The node a `$ref` points at (within the schema), or the node itself.
+    static func deref(_ node: [String: Any], root: [String: Any]) -> [String: Any] {
+        guard let ref = node["$ref"] as? String, ref.hasPrefix("#/") else { return node }
+        var n: Any = root
+        for k in ref.dropFirst(2).split(separator: "/") { n = (n as? [String: Any])?[String(k)] as Any }
+        return n as? [String: Any] ?? [:]
+    }
+
     /// Every object with properties in the schema, named as `resolve` names them.
     static func objects(_ node: [String: Any], trail: String, root: [String: Any], into out: inout [String: String]) {
-        var node = node
-        if let ref = node["$ref"] as? String, ref.hasPrefix("#/") {
-            var n: Any = root
-            for k in ref.dropFirst(2).split(separator: "/") { n = (n as? [String: Any])?[String(k)] as Any }
-            node = n as? [String: Any] ?? [:]
-        }
+        let node = deref(node, root: root)
         if let any = node["anyOf"] as? [[String: Any]] {
             for (i, b) in any.enumerated() { objects(b, trail: trail + "/anyOf/\(i)", root: root, into: &out) }
             return
