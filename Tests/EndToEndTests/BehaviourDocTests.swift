@@ -35,4 +35,21 @@ import Foundation
         }
         #expect(testNames.count > 40)
     }
+
+    /// Issue 12 item 7: the library map of docs/behaviour.md lists every bundled scenario once,
+    /// and names no scenario that does not exist.
+    @Test func libraryMapListsEveryScenario() throws {
+        let doc = try String(contentsOfFile: packageRoot.appendingPathComponent("docs/behaviour.md").path, encoding: .utf8)
+        let start = try #require(doc.range(of: "## The scenario library, by behaviour"))
+        let section = doc[start.upperBound...].components(separatedBy: "\n## ").first ?? ""
+        var named: [String] = []
+        for (i, part) in section.split(separator: "`", omittingEmptySubsequences: false).enumerated() where i % 2 == 1 && part.hasSuffix(".yaml") {
+            named.append(String(part))
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("scenarios").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(named.sorted() == files, "listed \(Set(named).subtracting(files).sorted()) not in scenarios/, missing \(Set(files).subtracting(named).sorted())")
+        #expect(Set(named).count == named.count, "a scenario is listed twice")
+        #expect(files.count >= 20)
+    }
 }
