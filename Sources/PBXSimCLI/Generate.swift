@@ -75,7 +75,7 @@ extension PBXSim {
         var jobs: Int?
 
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
-        var trace: String = "full"
+        var trace: TraceLevel = .full
 
         @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). Passing it stops with exit status 3; completed runs stay intact.")
         var maxDbSize: String = defaultMaxDBSize
@@ -92,9 +92,7 @@ extension PBXSim {
             }
             guard runs > 0, runs <= 10_000_000 else { printError("error: --runs must be 1 to 10000000, got \(runs)"); throw ExitStatus(code: 2) }
             if let j = jobs, j < 1 || j > 1024 { printError("error: --jobs must be 1 to 1024, got \(j)"); throw ExitStatus(code: 2) }
-            guard let level = TraceLevel(rawValue: trace) else {
-                printError("error: --trace: expected full, steps or calls, got '\(trace)'"); throw ExitStatus(code: 2)
-            }
+            let level = trace
             var part = 0, parts = 1
             if let s = shard {
                 let p = s.split(separator: "/").compactMap { Int($0) }
@@ -222,7 +220,7 @@ extension PBXSim {
                                                  sweepFile: sweep, sweepHash: sweepHash, runIndex: out.index),
                                            runID: Int64(out.index + 1))
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
-            try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed)), ("trace_level", trace)] + out.params,
+            try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed)), ("trace_level", trace.rawValue)] + out.params,
                                        pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
             let sink = try store.makeSink(runID: runID)
             for e in out.events { sink.record(e) }

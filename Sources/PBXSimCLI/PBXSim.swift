@@ -1,4 +1,5 @@
 import ArgumentParser
+import Trace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,3 +39,6 @@ public struct PBXSim: ParsableCommand {
 
 /// Thrown by subcommands to end with a given status after printing their own messages.
 struct ExitStatus: Error { var code: Int32 }
+
+/// `--trace full|steps|calls`, checked by the argument parser (its error names the choices).
+extension TraceLevel: ExpressibleByArgument {}

@@ -63,7 +63,7 @@ extension PBXSim.Run {
     func runMany() throws {
         let files = expandScenarioPaths(scenarios)
         guard !files.isEmpty else { printError("error: no *.yaml scenario under \(scenarios.joined(separator: ", "))"); throw ExitStatus(code: 2) }
-        guard let level = TraceLevel(rawValue: trace) else { printError("error: --trace: expected full, steps or calls, got '\(trace)'"); throw ExitStatus(code: 2) }
+        let level = trace
         let threads = jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard threads >= 1, threads <= 1024 else { printError("error: --jobs must be 1 to 1024, got \(threads)"); throw ExitStatus(code: 2) }
         let store = try openTraceStore(db, maxSize: maxDbSize)
