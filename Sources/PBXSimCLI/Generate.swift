@@ -184,13 +184,23 @@ extension PBXSim {
                 let job = Unchecked((outs, store, self, progress))
                 writerQueue.async {
                     let (outs, store, command, progress) = job.value
-                    for out in outs {
-                        do { try command.write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
-                            writeState.failure = (error, out.index)
-                            break
+                    // The chunk's runs in one transaction: its rows and run metadata commit
+                    // together (a failure or a kill loses at most this chunk, which a rerun redoes).
+                    var done = 0
+                    do {
+                        try store.transaction {
+                            for out in outs {
+                                do { try command.write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
+                                    writeState.failure = (error, out.index)
+                                    throw error
+                                }
+                                done += 1
+                            }
                         }
-                        writeState.written += 1
+                        writeState.written += done
                         progress.update(writeState.written)
+                    } catch {
+                        if writeState.failure == nil { writeState.failure = (error, outs.first?.index ?? 0) }
                     }
                     writes.leave()
                 }

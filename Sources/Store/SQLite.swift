@@ -49,6 +49,8 @@ public final class SQLiteDatabase {
 
     public var lastError: String { String(cString: sqlite3_errmsg(handle)) }
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    /// Whether a transaction is open on this connection.
+    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     /// Runs a query and returns every row as optional strings (for small reads: tests, REPL, CLI).
     public func rows(_ sql: String, _ args: [SQLiteValue] = []) throws -> [[String?]] {

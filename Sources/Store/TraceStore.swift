@@ -218,6 +218,19 @@ public final class TraceStore {
     /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`, waiting for other writers up to
     /// the busy timeout); rolls back when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        // Inside an enclosing transaction (`generate` writes a chunk of runs in one): a savepoint.
+        if db.inTransaction {
+            try db.execute("SAVEPOINT pbxsim_nested")
+            do {
+                let r = try body()
+                try db.execute("RELEASE pbxsim_nested")
+                return r
+            } catch {
+                try? db.execute("ROLLBACK TO pbxsim_nested")
+                try? db.execute("RELEASE pbxsim_nested")
+                throw error
+            }
+        }
         try db.execute("BEGIN IMMEDIATE")
         do {
             let r = try body()
@@ -439,7 +452,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     func write(_ event: TraceEvent) {
         guard error == nil else { return }
         do {
-            if !inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
+            // Within an enclosing transaction the rows go into it; otherwise batches of our own.
+            if !inTransaction && !store.db.inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
             switch event {
             case .step(let s):
                 seq += 1
