@@ -117,7 +117,7 @@ func store(_ path: String) throws {
             sqlite3_step(insMsg); sqlite3_reset(insMsg)
         case .callEnded(let c):
             int(insCall, 1, run2); int(insCall, 2, Int64(c.callID)); text(insCall, 3, c.caller); text(insCall, 4, c.dialed)
-            int(insCall, 5, c.placedAtNs / 1000); text(insCall, 6, c.outcome); text(insCall, 7, c.pbx); int(insCall, 8, Int64(c.sipAttempts))
+            int(insCall, 5, c.placedAtNs / 1000); text(insCall, 6, c.outcome.rawValue); text(insCall, 7, c.pbx); int(insCall, 8, Int64(c.sipAttempts))
             text(insCall, 9, c.sipTargets.description); int(insCall, 10, c.rerouted ? 1 : 0)
             sqlite3_step(insCall); sqlite3_reset(insCall)
         }

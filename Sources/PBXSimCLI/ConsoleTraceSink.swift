@@ -78,7 +78,7 @@ final class ConsoleTraceSink: TraceSink {
     func record(_ e: TraceEvent) {
         if silent { return }
         if case .callEnded(let c) = e {
-            var summary = "call \(c.callID)  \(c.caller) -> \(c.dialed)  \(style.bold(c.outcome))"
+            var summary = "call \(c.callID)  \(c.caller) -> \(c.dialed)  \(style.bold(c.outcome.rawValue))"
             if let r = c.route { summary += " via \(r)" }
             if let a = c.answeredBy { summary += " by \(a)" }
             if let d = c.setupDelayNs { summary += "  setup \(SimTime(ns: d).formatSeconds(precision: 3))" }

@@ -280,7 +280,7 @@ final class ReplSession {
     func inProgressRow(_ id: Int) -> TraceReader.CallRow? {
         guard let c = world.calls[id] else { return nil }
         return TraceReader.CallRow(callID: id, caller: "\(world.pbxs[c.pbx].name)/\(c.callerExt)", dialed: c.dialed,
-                                   placedAtUs: c.placedAt.microseconds, endedAtUs: nil, outcome: "in progress", route: c.route,
+                                   placedAtUs: c.placedAt.microseconds, endedAtUs: nil, outcome: CallOutcome.inProgress.rawValue, route: c.route?.rawValue,
                                    answeredBy: c.answeredBy, setupDelayUs: nil, pbx: world.pbxs[c.pbx].name, sipAttempts: c.sipAttempts,
                                    sipTargets: "", rerouted: c.rerouted, finalCode: nil, cardState: nil)
     }

@@ -1,4 +1,5 @@
 import SIP
+import Trace
 
 /// When a SIP-trunk call that did not connect goes to the public trunk.
 public enum ReroutePolicy: String, Sendable, CaseIterable {
@@ -64,7 +65,7 @@ public struct CallRouter: Sendable {
         /// A 2xx arrived: the call is connected over SIP.
         case connected(RouteTarget)
         /// A final answer ends the call over SIP without reroute.
-        case finish(outcome: String, code: Int)
+        case finish(outcome: CallOutcome, code: Int)
     }
 
     public enum State: Sendable, Equatable {
@@ -149,7 +150,7 @@ public struct CallRouter: Sendable {
             return out
         }
         state = .done
-        if code == 487 { return [.disarmFailoverTimer, .finish(outcome: "abandoned", code: code)] }
+        if code == 487 { return [.disarmFailoverTimer, .finish(outcome: .abandoned, code: code)] }
         let rerouteable = config.reroutePolicy == .anyError || code == 408 || (500..<600).contains(code)
         if rerouteable {
             return [.disarmFailoverTimer, .reroute(reason: "\(code) \(ReasonPhrase.for(code)) from \(t.hostPort)")]
@@ -158,13 +159,13 @@ public struct CallRouter: Sendable {
     }
 
     /// The call outcome for a definitive SIP final response (Q.850 practice, domain §4.3).
-    public static func outcome(forFinal code: Int) -> String {
+    public static func outcome(forFinal code: Int) -> CallOutcome {
         switch code {
-        case 486, 600: return "busy"
-        case 480, 408: return "no-answer"
-        case 403, 603: return "rejected"
-        case 487: return "abandoned"
-        default: return "failed"
+        case 486, 600: return .busy
+        case 480, 408: return .noAnswer
+        case 403, 603: return .rejected
+        case 487: return .abandoned
+        default: return .failed
         }
     }
 

@@ -48,7 +48,7 @@ public enum ScenarioRunner {
         var calls: [Int: CallSummary] = [:]
         var outcomes: [String: Int] = [:]
         world.onCallEnded = { r in
-            outcomes[r.outcome, default: 0] += 1
+            outcomes[r.outcome.rawValue, default: 0] += 1
             if keepAll || wanted.contains(r.callID) { calls[r.callID] = summary(r) }
         }
         var interrupted = false
@@ -140,7 +140,7 @@ public enum ScenarioRunner {
     }
 
     public static func summary(_ r: CallRecord) -> CallSummary {
-        var c = CallSummary(outcome: r.outcome, route: r.route, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
+        var c = CallSummary(outcome: r.outcome.rawValue, route: r.route?.rawValue, answeredBy: r.answeredBy, sipTargets: r.sipTargets,
                             sipAttempts: r.sipAttempts, rerouted: r.rerouted, setupDelay: r.setupDelayNs.map { SimTime(ns: $0) })
         c.carrier = r.carrier
         c.trunkGroup = r.trunkGroup

@@ -89,7 +89,7 @@ extension Scenario {
                 out.append(ExpectationResult(call: 0, field: "sip_attempts" + (pbx.map { " \($0)" } ?? ""), expected: describe(range),
                                              actual: String(n), held: inRange(Double(n), range), line: line))
             case .setupDelay(let pbx, let range, let line):
-                let answered = c.calls.filter { $0.outcome == "answered" && (pbx == nil || $0.pbx == pbx) && $0.setupDelayNs != nil }
+                let answered = c.calls.filter { $0.outcome == .answered && (pbx == nil || $0.pbx == pbx) && $0.setupDelayNs != nil }
                 let field = "setup_delay of every answered call" + (pbx.map { " on \($0)" } ?? "")
                 if let bad = answered.first(where: { !inRange(Double($0.setupDelayNs!) / 1e9, range) }) {
                     var r = ExpectationResult(call: bad.callID, field: field, expected: describe(range, unit: "s"),

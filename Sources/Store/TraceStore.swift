@@ -483,8 +483,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
             case .callEnded(let c):
                 let st = insertCall
                 st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)
-                st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome)
-                st.bind(8, c.route); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
+                st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome.rawValue)
+                st.bind(8, c.route?.rawValue); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
                 st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
                 st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
                 st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)

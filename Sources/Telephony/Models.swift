@@ -249,7 +249,7 @@ public final class Call {
     public let placedAt: SimTime
     public let hold: SimTime
     public var phase: CallPhase = .routing
-    public var route: String?
+    public var route: CallRoute?
     public var sipTargets: [String] = []
     public var sipAttempts = 0
     public var rerouted = false
@@ -258,7 +258,7 @@ public final class Call {
     /// Which side ended an answered call: `caller` or `callee`.
     public var releasedBy: String?
     public var answeredAt: SimTime?
-    public var outcome: String?
+    public var outcome: CallOutcome?
     public var endedAt: SimTime?
     var router: CallRouter?
     var rng: Xoshiro256

@@ -1,4 +1,5 @@
 import SimCore
+import Trace
 
 /// Per-PBX counters for the run summary.
 public struct PBXStats: Sendable {
@@ -16,18 +17,18 @@ public struct PBXStats: Sendable {
     /// Dialling to the first ringback or answer, for calls that got that far.
     public var pdd = DelayHistogram()
 
-    mutating func record(outcome: String, route: String?, rerouted wasRerouted: Bool, pdd d: SimTime?) {
+    mutating func record(outcome: CallOutcome, route: CallRoute?, rerouted wasRerouted: Bool, pdd d: SimTime?) {
         offered += 1
         if wasRerouted { rerouted += 1 }
         switch outcome {
-        case "answered":
-            if route == "sip" { answeredSIP += 1 } else if route == "public" { answeredPublic += 1 } else { answeredInternal += 1 }
-        case "blocked": blocked += 1
-        case "busy": busy += 1
-        case "no-answer": noAnswer += 1
-        case "rejected": rejected += 1
-        case "abandoned": abandoned += 1
-        default: failed += 1
+        case .answered:
+            switch route { case .sip?: answeredSIP += 1; case .publicTrunk?: answeredPublic += 1; case nil: answeredInternal += 1 }
+        case .blocked: blocked += 1
+        case .busy: busy += 1
+        case .noAnswer: noAnswer += 1
+        case .rejected: rejected += 1
+        case .abandoned: abandoned += 1
+        case .failed, .inProgress: failed += 1
         }
         if let d { pdd.add(d) }
     }

@@ -11,7 +11,7 @@ extension World {
         call.hangupEvent = nil
         let p = pbxs[call.pbx]
         step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id)
-        if call.route == "sip", let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
+        if call.route == .sip, let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
             let settings = sipSettings(call)
             let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let bye = invite.inDialogRequest("BYE", for: ok, branch: newBranch(), cseq: 2, transport: transport,
@@ -19,9 +19,9 @@ extension World {
             call.byeTxn = startTransaction(bye, owner: .callBye(call: id), from: p.ip, to: ip, port: port,
                                            transport: transport, timers: settings.timers, call: id,
                                            actor: settings.actor)
-            finish(call, outcome: "answered", keepOpen: true)
+            finish(call, outcome: .answered, keepOpen: true)
         } else {
-            finish(call, outcome: "answered", keepOpen: false)
+            finish(call, outcome: .answered, keepOpen: false)
         }
     }
 
@@ -38,7 +38,7 @@ extension World {
         if call.answeredAt != nil { return }
         step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id)
         cancelPendingInvite(call)
-        end(call, outcome: "no-answer", detail: "not answered")
+        end(call, outcome: .noAnswer, detail: "not answered")
     }
 
     /// The caller gives up before a final response (hangup, no-answer timer): the INVITE is
@@ -102,13 +102,13 @@ extension World {
     }
 
     /// Ends a call that was not answered.
-    func end(_ call: Call, outcome: String, detail: String) {
-        step(.callEnded, pbxs[call.pbx].name, "\(outcome): \(detail)", call: call.id, fields: [StepField("outcome", outcome)])
+    func end(_ call: Call, outcome: CallOutcome, detail: String) {
+        step(.callEnded, pbxs[call.pbx].name, "\(outcome): \(detail)", call: call.id, fields: [StepField("outcome", outcome.rawValue)])
         finish(call, outcome: outcome, keepOpen: false)
     }
 
     /// Releases everything the call holds and records it.
-    func finish(_ call: Call, outcome: String, keepOpen: Bool) {
+    func finish(_ call: Call, outcome: CallOutcome, keepOpen: Bool) {
         guard !call.recorded else { return }
         call.recorded = true
         call.outcome = outcome
@@ -223,17 +223,17 @@ extension World {
     }
 
     /// The `call` row of a call: ended now, or still in progress (no end time).
-    func callRecord(_ call: Call, outcome: String, ended: Bool) -> CallRecord {
+    func callRecord(_ call: Call, outcome: CallOutcome, ended: Bool) -> CallRecord {
         let p = pbxs[call.pbx]
-        let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == "answered" || !ended ? nil : (sim.now - call.placedAt).ns)
+        let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == .answered || !ended ? nil : (sim.now - call.placedAt).ns)
         let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
         var rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
                              placedAtNs: call.placedAt.ns, endedAtNs: ended ? sim.now.ns : nil, outcome: outcome, route: call.route,
-                             answeredBy: outcome == "answered" ? call.answeredBy : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
+                             answeredBy: outcome == .answered ? call.answeredBy : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
         rec.pddNs = progress.map { ($0 - call.placedAt).ns }
-        if outcome == "answered" && ended { rec.releasedBy = call.releasedBy ?? "caller" }
+        if outcome == .answered && ended { rec.releasedBy = call.releasedBy ?? "caller" }
         if call.trunkGroup != nil {
             rec.carrier = call.carrier
             rec.trunkGroup = call.trunkGroup
@@ -250,7 +250,7 @@ extension World {
         for id in calls.keys.sorted() {
             guard let call = calls[id], !call.recorded else { continue }
             call.recorded = true
-            let rec = callRecord(call, outcome: call.answeredAt != nil ? "answered" : "in-progress", ended: false)
+            let rec = callRecord(call, outcome: call.answeredAt != nil ? .answered : .inProgress, ended: false)
             sink.record(.callEnded(rec))
             onCallEnded?(rec)
         }

@@ -33,7 +33,7 @@ extension World {
         let caller = "\(p.name)/\(ext.number)"
         step(.callPlaced, caller, "dials \(number)", call: id)
         guard ext.activity == .idle else {
-            end(call, outcome: "failed", detail: "caller \(caller) is already in a call")
+            end(call, outcome: .failed, detail: "caller \(caller) is already in a call")
             return
         }
         ext.activity = .dialing(call: id)
@@ -66,7 +66,7 @@ extension World {
         let quickDial = !external && QuickDial.reroute(call.digits, map: p.config.quickDial) != nil
         guard external || quickDial else {
             step(.routeSelected, actor, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id)
-            end(call, outcome: "failed", detail: "unallocated number")
+            end(call, outcome: .failed, detail: "unallocated number")
             return
         }
         guard let card = p.card else {
@@ -90,7 +90,7 @@ extension World {
         card.channelsInUse += 1
         call.usesSIPChannel = true
         step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id)
-        call.route = "sip"
+        call.route = .sip
         call.phase = .sipTrying
         var router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
                                               reroutePolicy: card.config.reroutePolicy),
@@ -168,7 +168,7 @@ extension World {
                 call.rerouted = true
                 startPublic(call)
             case .connected(let target):
-                call.route = "sip"
+                call.route = .sip
                 step(.callAnswered, actor, "200 OK from \(target.hostPort)", call: call.id)
                 noteConnected(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: call.id)
                 callConnected(call)
@@ -206,7 +206,7 @@ extension World {
             }
             p.gatewayInUse[gw.name, default: 0] += 1
             call.viaGateway = (gw.name, gw.ip)
-            call.route = "sip"
+            call.route = .sip
             call.phase = .sipTrying
             step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id)
             var router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),

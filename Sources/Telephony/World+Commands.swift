@@ -89,7 +89,7 @@ extension World {
                     // Before a final response: CANCEL (now, or at the first provisional), and any
                     // failover in progress stops.
                     cancelPendingInvite(call)
-                    end(call, outcome: "abandoned", detail: "caller hung up before answer")
+                    end(call, outcome: .abandoned, detail: "caller hung up before answer")
                 }
             }
         }
@@ -100,7 +100,7 @@ extension World {
     /// arrives; on the public network (and at a carrier's gateway), the release reaches the
     /// caller's PBX at once.
     func calleeHangsUp(_ call: Call) {
-        if call.route == "sip", call.gateway == nil,
+        if call.route == .sip, call.gateway == nil,
            let (key, leg) = legs.first(where: { $0.value.callID == call.id && $0.value.done }) {
             let pbx = pbxs[leg.pbx]
             legs[key] = nil
@@ -112,7 +112,7 @@ extension World {
         }
         step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id)
         call.releasedBy = "callee"
-        finish(call, outcome: "answered", keepOpen: false)
+        finish(call, outcome: .answered, keepOpen: false)
     }
 
     /// A host that goes down or closes its SIP port loses its TLS connections: the next message

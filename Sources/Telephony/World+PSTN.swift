@@ -27,19 +27,19 @@ extension World {
     /// carriers and their trunk groups (or the default groups), digit modification, channel hunt.
     func startPublic(_ call: Call) {
         let p = pbxs[call.pbx]
-        call.route = "public"
+        call.route = .publicTrunk
         call.phase = .pstnSetup
         if call.usesSIPChannel { releaseSIPChannel(call) }
         releaseGateway(call)
         guard !p.groups.isEmpty, p.trunkChannels > 0 else {
-            end(call, outcome: "failed", detail: "\(p.name) has no public trunk")
+            end(call, outcome: .failed, detail: "\(p.name) has no public trunk")
             return
         }
         var digits = userDigits(call)
         // Toll restriction checks what the user dialled, before any modification (domain §1.4.7).
         if let trs = p.config.trs, let ext = p.extensions[call.callerExt], !trs.allows(digits, level: ext.trsLevel) {
             step(.routeSelected, p.name, "TRS level \(ext.trsLevel) denies \(digits): reorder tone", call: call.id)
-            end(call, outcome: "rejected", detail: "toll restriction")
+            end(call, outcome: .rejected, detail: "toll restriction")
             return
         }
         if digits.first != "0", let mapped = QuickDial.reroute(digits, map: p.config.quickDial) {
@@ -81,7 +81,7 @@ extension World {
                 step(.trunkSeized, p.name, "trunk group \(cand.group) channel \(ch + 1) seized (\(p.trunkInUse)/\(p.trunkChannels) in use)"
                      + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id)
                 guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
-                    end(call, outcome: "failed", detail: "\(p.name) has no telephone company")
+                    end(call, outcome: .failed, detail: "\(p.name) has no telephone company")
                     return
                 }
                 call.pstnDelay = telcos[ti].switchingDelay
@@ -90,7 +90,7 @@ extension World {
             }
             step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id)
         }
-        end(call, outcome: "blocked", detail: "every trunk group of every carrier busy (busy tone)")
+        end(call, outcome: .blocked, detail: "every trunk group of every carrier busy (busy tone)")
     }
 
     func pstnSchedule(_ call: Call, _ s: PSTNStep, after d: SimTime) {
@@ -127,7 +127,7 @@ extension World {
             guard let owner = telcoFor(nationalNumber: national) else {
                 step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
                      fields: [StepField("number", national), StepField("result", "unallocated")])
-                pstnEnd(call, outcome: "failed", detail: "unallocated number")
+                pstnEnd(call, outcome: .failed, detail: "unallocated number")
                 return
             }
             if owner != ti && !toll {
@@ -146,21 +146,21 @@ extension World {
             guard let (dp, gi) = pbxForNumber(national) else {
                 step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
                      fields: [StepField("number", national), StepField("result", "not-in-service")])
-                pstnEnd(call, outcome: "failed", detail: "unallocated number")
+                pstnEnd(call, outcome: .failed, detail: "unallocated number")
                 return
             }
             let dest = pbxs[dp]
             step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
             guard let ch = dest.seize(group: gi, now: sim.now) else {
                 step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id)
-                pstnEnd(call, outcome: "busy", detail: "far-end trunk busy")
+                pstnEnd(call, outcome: .busy, detail: "far-end trunk busy")
                 return
             }
             call.destPBX = dp
             call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
             step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
             guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
-                pstnEnd(call, outcome: "failed", detail: "\(dest.name) has no DID entry for \(national)")
+                pstnEnd(call, outcome: .failed, detail: "\(dest.name) has no DID entry for \(national)")
                 return
             }
             step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
@@ -209,7 +209,7 @@ extension World {
         let who = "\(telcos[ti].name)/\(number)"
         if busySubscribers.contains(number) {
             step(.extensionBusy, who, "subscriber busy", call: call.id)
-            pstnEnd(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
             return
         }
         busySubscribers.insert(number)
@@ -227,19 +227,19 @@ extension World {
         let dest = pbxs[dp]
         let who = "\(dest.name)/\(extNo)"
         guard let ext = dest.extensions[extNo] else {
-            pstnEnd(call, outcome: "failed", detail: "no extension \(who)")
+            pstnEnd(call, outcome: .failed, detail: "no extension \(who)")
             return
         }
         call.destExt = extNo
         call.destPBX = dp
         if ext.mode == .absent {
             step(.callRejected, who, "extension absent", call: call.id)
-            pstnEnd(call, outcome: "failed", detail: "\(who) absent")
+            pstnEnd(call, outcome: .failed, detail: "\(who) absent")
             return
         }
         if !ext.isFree {
             step(.extensionBusy, who, "busy", call: call.id)
-            pstnEnd(call, outcome: "busy", detail: "\(who) busy (busy tone)")
+            pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
             return
         }
         ext.activity = .ringing(call: call.id)
@@ -255,14 +255,14 @@ extension World {
     /// Ends the public-network part of a call: for a call the carrier's SIP server handed to the
     /// public network (a gateway leg), the failure travels back as a SIP final response and the
     /// caller's PBX decides; otherwise the call ends here.
-    func pstnEnd(_ call: Call, outcome: String, detail: String) {
+    func pstnEnd(_ call: Call, outcome: CallOutcome, detail: String) {
         if let g = call.gateway, call.answeredAt == nil {
             let code: Int
             switch outcome {
-            case "busy": code = 486
-            case "no-answer": code = 480
-            case "blocked": code = 503
-            case "rejected": code = 603
+            case .busy: code = 486
+            case .noAnswer: code = 480
+            case .blocked: code = 503
+            case .rejected: code = 603
             default: code = 404
             }
             step(.proxy, network.name(ofIP: sipServers[g.server].ip), "public network: \(outcome) (\(detail)): \(code) upstream", call: call.id)

@@ -93,7 +93,7 @@ extension World {
                 serverRespond(id, req.response(200))
                 step(.callEnded, "\(pbx.name)/\(c.callerExt)", "BYE received: the called side hung up", call: c.id)
                 c.releasedBy = "callee"
-                finish(c, outcome: "answered", keepOpen: false)
+                finish(c, outcome: .answered, keepOpen: false)
             } else {
                 serverRespond(id, req.response(481, reason: "Call/Transaction Does Not Exist"))
             }
@@ -166,7 +166,7 @@ extension World {
             guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
             step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
                  "not answered within \(config.defaults.ringTimeout.durationString)", call: id)
-            end(call, outcome: "no-answer", detail: "ring timeout")
+            end(call, outcome: .noAnswer, detail: "ring timeout")
             return
         }
         guard let leg = legs[key], !leg.done else { return }

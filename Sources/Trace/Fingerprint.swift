@@ -30,7 +30,7 @@ public struct TraceFingerprint: Sendable {
             mix(m.branch); mix(m.sipCallID); mix(m.delivered ? "1" : "0"); mix(m.retransmission ? "1" : "0"); mix(m.transport); mix(m.raw)
         case .callEnded(let c):
             mix("C"); mix(Int64(c.callID)); mix(c.caller); mix(c.dialed); mix(c.placedAtNs); mix(c.endedAtNs)
-            mix(c.outcome); mix(c.route ?? "-"); mix(c.answeredBy ?? "-"); mix(c.setupDelayNs)
+            mix(c.outcome.rawValue); mix(c.route?.rawValue ?? "-"); mix(c.answeredBy ?? "-"); mix(c.setupDelayNs)
             mix(c.sipTargets.joined(separator: ",")); mix(c.sipAttempts); mix(c.rerouted ? "1" : "0"); mix(c.finalCode)
             mix(c.pbx); mix(c.cardState ?? "-"); mix(c.carrier ?? "-"); mix(c.trunkGroup); mix(c.sentDigits ?? "-"); mix(c.pddNs)
         }

@@ -41,6 +41,22 @@ public enum StepKind: String, Sendable, CaseIterable {
     case packetDropped = "packet-dropped"
 }
 
+/// How a call ended: the `call.outcome` column (documented in docs/trace-schema.md).
+public enum CallOutcome: String, Sendable, CaseIterable, CustomStringConvertible {
+    case answered, busy, rejected, blocked, failed, abandoned
+    case noAnswer = "no-answer"
+    /// Not ended when the run stopped (`ended_at_us` NULL).
+    case inProgress = "in-progress"
+    public var description: String { rawValue }
+}
+
+/// The route a call ended on: the `call.route` column.
+public enum CallRoute: String, Sendable, CaseIterable, CustomStringConvertible {
+    case sip
+    case publicTrunk = "public"
+    public var description: String { rawValue }
+}
+
 /// A typed value of a step field.
 public enum FieldValue: Sendable, Equatable {
     case int(Int64)
@@ -125,8 +141,8 @@ public struct CallRecord: Sendable, Equatable {
     public var dialed: String
     public var placedAtNs: Int64
     public var endedAtNs: Int64?
-    public var outcome: String
-    public var route: String?
+    public var outcome: CallOutcome
+    public var route: CallRoute?
     public var answeredBy: String?
     public var setupDelayNs: Int64?
     /// Distinct addresses that received an INVITE for this call, in order.
@@ -149,8 +165,8 @@ public struct CallRecord: Sendable, Equatable {
     /// and calls still in progress.
     public var releasedBy: String?
 
-    public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: String,
-                route: String?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,
+    public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: CallOutcome,
+                route: CallRoute?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,
                 rerouted: Bool, finalCode: Int?, pbx: String, cardState: String?) {
         self.callID = callID; self.caller = caller; self.dialed = dialed; self.placedAtNs = placedAtNs
         self.endedAtNs = endedAtNs; self.outcome = outcome; self.route = route; self.answeredBy = answeredBy

@@ -1,4 +1,5 @@
 import Testing
+import Trace
 @testable import Routing
 @testable import SIP
 
@@ -171,7 +172,8 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
 
     /// Item 15: definitive answers end the call without reroute under the default policy...
     @Test func definitiveAnswersDoNotReroute() {
-        for (code, outcome) in [(486, "busy"), (600, "busy"), (404, "failed"), (484, "failed"), (480, "no-answer"), (603, "rejected")] {
+        let cases: [(Int, CallOutcome)] = [(486, .busy), (600, .busy), (404, .failed), (484, .failed), (480, .noAnswer), (603, .rejected)]
+        for (code, outcome) in cases {
             var r = router()
             _ = r.start(now: 0, isBlocked: never)
             let a = r.finalResponse(code: code, retryAfter: nil, now: sec, isBlocked: never)
@@ -187,7 +189,7 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         #expect(r.finalResponse(code: 486, retryAfter: nil, now: sec, isBlocked: never).contains { if case .reroute = $0 { return true } else { return false } })
         var r2 = router(.anyError)
         _ = r2.start(now: 0, isBlocked: never)
-        #expect(r2.finalResponse(code: 487, retryAfter: nil, now: sec, isBlocked: never).contains(.finish(outcome: "abandoned", code: 487)))
+        #expect(r2.finalResponse(code: 487, retryAfter: nil, now: sec, isBlocked: never).contains(.finish(outcome: .abandoned, code: 487)))
     }
 
     /// A provisional response stops failover: the failover timer no longer moves the call.

@@ -220,7 +220,7 @@ import SimCore
         let (_, t2) = try simulate(topology(), timeline: [("0s", "down sip1.itsp.example sip2.itsp.example sip3.itsp.example"),
                                                           ("1s", "dial PBX-1/1000 012-345-1011 hold 60s"), ("60s", "hangup 1 callee")])
         let r2 = t2.events.compactMap { e -> CallRecord? in if case .callEnded(let c) = e { return c }; return nil }.first
-        #expect(r2?.route == "public" && r2?.releasedBy == "callee" && r2?.endedAtNs == 60 * sec)
+        #expect(r2?.route == .publicTrunk && r2?.releasedBy == "callee" && r2?.endedAtNs == 60 * sec)
         #expect(try CommandParser.parse("hangup 3 callee") == .hangup(call: 3, callee: true))
         #expect(CommandParser.format(.hangup(call: 3, callee: true)) == "hangup 3 callee")
     }
