@@ -127,7 +127,7 @@ import Trace
         var rng = SplitMix64(state: 20261125)
         func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
         var loaded = 0, refused = 0
-        for i in 0..<1500 {
+        for i in 0..<2500 {
             let isSweep = i % 10 == 9
             var lines = (isSweep ? pick(sweeps) : pick(texts)).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             for _ in 0..<(1 + Int(rng.next() % 4)) {
