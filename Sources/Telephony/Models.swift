@@ -80,21 +80,22 @@ final class IdlePool {
 }
 
 /// Registration of one card with the carrier's registrar.
+/// The driver's side of a card's registration: the decisions are the `RegistrationCore`'s, the
+/// world keeps the SIP identity, the transaction and the engine's timers.
 struct RegistrationState {
-    var sequence: FailoverSequence?
+    /// The sans-I/O core (created at the first cycle, for a card with a registrar).
+    var core: RegistrationCore?
     var txn: Int?
     var failoverTimer: EventID?
     var cycleEvent: EventID?
-    var cseq = 0
     var callID: String
     var fromTag: String
-    var registeredWith: RouteTarget?
-    var lastTarget: RouteTarget?
-    var registeredUntil: SimTime = .zero
-    var failures = 0
-    var active = false
-    var cycles = 0
-    var provisional = false
+    var registeredWith: RouteTarget? { core?.registeredWith }
+    var registeredUntil: SimTime { SimTime(ns: core?.registeredUntil ?? 0) }
+    var active: Bool { core?.active ?? false }
+    var cseq: Int { core?.cseq ?? 0 }
+    var lastTarget: RouteTarget? { core?.lastTarget }
+    init(callID: String, fromTag: String) { self.callID = callID; self.fromTag = fromTag }
 }
 
 public final class VSIPGWCard {

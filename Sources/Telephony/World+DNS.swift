@@ -164,14 +164,7 @@ extension World {
             }
             performRouter(call, actions)
         case .registration(let p):
-            guard let card = pbxs[p].card, var seq = card.registration.sequence else { return }
-            var rng = streams.stream("register-\(pbxs[p].name)-\(card.registration.cseq)")
-            seq.provide(result, for: job.name, using: &rng)
-            card.registration.sequence = seq
-            if let list = seq.resolvedTargets(job.name) {
-                step(.targetsResolved, "\(pbxs[p].name)/V-SIPGW", "REGISTER: \(job.name) -> \(list.map(\.hostPort).joined(separator: ", "))")
-            }
-            registerNext(pbx: p)
+            registrationResolved(pbx: p, result, for: job.name)
         }
     }
 }

@@ -18,152 +18,134 @@ extension World {
         return FailoverSequence(stages: stages, transport: c.transport)
     }
 
+    /// The card's registration core, made at its first cycle from the card's configuration.
+    func makeRegistrationCore(pbx pi: Int) -> RegistrationCore {
+        let c = pbxs[pi].card!.config
+        let retry: RegistrationCore.Retry
+        switch c.registerRetry {
+        case .fixed(let d): retry = .fixed(d.ns)
+        case .rfc5626(let base, let maxW): retry = .rfc5626(base: base.ns, max: maxW.ns)
+        }
+        return RegistrationCore(config: .init(stages: registerSequence(pbx: pi).stages, transport: c.transport,
+                                              failoverTimeout: (c.failoverTimerRegister ?? SimTime(ns: c.timers.timerF)).ns,
+                                              expires: c.registerExpires, refreshPercent: c.registerRefreshPercent, retry: retry,
+                                              failoverAfterProvisional: c.registerFailoverAfterProvisional))
+    }
+
+    /// The RFC 5626 wait's random source for a cycle: one stream per card and cycle.
+    func registrationBackoff(pbx pi: Int) -> (Int) -> Xoshiro256 {
+        let name = pbxs[pi].name
+        return { cycles in self.streams.stream("register-backoff-\(name)-\(cycles)") }
+    }
+
+    /// Feeds the card's registration core and performs what it decides.
+    func registrationInput(pbx pi: Int, _ input: (inout RegistrationCore) -> [RegistrationCore.Action]?) {
+        guard let card = pbxs[pi].card else { return }
+        var core = card.registration.core ?? makeRegistrationCore(pbx: pi)
+        let actions = input(&core)
+        card.registration.core = core
+        if let actions { performRegistration(pbx: pi, actions) }
+    }
+
     func startRegistration(pbx pi: Int) {
         guard let card = pbxs[pi].card else { return }
         card.registration.cycleEvent = nil
-        if card.registration.active { return }
-        if !network.isUp(pbxs[pi].ip) {
-            setCardState(pbx: pi, .fault, reason: "own network unreachable")
-            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: retryDelay(pbx: pi))
-            return
-        }
-        card.registration.active = true
-        card.registration.cycles += 1
-        card.registration.provisional = false
-        card.registration.sequence = registerSequence(pbx: pi)
-        step(.registration, "\(pbxs[pi].name)/V-SIPGW", "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))")
-        registerNext(pbx: pi)
+        let up = network.isUp(pbxs[pi].ip), blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
+        registrationInput(pbx: pi) { $0.startCycle(now: sim.now.ns, ownNetworkUp: up, isBlocked: blocked, backoff: backoff) }
     }
 
-    func registerNext(pbx pi: Int) {
-        let p = pbxs[pi]
-        guard let card = p.card, var seq = card.registration.sequence else { return }
-        let actor = "\(p.name)/V-SIPGW"
-        let step_ = seq.next(isBlocked: blockCheck(pi))
-        for s in seq.skipped { step(.targetSkipped, actor, "REGISTER: \(s.target): \(s.reason)") }
-        seq.skipped.removeAll()
-        card.registration.sequence = seq
-        switch step_ {
-        case .needResolution(let name, let port):
-            resolve(pbx: pi, name: name, port: port, transport: card.config.transport, for: .registration(pbx: pi), call: nil)
-        case .exhausted:
-            card.registration.active = false
-            registrationFailed(pbx: pi, "every registrar target failed")
-        case .target(let t):
-            card.registration.provisional = false
-            card.registration.cseq += 1
-            let c = card.config
-            let domain = c.sipDomain
-            let number = c.numbers.first ?? "pbx"
-            let reg = SIPMessage.register(registrarURI: "sip:\(domain)", aor: "sip:\(number)@\(domain)",
-                                          fromTag: card.registration.fromTag, callID: card.registration.callID,
-                                          cseq: card.registration.cseq, transport: t.transport,
-                                          localHostPort: hostPort(p.ip, 5060), contactUser: number, expires: c.registerExpires,
-                                          branch: newBranch())
-            step(.attemptStarted, actor, "REGISTER to \(t.hostPort) (\(t.originLabel))", fields: [StepField("method", "REGISTER")] + World.targetFields(t))
-            card.registration.txn = startTransaction(reg, owner: .register(pbx: pi), from: p.ip, to: t.ip, port: t.port,
-                                                     transport: t.transport, timers: c.timers, call: nil, actor: actor)
-            let timeout = c.failoverTimerRegister ?? SimTime(ns: c.timers.timerF)
-            if let old = card.registration.failoverTimer { sim.cancel(old) }
-            card.registration.failoverTimer = sim.schedule(.registerFailover(pbx: pi, attempt: card.registration.cseq), after: timeout)
-            card.registration.lastTarget = t
+    /// The registrar name was resolved (RFC 3263): the targets join the cycle, which goes on.
+    func registrationResolved(pbx pi: Int, _ result: Resolution, for name: String) {
+        guard let card = pbxs[pi].card, card.registration.core != nil else { return }
+        var rng = streams.stream("register-\(pbxs[pi].name)-\(card.registration.cseq)")
+        card.registration.core?.provide(result, for: name, using: &rng)
+        if let list = card.registration.core?.resolvedTargets(name) {
+            step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "REGISTER: \(name) -> \(list.map(\.hostPort).joined(separator: ", "))")
         }
-    }
-
-    /// The whole registration cycle failed: the card goes OUS and retries later.
-    func registrationFailed(pbx pi: Int, _ why: String) {
-        guard let card = pbxs[pi].card else { return }
-        card.registration.active = false
-        card.registration.failures += 1
-        card.registration.registeredWith = nil
-        let wait = retryDelay(pbx: pi)
-        step(.registration, "\(pbxs[pi].name)/V-SIPGW", "\(why); retry in \(wait.formatSeconds(precision: 3)) (failure \(card.registration.failures))")
-        setCardState(pbx: pi, .ous, reason: why)
-        card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: wait)
-    }
-
-    /// The wait before the next registration cycle after `failures` consecutive failures.
-    func retryDelay(pbx pi: Int) -> SimTime {
-        guard let card = pbxs[pi].card else { return .seconds(10) }
-        switch card.config.registerRetry {
-        case .fixed(let d): return d
-        case .rfc5626(let base, let maxT):
-            let k = max(1, card.registration.failures)
-            var w = base.ns
-            for _ in 1..<k where w < maxT.ns { w *= 2 }
-            w = min(w, maxT.ns)
-            var rng = streams.stream("register-backoff-\(pbxs[pi].name)-\(card.registration.cycles)")
-            let half = w / 2
-            return SimTime(ns: half + Int64(rng.uniformInclusive(UInt64(w - half))))
-        }
+        let blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
+        registrationInput(pbx: pi) { $0.next(isBlocked: blocked, backoff: backoff) }
     }
 
     func registerFailoverTimer(pbx pi: Int, attempt: Int) {
-        guard let card = pbxs[pi].card, card.registration.cseq == attempt, let txn = card.registration.txn else { return }
+        guard let card = pbxs[pi].card, card.registration.cseq == attempt, card.registration.txn != nil else { return }
         card.registration.failoverTimer = nil
         step(.timerFired, "\(pbxs[pi].name)/V-SIPGW", "Failover Timer (REGISTER) for \(card.registration.lastTarget?.hostPort ?? "?")",
              fields: [StepField("timer", "register-failover")])
-        registerTargetFailed(pbx: pi, txn: txn, reason: "no response within the REGISTER failover timer")
+        let blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
+        registrationInput(pbx: pi) { $0.failoverTimerFired(attempt: attempt, isBlocked: blocked, backoff: backoff) }
     }
 
+    /// The REGISTER transaction ended without a final response (Timer F, a transport error).
     func registerTargetFailed(pbx pi: Int, txn: Int, reason: String) {
         guard let card = pbxs[pi].card, card.registration.txn == txn else { return }
-        if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
-        abandonTransaction(txn)
-        card.registration.txn = nil
-        if card.registration.provisional && !card.config.registerFailoverAfterProvisional {
-            // Timer F after a 1xx is not an RFC 3263 failover condition.
-            registrationFailed(pbx: pi, "REGISTER timed out after a provisional response (\(reason))")
-            return
-        }
-        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "REGISTER leaves \(card.registration.lastTarget?.hostPort ?? "?"): \(reason)")
-        registerNext(pbx: pi)
+        let armed = card.registration.failoverTimer != nil, blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
+        registrationInput(pbx: pi) { $0.targetFailed(reason, timerArmed: armed, isBlocked: blocked, backoff: backoff) }
     }
 
     func registerResponse(pbx pi: Int, txn: Int, _ r: SIPMessage) {
         guard let card = pbxs[pi].card, card.registration.txn == txn, let code = r.statusCode else { return }
-        let actor = "\(pbxs[pi].name)/V-SIPGW"
-        if code < 200 {
-            // A provisional response means the server is alive: RFC 3263 failover no longer
-            // applies to this REGISTER; only Timer F (408) can end it.
-            if !card.config.registerFailoverAfterProvisional, !card.registration.provisional, let t = card.registration.failoverTimer {
-                sim.cancel(t)
-                card.registration.failoverTimer = nil
+        if code >= 200 { card.registration.txn = nil } // the transaction completed
+        let expires = r.header("Contact").flatMap { SIPMessage.parameter("expires", in: $0) }.flatMap { Int($0) } ?? Int(r.header("Expires") ?? "")
+        let armed = card.registration.failoverTimer != nil, blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
+        let retryAfter = r.retryAfterSeconds
+        registrationInput(pbx: pi) {
+            $0.response(code: code, retryAfter: retryAfter, expires: expires, now: sim.now.ns, timerArmed: armed, isBlocked: blocked, backoff: backoff)
+        }
+    }
+
+    /// Performs the registration core's actions, in order, with the steps they record.
+    func performRegistration(pbx pi: Int, _ actions: [RegistrationCore.Action]) {
+        let p = pbxs[pi]
+        guard let card = p.card else { return }
+        let actor = "\(p.name)/V-SIPGW"
+        for a in actions {
+            switch a {
+            case .ownNetworkDown(let wait):
+                setCardState(pbx: pi, .fault, reason: "own network unreachable")
+                card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: SimTime(ns: wait))
+            case .cycleStarted:
+                step(.registration, actor, "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))")
+            case .skipped(let target, let reason):
+                step(.targetSkipped, actor, "REGISTER: \(target): \(reason)")
+            case .resolve(let name, let port):
+                resolve(pbx: pi, name: name, port: port, transport: card.config.transport, for: .registration(pbx: pi), call: nil)
+            case .sendRegister(let t, let cseq, let failoverIn):
+                let c = card.config
+                let domain = c.sipDomain
+                let number = c.numbers.first ?? "pbx"
+                let reg = SIPMessage.register(registrarURI: "sip:\(domain)", aor: "sip:\(number)@\(domain)",
+                                              fromTag: card.registration.fromTag, callID: card.registration.callID,
+                                              cseq: cseq, transport: t.transport,
+                                              localHostPort: hostPort(p.ip, 5060), contactUser: number, expires: c.registerExpires,
+                                              branch: newBranch())
+                step(.attemptStarted, actor, "REGISTER to \(t.hostPort) (\(t.originLabel))", fields: [StepField("method", "REGISTER")] + World.targetFields(t))
+                card.registration.txn = startTransaction(reg, owner: .register(pbx: pi), from: p.ip, to: t.ip, port: t.port,
+                                                         transport: t.transport, timers: c.timers, call: nil, actor: actor)
+                if let old = card.registration.failoverTimer { sim.cancel(old) }
+                card.registration.failoverTimer = sim.schedule(.registerFailover(pbx: pi, attempt: cseq), after: SimTime(ns: failoverIn))
+            case .disarmFailoverTimer:
+                if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
+            case .abandonTransaction:
+                if let t = card.registration.txn { abandonTransaction(t) }
+                card.registration.txn = nil
+            case .provisionalStopsFailover(let code):
                 step(.registration, actor, "\(code) to REGISTER: failover timer stopped, waiting for a final response")
+            case .leave(let t, let reason):
+                step(.failover, actor, "REGISTER leaves \(t?.hostPort ?? "?"): \(reason)")
+            case .blocklist(let ip, let until):
+                addToBlocklist(pbx: pi, ip: ip, until: SimTime(ns: until), call: nil)
+            case .registered(let t, let expires, let refreshIn):
+                let refresh = SimTime(ns: refreshIn)
+                step(.registration, actor, "registered at \(t?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
+                     fields: [StepField("registered_at", t?.hostPort ?? ""), StepField("expires_s", expires), StepField("refresh_ns", refresh.ns)])
+                setCardState(pbx: pi, .ins, reason: "registered")
+                if case .registration = card.config.failback, let t { card.preferred = (t, sim.now + refresh) }
+            case .failed(let why, let wait, let failures):
+                step(.registration, actor, "\(why); retry in \(SimTime(ns: wait).formatSeconds(precision: 3)) (failure \(failures))")
+                setCardState(pbx: pi, .ous, reason: why)
+            case .scheduleCycle(let after):
+                card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: SimTime(ns: after))
             }
-            card.registration.provisional = true
-            return
-        }
-        if let t = card.registration.failoverTimer { sim.cancel(t); card.registration.failoverTimer = nil }
-        card.registration.txn = nil
-        if code == 503 {
-            let target = card.registration.lastTarget
-            if let ra = r.retryAfterSeconds, ra > 0, let t = target {
-                addToBlocklist(pbx: pi, ip: t.ip, until: sim.now + .seconds(Int64(ra)), call: nil)
-            }
-            step(.failover, actor, "REGISTER leaves \(target?.hostPort ?? "?"): 503")
-            card.registration.provisional = false
-            registerNext(pbx: pi)
-            return
-        }
-        card.registration.active = false
-        if code < 300 {
-            let expires = r.header("Contact").flatMap { SIPMessage.parameter("expires", in: $0) }.flatMap { Int($0) }
-                ?? Int(r.header("Expires") ?? "") ?? card.config.registerExpires
-            card.registration.registeredWith = card.registration.lastTarget
-            card.registration.registeredUntil = sim.now + .seconds(Int64(expires))
-            card.registration.failures = 0
-            let refresh = SimTime(ns: Int64(expires) * 1_000_000_000 * Int64(card.config.registerRefreshPercent) / 100)
-            step(.registration, actor, "registered at \(card.registration.lastTarget?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
-                 fields: [StepField("registered_at", card.registration.lastTarget?.hostPort ?? ""), StepField("expires_s", expires),
-                          StepField("refresh_ns", refresh.ns)])
-            setCardState(pbx: pi, .ins, reason: "registered")
-            if case .registration = card.config.failback, let t = card.registration.lastTarget {
-                card.preferred = (t, sim.now + refresh)
-            }
-            card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: refresh)
-        } else {
-            registrationFailed(pbx: pi, "REGISTER rejected: \(code) \(ReasonPhrase.for(code))")
         }
     }
 
