@@ -102,14 +102,21 @@ public final class VSIPGWCard {
     public let config: CardConfig
     public var state: CardState = .ins
     var registration: RegistrationState
-    /// Retry-After blocklist: IP -> until.
-    public var blocklist: [String: SimTime] = [:]
-    /// Sticky failback: the target new calls start at, and until when.
-    var preferred: (target: RouteTarget, until: SimTime)?
+    /// The Retry-After blocklist and the fail-back policy's preferred target (shared by INVITE
+    /// routing and registration).
+    var health: TargetHealth
     public internal(set) var channelsInUse = 0
     init(config: CardConfig, callID: String, fromTag: String) {
         self.config = config
         self.registration = RegistrationState(callID: callID, fromTag: fromTag)
+        let failback: TargetHealth.Failback
+        switch config.failback {
+        case .newRequests: failback = .newRequests
+        case .duration(let d): failback = .duration(d.ns)
+        case .registration: failback = .registration
+        case .dnsTTL: failback = .dnsTTL
+        }
+        self.health = TargetHealth(failback: failback)
     }
 }
 

@@ -169,35 +169,20 @@ extension World {
     /// but 408, 503 or a transport error (a 486 through the secondary proves it alive), not only
     /// when a call connects there.
     func noteAlive(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
-        guard let card = pbxs[pi].card, attempt > 1 || card.preferred != nil, case .duration(let d) = card.config.failback else { return }
-        if card.preferred?.target.ip == target.ip { return }
-        card.preferred = (target, sim.now + d)
-        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(sim.now + d)", call: call)
+        guard let card = pbxs[pi].card, let until = card.health.liveAnswer(from: target, attempt: attempt, now: sim.now.ns) else { return }
+        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call)
     }
 
     /// Fail-back (domain §3.4): after a call connected somewhere other than its first target,
     /// the DNS-TTL policy makes new calls start there while the record lasts.
     func noteConnected(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
-        guard let card = pbxs[pi].card, attempt > 1 || card.preferred != nil else { return }
-        let actor = "\(pbxs[pi].name)/V-SIPGW"
-        switch card.config.failback {
-        case .newRequests:
-            return
-        case .duration:
-            return // started by the first live response from the later target (noteAlive)
-        case .registration:
-            return // set by the registration cycle
-        case .dnsTTL:
-            if card.preferred?.target.ip == target.ip { return }
-            if case .dns(let name, _) = target.origin {
-                let srv = pbxs[pi].resolver.entries["SRV \(target.transport.srvPrefix)\(name)"]
-                    ?? pbxs[pi].resolver.entries["A \(name)"]
-                if let e = srv {
-                    card.preferred = (target, e.expires)
-                    step(.failover, actor, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(e.expires)", call: call)
-                }
-            }
+        guard let card = pbxs[pi].card else { return }
+        var expires: Int64?
+        if case .dns(let name, _) = target.origin {
+            expires = (pbxs[pi].resolver.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? pbxs[pi].resolver.entries["A \(name)"])?.expires.ns
         }
+        guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: expires) else { return }
+        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call)
     }
 
     /// The typed cause of a failover: `cause` (no-response, timeout, transport-error, 503) and its numbers.

@@ -115,8 +115,8 @@ extension World {
         if c.callsFollowRegistration, let reg = card.registration.registeredWith {
             stages.append(.address(reg.ip, port: reg.port, origin: .preferred))
         }
-        if let pref = card.preferred, pref.until > sim.now {
-            stages.append(.address(pref.target.ip, port: pref.target.port, origin: .preferred))
+        if let pref = card.health.preferredTarget(now: sim.now.ns) {
+            stages.append(.address(pref.ip, port: pref.port, origin: .preferred))
         }
         switch c.sipServer {
         case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
@@ -128,9 +128,9 @@ extension World {
     }
 
     func blockCheck(_ pi: Int) -> (String) -> Bool {
-        let bl = pbxs[pi].card?.blocklist ?? [:]
-        let now = sim.now
-        return { ip in (bl[ip].map { $0 > now }) ?? false }
+        let health = pbxs[pi].card?.health
+        let now = sim.now.ns
+        return { ip in health?.isBlocked(ip, now: now) ?? false }
     }
 
     func performRouter(_ call: Call, _ actions: [CallRouter.Action]) {

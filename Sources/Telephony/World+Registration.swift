@@ -139,7 +139,7 @@ extension World {
                 step(.registration, actor, "registered at \(t?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
                      fields: [StepField("registered_at", t?.hostPort ?? ""), StepField("expires_s", expires), StepField("refresh_ns", refresh.ns)])
                 setCardState(pbx: pi, .ins, reason: "registered")
-                if case .registration = card.config.failback, let t { card.preferred = (t, sim.now + refresh) }
+                if let t { card.health.registered(at: t, until: (sim.now + refresh).ns) }
             case .failed(let why, let wait, let failures):
                 step(.registration, actor, "\(why); retry in \(SimTime(ns: wait).formatSeconds(precision: 3)) (failure \(failures))")
                 setCardState(pbx: pi, .ous, reason: why)
@@ -161,14 +161,13 @@ extension World {
 
     func addToBlocklist(pbx pi: Int, ip: String, until: SimTime, call: Int?) {
         guard let card = pbxs[pi].card else { return }
-        card.blocklist[ip] = until
+        card.health.block(ip, until: until.ns)
         step(.blocklistAdded, "\(pbxs[pi].name)/V-SIPGW", "\(ip) gets no request until \(until) (Retry-After)", call: call)
         sim.schedule(.blocklistExpiry(pbx: pi, ip: ip), at: until)
     }
 
     func blocklistExpired(pbx pi: Int, ip: String) {
-        guard let card = pbxs[pi].card, let until = card.blocklist[ip], until <= sim.now else { return }
-        card.blocklist[ip] = nil
+        guard let card = pbxs[pi].card, card.health.unblockIfExpired(ip, now: sim.now.ns) else { return }
         step(.blocklistExpired, "\(pbxs[pi].name)/V-SIPGW", "\(ip) eligible again")
     }
 }

@@ -18,9 +18,9 @@ extension World {
                 } else if c.config.registrar != nil {
                     l += ", not registered"
                 }
-                let bl = c.blocklist.filter { $0.value > sim.now }.sorted { $0.key < $1.key }
+                let bl = c.health.blocklist.filter { $0.value > sim.now.ns }.map { (key: $0.key, value: SimTime(ns: $0.value)) }.sorted { $0.key < $1.key }
                 if !bl.isEmpty { l += ", blocklist " + bl.map { "\($0.key) until \($0.value)" }.joined(separator: ", ") }
-                if let pref = c.preferred, pref.until > sim.now { l += ", fail-back to \(pref.target.hostPort) until \(pref.until)" }
+                if let pref = c.health.preferred, pref.until > sim.now.ns { l += ", fail-back to \(pref.target.hostPort) until \(SimTime(ns: pref.until))" }
             } else {
                 l += "  no V-SIPGW"
             }
