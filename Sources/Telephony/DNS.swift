@@ -1,15 +1,11 @@
 import SimCore
 import Routing
 
-public enum DNSType: String, Sendable { case srv = "SRV", a = "A", aaaa = "AAAA" }
-
 public struct DNSQuery: Sendable {
     public var id: Int
     public var name: String
     public var type: DNSType
 }
-
-public enum DNSRcode: String, Sendable { case noError = "NOERROR", nxdomain = "NXDOMAIN", servfail = "SERVFAIL" }
 
 public struct DNSResponse: Sendable {
     public var id: Int
@@ -21,6 +17,9 @@ public struct DNSResponse: Sendable {
     public var a: [String]
     /// Additional-section A records for SRV targets.
     public var additional: [String: [String]]
+
+    /// What the RFC 3263 procedure reads of it.
+    var answer: DNSAnswer { DNSAnswer(name: name, type: type, rcode: rcode, srv: srv, a: a, additional: additional) }
 }
 
 /// What the scenario configures for one name.

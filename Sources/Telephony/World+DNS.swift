@@ -11,10 +11,7 @@ extension World {
     func resolve(pbx pi: Int, name: String, port: Int?, transport: Transport, for requester: ResolveRequester, call: Int?) {
         jobCounter += 1
         let id = jobCounter
-        let qname = port == nil ? transport.srvPrefix + name : name
-        let job = ResolveJob(requester: requester, name: name, port: port, transport: transport, qname: qname,
-                             qtype: port == nil ? .srv : .a, callID: call)
-        jobs[pi][id] = job
+        jobs[pi][id] = ResolveJob(requester: requester, procedure: ResolutionProcedure(name: name, port: port, transport: transport), callID: call)
         query(pbx: pi, job: id)
     }
 
@@ -77,76 +74,27 @@ extension World {
         finishJob(pbx: pi, job: id, .failure(why))
     }
 
+    /// Hands an answer (from the network or the cache) to the job's RFC 3263 procedure and does
+    /// what it says: the next query (a fresh try count), the result, or the stage's failure.
     func handleAnswer(pbx pi: Int, job id: Int, _ r: DNSResponse) {
         guard var job = jobs[pi][id] else { return }
-        if r.rcode == .servfail { failStage(pbx: pi, job: id, "SERVFAIL for \(r.name)"); return }
-        switch job.qtype {
-        case .srv:
-            if r.rcode == .nxdomain || r.srv.isEmpty {
-                // No SRV: A records of the name itself at the default port (RFC 3263 §4.2).
-                if r.rcode == .nxdomain && job.qname != job.name {
-                    // NXDOMAIN for the service name still allows A for the host name.
-                }
-                job.qname = job.name
-                job.qtype = .a
-                job.attempt = 1
-                jobs[pi][id] = job
-                query(pbx: pi, job: id)
-                return
-            }
-            let usable = r.srv.filter { $0.target != "." }
-            if usable.isEmpty { failStage(pbx: pi, job: id, "SRV target \".\": service not available at \(job.name)"); return }
-            job.srv = r.srv
-            for rr in usable {
-                if let ips = r.additional[rr.target] { job.srvAddresses[rr] = ips }
-                else if let c = pbxs[pi].resolver.lookup(rr.target, .a, now: sim.now),
-                        let c6 = pbxs[pi].resolver.lookup(rr.target, .aaaa, now: sim.now) { job.srvAddresses[rr] = c.a + c6.a }
-                else { job.pendingTargets.append(rr) }
-            }
-            jobs[pi][id] = job
-            continueTargets(pbx: pi, job: id)
-        case .a, .aaaa:
-            // RFC 3263: A and AAAA records, IPv4 first. An A answer is followed by an AAAA query.
-            if !job.srv.isEmpty {
-                // The addresses of one SRV target.
-                if let rr = job.pendingTargets.first {
-                    if r.rcode == .noError { job.srvAddresses[rr, default: []] += r.a }
-                    if job.qtype == .a { requery(pbx: pi, job: id, job, as: .aaaa); return }
-                    job.pendingTargets.removeFirst()
-                }
-                jobs[pi][id] = job
-                continueTargets(pbx: pi, job: id)
-                return
-            }
-            if r.rcode == .nxdomain { failStage(pbx: pi, job: id, "NXDOMAIN for \(r.name)"); return }
-            job.collected += r.a
-            if job.qtype == .a { requery(pbx: pi, job: id, job, as: .aaaa); return }
-            if job.collected.isEmpty { failStage(pbx: pi, job: id, "no address for \(r.name)"); return }
-            finishJob(pbx: pi, job: id, .addresses(job.collected, port: job.port ?? job.transport.defaultPort))
+        let resolver = pbxs[pi].resolver, now = sim.now
+        let next = job.procedure.answer(r.answer) { target in
+            guard let a = resolver.lookup(target, .a, now: now), let aaaa = resolver.lookup(target, .aaaa, now: now) else { return nil }
+            return a.a + aaaa.a
         }
-    }
-
-    /// Sends the job's next query (same name, another record type) with a fresh try count.
-    private func requery(pbx pi: Int, job id: Int, _ job: ResolveJob, as type: DNSType) {
-        var job = job
-        job.qtype = type
-        job.attempt = 1
-        jobs[pi][id] = job
-        query(pbx: pi, job: id)
-    }
-
-    private func continueTargets(pbx pi: Int, job id: Int) {
-        guard var job = jobs[pi][id] else { return }
-        if let next = job.pendingTargets.first {
-            job.qname = next.target
-            job.qtype = .a
+        switch next {
+        case .query:
             job.attempt = 1
             jobs[pi][id] = job
             query(pbx: pi, job: id)
-            return
+        case .done(let result):
+            jobs[pi][id] = job
+            finishJob(pbx: pi, job: id, result)
+        case .failed(let why):
+            jobs[pi][id] = job
+            failStage(pbx: pi, job: id, why)
         }
-        let list = job.srv.filter { $0.target != "." }.map { Resolution.ResolvedSRV(record: $0, addresses: job.srvAddresses[$0] ?? []) }
-        finishJob(pbx: pi, job: id, .srv(list))
     }
 
     func finishJob(pbx pi: Int, job id: Int, _ result: Resolution) {

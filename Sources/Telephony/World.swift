@@ -72,21 +72,14 @@ enum ResolveRequester { case call(Int), registration(pbx: Int) }
 
 struct ResolveJob {
     var requester: ResolveRequester
-    var name: String
-    var port: Int?
-    var transport: Transport
-    /// The query in flight.
-    var qname: String
-    var qtype: DNSType
+    /// The RFC 3263 procedure (the decisions); the job adds the driver's try count and timer.
+    var procedure: ResolutionProcedure
     var attempt = 1
     var timeout: EventID?
     var callID: Int?
-    /// SRV answer waiting for A lookups of targets without additional records.
-    var srv: [SRVRecord] = []
-    var srvAddresses: [SRVRecord: [String]] = [:]
-    var pendingTargets: [SRVRecord] = []
-    /// Addresses found so far for the name (A, then AAAA).
-    var collected: [String] = []
+    var name: String { procedure.name }
+    var qname: String { procedure.qname }
+    var qtype: DNSType { procedure.qtype }
 }
 
 /// Two host addresses in a fixed order: the key of a connection between them.
