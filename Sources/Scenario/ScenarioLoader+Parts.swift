@@ -1,0 +1,178 @@
+import SimCore
+import Trace
+import SIP
+import Routing
+import Telephony
+
+/// The card parameters, command validation and trace expectations of a scenario file.
+extension ScenarioLoader {
+    static func parseCard(_ v: YNode, hostNames: Set<String>) throws -> CardConfig {
+        let m = try v.dict(allowed: ["sip_server", "sip_server_failover", "registrar", "registrar_failover", "failover_timer_register",
+                                     "invite_timeout", "numbers", "transport", "t1", "t2", "t4", "register_expires",
+                                     "register_refresh", "register_retry", "failback", "reroute_on", "calls_follow_registration", "domain",
+                                     "channels", "register_failover_after_provisional"])
+        func server(_ n: YNode) throws -> ServerAddress {
+            let s = try n.nonEmptyString()
+            guard let a = ServerAddress.parse(s) else {
+                if s.split(separator: ":").first.map({ $0.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } }) ?? false {
+                    throw n.error("'\(s)' is not a valid IPv4 address (and a name cannot be digits and dots only)")
+                }
+                throw n.error("'\(s)' is not an IP address or host name (optionally :port)")
+            }
+            return a
+        }
+        func ip(_ n: YNode) throws -> String {
+            let s = try n.nonEmptyString()
+            guard let canon = ServerAddress.canonicalIP(s) else { throw n.error("'\(s)' must be an IP address (the failover address is an IP)") }
+            return canon
+        }
+        guard let ss = m["sip_server"] else { throw v.error("missing required key 'sip_server'", key: "\(v.path).sip_server") }
+        var c = CardConfig(sipServer: try server(ss), numbers: try (m["numbers"]?.stringList() ?? []).map(phoneDigits))
+        if let x = m["sip_server_failover"] { c.sipServerFailover = try ip(x) }
+        if let x = m["registrar"] { c.registrar = try server(x) }
+        if let x = m["registrar_failover"] { c.registrarFailover = try ip(x) }
+        if let x = m["domain"] { c.domain = try x.nonEmptyString() }
+        func timeoutOrRFC(_ n: YNode) throws -> SimTime? {
+            if try n.string().lowercased() == "rfc" { return nil }
+            let d = try n.duration()
+            guard d.ns > 0 else { throw n.error("must be positive (or rfc)") }
+            return d
+        }
+        if let x = m["invite_timeout"] { c.inviteTimeout = try timeoutOrRFC(x) }
+        if let x = m["failover_timer_register"] { c.failoverTimerRegister = try timeoutOrRFC(x) }
+        if let x = m["transport"] {
+            switch try x.string().lowercased() {
+            case "udp": c.transport = .udp
+            case "tcp": c.transport = .tcp
+            case "tls": c.transport = .tls
+            case let s: throw x.error("transport must be udp, tcp or tls, got '\(s)'")
+            }
+        }
+        if let x = m["t1"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t1 = d.ns }
+        if let x = m["t2"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t2 = d.ns }
+        if let x = m["t4"] { c.timers.t4 = try x.duration().ns }
+        // Seconds; at most the longest run (366 days), so that refresh arithmetic stays in range.
+        if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1, max: Int(SimTime.maxDuration.ns / 1_000_000_000)) }
+        if let x = m["register_refresh"] { c.registerRefreshPercent = try x.int(min: 1, max: 100) }
+        if let x = m["register_retry"] {
+            if try x.string().lowercased() == "rfc5626" {
+                c.registerRetry = .rfc5626(base: .seconds(30), max: .seconds(1800))
+            } else {
+                let d = try x.duration()
+                guard d.ns > 0 else { throw x.error("must be positive (or rfc5626)") }
+                c.registerRetry = .fixed(d)
+            }
+        }
+        if let x = m["reroute_on"] {
+            let s = try x.string()
+            guard let p = ReroutePolicy(rawValue: s) else { throw x.error("reroute_on must be failures or any-error, got '\(s)'") }
+            c.reroutePolicy = p
+        }
+        if let x = m["calls_follow_registration"] { c.callsFollowRegistration = try x.bool() }
+        if let x = m["channels"] { c.channels = try x.int(min: 0, max: 100_000) }
+        if let x = m["register_failover_after_provisional"] { c.registerFailoverAfterProvisional = try x.bool() }
+        if let x = m["failback"] {
+            let s = try x.string()
+            let parts = s.split(separator: " ").map(String.init)
+            switch parts.first ?? "" {
+            case "new-requests" where parts.count == 1: c.failback = .newRequests
+            case "registration" where parts.count == 1: c.failback = .registration
+            case "dns-ttl" where parts.count == 1: c.failback = .dnsTTL
+            case "duration" where parts.count == 2:
+                guard let d = SimTime.parseDuration(parts[1]) else { throw x.error("'\(parts[1])' is not a duration") }
+                c.failback = .duration(d)
+            default: throw x.error("failback must be new-requests, registration, dns-ttl or 'duration DURATION', got '\(s)'")
+            }
+        }
+        if c.registrar == nil && c.registrarFailover != nil {
+            throw v.error("registrar_failover needs a registrar", key: "\(v.path).registrar_failover")
+        }
+        return c
+    }
+
+    /// Checks that the names a command uses exist in the topology.
+    static func validate(_ c: Command, world: WorldConfig, node: YNode) throws {
+        let names = Set(world.hosts.map(\.name) + world.hosts.map(\.ip))
+        func host(_ h: String) throws {
+            guard names.contains(h) else { throw node.error("unknown host '\(h)'") }
+        }
+        func ext(_ r: ExtensionRef) throws {
+            let matches = world.pbxs.filter { p in (r.pbx == nil || p.name == r.pbx) && p.extensions.contains { $0.number == r.number } }
+            if matches.isEmpty { throw node.error("no extension \(r)") }
+            if matches.count > 1 { throw node.error("extension \(r.number) exists on several PBXs: write PBX/\(r.number)") }
+        }
+        switch c {
+        case .dial(let who, _, _): try ext(who)
+        case .down(let hs), .up(let hs), .refuse(let hs): for h in hs { try host(h) }
+        case .partition(let a, let b):
+            for h in a + b { try host(h) }
+            let ia = Set(a.compactMap { h in world.hosts.first { $0.name == h || $0.ip == h }?.name })
+            if let both = b.compactMap({ h in world.hosts.first { $0.name == h || $0.ip == h }?.name }).first(where: ia.contains) {
+                throw node.error("host '\(both)' is on both sides of the partition")
+            }
+        case .heal: break
+        case .respond(let h, _, _):
+            try host(h)
+            let ip = world.hosts.first { $0.name == h || $0.ip == h }?.name
+            guard world.sipServers.contains(where: { $0.host == ip || $0.host == h }) else { throw node.error("'\(h)' is not a SIP server") }
+        case .dns: if world.dns == nil { throw node.error("no dns section: there is no DNS server to break") }
+        case .latency(_, let h), .loss(_, let h): if let h { try host(h) }
+        case .phone(let e, _): try ext(e)
+        case .hangup: break
+        }
+    }
+
+    static func basename(_ p: String) -> String {
+        let last = p.split(separator: "/").last.map(String.init) ?? p
+        return last.hasSuffix(".yaml") ? String(last.dropLast(5)) : last
+    }
+
+    /// `no_request_to: {host:, between: [a, b]}`, `card_state: {pbx:, at:, state:}`,
+    /// `sip_attempts: {pbx:, min:, max:}` (or a number), `setup_delay: {pbx:, min:, max:}`.
+    static func parseTraceExpectation(_ key: String, _ n: YNode, world: WorldConfig, line: Int?) throws -> TraceExpectation {
+        func pbx(_ m: [String: YNode]) throws -> String? {
+            guard let p = m["pbx"] else { return nil }
+            let name = try p.nonEmptyString()
+            guard world.pbxs.contains(where: { $0.name == name }) else { throw p.error("no PBX '\(name)'") }
+            return name
+        }
+        func range(_ m: [String: YNode], seconds: Bool) throws -> Scenario.Range {
+            func v(_ k: String) throws -> Double? { try m[k].map { seconds ? try $0.duration().seconds : try $0.double(min: 0) } }
+            let r = Scenario.Range(min: try v("min"), max: try v("max"))
+            if r.min == nil && r.max == nil { throw n.error("give min, max or both") }
+            return r
+        }
+        switch key {
+        case "no_request_to":
+            let m = try n.dict(allowed: ["host", "between"])
+            guard let h = m["host"] else { throw n.error("missing required key 'host'", key: "\(n.path).host") }
+            let host = try h.nonEmptyString()
+            guard let entry = world.hosts.first(where: { $0.name == host || $0.ip == (ServerAddress.canonicalIP(host) ?? host) }) else {
+                throw h.error("unknown host '\(host)' (declare it under network.hosts)")
+            }
+            var from = SimTime.zero, to = SimTime.maxDuration
+            if let b = m["between"] {
+                let ends = try b.sequence()
+                guard ends.count == 2 else { throw b.error("between takes [from, to]") }
+                from = try ends[0].duration(); to = try ends[1].duration()
+                guard from <= to else { throw b.error("from must not be after to") }
+            }
+            return .noRequestTo(host: entry.name, ip: entry.ip, from: from, to: to, line: line)
+        case "card_state":
+            let m = try n.dict(allowed: ["pbx", "at", "state"])
+            guard let name = try pbx(m) else { throw n.error("missing required key 'pbx'", key: "\(n.path).pbx") }
+            guard world.pbxs.first(where: { $0.name == name })?.card != nil else { throw m["pbx"]!.error("\(name) has no V-SIPGW card") }
+            guard let at = m["at"], let st = m["state"] else { throw n.error("card_state needs pbx, at and state") }
+            let state = try st.string()
+            guard ["INS", "OUS", "Fault"].contains(state) else { throw st.error("state must be INS, OUS or Fault, got '\(state)'") }
+            return .cardState(pbx: name, at: try at.duration(), state: state, line: line)
+        case "sip_attempts":
+            if case .scalar = n.node { let k = Double(try n.int(min: 0)); return .sipAttempts(pbx: nil, range: .init(min: k, max: k), line: line) }
+            let m = try n.dict(allowed: ["pbx", "min", "max"])
+            return .sipAttempts(pbx: try pbx(m), range: try range(m, seconds: false), line: line)
+        default:
+            let m = try n.dict(allowed: ["pbx", "min", "max"])
+            return .setupDelay(pbx: try pbx(m), range: try range(m, seconds: true), line: line)
+        }
+    }
+}
