@@ -32,58 +32,19 @@ extension ScenarioLoader {
         if let x = m["registrar"] { c.registrar = try server(x) }
         if let x = m["registrar_failover"] { c.registrarFailover = try ip(x) }
         if let x = m["domain"] { c.domain = try x.nonEmptyString() }
-        func timeoutOrRFC(_ n: YNode) throws -> SimTime? {
-            if try n.string().lowercased() == "rfc" { return nil }
-            let d = try n.duration()
-            guard d.ns > 0 else { throw n.error("must be positive (or rfc)") }
-            return d
+        // The parameters a sweep can vary too: one parser for both.
+        for key in CardParameters.keys.sorted() {
+            guard let x = m[key] else { continue }
+            let text = try x.string()
+            do { try CardParameters.apply(key, text, to: &c) } catch { throw x.error(error.message) }
         }
-        if let x = m["invite_timeout"] { c.inviteTimeout = try timeoutOrRFC(x) }
-        if let x = m["failover_timer_register"] { c.failoverTimerRegister = try timeoutOrRFC(x) }
-        if let x = m["transport"] {
-            switch try x.string().lowercased() {
-            case "udp": c.transport = .udp
-            case "tcp": c.transport = .tcp
-            case "tls": c.transport = .tls
-            case let s: throw x.error("transport must be udp, tcp or tls, got '\(s)'")
-            }
-        }
-        if let x = m["t1"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t1 = d.ns }
-        if let x = m["t2"] { let d = try x.duration(); guard d.ns > 0 else { throw x.error("must be positive") }; c.timers.t2 = d.ns }
         if let x = m["t4"] { c.timers.t4 = try x.duration().ns }
         // Seconds; at most the longest run (366 days), so that refresh arithmetic stays in range.
         if let x = m["register_expires"] { c.registerExpires = try x.int(min: 1, max: Int(SimTime.maxDuration.ns / 1_000_000_000)) }
         if let x = m["register_refresh"] { c.registerRefreshPercent = try x.int(min: 1, max: 100) }
-        if let x = m["register_retry"] {
-            if try x.string().lowercased() == "rfc5626" {
-                c.registerRetry = .rfc5626(base: .seconds(30), max: .seconds(1800))
-            } else {
-                let d = try x.duration()
-                guard d.ns > 0 else { throw x.error("must be positive (or rfc5626)") }
-                c.registerRetry = .fixed(d)
-            }
-        }
-        if let x = m["reroute_on"] {
-            let s = try x.string()
-            guard let p = ReroutePolicy(rawValue: s) else { throw x.error("reroute_on must be failures or any-error, got '\(s)'") }
-            c.reroutePolicy = p
-        }
         if let x = m["calls_follow_registration"] { c.callsFollowRegistration = try x.bool() }
         if let x = m["channels"] { c.channels = try x.int(min: 0, max: 100_000) }
         if let x = m["register_failover_after_provisional"] { c.registerFailoverAfterProvisional = try x.bool() }
-        if let x = m["failback"] {
-            let s = try x.string()
-            let parts = s.split(separator: " ").map(String.init)
-            switch parts.first ?? "" {
-            case "new-requests" where parts.count == 1: c.failback = .newRequests
-            case "registration" where parts.count == 1: c.failback = .registration
-            case "dns-ttl" where parts.count == 1: c.failback = .dnsTTL
-            case "duration" where parts.count == 2:
-                guard let d = SimTime.parseDuration(parts[1]) else { throw x.error("'\(parts[1])' is not a duration") }
-                c.failback = .duration(d)
-            default: throw x.error("failback must be new-requests, registration, dns-ttl or 'duration DURATION', got '\(s)'")
-            }
-        }
         if c.registrar == nil && c.registrarFailover != nil {
             throw v.error("registrar_failover needs a registrar", key: "\(v.path).registrar_failover")
         }

@@ -135,18 +135,11 @@ public struct Sweep: Sendable {
             guard let p = Double(v.hasSuffix("%") ? String(v.dropLast()) : v), p.isFinite else { throw fail("'\(v)' is not a percentage") }
             guard (0...100).contains(p) else { throw fail("loss must be between 0 and 100 %, got \(v)") }
             s.world.loss = p / 100
-        case "invite_timeout": let d: SimTime? = v == "rfc" ? nil : try dur(v, positive: true); cards { $0.inviteTimeout = d }
-        case "failover_timer_register": let d: SimTime? = v == "rfc" ? nil : try dur(v, positive: true); cards { $0.failoverTimerRegister = d }
-        case "t1": let d = try dur(v, positive: true); cards { $0.timers.t1 = d.ns }
-        case "t2": let d = try dur(v, positive: true); cards { $0.timers.t2 = d.ns }
-        case "transport":
-            guard let t = Transport(rawValue: v.uppercased()) else {
-                throw ScenarioError(file: file, line: nil, column: nil, key: "vary.transport", message: "transport must be udp, tcp or tls, got '\(v)'")
+        case _ where CardParameters.keys.contains(key):
+            // The same parser as a scenario's v_sipgw section: the same values allowed.
+            for i in s.world.pbxs.indices where s.world.pbxs[i].card != nil {
+                do { try CardParameters.apply(key, v, to: &s.world.pbxs[i].card!) } catch { throw fail(error.message) }
             }
-            cards { $0.transport = t }
-        case "reroute_on":
-            guard let p = ReroutePolicy(rawValue: v) else { throw fail("'\(v)': expected \(ReroutePolicy.allCases.map(\.rawValue).joined(separator: " or "))") }
-            cards { $0.reroutePolicy = p }
         case "erlangs":
             // Offered load of every traffic source of the base scenario: rate = A / mean hold.
             guard let a = Double(v), a > 0, a.isFinite else { throw fail("'\(v)' is not a positive load") }
@@ -155,15 +148,6 @@ public struct Sweep: Sendable {
                 guard rate >= TrafficConfig.minRate, rate <= TrafficConfig.maxRate else { throw fail(TrafficConfig.rateMessage(rate)) }
                 s.world.traffic[i].rate = rate
             }
-        case "register_retry":
-            let r: RegisterRetry = v == "rfc5626" ? .rfc5626(base: .seconds(30), max: .seconds(1800)) : .fixed(try dur(v, positive: true))
-            cards { $0.registerRetry = r }
-        case "failback":
-            let fb: FailbackPolicy
-            if v == "new-requests" { fb = .newRequests } else if v == "registration" { fb = .registration }
-            else if v == "dns-ttl" { fb = .dnsTTL } else if v.hasPrefix("duration ") { fb = .duration(try dur(String(v.dropFirst(9)), positive: true)) }
-            else { throw fail("'\(v)': expected new-requests, registration, dns-ttl or duration D") }
-            cards { $0.failback = fb }
         default: break
         }
     }

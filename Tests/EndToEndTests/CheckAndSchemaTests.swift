@@ -49,6 +49,28 @@ import Scenario
         #expect(throws: ScenarioError.self) { try ScenarioLoader.load(path: "broken.yaml", text: Self.broken) }
     }
 
+    /// One parser for the card parameters (issue 9 item 7): a sweep's `vary` value and a
+    /// scenario's `v_sipgw` value are refused with the same words.
+    @Test func sweepsAndScenariosJudgeCardValuesAlike() throws {
+        let dir = tempPath("card-params")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (key, value, words) in [("t1", "500", "expected a duration such as 500ms, 4s or 2m, got '500'"),
+                                    ("failback", "sometimes", "failback must be new-requests, registration, dns-ttl or 'duration DURATION', got 'sometimes'"),
+                                    ("invite_timeout", "0s", "must be positive (or rfc)")] {
+            let seed = try String(contentsOfFile: scenarioPath("seed-example.yaml"), encoding: .utf8)
+            let scenario = seed.replacingOccurrences(of: "      invite_timeout: 4s\n", with: "      invite_timeout: 4s\n      \(key == "invite_timeout" ? "failover_timer_register" : key): \(value)\n")
+                .replacingOccurrences(of: "failover_timer_register: 0s\n      failover_timer_register: 4s", with: "failover_timer_register: 0s")
+            try scenario.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+            let sweep = "name: s\nbase: \(scenarioPath("seed-example.yaml"))\nvary:\n  \(key): {choice: [\"\(value)\"]}\n"
+            try sweep.write(toFile: dir + "/sw.yaml", atomically: true, encoding: .utf8)
+            let a = try runCLI(["check", dir + "/s.yaml"])
+            let b = try runCLI(["generate", dir + "/sw.yaml", "--runs", "1", "--db", dir + "/sw.sqlite"])
+            #expect(a.status == 2 && b.status == 2)
+            if key != "invite_timeout" { #expect(a.out.contains(words), "\(a.out)") }
+            #expect(b.err.contains(words), "\(b.err)")
+        }
+    }
+
     @Test func bundledScenariosAreValid() throws {
         for f in try bundledScenarioFiles() {
             let text = try String(contentsOfFile: scenarioPath(f), encoding: .utf8)
