@@ -177,24 +177,9 @@ final class ReplSession {
         return true
     }
 
-    /// Checks names against the topology before running a command (same rules as a scenario file).
-    func validate(_ c: Command) -> String? {
-        let hosts = Set(scenario.world.hosts.map(\.name) + scenario.world.hosts.map(\.ip))
-        switch c {
-        case .down(let hs), .up(let hs), .refuse(let hs):
-            if let bad = hs.first(where: { !hosts.contains($0) }) { return "unknown host '\(bad)'" }
-        case .partition(let a, let b):
-            if let bad = (a + b).first(where: { !hosts.contains($0) }) { return "unknown host '\(bad)'" }
-        case .respond(let h, _, _):
-            if !hosts.contains(h) { return "unknown host '\(h)'" }
-        case .latency(_, let h?), .loss(_, let h?):
-            if !hosts.contains(h) { return "unknown host '\(h)'" }
-        case .dial(let who, _, _), .phone(let who, _):
-            if world.findExtension(who) == nil { return "no extension \(who) (or the number is on several PBXs: write PBX/EXT)" }
-        default: break
-        }
-        return nil
-    }
+    /// Checks names against the topology before running a command: the same check as a
+    /// scenario file's timeline.
+    func validate(_ c: Command) -> String? { ScenarioLoader.problem(with: c, in: scenario.world) }
 
     func advance(to t: SimTime) {
         interruptRequested = false

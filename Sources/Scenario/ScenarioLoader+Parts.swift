@@ -51,35 +51,38 @@ extension ScenarioLoader {
         return c
     }
 
-    /// Checks that the names a command uses exist in the topology.
+    /// Checks that the names a command uses exist in the topology (a located error).
     static func validate(_ c: Command, world: WorldConfig, node: YNode) throws {
+        if let problem = problem(with: c, in: world) { throw node.error(problem) }
+    }
+
+    /// What is wrong with a command in this topology, if anything: the one check of the command
+    /// language's names, for scenario timelines, sweeps and the REPL.
+    public static func problem(with c: Command, in world: WorldConfig) -> String? {
         let names = Set(world.hosts.map(\.name) + world.hosts.map(\.ip))
-        func host(_ h: String) throws {
-            guard names.contains(h) else { throw node.error("unknown host '\(h)'") }
-        }
-        func ext(_ r: ExtensionRef) throws {
+        func host(_ hs: [String]) -> String? { hs.first { !names.contains($0) }.map { "unknown host '\($0)'" } }
+        func ext(_ r: ExtensionRef) -> String? {
             let matches = world.pbxs.filter { p in (r.pbx == nil || p.name == r.pbx) && p.extensions.contains { $0.number == r.number } }
-            if matches.isEmpty { throw node.error("no extension \(r)") }
-            if matches.count > 1 { throw node.error("extension \(r.number) exists on several PBXs: write PBX/\(r.number)") }
+            if matches.isEmpty { return "no extension \(r)" }
+            if matches.count > 1 { return "extension \(r.number) exists on several PBXs: write PBX/\(r.number)" }
+            return nil
         }
+        func hostName(_ h: String) -> String? { world.hosts.first { $0.name == h || $0.ip == h }?.name }
         switch c {
-        case .dial(let who, _, _): try ext(who)
-        case .down(let hs), .up(let hs), .refuse(let hs): for h in hs { try host(h) }
+        case .dial(let who, _, _): return ext(who)
+        case .down(let hs), .up(let hs), .refuse(let hs): return host(hs)
         case .partition(let a, let b):
-            for h in a + b { try host(h) }
-            let ia = Set(a.compactMap { h in world.hosts.first { $0.name == h || $0.ip == h }?.name })
-            if let both = b.compactMap({ h in world.hosts.first { $0.name == h || $0.ip == h }?.name }).first(where: ia.contains) {
-                throw node.error("host '\(both)' is on both sides of the partition")
-            }
-        case .heal: break
+            if let p = host(a + b) { return p }
+            let ia = Set(a.compactMap(hostName))
+            return b.compactMap(hostName).first(where: ia.contains).map { "host '\($0)' is on both sides of the partition" }
+        case .heal, .hangup: return nil
         case .respond(let h, _, _):
-            try host(h)
-            let ip = world.hosts.first { $0.name == h || $0.ip == h }?.name
-            guard world.sipServers.contains(where: { $0.host == ip || $0.host == h }) else { throw node.error("'\(h)' is not a SIP server") }
-        case .dns: if world.dns == nil { throw node.error("no dns section: there is no DNS server to break") }
-        case .latency(_, let h), .loss(_, let h): if let h { try host(h) }
-        case .phone(let e, _): try ext(e)
-        case .hangup: break
+            if let p = host([h]) { return p }
+            let name = hostName(h)
+            return world.sipServers.contains(where: { $0.host == name || $0.host == h }) ? nil : "'\(h)' is not a SIP server"
+        case .dns: return world.dns == nil ? "no dns section: there is no DNS server to break" : nil
+        case .latency(_, let h), .loss(_, let h): return h.flatMap { host([$0]) }
+        case .phone(let e, _): return ext(e)
         }
     }
 
