@@ -124,13 +124,16 @@ extension World {
         if let c = call.originChannel {
             p.release(group: c.group, channel: c.channel, now: sim.now)
             call.originChannel = nil
-            step(.trunkReleased, p.name, "trunk group \(p.groups[c.group].config.id) channel \(c.channel + 1) released (\(p.trunkInUse)/\(p.trunkChannels) in use)", call: call.id)
+            step(.trunkReleased, p.name, "trunk group \(p.groups[c.group].config.id) channel \(c.channel + 1) released (\(p.trunkInUse)/\(p.trunkChannels) in use)", call: call.id,
+                 fields: [StepField("direction", "outgoing"), StepField("trunk_group", p.groups[c.group].config.id), StepField("channel", c.channel + 1),
+                          StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels)])
         }
         if let c = call.destChannel {
             let d = pbxs[c.pbx]
             d.release(group: c.group, channel: c.channel, now: sim.now)
             call.destChannel = nil
-            step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id)
+            step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id,
+                 fields: [StepField("direction", "incoming"), StepField("trunk_group", d.groups[c.group].config.id), StepField("channel", c.channel + 1)])
         }
         if let sub = call.destSubscriber {
             busySubscribers.remove(sub.number)

@@ -31,7 +31,7 @@ extension World {
         calls[id] = call
         sipCallToCall[call.sipCallID] = id
         let caller = "\(p.name)/\(ext.number)"
-        step(.callPlaced, caller, "dials \(number)", call: id)
+        step(.callPlaced, caller, "dials \(number)", call: id, fields: [StepField("dialed", number), StepField("digits", phoneDigits(number))])
         guard ext.activity == .idle else {
             end(call, outcome: .failed, detail: "caller \(caller) is already in a call")
             return
@@ -155,7 +155,7 @@ extension World {
             case .abandonAttempt:
                 if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
             case .skipped(let what, let reason):
-                step(.targetSkipped, actor, "\(what): \(reason)", call: call.id)
+                step(.targetSkipped, actor, "\(what): \(reason)", call: call.id, fields: [StepField("target", what), StepField("reason", reason)])
             case .failover(let from, let reason):
                 step(.failover, actor, "leave \(from.hostPort): \(reason)", call: call.id,
                      fields: [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))
@@ -169,7 +169,7 @@ extension World {
                 startPublic(call)
             case .connected(let target):
                 call.route = .sip
-                step(.callAnswered, actor, "200 OK from \(target.hostPort)", call: call.id)
+                step(.callAnswered, actor, "200 OK from \(target.hostPort)", call: call.id, fields: [StepField("route", "sip"), StepField("target", target.hostPort)])
                 noteConnected(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: call.id)
                 callConnected(call)
             case .finish(let outcome, let code):
@@ -197,11 +197,13 @@ extension World {
         let actor = "\(p.name)/IP-GW"
         for gw in group.gateways {
             if !network.isUp(gw.ip) {
-                step(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id)
+                step(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id,
+                     fields: [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "unavailable")])
                 continue
             }
             if p.gatewayInUse[gw.name, default: 0] >= gw.channels {
-                step(.targetSkipped, actor, "gateway \(gw.name) busy (\(gw.channels) channels): next device", call: call.id)
+                step(.targetSkipped, actor, "gateway \(gw.name) busy (\(gw.channels) channels): next device", call: call.id,
+                     fields: [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "busy")])
                 continue
             }
             p.gatewayInUse[gw.name, default: 0] += 1

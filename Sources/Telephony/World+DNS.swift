@@ -21,7 +21,8 @@ extension World {
     func query(pbx pi: Int, job id: Int) {
         guard let job = jobs[pi][id] else { return }
         if let cached = pbxs[pi].resolver.lookup(job.qname, job.qtype, now: sim.now) {
-            step(.dnsCacheHit, actor(pi), "\(job.qtype.rawValue) \(job.qname): cached \(describe(cached))", call: job.callID)
+            step(.dnsCacheHit, actor(pi), "\(job.qtype.rawValue) \(job.qname): cached \(describe(cached))", call: job.callID,
+                 fields: [StepField("qname", job.qname), StepField("qtype", job.qtype.rawValue), StepField("rcode", cached.rcode.rawValue)])
             handleAnswer(pbx: pi, job: id, cached)
             return
         }
@@ -29,7 +30,8 @@ extension World {
             finishJob(pbx: pi, job: id, .failure("no DNS server configured"))
             return
         }
-        step(.dnsQuery, actor(pi), "\(job.qtype.rawValue) \(job.qname) to \(server.hostIP) (try \(job.attempt))", call: job.callID)
+        step(.dnsQuery, actor(pi), "\(job.qtype.rawValue) \(job.qname) to \(server.hostIP) (try \(job.attempt))", call: job.callID,
+             fields: [StepField("qname", job.qname), StepField("qtype", job.qtype.rawValue), StepField("server", server.hostIP), StepField("try", job.attempt)])
         _ = sendDNS(.dnsQuery(DNSQuery(id: id, name: job.qname, type: job.qtype)), from: pbxs[pi].ip, srcPort: 53000 + pi,
                     to: server.hostIP, dstPort: 53)
         jobs[pi][id]?.timeout = sim.schedule(.dnsTimeout(pbx: pi, job: id, attempt: job.attempt), after: dnsConf.resolverTimeout)
@@ -49,7 +51,8 @@ extension World {
     func dnsTimeout(pbx pi: Int, job id: Int, attempt: Int) {
         guard let job = jobs[pi][id], job.attempt == attempt else { return }
         let attempts = config.dns?.resolverAttempts ?? 1
-        step(.dnsFailure, actor(pi), "\(job.qtype.rawValue) \(job.qname): no answer within \(config.dns?.resolverTimeout.durationString ?? "?") (try \(attempt) of \(attempts))", call: job.callID)
+        step(.dnsFailure, actor(pi), "\(job.qtype.rawValue) \(job.qname): no answer within \(config.dns?.resolverTimeout.durationString ?? "?") (try \(attempt) of \(attempts))", call: job.callID,
+             fields: [StepField("qname", job.qname), StepField("qtype", job.qtype.rawValue), StepField("cause", "timeout"), StepField("try", attempt)])
         if attempt < attempts {
             jobs[pi][id]?.attempt += 1
             query(pbx: pi, job: id)
@@ -62,7 +65,8 @@ extension World {
         guard let job = jobs[pi][r.id], job.qname == r.name, job.qtype == r.type else { return }
         if let t = job.timeout { sim.cancel(t) }
         jobs[pi][r.id]?.timeout = nil
-        step(.dnsAnswer, actor(pi), "\(r.type.rawValue) \(r.name): \(describe(r))", call: job.callID)
+        step(.dnsAnswer, actor(pi), "\(r.type.rawValue) \(r.name): \(describe(r))", call: job.callID,
+             fields: [StepField("qname", r.name), StepField("qtype", r.type.rawValue), StepField("rcode", r.rcode.rawValue), StepField("ttl_ns", r.ttl.ns)])
         pbxs[pi].resolver.store(r, now: sim.now)
         handleAnswer(pbx: pi, job: r.id, r)
     }
@@ -70,7 +74,8 @@ extension World {
     /// A failed stage of the procedure (SERVFAIL, timeout, NXDOMAIN of the last query).
     func failStage(pbx pi: Int, job id: Int, _ why: String) {
         guard let job = jobs[pi][id] else { return }
-        step(.dnsFailure, actor(pi), "resolution of \(job.name) failed: \(why)", call: job.callID)
+        step(.dnsFailure, actor(pi), "resolution of \(job.name) failed: \(why)", call: job.callID,
+             fields: [StepField("name", job.name), StepField("cause", "stage-failed"), StepField("reason", why)])
         finishJob(pbx: pi, job: id, .failure(why))
     }
 
@@ -108,7 +113,8 @@ extension World {
             call.rng = rng
             call.router = router
             if let list = router.sequence.resolvedTargets(job.name) {
-                step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "\(job.name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: c)
+                step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "\(job.name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: c,
+                     fields: [StepField("name", job.name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
             }
             performRouter(call, actions)
         case .registration(let p):

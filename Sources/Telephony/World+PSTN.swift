@@ -79,7 +79,10 @@ extension World {
                 call.carrier = cand.carrier
                 call.trunkGroup = cand.group
                 step(.trunkSeized, p.name, "trunk group \(cand.group) channel \(ch + 1) seized (\(p.trunkInUse)/\(p.trunkChannels) in use)"
-                     + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id)
+                     + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id,
+                     fields: [StepField("direction", "outgoing"), StepField("trunk_group", cand.group), StepField("channel", ch + 1),
+                              StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels), StepField("sent_digits", cand.digits)]
+                         + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
                 guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
                     end(call, outcome: .failed, detail: "\(p.name) has no telephone company")
                     return
@@ -88,7 +91,9 @@ extension World {
                 pstnSchedule(call, .arriveTelco(telco: ti, toll: false), after: telcos[ti].switchingDelay)
                 return
             }
-            step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id)
+            step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id,
+                 fields: [StepField("direction", "outgoing"), StepField("trunk_group", cand.group), StepField("channels", p.groups[gi].config.channels)]
+                     + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
         }
         end(call, outcome: .blocked, detail: "every trunk group of every carrier busy (busy tone)")
     }
@@ -152,18 +157,21 @@ extension World {
             let dest = pbxs[dp]
             step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
             guard let ch = dest.seize(group: gi, now: sim.now) else {
-                step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id)
+                step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id,
+                 fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channels", dest.groups[gi].config.channels)])
                 pstnEnd(call, outcome: .busy, detail: "far-end trunk busy")
                 return
             }
             call.destPBX = dp
             call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
-            step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id)
+            step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id,
+                 fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channel", ch + 1),
+                          StepField("in_use", dest.trunkInUse), StepField("channels", dest.trunkChannels)])
             guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
                 pstnEnd(call, outcome: .failed, detail: "\(dest.name) has no DID entry for \(national)")
                 return
             }
-            step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id)
+            step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id, fields: [StepField("number", national), StepField("extension", extNo)])
             ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
         case .alerting:
             if let g = call.gateway {
@@ -179,7 +187,7 @@ extension World {
                 return
             }
             step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id)
-            step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id)
+            step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id, fields: [StepField("route", "public")])
             answered(call)
         }
     }
@@ -208,13 +216,13 @@ extension World {
     func ringSubscriber(_ call: Call, telco ti: Int, number: String, range: SubscriberRange) {
         let who = "\(telcos[ti].name)/\(number)"
         if busySubscribers.contains(number) {
-            step(.extensionBusy, who, "subscriber busy", call: call.id)
+            step(.extensionBusy, who, "subscriber busy", call: call.id, fields: [StepField("party", who)])
             pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
             return
         }
         busySubscribers.insert(number)
         call.destSubscriber = (ti, number)
-        step(.extensionRinging, who, "ringing", call: call.id)
+        step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
         pstnSchedule(call, .alerting, after: call.pstnDelay)
         var rng = subscriberRNG
         let d = range.answerAfter.draw(&rng)
@@ -238,12 +246,12 @@ extension World {
             return
         }
         if !ext.isFree {
-            step(.extensionBusy, who, "busy", call: call.id)
+            step(.extensionBusy, who, "busy", call: call.id, fields: [StepField("party", who)])
             pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
             return
         }
         ext.activity = .ringing(call: call.id)
-        step(.extensionRinging, who, "ringing", call: call.id)
+        step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
         pstnSchedule(call, .alerting, after: call.pstnDelay)
         if ext.mode != .unanswered {
             call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter.draw(&dest.ringRNG)))

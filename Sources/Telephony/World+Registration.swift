@@ -60,7 +60,8 @@ extension World {
         var rng = streams.stream("register-\(pbxs[pi].name)-\(card.registration.cseq)")
         card.registration.core?.provide(result, for: name, using: &rng)
         if let list = card.registration.core?.resolvedTargets(name) {
-            step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "REGISTER: \(name) -> \(list.map(\.hostPort).joined(separator: ", "))")
+            step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "REGISTER: \(name) -> \(list.map(\.hostPort).joined(separator: ", "))",
+                 fields: [StepField("method", "REGISTER"), StepField("name", name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
         }
         let blocked = blockCheck(pi), backoff = registrationBackoff(pbx: pi)
         registrationInput(pbx: pi) { $0.next(isBlocked: blocked, backoff: backoff) }
@@ -106,7 +107,8 @@ extension World {
             case .cycleStarted:
                 step(.registration, actor, "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))")
             case .skipped(let target, let reason):
-                step(.targetSkipped, actor, "REGISTER: \(target): \(reason)")
+                step(.targetSkipped, actor, "REGISTER: \(target): \(reason)",
+                     fields: [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason)])
             case .resolve(let name, let port):
                 resolve(pbx: pi, name: name, port: port, transport: card.config.transport, for: .registration(pbx: pi), call: nil)
             case .sendRegister(let t, let cseq, let failoverIn):
@@ -162,12 +164,13 @@ extension World {
     func addToBlocklist(pbx pi: Int, ip: String, until: SimTime, call: Int?) {
         guard let card = pbxs[pi].card else { return }
         card.health.block(ip, until: until.ns)
-        step(.blocklistAdded, "\(pbxs[pi].name)/V-SIPGW", "\(ip) gets no request until \(until) (Retry-After)", call: call)
+        step(.blocklistAdded, "\(pbxs[pi].name)/V-SIPGW", "\(ip) gets no request until \(until) (Retry-After)", call: call,
+             fields: [StepField("ip", ip), StepField("until_ns", until.ns)])
         sim.schedule(.blocklistExpiry(pbx: pi, ip: ip), at: until)
     }
 
     func blocklistExpired(pbx pi: Int, ip: String) {
         guard let card = pbxs[pi].card, card.health.unblockIfExpired(ip, now: sim.now.ns) else { return }
-        step(.blocklistExpired, "\(pbxs[pi].name)/V-SIPGW", "\(ip) eligible again")
+        step(.blocklistExpired, "\(pbxs[pi].name)/V-SIPGW", "\(ip) eligible again", fields: [StepField("ip", ip)])
     }
 }

@@ -147,7 +147,8 @@ extension World {
                 if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old); serverTransactions[id] = t }
             case .stateChanged(let from, let to):
                 let (kind, branch) = serverKindName(t)
-                step(.txnState, t.actor, "\(kind) \(branch): \(from) -> \(to)", call: t.callID)
+                step(.txnState, t.actor, "\(kind) \(branch): \(from) -> \(to)", call: t.callID,
+                     fields: [StepField("transaction", kind), StepField("branch", branch), StepField("from", from), StepField("to", to)])
                 if to == "terminated" { finished = true }
             case .timedOut(let timer):
                 step(.timerFired, t.actor, "Timer \(timer.rawValue): no ACK within 64·T1 (\(SimTime(ns: 64 * timersOf(t).t1).durationString))", call: t.callID,

@@ -99,7 +99,8 @@ extension World {
             case .cancelTimer(let timer):
                 if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old); transactions[id] = t }
             case .stateChanged(let from, let to):
-                step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID)
+                step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID,
+                     fields: [StepField("transaction", txnKindName(t)), StepField("branch", branchOf(t)), StepField("from", from), StepField("to", to)])
             case .deliver(let response):
                 txnDelivered(id, t, response)
             case .timedOut(let timer):

@@ -54,17 +54,17 @@ extension World {
                 final(404, "no extension for \(user)")
                 return
             }
-            step(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call)
+            step(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call, fields: [StepField("number", user), StepField("extension", extNo)])
             guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
             legs[legKey]?.ext = extNo
             if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }
             if !ext.isFree {
-                step(.extensionBusy, "\(pbx.name)/\(extNo)", "busy", call: call)
+                step(.extensionBusy, "\(pbx.name)/\(extNo)", "busy", call: call, fields: [StepField("party", "\(pbx.name)/\(extNo)")])
                 final(486, "extension \(extNo) busy")
                 return
             }
             ext.activity = .ringing(call: call ?? 0)
-            step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call)
+            step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call, fields: [StepField("party", "\(pbx.name)/\(extNo)")])
             if ext.mode == .unanswered {
                 legs[legKey]?.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
             } else {
@@ -134,14 +134,14 @@ extension World {
             guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
             if let sub = call.destSubscriber {
                 call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
-                step(.extensionAnswered, call.answeredBy!, "answers", call: id)
+                step(.extensionAnswered, call.answeredBy!, "answers", call: id, fields: [StepField("party", call.answeredBy!)])
                 pstnSchedule(call, .connect, after: call.pstnDelay)
                 return
             }
             guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
             ext.activity = .talking(call: id)
             call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
-            step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id)
+            step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
             pstnSchedule(call, .connect, after: call.pstnDelay)
             return
         }
@@ -151,7 +151,7 @@ extension World {
         let user = SIPMessage.user(ofURI: leg.invite.requestURI ?? "") ?? extNo
         let sdp = "v=0\r\no=pbxsim 2 2 IN \(sdpAddress(pbx.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(pbx.ip))\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         if let id = leg.callID, let call = calls[id] { call.answeredBy = "\(pbx.name)/\(extNo)" }
-        step(.extensionAnswered, "\(pbx.name)/\(extNo)", "answers: 200 OK", call: leg.callID)
+        step(.extensionAnswered, "\(pbx.name)/\(extNo)", "answers: 200 OK", call: leg.callID, fields: [StepField("party", "\(pbx.name)/\(extNo)")])
         legRespond(key, code: 200, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>"), ("Content-Type", "application/sdp")], body: sdp)
     }
 

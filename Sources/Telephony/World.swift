@@ -339,7 +339,9 @@ public final class World {
             if let id = txnByBranch[branch] {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
-                     : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID)
+                     : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
+                     fields: [StepField("peer", hostPort(p.srcIP, p.srcPort)), StepField("transport", transport.rawValue),
+                              StepField("cause", transport == .udp ? "icmp-port-unreachable" : "connection-refused")])
                 txnInput(id) { m, now in
                     switch m {
                     case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
