@@ -10,7 +10,7 @@ extension World {
         guard let call = calls[id] else { return }
         call.hangupEvent = nil
         let p = pbxs[call.pbx]
-        step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id)
+        step(.callEnded, "\(p.name)/\(call.callerExt)", "caller hangs up", call: id, fields: [StepField("side", "caller"), StepField("event", "hangup")])
         if call.route == .sip, let invite = call.lastInvite, let ok = call.dialog2xx, p.card != nil || call.viaGateway != nil {
             let settings = sipSettings(call)
             let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
@@ -36,7 +36,8 @@ extension World {
         guard let call = calls[id] else { return }
         call.noAnswerTimer = nil
         if call.answeredAt != nil { return }
-        step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id)
+        step(.callEnded, "\(pbxs[call.pbx].name)/\(call.callerExt)", "no answer after \(config.defaults.noAnswerTimeout.durationString): caller gives up", call: id,
+             fields: [StepField("side", "caller"), StepField("event", "no-answer-timeout"), StepField("timeout_ns", config.defaults.noAnswerTimeout.ns)])
         cancelPendingInvite(call)
         end(call, outcome: .noAnswer, detail: "not answered")
     }
@@ -56,7 +57,7 @@ extension World {
             sentCancels.insert(t)
             sendCancel(txn: t)
         } else {
-            step(.cancel, actor, "CANCEL waits for a provisional response to the INVITE (RFC 3261 §9.1)", call: call.id)
+            step(.cancel, actor, "CANCEL waits for a provisional response to the INVITE (RFC 3261 §9.1)", call: call.id, fields: [StepField("event", "waits-for-provisional")])
         }
     }
 
@@ -71,7 +72,8 @@ extension World {
         cancel.removeHeaders("Content-Type")
         cancel.removeHeaders("Contact")
         cancel.removeHeaders("Allow")
-        step(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id)
+        step(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id,
+             fields: [StepField("event", "sent"), StepField("target", hostPort(tx.remoteIP, tx.remotePort)), StepField("branch", x.branch)])
         lingering[id, default: 0] += 1
         startTransaction(cancel, owner: .callCancel(call: id), from: tx.localIP, to: tx.remoteIP, port: tx.remotePort,
                          transport: x.transport, timers: x.timers, call: id, actor: tx.actor)
@@ -95,7 +97,7 @@ extension World {
         sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: id, retransmission: false)
         let bye = x.request.inDialogRequest("BYE", for: r, branch: newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
                                             localHostPort: hostPort(p.ip, 5060))
-        step(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id)
+        step(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id, fields: [StepField("event", "2xx-crossed")])
         lingering[id, default: 0] += 1
         startTransaction(bye, owner: .callCancel(call: id), from: p.ip, to: ip, port: port, transport: transport,
                          timers: x.timers, call: id, actor: tx.actor)
@@ -173,7 +175,8 @@ extension World {
     /// when a call connects there.
     func noteAlive(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
         guard let card = pbxs[pi].card, let until = card.health.liveAnswer(from: target, attempt: attempt, now: sim.now.ns) else { return }
-        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call)
+        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call,
+             fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
 
     /// Fail-back (domain §3.4): after a call connected somewhere other than its first target,
@@ -185,7 +188,8 @@ extension World {
             expires = (pbxs[pi].resolver.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? pbxs[pi].resolver.entries["A \(name)"])?.expires.ns
         }
         guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: expires) else { return }
-        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call)
+        step(.failover, "\(pbxs[pi].name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
+             fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
 
     /// The typed cause of a failover: `cause` (no-response, timeout, transport-error, 503) and its numbers.

@@ -19,7 +19,7 @@ extension World {
     func dial(_ ref: ExtensionRef, number: String, hold: SimTime?) {
         guard let (pi, ext) = findExtension(ref) else {
             commandErrors.append("dial: no extension \(ref)")
-            step(.command, "scenario", "dial \(ref) \(number): no such extension")
+            step(.command, "scenario", "dial \(ref) \(number): no such extension", fields: [StepField("command", "dial"), StepField("error", "no such extension")])
             return
         }
         callCount += 1
@@ -48,7 +48,7 @@ extension World {
         let p = pbxs[call.pbx]
         let actor = p.name
         if let local = p.extensions[call.digits] {
-            step(.routeSelected, actor, "internal call to extension \(local.number)", call: call.id)
+            step(.routeSelected, actor, "internal call to extension \(local.number)", call: call.id, fields: [StepField("decision", "internal"), StepField("extension", local.number)])
             call.route = nil
             ringLocal(call, pbx: call.pbx, ext: local.number, delay: .zero)
             return
@@ -65,12 +65,12 @@ extension World {
         else { external = call.digits.first == "0" }
         let quickDial = !external && QuickDial.reroute(call.digits, map: p.config.quickDial) != nil
         guard external || quickDial else {
-            step(.routeSelected, actor, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id)
+            step(.routeSelected, actor, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id, fields: [StepField("decision", "unallocated")])
             end(call, outcome: .failed, detail: "unallocated number")
             return
         }
         guard let card = p.card else {
-            step(.routeSelected, actor, "no V-SIPGW card: public trunk", call: call.id)
+            step(.routeSelected, actor, "no V-SIPGW card: public trunk", call: call.id, fields: [StepField("decision", "public-no-card")])
             startPublic(call)
             return
         }
@@ -78,18 +78,18 @@ extension World {
             setCardState(pbx: call.pbx, .fault, reason: "PBX network unreachable")
         }
         if card.state != .ins {
-            step(.routeSelected, actor, "V-SIPGW is \(card.state.rawValue): public trunk at once", call: call.id)
+            step(.routeSelected, actor, "V-SIPGW is \(card.state.rawValue): public trunk at once", call: call.id, fields: [StepField("decision", "public-card-out-of-service"), StepField("card_state", card.state.rawValue)])
             startPublic(call)
             return
         }
         if let limit = card.config.channels, card.channelsInUse >= limit {
-            step(.routeSelected, actor, "V-SIPGW all \(limit) SIP channels busy: overflow to the public trunk", call: call.id)
+            step(.routeSelected, actor, "V-SIPGW all \(limit) SIP channels busy: overflow to the public trunk", call: call.id, fields: [StepField("decision", "public-sip-channels-busy"), StepField("sip_channels", limit)])
             startPublic(call)
             return
         }
         card.channelsInUse += 1
         call.usesSIPChannel = true
-        step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id)
+        step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id, fields: [StepField("decision", "sip"), StepField("transport", card.config.transport.rawValue)])
         call.route = .sip
         call.phase = .sipTrying
         var router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
@@ -210,7 +210,7 @@ extension World {
             call.viaGateway = (gw.name, gw.ip)
             call.route = .sip
             call.phase = .sipTrying
-            step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id)
+            step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id, fields: [StepField("decision", "tie"), StepField("gateway_group", group.id), StepField("gateway", gw.name), StepField("ip", gw.ip)])
             var router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
                                     sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
             let actions = router.start(now: sim.now.ns, isBlocked: { _ in false })

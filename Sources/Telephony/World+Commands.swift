@@ -106,11 +106,13 @@ extension World {
             legs[key] = nil
             if let t = leg.twoXX { serverAck2xx(t) }
             if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
-            step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call.id)
+            step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call.id,
+                 fields: [StepField("side", "callee"), StepField("event", "hangup")])
             sendUASBye(leg)
             return
         }
-        step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id)
+        step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id,
+             fields: [StepField("side", "callee"), StepField("event", "hangup")])
         call.releasedBy = "callee"
         finish(call, outcome: .answered, keepOpen: false)
     }

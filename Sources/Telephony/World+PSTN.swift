@@ -38,7 +38,7 @@ extension World {
         var digits = userDigits(call)
         // Toll restriction checks what the user dialled, before any modification (domain §1.4.7).
         if let trs = p.config.trs, let ext = p.extensions[call.callerExt], !trs.allows(digits, level: ext.trsLevel) {
-            step(.routeSelected, p.name, "TRS level \(ext.trsLevel) denies \(digits): reorder tone", call: call.id)
+            step(.routeSelected, p.name, "TRS level \(ext.trsLevel) denies \(digits): reorder tone", call: call.id, fields: [StepField("decision", "trs-denied"), StepField("trs_level", ext.trsLevel), StepField("digits", digits)])
             end(call, outcome: .rejected, detail: "toll restriction")
             return
         }
@@ -46,7 +46,7 @@ extension World {
             // The access code in the mapped digits only selects the trunk.
             let ac = p.config.accessCode ?? ""
             let sent = (!ac.isEmpty && mapped.hasPrefix(ac)) ? String(mapped.dropFirst(ac.count)) : mapped
-            step(.routeSelected, p.name, "Quick Dial: \(digits) -> \(mapped), trunk receives \(sent)", call: call.id)
+            step(.routeSelected, p.name, "Quick Dial: \(digits) -> \(mapped), trunk receives \(sent)", call: call.id, fields: [StepField("decision", "quick-dial"), StepField("digits", digits), StepField("mapped", mapped), StepField("sent_digits", sent)])
             digits = sent
         }
         // Candidate (carrier, group, digits) in order.
@@ -56,13 +56,13 @@ extension World {
             let cal = calendarNow()
             switch ARS.select(digits, config: ars, weekday: cal.weekday, minuteOfDay: cal.minute) {
             case .bypass(let e):
-                step(.routeSelected, p.name, "ARS exception \(e): default trunk groups \(defaults), digits as dialled", call: call.id)
+                step(.routeSelected, p.name, "ARS exception \(e): default trunk groups \(defaults), digits as dialled", call: call.id, fields: [StepField("decision", "ars-exception"), StepField("exception", e), StepField("trunk_groups", defaults.map(String.init).joined(separator: ","))])
                 candidates = defaults.map { (nil, $0, digits) }
             case .noMatch:
-                step(.routeSelected, p.name, "ARS: no leading number matches \(digits): default trunk groups \(defaults)", call: call.id)
+                step(.routeSelected, p.name, "ARS: no leading number matches \(digits): default trunk groups \(defaults)", call: call.id, fields: [StepField("decision", "ars-default"), StepField("trunk_groups", defaults.map(String.init).joined(separator: ","))])
                 candidates = defaults.map { (nil, $0, digits) }
             case .carriers(let plan, let pos, let carriers):
-                step(.routeSelected, p.name, "ARS: leading-number entry \(pos) -> plan \(plan), carriers \(carriers.map(\.name).joined(separator: ", "))", call: call.id)
+                step(.routeSelected, p.name, "ARS: leading-number entry \(pos) -> plan \(plan), carriers \(carriers.map(\.name).joined(separator: ", "))", call: call.id, fields: [StepField("decision", "ars"), StepField("entry", pos), StepField("plan", plan), StepField("carriers", carriers.map(\.name).joined(separator: ","))])
                 for c in carriers {
                     let modified = ARS.modify(digits, carrier: c)
                     for g in c.trunkGroups { candidates.append((c.name, g, modified)) }
@@ -136,14 +136,16 @@ extension World {
                 return
             }
             if owner != ti && !toll {
-                step(.pstnSetup, telco.name, "SETUP \(national): toll call to \(telcos[owner].name)", call: id)
+                step(.pstnSetup, telco.name, "SETUP \(national): toll call to \(telcos[owner].name)", call: id,
+                     fields: [StepField("number", national), StepField("result", "toll"), StepField("to", telcos[owner].name)])
                 let d = telco.tollDelay + telcos[owner].switchingDelay
                 call.pstnDelay += d
                 pstnSchedule(call, .arriveTelco(telco: owner, toll: true), after: d)
                 return
             }
             if let sub = telco.subscribers.first(where: { $0.contains(national) }) {
-                step(.pstnSetup, telco.name, "SETUP \(national) to a subscriber line", call: id)
+                step(.pstnSetup, telco.name, "SETUP \(national) to a subscriber line", call: id,
+                     fields: [StepField("number", national), StepField("result", "subscriber")])
                 ringSubscriber(call, telco: ti, number: national, range: sub)
                 return
             }
@@ -155,7 +157,8 @@ extension World {
                 return
             }
             let dest = pbxs[dp]
-            step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id)
+            step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id,
+                 fields: [StepField("number", national), StepField("result", "pbx"), StepField("to", dest.name)])
             guard let ch = dest.seize(group: gi, now: sim.now) else {
                 step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id,
                  fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channels", dest.groups[gi].config.channels)])
@@ -180,13 +183,13 @@ extension World {
             }
             call.phase = .alerting
             if call.alertedAt == nil { call.alertedAt = sim.now }
-            step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id)
+            step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id, fields: [StepField("message", "ALERTING")])
         case .connect:
             if let g = call.gateway {
                 gatewayRespond(call, g, 200)
                 return
             }
-            step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id)
+            step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id, fields: [StepField("message", "CONNECT")])
             step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id, fields: [StepField("route", "public")])
             answered(call)
         }
@@ -241,7 +244,7 @@ extension World {
         call.destExt = extNo
         call.destPBX = dp
         if ext.mode == .absent {
-            step(.callRejected, who, "extension absent", call: call.id)
+            step(.callRejected, who, "extension absent", call: call.id, fields: [StepField("party", who), StepField("reason", "absent")])
             pstnEnd(call, outcome: .failed, detail: "\(who) absent")
             return
         }
@@ -273,7 +276,8 @@ extension World {
             case .rejected: code = 603
             default: code = 404
             }
-            step(.proxy, network.name(ofIP: sipServers[g.server].ip), "public network: \(outcome) (\(detail)): \(code) upstream", call: call.id)
+            step(.proxy, network.name(ofIP: sipServers[g.server].ip), "public network: \(outcome) (\(detail)): \(code) upstream", call: call.id,
+                 fields: [StepField("action", "gateway-final"), StepField("outcome", outcome.rawValue), StepField("code", code)])
             releasePSTNDestination(call)
             gatewayRespond(call, g, code)
             call.gateway = nil

@@ -105,7 +105,7 @@ extension World {
                 setCardState(pbx: pi, .fault, reason: "own network unreachable")
                 card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: SimTime(ns: wait))
             case .cycleStarted:
-                step(.registration, actor, "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))")
+                step(.registration, actor, "registration cycle starts (\(card.config.numbers.joined(separator: ", ")))", fields: [StepField("event", "cycle-started")])
             case .skipped(let target, let reason):
                 step(.targetSkipped, actor, "REGISTER: \(target): \(reason)",
                      fields: [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason)])
@@ -131,19 +131,21 @@ extension World {
                 if let t = card.registration.txn { abandonTransaction(t) }
                 card.registration.txn = nil
             case .provisionalStopsFailover(let code):
-                step(.registration, actor, "\(code) to REGISTER: failover timer stopped, waiting for a final response")
+                step(.registration, actor, "\(code) to REGISTER: failover timer stopped, waiting for a final response", fields: [StepField("event", "provisional"), StepField("code", code)])
             case .leave(let t, let reason):
-                step(.failover, actor, "REGISTER leaves \(t?.hostPort ?? "?"): \(reason)")
+                step(.failover, actor, "REGISTER leaves \(t?.hostPort ?? "?"): \(reason)", fields: [StepField("method", "REGISTER"), StepField("from", t?.hostPort ?? ""), StepField("reason", reason)])
             case .blocklist(let ip, let until):
                 addToBlocklist(pbx: pi, ip: ip, until: SimTime(ns: until), call: nil)
             case .registered(let t, let expires, let refreshIn):
                 let refresh = SimTime(ns: refreshIn)
                 step(.registration, actor, "registered at \(t?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
-                     fields: [StepField("registered_at", t?.hostPort ?? ""), StepField("expires_s", expires), StepField("refresh_ns", refresh.ns)])
+                     fields: [StepField("event", "registered"), StepField("registered_at", t?.hostPort ?? ""), StepField("expires_s", expires),
+                              StepField("refresh_ns", refresh.ns)])
                 setCardState(pbx: pi, .ins, reason: "registered")
                 if let t { card.health.registered(at: t, until: (sim.now + refresh).ns) }
             case .failed(let why, let wait, let failures):
-                step(.registration, actor, "\(why); retry in \(SimTime(ns: wait).formatSeconds(precision: 3)) (failure \(failures))")
+                step(.registration, actor, "\(why); retry in \(SimTime(ns: wait).formatSeconds(precision: 3)) (failure \(failures))",
+                     fields: [StepField("event", "cycle-failed"), StepField("reason", why), StepField("retry_in_ns", wait), StepField("failures", failures)])
                 setCardState(pbx: pi, .ous, reason: why)
             case .scheduleCycle(let after):
                 card.registration.cycleEvent = sim.schedule(.registerCycle(pbx: pi), after: SimTime(ns: after))

@@ -40,12 +40,12 @@ extension World {
         }
         if let mode = s.respond, method != "CANCEL" {
             if mode.code == 100 {
-                step(.proxy, actor, "\(method): answers 100 Trying only (fault injected)", call: call)
+                step(.proxy, actor, "\(method): answers 100 Trying only (fault injected)", call: call, fields: [StepField("action", "fault"), StepField("method", method), StepField("code", 100)])
                 reply(req.response(100))
             } else {
                 var extra: [(name: String, value: String)] = []
                 if let ra = mode.retryAfter { extra.append(("Retry-After", String(ra.ns / 1_000_000_000))) }
-                step(.proxy, actor, "\(method): answers \(mode.code) (fault injected)", call: call)
+                step(.proxy, actor, "\(method): answers \(mode.code) (fault injected)", call: call, fields: [StepField("action", "fault"), StepField("method", method), StepField("code", mode.code)])
                 reply(req.response(mode.code, toTag: newTag(), extraHeaders: extra))
             }
             return
@@ -63,7 +63,8 @@ extension World {
                 location[domain, default: [:]][aorUser] = Binding(contact: contact, ip: cip, port: cport,
                                                                    expires: sim.now + .seconds(Int64(expires)))
             }
-            step(.registration, actor, "binding \(aorUser)@\(domain) -> \(contact) for \(expires)s", call: nil)
+            step(.registration, actor, "binding \(aorUser)@\(domain) -> \(contact) for \(expires)s", call: nil,
+                 fields: [StepField("event", "binding"), StepField("aor", "\(aorUser)@\(domain)"), StepField("contact", contact), StepField("expires_s", expires)])
             reply(req.response(200, toTag: newTag(), extraHeaders: [("Contact", "<\(contact)>;expires=\(expires)"),
                                                                     ("Expires", String(expires))]))
         case "INVITE":
@@ -73,7 +74,8 @@ extension World {
             guard let b = location[domain]?[user], b.expires > sim.now else {
                 if s.config.pstnGateway, let c = call.flatMap({ calls[$0] }), let ti = telcoFor(nationalNumber: user) {
                     // Terminate on the public network through the number's telephone company.
-                    step(.proxy, actor, "INVITE for \(user): not registered; terminated on the public network via \(telcos[ti].name)", call: call)
+                    step(.proxy, actor, "INVITE for \(user): not registered; terminated on the public network via \(telcos[ti].name)", call: call,
+                         fields: [StepField("action", "gateway"), StepField("user", user), StepField("telco", telcos[ti].name)])
                     c.gateway = GatewayLeg(server: si, key: key)
                     c.sentDigits = user
                     c.pstnDelay = telcos[ti].switchingDelay
@@ -82,9 +84,11 @@ extension World {
                 }
                 // Name the PBX whose number it is, so that a 404 from a missing registration is plain.
                 if let owner = pbxs.first(where: { $0.card?.config.numbers.contains(user) == true }) {
-                    step(.proxy, actor, "INVITE for \(user): \(owner.name) is not registered with \(domain): 404", call: call)
+                    step(.proxy, actor, "INVITE for \(user): \(owner.name) is not registered with \(domain): 404", call: call,
+                         fields: [StepField("action", "not-registered"), StepField("user", user), StepField("pbx", owner.name), StepField("code", 404)])
                 } else {
-                    step(.proxy, actor, "INVITE for \(user): no registration for it in \(domain): 404", call: call)
+                    step(.proxy, actor, "INVITE for \(user): no registration for it in \(domain): 404", call: call,
+                         fields: [StepField("action", "not-registered"), StepField("user", user), StepField("code", 404)])
                 }
                 reply(req.response(404, toTag: newTag()))
                 return
@@ -96,7 +100,8 @@ extension World {
             fwd.setHeader("Max-Forwards", String(mf - 1))
             let down = newBranch()
             fwd.pushVia(SIPMessage.via(transport: .udp, sentBy: hostPort(s.ip, 5060), branch: down))
-            step(.proxy, actor, "INVITE for \(user)@\(domain) forwarded to \(b.contact)", call: call)
+            step(.proxy, actor, "INVITE for \(user)@\(domain) forwarded to \(b.contact)", call: call,
+                 fields: [StepField("action", "forward"), StepField("user", user), StepField("contact", b.contact)])
             let id = startTransaction(fwd, owner: .proxyInvite(server: si, upstreamBranch: branch), from: s.ip, to: b.ip,
                                       port: b.port, transport: .udp, timers: .rfcDefault, call: call, actor: actor)
             st = s.serverTxns[key] ?? st
@@ -116,7 +121,7 @@ extension World {
             }
         case "BYE" where call.flatMap({ calls[$0] })?.gatewayAnswered == true:
             // The caller hangs up a call this server terminated on the public network.
-            step(.proxy, actor, "BYE: releases the public-network leg", call: call)
+            step(.proxy, actor, "BYE: releases the public-network leg", call: call, fields: [StepField("action", "gateway-release")])
             reply(req.response(200))
         default:
             // BYE and others within a dialog go end to end (no Record-Route); answer 481 here.
@@ -144,7 +149,8 @@ extension World {
         up.popVia()
         guard let next = up.topViaSentBy else { return }
         let call = r.callID.flatMap { sipCallToCall[$0] }
-        step(.proxy, network.name(ofIP: s.ip), "2xx copy forwarded statelessly to \(hostPort(next.ip, next.port))", call: call)
+        step(.proxy, network.name(ofIP: s.ip), "2xx copy forwarded statelessly to \(hostPort(next.ip, next.port))", call: call,
+              fields: [StepField("action", "forward-2xx-copy"), StepField("target", hostPort(next.ip, next.port))])
         sendSIP(up, from: s.ip, to: next.ip, dstPort: next.port, transport: next.transport, call: call, retransmission: true)
     }
 
@@ -157,7 +163,8 @@ extension World {
         up.popVia()
         st.lastResponse = up
         s.serverTxns[upstream] = st
-        step(.proxy, network.name(ofIP: s.ip), "downstream \(t.remoteIP) failed: \(code) upstream", call: st.callID)
+        step(.proxy, network.name(ofIP: s.ip), "downstream \(t.remoteIP) failed: \(code) upstream", call: st.callID,
+             fields: [StepField("action", "downstream-failed"), StepField("downstream", t.remoteIP), StepField("code", code)])
         if let t = st.txn { serverRespond(t, up) }
     }
 

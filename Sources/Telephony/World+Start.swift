@@ -30,9 +30,11 @@ extension World {
                 let actor = "\(pbxs[i].name)/V-SIPGW"
                 if let t = card.registration.registeredWith {
                     let until = card.registration.registeredUntil
-                    step(.registration, actor, "warm start: registered at \(t.hostPort) until \(until) (as on a running site; cold_start: true to watch the boot)")
+                    step(.registration, actor, "warm start: registered at \(t.hostPort) until \(until) (as on a running site; cold_start: true to watch the boot)",
+                         fields: [StepField("event", "warm-start"), StepField("registered_at", t.hostPort), StepField("until_ns", until.ns)])
                 } else {
-                    step(.registration, actor, "warm start: not registered (card \(card.state.rawValue)); the registration goes on")
+                    step(.registration, actor, "warm start: not registered (card \(card.state.rawValue)); the registration goes on",
+                         fields: [StepField("event", "warm-start"), StepField("card_state", card.state.rawValue)])
                 }
             }
         }

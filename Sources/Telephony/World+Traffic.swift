@@ -87,7 +87,8 @@ extension World {
         if let caller {
             dial(ExtensionRef(pbx: p.name, number: caller), number: number, hold: hold)
         } else {
-            step(.command, "traffic", "arrival \(src.generated) at \(p.name): every caller of the range is busy, no call placed")
+            step(.command, "traffic", "arrival \(src.generated) at \(p.name): every caller of the range is busy, no call placed",
+                 fields: [StepField("command", "traffic-arrival"), StepField("arrival", src.generated), StepField("error", "every caller busy")])
         }
         if !scheduleArrival(k, at: sim.now + interarrival) {
             traffic[k].done = true

@@ -47,7 +47,7 @@ extension World {
             legs[legKey] = leg
             let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
             func final(_ code: Int, _ why: String) {
-                step(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call)
+                step(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call, fields: [StepField("code", code), StepField("reason", why)])
                 legRespond(legKey, code: code)
             }
             guard let extNo = didMap(pbx: pi, user) else {
@@ -86,12 +86,12 @@ extension World {
                 if let t = leg.twoXX { serverAck2xx(t); leg.twoXX = nil }
                 if let e = leg.ext, let x = pbx.extensions[e] {
                     x.activity = .idle
-                    step(.callEnded, "\(pbx.name)/\(e)", "BYE received: far end released", call: call)
+                    step(.callEnded, "\(pbx.name)/\(e)", "BYE received: far end released", call: call, fields: [StepField("side", "callee"), StepField("event", "bye-received")])
                 }
             } else if let c = call.flatMap({ calls[$0] }), c.pbx == pi, c.answeredAt != nil, !c.recorded {
                 // The called side hung up a call this PBX placed.
                 serverRespond(id, req.response(200))
-                step(.callEnded, "\(pbx.name)/\(c.callerExt)", "BYE received: the called side hung up", call: c.id)
+                step(.callEnded, "\(pbx.name)/\(c.callerExt)", "BYE received: the called side hung up", call: c.id, fields: [StepField("side", "caller"), StepField("event", "bye-received")])
                 c.releasedBy = "callee"
                 finish(c, outcome: .answered, keepOpen: false)
             } else {
@@ -165,13 +165,14 @@ extension World {
         if key.hasPrefix("pstn:") {
             guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
             step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
-                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id)
+                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id,
+                 fields: [StepField("reason", "ring timeout"), StepField("timeout_ns", config.defaults.ringTimeout.ns)])
             end(call, outcome: .noAnswer, detail: "ring timeout")
             return
         }
         guard let leg = legs[key], !leg.done else { return }
         if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
-        step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID)
+        step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID, fields: [StepField("code", 480), StepField("reason", "ring timeout")])
         legRespond(key, code: 480)
     }
 
@@ -184,7 +185,8 @@ extension World {
         let actor = "\(pbx.name)/V-SIPGW"
         if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
         step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? actor,
-             "no ACK for the 200 OK within 64·T1: the called side hangs up with BYE (RFC 3261 §13.3.1.4)", call: leg.callID)
+             "no ACK for the 200 OK within 64·T1: the called side hangs up with BYE (RFC 3261 §13.3.1.4)", call: leg.callID,
+             fields: [StepField("side", "callee"), StepField("event", "no-ack")])
         sendUASBye(leg)
     }
 

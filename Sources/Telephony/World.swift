@@ -307,7 +307,8 @@ public final class World {
             // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
             // before the message can go (no crypto, no session resumption).
             handshake = lat + network.latency(from: dst, to: src)
-            step(.tlsConnect, network.name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(handshake.durationString))", call: call)
+            step(.tlsConnect, network.name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(handshake.durationString))", call: call,
+                 fields: [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", handshake.ns)])
         }
         transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport)), after: lat + handshake)
     }
@@ -322,7 +323,8 @@ public final class World {
     func deliver(_ p: Packet) {
         // A host that went down while the packet was in flight drops it.
         guard network.isUp(p.dstIP) else {
-            step(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight")
+            step(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight",
+                 fields: [StepField("src", p.srcIP), StepField("dst", p.dstIP), StepField("cause", "destination-down-in-flight")])
             return
         }
         switch p.payload {
