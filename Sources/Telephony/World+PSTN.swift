@@ -230,7 +230,7 @@ extension World {
         var rng = subscriberRNG
         let d = range.answerAfter.draw(&rng)
         subscriberRNG = rng
-        call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: d))
+        call.pstnEvents.append(sim.schedule(.pstnAnswer(call: call.id), after: d))
     }
 
     /// Rings an extension for a call delivered by the public network or internally.
@@ -257,9 +257,9 @@ extension World {
         step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
         pstnSchedule(call, .alerting, after: call.pstnDelay)
         if ext.mode != .unanswered {
-            call.pstnEvents.append(sim.schedule(.answer(leg: "pstn:\(call.id)"), after: ext.answerAfter.draw(&dest.ringRNG)))
+            call.pstnEvents.append(sim.schedule(.pstnAnswer(call: call.id), after: ext.answerAfter.draw(&dest.ringRNG)))
         } else {
-            call.pstnEvents.append(sim.schedule(.legNoAnswer(leg: "pstn:\(call.id)"), after: config.defaults.ringTimeout))
+            call.pstnEvents.append(sim.schedule(.pstnRingTimeout(call: call.id), after: config.defaults.ringTimeout))
         }
     }
 

@@ -126,25 +126,41 @@ extension World {
             legs[key]?.twoXX = startTwoXX(r, owner: .pbxLeg(key), localIP: pbx.ip, replyTo: leg.replyTo, transport: leg.transport,
                                           timers: pbxTimers(leg.pbx), call: leg.callID, actor: "\(pbx.name)/V-SIPGW")
         }
-        if code >= 300 { sim.schedule(.legNoAnswer(leg: "gc:" + key), after: .seconds(32)) }
+        if code >= 300 { sim.schedule(.legCollect(leg: key), after: .seconds(32)) }
     }
 
-    func legAnswer(_ key: String) {
-        if key.hasPrefix("pstn:") {
-            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
-            if let sub = call.destSubscriber {
-                call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
-                step(.extensionAnswered, call.answeredBy!, "answers", call: id, fields: [StepField("party", call.answeredBy!)])
-                pstnSchedule(call, .connect, after: call.pstnDelay)
-                return
-            }
-            guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
-            ext.activity = .talking(call: id)
-            call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
-            step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
+    /// The called party of a public-network call answers: a subscriber line, or an extension
+    /// behind a PBX's public trunk.
+    func pstnAnswer(call id: Int) {
+        guard let call = calls[id] else { return }
+        if let sub = call.destSubscriber {
+            call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
+            step(.extensionAnswered, call.answeredBy!, "answers", call: id, fields: [StepField("party", call.answeredBy!)])
             pstnSchedule(call, .connect, after: call.pstnDelay)
             return
         }
+        guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
+        ext.activity = .talking(call: id)
+        call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
+        step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
+        pstnSchedule(call, .connect, after: call.pstnDelay)
+    }
+
+    /// The called party of a public-network call rang out the ring timeout.
+    func pstnRingTimeout(call id: Int) {
+        guard let call = calls[id] else { return }
+        step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
+             "not answered within \(config.defaults.ringTimeout.durationString)", call: id,
+             fields: [StepField("reason", "ring timeout"), StepField("timeout_ns", config.defaults.ringTimeout.ns)])
+        end(call, outcome: .noAnswer, detail: "ring timeout")
+    }
+
+    /// A finished leg is forgotten, unless it is still talking or retransmitting its 2xx.
+    func legCollect(_ key: String) {
+        if let leg = legs[key], leg.twoXX == nil, leg.lastResponse?.statusCode ?? 0 >= 300 { legs[key] = nil }
+    }
+
+    func legAnswer(_ key: String) {
         guard let leg = legs[key], !leg.done, let extNo = leg.ext else { return }
         let pbx = pbxs[leg.pbx]
         pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
@@ -156,20 +172,6 @@ extension World {
     }
 
     func legNoAnswer(_ key: String) {
-        if key.hasPrefix("gc:") {
-            let k = String(key.dropFirst(3))
-            // A leg whose 2xx is still being retransmitted (or talking) is not collected.
-            if let leg = legs[k], leg.twoXX == nil, leg.lastResponse?.statusCode ?? 0 >= 300 { legs[k] = nil }
-            return
-        }
-        if key.hasPrefix("pstn:") {
-            guard let id = Int(key.dropFirst(5)), let call = calls[id] else { return }
-            step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
-                 "not answered within \(config.defaults.ringTimeout.durationString)", call: id,
-                 fields: [StepField("reason", "ring timeout"), StepField("timeout_ns", config.defaults.ringTimeout.ns)])
-            end(call, outcome: .noAnswer, detail: "ring timeout")
-            return
-        }
         guard let leg = legs[key], !leg.done else { return }
         if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
         step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID, fields: [StepField("code", 480), StepField("reason", "ring timeout")])

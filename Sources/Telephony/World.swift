@@ -13,8 +13,15 @@ public enum Event: Sendable {
     case command(id: Int)
     case registerCycle(pbx: Int)
     case registerFailover(pbx: Int, attempt: Int)
+    /// An answering PBX's extension answers (a UAS leg, by its key).
     case answer(leg: String)
+    /// An answering PBX's extension rang out its ring timeout.
     case legNoAnswer(leg: String)
+    /// A finished leg is forgotten (after 32 s of absorbing late requests).
+    case legCollect(leg: String)
+    /// The called party of a public-network call answers, or rings out.
+    case pstnAnswer(call: Int)
+    case pstnRingTimeout(call: Int)
     case hangup(call: Int)
     case noAnswer(call: Int)
     case pstn(call: Int, PSTNStep)
@@ -268,6 +275,9 @@ public final class World {
         case .registerFailover(let p, let attempt): registerFailoverTimer(pbx: p, attempt: attempt)
         case .answer(let leg): legAnswer(leg)
         case .legNoAnswer(let leg): legNoAnswer(leg)
+        case .legCollect(let leg): legCollect(leg)
+        case .pstnAnswer(let c): pstnAnswer(call: c)
+        case .pstnRingTimeout(let c): pstnRingTimeout(call: c)
         case .hangup(let c): hangup(call: c)
         case .noAnswer(let c): callerGivesUp(c)
         case .pstn(let c, let s): pstnStep(call: c, s)
