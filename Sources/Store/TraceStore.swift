@@ -218,25 +218,14 @@ public final class TraceStore {
     /// the busy timeout); rolls back when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         // Inside an enclosing transaction (`generate` writes a chunk of runs in one): a savepoint.
-        if db.inTransaction {
-            try db.execute("SAVEPOINT pbxsim_nested")
-            do {
-                let r = try body()
-                try db.execute("RELEASE pbxsim_nested")
-                return r
-            } catch {
-                try? db.execute("ROLLBACK TO pbxsim_nested")
-                try? db.execute("RELEASE pbxsim_nested")
-                throw error
-            }
-        }
-        try db.execute("BEGIN IMMEDIATE")
+        let nested = db.inTransaction
+        try db.execute(nested ? "SAVEPOINT pbxsim_nested" : "BEGIN IMMEDIATE")
         do {
             let r = try body()
-            try db.execute("COMMIT")
+            try db.execute(nested ? "RELEASE pbxsim_nested" : "COMMIT")
             return r
         } catch {
-            try? db.execute("ROLLBACK")
+            try? db.execute(nested ? "ROLLBACK TO pbxsim_nested; RELEASE pbxsim_nested" : "ROLLBACK")
             throw error
         }
     }

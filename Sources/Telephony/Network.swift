@@ -97,17 +97,20 @@ public struct Network {
     /// Whether a partition separates the two hosts.
     public func partitioned(_ a: String, _ b: String) -> Bool {
         guard !cut.isEmpty, let x = index(of: a), let y = index(of: b) else { return false }
-        return cut.contains(Self.pairKey(x, y))
+        return partitioned(x, y)
     }
+
+    func partitioned(_ x: Int, _ y: Int) -> Bool { !cut.isEmpty && cut.contains(Self.pairKey(x, y)) }
 
     /// Decides at send time what happens to a packet. Loss is drawn from the network's own
     /// random stream, only when some loss is configured (so adding loss elsewhere does not shift
     /// other draws).
     public mutating func fate(from src: String, to dst: String, reliable: Bool) -> Fate {
-        guard let s = host(src), s.up else { return .droppedSourceDown }
-        guard let d = host(dst) else { return .droppedUnknownDestination }
+        guard let si = index(of: src), hosts[si].up else { return .droppedSourceDown }
+        guard let di = index(of: dst) else { return .droppedUnknownDestination }
+        let s = hosts[si], d = hosts[di]
         guard d.up else { return .droppedDestinationDown }
-        if partitioned(src, dst) { return .droppedPartition }
+        if partitioned(si, di) { return .droppedPartition }
         if !reliable {
             let keep = (1 - loss) * (1 - s.loss) * (1 - d.loss)
             if keep < 1 && rng.unitDouble() >= keep { return .lost }

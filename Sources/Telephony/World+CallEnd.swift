@@ -49,12 +49,10 @@ extension World {
     func cancelPendingInvite(_ call: Call) {
         guard let t = call.inviteTxn, let tx = transactions[t], case .invite(let x) = tx.machine else { return }
         call.inviteTxn = nil
-        tx.owner = .cancelledInvite(call: call.id, pbx: call.pbx)
-        transactions[t] = tx
+        tx.owner = .cancelledInvite(call: call.id, pbx: call.pbx, cancelSent: false)
         lingering[call.id, default: 0] += 1
         let actor = sipSettings(call).actor
         if x.mayCancel {
-            sentCancels.insert(t)
             sendCancel(txn: t)
         } else {
             step(.cancel, actor, "CANCEL waits for a provisional response to the INVITE (RFC 3261 §9.1)", call: call.id, fields: [StepField("event", "waits-for-provisional")])
@@ -64,7 +62,8 @@ extension World {
     /// Sends the CANCEL of a pending INVITE: same Request-URI, Call-ID, From, To, top Via branch
     /// and CSeq number as the INVITE, method CANCEL, no body (§9.1), to where the INVITE went.
     func sendCancel(txn t: Int) {
-        guard let tx = transactions[t], case .invite(let x) = tx.machine, case .cancelledInvite(let id, _) = tx.owner else { return }
+        guard let tx = transactions[t], case .invite(let x) = tx.machine, case .cancelledInvite(let id, let pi, false) = tx.owner else { return }
+        tx.owner = .cancelledInvite(call: id, pbx: pi, cancelSent: true) // one CANCEL per INVITE
         var cancel = x.request
         cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
         cancel.setHeader("CSeq", "\(x.request.cseq?.number ?? 1) CANCEL")
@@ -84,17 +83,13 @@ extension World {
         guard let code = r.statusCode, let tx = transactions[t], case .invite(let x) = tx.machine else { return }
         if code < 200 {
             // The first provisional makes the waiting CANCEL possible (§9.1).
-            if !sentCancels.contains(t), x.mayCancel { sentCancels.insert(t); sendCancel(txn: t) }
+            if x.mayCancel { sendCancel(txn: t) } // sends only the first time
             return
         }
-        sentCancels.remove(t)
         guard code < 300 else { return } // 487 (or any final): the transaction ACKs it and runs Timer D
         // The far end answered before the CANCEL reached it (§15): ACK the 2xx, then BYE.
         let p = pbxs[pi]
-        let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: r.header("Contact") ?? ""))
-        let ack = x.request.inDialogRequest("ACK", for: r, branch: newBranch(), cseq: x.request.cseq?.number ?? 1, transport: transport,
-                                            localHostPort: hostPort(p.ip, 5060))
-        sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: id, retransmission: false)
+        let (_, ip, port, transport) = sendAck(for: r, of: x.request, pbx: pi, call: id)
         let bye = x.request.inDialogRequest("BYE", for: r, branch: newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
                                             localHostPort: hostPort(p.ip, 5060))
         step(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id, fields: [StepField("event", "2xx-crossed")])
@@ -182,7 +177,7 @@ extension World {
     /// Fail-back (domain §3.4): after a call connected somewhere other than its first target,
     /// the DNS-TTL policy makes new calls start there while the record lasts.
     func noteConnected(pbx pi: Int, target: RouteTarget, attempt: Int, call: Int) {
-        guard let card = pbxs[pi].card else { return }
+        guard let card = pbxs[pi].card, card.health.failback == .dnsTTL else { return }
         var expires: Int64?
         if case .dns(let name, _) = target.origin {
             expires = (pbxs[pi].resolver.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? pbxs[pi].resolver.entries["A \(name)"])?.expires.ns

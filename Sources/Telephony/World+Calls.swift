@@ -298,17 +298,23 @@ extension World {
 
     /// The SIP call is answered: ACK the 2xx end to end, start the conversation.
     func callConnected(_ call: Call) {
-        let p = pbxs[call.pbx]
         if let invite = call.lastInvite, let ok = call.dialog2xx {
-            // End to end to the remote target, over the transport its Contact URI names (RFC 3261
-            // §12.2.1.1): a TLS trunk to the carrier does not make the far PBX speak TLS.
-            let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
-            let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: 1, transport: transport,
-                                             localHostPort: hostPort(p.ip, 5060))
-            sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call.id, retransmission: false)
-            call.ack = (ack, ip, port, transport)
+            call.ack = sendAck(for: ok, of: invite, pbx: call.pbx, call: call.id)
         }
         answered(call)
+    }
+
+    /// ACKs a 2xx to INVITE end to end, to the remote target, over the transport its Contact URI
+    /// names (RFC 3261 §12.2.1.1: a TLS trunk to the carrier does not make the far PBX speak
+    /// TLS); returns the ACK and where it went.
+    @discardableResult
+    func sendAck(for ok: SIPMessage, of invite: SIPMessage, pbx pi: Int, call: Int) -> (message: SIPMessage, ip: String, port: Int, transport: Transport) {
+        let p = pbxs[pi]
+        let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
+        let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: invite.cseq?.number ?? 1, transport: transport,
+                                         localHostPort: hostPort(p.ip, 5060))
+        sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call, retransmission: false)
+        return (ack, ip, port, transport)
     }
 
     /// A copy of the 2xx for a call this PBX placed (the far end did not get the ACK): ACK it

@@ -113,7 +113,7 @@ extension World {
             for (_, ev) in t.timers { sim.cancel(ev) }
             transactions[id] = nil
             switch t.owner {
-            case .cancelledInvite(let c, _) where lingering[c] != nil, .callCancel(let c) where lingering[c] != nil:
+            case .cancelledInvite(let c, _, _) where lingering[c] != nil, .callCancel(let c) where lingering[c] != nil:
                 lingering[c, default: 1] -= 1
                 if lingering[c] == 0 {
                     lingering[c] = nil
@@ -140,7 +140,7 @@ extension World {
         case .callInvite(let c): callResponse(c, txn: id, r)
         case .callBye(let c): byeFinished(c)
         case .callCancel, .proxyCancel, .uasBye: break
-        case .cancelledInvite(let c, let pi): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
+        case .cancelledInvite(let c, let pi, _): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
         case .register(let p): registerResponse(pbx: p, txn: id, r)
         case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
         }

@@ -49,7 +49,7 @@ enum TxnOwner {
     case uasBye
     /// The INVITE of a call whose caller hung up before a final response: it runs on to send the
     /// CANCEL once a provisional arrives (§9.1) and to ACK and BYE a 2xx that crosses it (§15).
-    case cancelledInvite(call: Int, pbx: Int)
+    case cancelledInvite(call: Int, pbx: Int, cancelSent: Bool)
     case register(pbx: Int)
     case proxyInvite(server: Int, upstreamBranch: String)
 }
@@ -111,8 +111,6 @@ public final class World {
     public internal(set) var callCount = 0
     var transactions: [Int: Txn] = [:]
     var txnByBranch: [String: Int] = [:]
-    /// INVITE transactions of abandoned calls whose CANCEL has been sent.
-    var sentCancels: Set<Int> = []
     /// Server transactions and 2xx retransmissions of PBXs and SIP servers, by id.
     var serverTransactions: [Int: ServerTxnRecord] = [:]
     var serverByKey: [String: Int] = [:]
