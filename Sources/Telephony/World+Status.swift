@@ -81,7 +81,8 @@ extension World {
         var s = "call \(id)  \(p.name)/\(c.callerExt) -> \(c.dialed)  \(c.phase)"
         if let r = c.route { s += " via \(r)" }
         if !c.sipTargets.isEmpty { s += "  SIP targets \(c.sipTargets.joined(separator: ", "))" }
-        if let a = c.answeredBy { s += "  answered by \(a)" }
+        // Who answered, once the caller's side knows it (the far end may have answered already).
+        if c.answeredAt != nil, let a = c.answeredBy { s += "  answered by \(a)" }
         return s + "  (since \(c.placedAt))"
     }
 
