@@ -26,8 +26,6 @@ public struct InviteServerTransaction: Sendable {
     public private(set) var lastResponse: SIPMessage?
     /// Current Timer G interval.
     public private(set) var intervalG: Int64
-    /// Times the final response was retransmitted on Timer G.
-    public private(set) var retransmissions = 0
 
     public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
         self.branch = request.branch ?? ""
@@ -77,7 +75,6 @@ public struct InviteServerTransaction: Sendable {
         switch (timer, state) {
         case (.G, .completed):
             if let r = lastResponse { out.append(.send(r, retransmission: true)) }
-            retransmissions += 1
             intervalG = min(2 * intervalG, timers.t2)
             out.append(.startTimer(.G, at: now + intervalG))
         case (.H, .completed):
@@ -150,7 +147,6 @@ public struct TwoXXRetransmission: Sendable {
     public private(set) var interval: Int64
     public private(set) var acked = false
     public private(set) var gaveUp = false
-    public private(set) var retransmissions = 0
 
     public init(response: SIPMessage, timers: TimerPolicy) {
         self.response = response
@@ -174,7 +170,6 @@ public struct TwoXXRetransmission: Sendable {
         guard !acked, !gaveUp else { return [] }
         switch timer {
         case .G:
-            retransmissions += 1
             interval = min(2 * interval, timers.t2)
             return [.send(response, retransmission: true), .startTimer(.G, at: now + interval)]
         case .H:

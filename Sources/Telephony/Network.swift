@@ -92,14 +92,7 @@ public struct Network {
     /// Removes every partition.
     public mutating func heal() { cut.removeAll() }
 
-    public var hasPartitions: Bool { !cut.isEmpty }
-
-    /// Whether a partition separates the two hosts.
-    public func partitioned(_ a: String, _ b: String) -> Bool {
-        guard !cut.isEmpty, let x = index(of: a), let y = index(of: b) else { return false }
-        return partitioned(x, y)
-    }
-
+    /// Whether a partition separates the two hosts (by index).
     func partitioned(_ x: Int, _ y: Int) -> Bool { !cut.isEmpty && cut.contains(Self.pairKey(x, y)) }
 
     /// Decides at send time what happens to a packet. Loss is drawn from the network's own
