@@ -16,6 +16,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
         .target(name: "SimCore"),
         .target(name: "SIP"),
         .target(name: "Routing", dependencies: ["SIP", "Trace"]),
@@ -23,9 +24,11 @@ let package = Package(
         .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
         .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
+        // Live mode: the card's cores on the wall clock over real sockets (C socket API, res_query).
+        .target(name: "Live", dependencies: ["Scenario", "Telephony", "Routing", "SIP", "Trace", "SimCore", "CResolv"]),
         .target(name: "Export", dependencies: ["Store", "Trace", "SIP", "SimCore"]),
         .target(name: "PBXSimCLI", dependencies: [
-            "Scenario", "Store", "Export", "Telephony", "Trace", "SimCore", "CLibEdit",
+            "Scenario", "Store", "Export", "Telephony", "Trace", "SimCore", "CLibEdit", "Live",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbxsim", dependencies: ["PBXSimCLI"]),
@@ -35,6 +38,7 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP", "Trace"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Trace", "SimCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "Telephony", "Trace", "PBXSimCLI"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Telephony", "Trace", "SIP", "Routing", "Store"]),
     ],
     swiftLanguageModes: [.v6]
 )

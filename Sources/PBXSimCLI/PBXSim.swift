@@ -12,7 +12,7 @@ public struct PBXSim: ParsableCommand {
         commandName: "pbxsim",
         abstract: "Simulate telephone calls through PBXs, a SIP trunk with server failover, and the public network.",
         version: version,
-        subcommands: [Run.self, Check.self, Repl.self, Flow.self, ExportCommand.self, ReportCommand.self, Generate.self, Merge.self, Prune.self]
+        subcommands: [Run.self, Check.self, Repl.self, LiveCommand.self, Flow.self, ExportCommand.self, ReportCommand.self, Generate.self, Merge.self, Prune.self]
     )
 
     public init() {}

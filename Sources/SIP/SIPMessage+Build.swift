@@ -138,6 +138,19 @@ extension SIPMessage {
         return SIPMessage(startLine: .request(method: "ACK", uri: requestURI ?? ""), headers: hs)
     }
 
+    /// The CANCEL of this INVITE (RFC 3261 §9.1): the same Request-URI, Call-ID, From, To, top Via
+    /// (branch) and CSeq number, method CANCEL, no body.
+    public func cancelRequest() -> SIPMessage {
+        var cancel = self
+        cancel.startLine = .request(method: "CANCEL", uri: requestURI ?? "")
+        cancel.setHeader("CSeq", "\(cseq?.number ?? 1) CANCEL")
+        cancel.body = ""
+        cancel.removeHeaders("Content-Type")
+        cancel.removeHeaders("Contact")
+        cancel.removeHeaders("Allow")
+        return cancel
+    }
+
     /// An in-dialog request (ACK for 2xx, BYE) from the dialog state of an INVITE and its 2xx:
     /// sent to the remote Contact, with a new branch.
     public func inDialogRequest(_ method: String, for invite2xx: SIPMessage, branch: String, cseq: Int,

@@ -17,7 +17,7 @@ public enum CommandParser {
         ("refuse", "refuse HOST...", "hosts are up but their SIP port is closed (ICMP port unreachable / TCP refused)"),
         ("partition", "partition HOST... | HOST...", "both sides stay up but nothing passes between them (silently dropped)"),
         ("heal", "heal", "every partition is removed"),
-        ("respond", "respond HOST CODE|normal [retry-after DURATION]", "a SIP server answers new requests with CODE (100: only 100 Trying)"),
+        ("respond", "respond HOST CODE|silent|normal [retry-after DURATION]", "a SIP server answers new requests with CODE (100: only 100 Trying; 200: it answers as a UAS and takes the BYE), or reads them and stays silent"),
         ("dns", "dns NAME servfail|nxdomain|timeout|normal", "the DNS server fails queries for NAME"),
         ("latency", "latency DURATION [HOST]", "one-way latency of every path, or of paths to/from HOST"),
         ("loss", "loss PERCENT [HOST]", "packet loss on every path, or on paths to/from HOST"),
@@ -79,12 +79,12 @@ public enum CommandParser {
             guard args.count == 2 || (args.count == 4 && args[2].lowercased() == "retry-after") else {
                 throw fail("expected a host and a status code")
             }
-            if args[1].lowercased() == "normal" {
-                guard args.count == 2 else { throw fail("'normal' takes no retry-after") }
-                return .respond(host: args[0], code: nil, retryAfter: nil)
+            if args[1].lowercased() == "normal" || args[1].lowercased() == "silent" {
+                guard args.count == 2 else { throw fail("'\(args[1].lowercased())' takes no retry-after") }
+                return .respond(host: args[0], code: args[1].lowercased() == "silent" ? RespondMode.silentCode : nil, retryAfter: nil)
             }
-            guard let code = Int(args[1]), code == 100 || (300...699).contains(code) else {
-                throw fail("'\(args[1])' is not 100, a final status code 300-699, or normal")
+            guard let code = RespondMode.code(args[1]) else {
+                throw fail("'\(args[1])' is not 100, 200, a final status code 300-699, silent or normal")
             }
             return .respond(host: args[0], code: code, retryAfter: args.count == 4 ? try duration(args[3]) : nil)
         case "dns":
@@ -131,7 +131,7 @@ public enum CommandParser {
         case .partition(let a, let b): return "partition " + a.joined(separator: " ") + " | " + b.joined(separator: " ")
         case .heal: return "heal"
         case .respond(let h, let code, let ra):
-            return "respond \(h) " + (code.map(String.init) ?? "normal") + (ra.map { " retry-after \($0.durationString)" } ?? "")
+            return "respond \(h) " + (code.map(RespondMode.text) ?? "normal") + (ra.map { " retry-after \($0.durationString)" } ?? "")
         case .dns(let n, let f): return "dns \(n) \(f.rawValue)"
         case .latency(let d, let h): return "latency \(d.durationString)" + (h.map { " \($0)" } ?? "")
         case .loss(let p, let h): return "loss \(p)" + (h.map { " \($0)" } ?? "")

@@ -126,11 +126,24 @@ public enum ScenarioLoader {
         // SIP servers
         var sipServers: [SIPServerConfig] = []
         for e in try top["sip_servers"]?.sequence() ?? [] { try recovering(()) {
-            let m = try e.dict(allowed: ["host", "domain", "pstn_gateway"])
+            let m = try e.dict(allowed: ["host", "domain", "pstn_gateway", "respond", "retry_after"])
             guard let h = m["host"] else { throw e.error("missing required key 'host'", key: "\(e.path).host") }
             guard let d = m["domain"] else { throw e.error("missing required key 'domain'", key: "\(e.path).domain") }
             var sc = SIPServerConfig(host: try knownHost(h), domain: try d.nonEmptyString())
             sc.pstnGateway = try m["pstn_gateway"]?.bool() ?? false
+            if let r = m["respond"] {
+                let word = try r.nonEmptyString()
+                if word.lowercased() != "normal" {
+                    guard let code = RespondMode.code(word) else {
+                        throw r.error("'\(word)' is not normal, silent, 100, 200 or a final status code 300-699", key: "\(r.path)")
+                    }
+                    sc.respond = RespondMode(code: code, retryAfter: try m["retry_after"]?.duration())
+                } else if m["retry_after"] != nil {
+                    throw e.error("retry_after needs a respond code", key: "\(e.path).retry_after")
+                }
+            } else if m["retry_after"] != nil {
+                throw e.error("retry_after needs a respond code", key: "\(e.path).retry_after")
+            }
             sipServers.append(sc)
         } }
 

@@ -56,6 +56,10 @@ public struct SIPServerConfig: Sendable {
     /// The carrier terminates calls to numbers nobody registered on the public network (as a
     /// SIP provider does), through the telephone company of the number's area.
     public var pstnGateway = false
+    /// How the server answers from the start (`respond:` in the scenario; nil = normally). A lab
+    /// server that live mode meets (silent, 503, a UAS that answers 200) is described this way,
+    /// so that the simulation of the same scenario predicts what live mode measures.
+    public var respond: RespondMode?
     public init(host: String, domain: String) { self.host = host; self.domain = domain }
 }
 

@@ -5,6 +5,7 @@ public struct DNSQuery: Sendable {
     public var id: Int
     public var name: String
     public var type: DNSType
+    public init(id: Int, name: String, type: DNSType) { self.id = id; self.name = name; self.type = type }
 }
 
 public struct DNSResponse: Sendable {
@@ -19,7 +20,7 @@ public struct DNSResponse: Sendable {
     public var additional: [String: [String]]
 
     /// What the RFC 3263 procedure reads of it.
-    var answer: DNSAnswer { DNSAnswer(name: name, type: type, rcode: rcode, srv: srv, a: a, additional: additional) }
+    public var answer: DNSAnswer { DNSAnswer(name: name, type: type, rcode: rcode, srv: srv, a: a, additional: additional) }
 }
 
 /// What the scenario configures for one name.

@@ -198,8 +198,25 @@ public final class PBXState {
 /// One location-service binding (RFC 3261 §10).
 struct Binding { var contact: String; var ip: String; var port: Int; var expires: SimTime }
 
-/// Response mode of a SIP server set by `respond HOST ...`.
-struct RespondMode { var code: Int; var retryAfter: SimTime? }
+/// Response mode of a SIP server set by `respond HOST ...` or `sip_servers[].respond`: a status code
+/// for every new request (100: only 100 Trying; 200: the server answers as a UAS, with a Contact,
+/// and takes the ACK and BYE; 300-699: that final response), or `silent` (it reads every request
+/// and answers nothing, as a hung process behind an open port does).
+public struct RespondMode: Sendable, Equatable {
+    public var code: Int
+    public var retryAfter: SimTime?
+    public init(code: Int, retryAfter: SimTime?) { self.code = code; self.retryAfter = retryAfter }
+    /// The code that stands for `silent`.
+    public static let silentCode = 0
+    public var isSilent: Bool { code == RespondMode.silentCode }
+    /// The code a word of the command language or scenario names: `silent`, 100, 200 or 300-699.
+    public static func code(_ word: String) -> Int? {
+        if word.lowercased() == "silent" { return silentCode }
+        guard let c = Int(word), c == 100 || c == 200 || (300...699).contains(c) else { return nil }
+        return c
+    }
+    public static func text(_ code: Int) -> String { code == silentCode ? "silent" : String(code) }
+}
 
 /// A transaction a SIP server holds toward its upstream client: what it last answered, so that a
 /// retransmitted request gets the same answer.
@@ -220,7 +237,7 @@ public final class SIPServerState {
     public let ip: String
     var respond: RespondMode?
     var serverTxns: [String: ServerTxn] = [:]
-    init(config: SIPServerConfig, ip: String) { self.config = config; self.ip = ip }
+    init(config: SIPServerConfig, ip: String) { self.config = config; self.ip = ip; self.respond = config.respond }
 }
 
 /// A call a carrier SIP server hands to the public network: where its responses go.

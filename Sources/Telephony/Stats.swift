@@ -29,6 +29,7 @@ public struct PBXStats: Sendable {
         case .rejected: rejected += 1
         case .abandoned: abandoned += 1
         case .failed, .inProgress: failed += 1
+        case .rerouted: break // live mode only: counted in `rerouted` above
         }
         if let d { pdd.add(d) }
     }

@@ -64,13 +64,7 @@ extension World {
     func sendCancel(txn t: Int) {
         guard let tx = transactions[t], case .invite(let x) = tx.machine, case .cancelledInvite(let id, let pi, false) = tx.owner else { return }
         tx.owner = .cancelledInvite(call: id, pbx: pi, cancelSent: true) // one CANCEL per INVITE
-        var cancel = x.request
-        cancel.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
-        cancel.setHeader("CSeq", "\(x.request.cseq?.number ?? 1) CANCEL")
-        cancel.body = ""
-        cancel.removeHeaders("Content-Type")
-        cancel.removeHeaders("Contact")
-        cancel.removeHeaders("Allow")
+        let cancel = x.request.cancelRequest()
         step(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id,
              fields: [StepField("event", "sent"), StepField("target", hostPort(tx.remoteIP, tx.remotePort)), StepField("branch", x.branch)])
         lingering[id, default: 0] += 1
@@ -188,7 +182,7 @@ extension World {
     }
 
     /// The typed cause of a failover: `cause` (no-response, timeout, transport-error, 503) and its numbers.
-    static func causeFields(_ r: FailoverReason) -> [StepField] {
+    public static func causeFields(_ r: FailoverReason) -> [StepField] {
         switch r {
         case .noResponse(let t): return [StepField("cause", "no-response"), StepField("timeout_ns", t)]
         case .transactionTimeout: return [StepField("cause", "timeout"), StepField("code", 408)]
@@ -198,7 +192,7 @@ extension World {
     }
 
     /// The typed fields of a SIP target (attempt-started steps): where and how, and where it came from.
-    static func targetFields(_ t: RouteTarget) -> [StepField] {
+    public static func targetFields(_ t: RouteTarget) -> [StepField] {
         var f = [StepField("target", t.hostPort), StepField("ip", t.ip), StepField("port", t.port), StepField("transport", t.transport.rawValue)]
         switch t.origin {
         case .configured: f.append(StepField("origin", "configured"))

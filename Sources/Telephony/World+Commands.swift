@@ -41,7 +41,7 @@ extension World {
                 commandErrors.append("respond: \(host) is not a SIP server"); return
             }
             s.respond = code.map { RespondMode(code: $0, retryAfter: retryAfter) }
-            let what = code.map { c in "answers new requests with \(c)" + (retryAfter.map { " Retry-After \($0.durationString)" } ?? "") } ?? "answers normally"
+            let what = code.map { c in c == RespondMode.silentCode ? "reads new requests and stays silent" : "answers new requests with \(c)" + (retryAfter.map { " Retry-After \($0.durationString)" } ?? "") } ?? "answers normally"
             var fields = [StepField("subject", network.name(ofIP: ip)), StepField("change", "respond")]
             if let c = code { fields.append(StepField("code", c)) }
             if let ra = retryAfter { fields.append(StepField("retry_after_ns", ra.ns)) }

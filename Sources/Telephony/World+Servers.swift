@@ -39,6 +39,16 @@ extension World {
             serverRespond(txn, r)
         }
         if let mode = s.respond, method != "CANCEL" {
+            if mode.isSilent {
+                step(.proxy, actor, "\(method): read, no answer (silent, fault injected)", call: call, fields: [StepField("action", "fault"), StepField("method", method), StepField("code", 0)])
+                return
+            }
+            if mode.code == 200 {
+                // A UAS that answers: a Contact for the ACK and BYE, which come to it end to end.
+                step(.proxy, actor, "\(method): answers 200 as a UAS (fault injected)", call: call, fields: [StepField("action", "fault"), StepField("method", method), StepField("code", 200)])
+                reply(req.response(200, toTag: newTag(), extraHeaders: [("Contact", "<sip:\(hostPort(s.ip, p.dstPort))>")]))
+                return
+            }
             if mode.code == 100 {
                 step(.proxy, actor, "\(method): answers 100 Trying only (fault injected)", call: call, fields: [StepField("action", "fault"), StepField("method", method), StepField("code", 100)])
                 reply(req.response(100))

@@ -47,6 +47,9 @@ public enum CallOutcome: String, Sendable, CaseIterable, CustomStringConvertible
     case noAnswer = "no-answer"
     /// Not ended when the run stopped (`ended_at_us` NULL).
     case inProgress = "in-progress"
+    /// Live mode only: the card gave the call to the public trunk, which live mode does not dial
+    /// (route `public`; the simulation goes on to the PSTN instead).
+    case rerouted
     public var description: String { rawValue }
 }
 
