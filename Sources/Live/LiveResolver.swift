@@ -72,16 +72,16 @@ public final class SystemResolver: LiveResolver {
 
 /// A minimal reader of DNS answers (RFC 1035 §4.1): the answer and additional sections' SRV, A
 /// and AAAA records, names decompressed.
-enum DNSWire {
-    struct Parsed {
-        var srv: [SRVRecord] = []
+public enum DNSWire {
+    public struct Parsed {
+        public var srv: [SRVRecord] = []
         var a: [String] = []
         var aaaa: [String] = []
-        var additional: [String: [String]] = [:]
-        var minTTL: UInt32 = 300
+        public var additional: [String: [String]] = [:]
+        public var minTTL: UInt32 = 300
     }
 
-    static func parse(_ m: [UInt8]) -> Parsed {
+    public static func parse(_ m: [UInt8]) -> Parsed {
         var p = Parsed()
         guard m.count >= 12 else { return p }
         func u16(_ i: Int) -> Int { i + 1 < m.count ? Int(m[i]) << 8 | Int(m[i + 1]) : 0 }

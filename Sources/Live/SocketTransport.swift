@@ -238,7 +238,7 @@ public final class SocketTransport {
     }
 
     /// Cuts one whole SIP message (headers and Content-Length bytes of body) off a TCP stream.
-    static func cutMessage(_ inbox: inout [UInt8]) -> [UInt8]? {
+    public static func cutMessage(_ inbox: inout [UInt8]) -> [UInt8]? {
         // Leading CRLFs are keep-alives (RFC 5626 §3.5.1).
         while inbox.first == 0x0D || inbox.first == 0x0A { inbox.removeFirst() }
         guard inbox.count >= 4 else { return nil }

@@ -134,8 +134,8 @@ public enum ScenarioLoader {
             if let r = m["respond"] {
                 let word = try r.nonEmptyString()
                 if word.lowercased() != "normal" {
-                    guard let code = RespondMode.code(word) else {
-                        throw r.error("'\(word)' is not normal, silent, 100, 200 or a final status code 300-699", key: "\(r.path)")
+                    guard let code = word.lowercased() == "refuse" ? RespondMode.refuseCode : RespondMode.code(word) else {
+                        throw r.error("'\(word)' is not normal, silent, refuse, 100, 200 or a final status code 300-699", key: "\(r.path)")
                     }
                     sc.respond = RespondMode(code: code, retryAfter: try m["retry_after"]?.duration())
                 } else if m["retry_after"] != nil {

@@ -208,6 +208,9 @@ public struct RespondMode: Sendable, Equatable {
     public init(code: Int, retryAfter: SimTime?) { self.code = code; self.retryAfter = retryAfter }
     /// The code that stands for `silent`.
     public static let silentCode = 0
+    /// The code that stands for `refuse` (scenario only: its SIP port is closed from the start, as
+    /// the `refuse HOST` command does).
+    public static let refuseCode = -1
     public var isSilent: Bool { code == RespondMode.silentCode }
     /// The code a word of the command language or scenario names: `silent`, 100, 200 or 300-699.
     public static func code(_ word: String) -> Int? {
@@ -215,7 +218,7 @@ public struct RespondMode: Sendable, Equatable {
         guard let c = Int(word), c == 100 || c == 200 || (300...699).contains(c) else { return nil }
         return c
     }
-    public static func text(_ code: Int) -> String { code == silentCode ? "silent" : String(code) }
+    public static func text(_ code: Int) -> String { code == silentCode ? "silent" : code == refuseCode ? "refuse" : String(code) }
 }
 
 /// A transaction a SIP server holds toward its upstream client: what it last answered, so that a

@@ -162,7 +162,10 @@ public final class World {
         if let d = config.dns, let ip = network.ip(of: d.server) {
             dnsServer = DNSServer(hostIP: ip, zone: d.records, defaultTTL: d.defaultTTL)
         }
-        for s in config.sipServers { sipServers.append(SIPServerState(config: s, ip: network.ip(of: s.host) ?? s.host)) }
+        for s in config.sipServers {
+            sipServers.append(SIPServerState(config: s, ip: network.ip(of: s.host) ?? s.host))
+            if s.respond?.code == RespondMode.refuseCode { _ = network.update(s.host) { $0.refusesSIP = true } }
+        }
         for (i, p) in config.pbxs.enumerated() {
             let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"))
             if let c = p.card {

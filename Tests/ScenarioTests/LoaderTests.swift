@@ -59,12 +59,13 @@ import SimCore
 
     @Test func commandParserRoundTrip() throws {
         for text in ["dial PBX-1/1000 012-345-1011", "dial 1000 0123 hold 30s", "down a b", "up a", "refuse sip1",
-                     "respond sip1 503 retry-after 2m", "respond sip1 normal", "respond sip1 100", "dns itsp.example servfail",
+                     "respond sip1 503 retry-after 2m", "respond sip1 normal", "respond sip1 100", "respond sip1 200", "respond sip1 silent", "dns itsp.example servfail",
                      "latency 50ms", "latency 5ms sip1", "loss 10.0", "busy PBX-2/1011", "idle PBX-2/1011", "hangup 3", "hangup"] {
             let c = try CommandParser.parse(text)
             #expect(try CommandParser.parse(CommandParser.format(c)) == c, "\(text)")
         }
-        #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("respond sip1 200") }
+        #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("respond sip1 250") }
+        #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("respond sip1 silent retry-after 5s") }
         #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("loss 150") }
         #expect(throws: CommandParser.ParseError.self) { _ = try CommandParser.parse("dial PBX-1/1000") }
     }

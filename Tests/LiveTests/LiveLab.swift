@@ -1,0 +1,273 @@
+import Foundation
+import Live
+import Scenario
+import Testing
+import Trace
+
+/// The package root, found from this file's path.
+let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A lab of real SIP peers on loopback addresses for one test: SIPp user agents, a Kamailio
+/// registrar, and silent sockets (a process that reads and answers nothing), each stopped when
+/// the lab ends.
+final class LiveLab {
+    let dir: URL
+    private var processes: [Process] = []
+
+    init(_ name: String) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbxsim-live-\(getpid())-\(name)")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    deinit { stop() }
+
+    /// Kills every peer and the processes they forked (Kamailio's children). SIGKILL: Foundation's
+    /// Process starts children with SIGTERM blocked on Linux, so a polite signal may never arrive.
+    func stop() {
+        for p in processes where p.isRunning {
+            let pid = p.processIdentifier
+            for c in LiveLab.children(of: pid) { kill(c, SIGKILL) }
+            kill(pid, SIGKILL)
+        }
+        for p in processes { p.waitUntilExit() }
+        processes.removeAll()
+    }
+
+    /// Processes whose parent is `pid` (from /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { Int32($0) }.filter { c in
+            guard let stat = try? String(contentsOfFile: "/proc/\(c)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
+    }
+
+    /// Where a tool is, or nil. Absent tools skip the live tests on a developer's machine; in CI
+    /// (`CI` set) an absent tool is a failure, never a skip.
+    static func tool(_ name: String) -> String? {
+        for d in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") {
+            return "\(d)/\(name)"
+        }
+        return nil
+    }
+
+    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
+    /// True when every tool is there; otherwise records why the test does nothing (a failure in CI).
+    static func require(_ tools: [String]) -> Bool {
+        let missing = tools.filter { tool($0) == nil }
+        if missing.isEmpty { return true }
+        if inCI {
+            Issue.record("live tests need \(missing.joined(separator: ", ")) (Debian: sip-tester, kamailio, python3); .ci/run installs them")
+        } else {
+            print("skipped: live tests need \(missing.joined(separator: ", ")) (apt-get install sip-tester kamailio python3)")
+        }
+        return false
+    }
+
+    @discardableResult
+    func start(_ path: String, _ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        let out = FileManager.default.createFile(atPath: dir.appendingPathComponent(log).path, contents: nil)
+        precondition(out)
+        let h = try FileHandle(forWritingTo: dir.appendingPathComponent(log))
+        p.standardOutput = h
+        p.standardError = h
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        processes.append(p)
+        return p
+    }
+
+    /// Waits until something listens on UDP (or TCP) ip:port: binding there fails.
+    func waitListening(_ ip: String, _ port: Int, tcp: Bool = false) throws {
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(tcp ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue), 0)
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, ip, &a.sin_addr)
+            let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            close(fd)
+            if rc != 0 { return }
+            usleep(50_000)
+        }
+        throw LabError(description: "nothing listens on \(ip):\(port) after 5 s; see \(dir.path)")
+    }
+
+    struct LabError: Error, CustomStringConvertible { var description: String }
+
+    /// A socket that reads every datagram and answers nothing; it logs each arrival's instant
+    /// (seconds, monotonic) and first line to `log`.
+    func silent(_ ip: String, log: String) throws {
+        let script = """
+        import socket, sys, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sys.argv[1], 5060))
+        out = open(sys.argv[2], "w", buffering=1)
+        while True:
+            d, a = s.recvfrom(65535)
+            out.write("%.6f %s\\n" % (time.monotonic(), d.split(b"\\r\\n")[0].decode()))
+        """
+        try start(LiveLab.tool("python3")!, ["-c", script, ip, dir.appendingPathComponent(log).path], log: log + ".stderr")
+        try waitListening(ip, 5060)
+    }
+
+    /// SIPp as a UAS answering every INVITE with 503 and Retry-After.
+    func sipp503(_ ip: String, retryAfter: Int) throws {
+        let xml = """
+        <?xml version="1.0" encoding="ISO-8859-1" ?>
+        <scenario name="503 with Retry-After">
+          <recv request="INVITE" />
+          <send>
+            <![CDATA[
+
+              SIP/2.0 503 Service Unavailable
+              [last_Via:]
+              [last_From:]
+              [last_To:];tag=[pid]SIPpTag01[call_number]
+              [last_Call-ID:]
+              [last_CSeq:]
+              Retry-After: \(retryAfter)
+              Content-Length: 0
+
+            ]]>
+          </send>
+          <recv request="ACK" />
+        </scenario>
+        """
+        let f = dir.appendingPathComponent("503.xml")
+        try xml.write(to: f, atomically: true, encoding: .utf8)
+        try start(LiveLab.tool("sipp")!, ["-sf", f.path, "-i", ip, "-p", "5060", "-nostdin"], log: "sipp-503-\(ip).log")
+        try waitListening(ip, 5060)
+    }
+
+    /// SIPp's built-in UAS: 180, 200 with a Contact, then takes the ACK and the BYE.
+    func sippUAS(_ ip: String, tcp: Bool = false) throws {
+        try start(LiveLab.tool("sipp")!, ["-sn", "uas", "-i", ip, "-p", "5060", "-nostdin"] + (tcp ? ["-t", "t1"] : []),
+                  log: "sipp-uas-\(ip).log")
+        try waitListening(ip, 5060, tcp: tcp)
+    }
+
+    /// Kamailio as a registrar (usrloc in memory) that answers anything else 503.
+    func kamailio(_ ip: String) throws {
+        let cfg = """
+        #!KAMAILIO
+        debug=2
+        log_stderror=yes
+        fork=yes
+        children=1
+        listen=udp:\(ip):5060
+        mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+        loadmodule "tm.so"
+        loadmodule "sl.so"
+        loadmodule "pv.so"
+        loadmodule "textops.so"
+        loadmodule "siputils.so"
+        loadmodule "usrloc.so"
+        loadmodule "registrar.so"
+        modparam("usrloc", "db_mode", 0)
+        request_route {
+            if (is_method("REGISTER")) {
+                save("location");
+                exit;
+            }
+            sl_send_reply("503", "Registrar only");
+            exit;
+        }
+        """
+        let f = dir.appendingPathComponent("kamailio.cfg")
+        try cfg.write(to: f, atomically: true, encoding: .utf8)
+        try start(LiveLab.tool("kamailio")!, ["-f", f.path, "-DD", "-E", "-w", dir.path, "-P", dir.appendingPathComponent("kamailio.pid").path],
+                  log: "kamailio.log")
+        try waitListening(ip, 5060)
+    }
+
+    /// Arrival instants (seconds since the first) and first lines a silent socket logged.
+    func arrivals(_ log: String) -> [(t: Double, line: String)] {
+        let text = (try? String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8)) ?? ""
+        let rows = text.split(separator: "\n").compactMap { l -> (Double, String)? in
+            let parts = l.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let t = Double(parts[0]) else { return nil }
+            return (t, String(parts[1]))
+        }
+        guard let t0 = rows.first?.0 else { return [] }
+        return rows.map { ($0.0 - t0, $0.1) }
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let f = dir.appendingPathComponent(name)
+        try text.write(to: f, atomically: true, encoding: .utf8)
+        return f.path
+    }
+}
+
+/// A lab scenario on the loopback network `127.0.N.0/24`: the card at .1, sip1 .11, sip2 .12 (its
+/// failover address), sip3 .13 (the DNS name's second SRV target), the registrar at .20.
+func labScenario(net n: Int, respond1: String, respond2: String, respond3: String, registrar: Bool, timeline: [String],
+                 transport: String = "udp", extraCard: String = "") -> String {
+    let b = "127.0.\(n)"
+    return """
+    name: live-lab-\(n)
+    seed: 7
+    network:
+      latency: 0ms
+      hosts:
+        pbx1.lab.example: \(b).1
+        sip1.lab.example: \(b).11
+        sip2.lab.example: \(b).12
+        sip3.lab.example: \(b).13
+        registrar.lab.example: \(b).20
+        dns.lab.example: \(b).53
+    dns:
+      server: dns.lab.example
+      records:
+        lab.example:
+          ttl: 300s
+          srv:
+            - {priority: 10, weight: 0, port: 5060, target: sip1.lab.example}
+            - {priority: 20, weight: 0, port: 5060, target: sip3.lab.example}
+    sip_servers:
+      - {host: sip1.lab.example, domain: lab.example, respond: \(respond1)}
+      - {host: sip2.lab.example, domain: lab.example, respond: \(respond2)}
+      - {host: sip3.lab.example, domain: lab.example, respond: \(respond3)}
+      - {host: registrar.lab.example, domain: lab.example}
+    telephone_companies:
+      - {name: TELCO-098, area_code: "098"}
+      - {name: TELCO-012, area_code: "012"}
+    pbxs:
+      - name: PBX-1
+        host: pbx1.lab.example
+        telephone_company: TELCO-098
+        extensions:
+          - {number: "1000"}
+        public_trunk: {channels: 4, numbers: ["098-765-4321"]}
+        v_sipgw:
+          sip_server: lab.example
+          sip_server_failover: \(b).12
+    \(registrar ? "      registrar: \(b).20\n" : "")      domain: lab.example
+          transport: \(transport)
+          invite_timeout: 4s
+          numbers: ["098-765-4321"]
+    \(extraCard)
+    timeline:
+    \(timeline.map { "  - {\($0)}" }.joined(separator: "\n"))
+    """
+}
+
+func loadScenario(_ path: String) throws -> Scenario {
+    try ScenarioLoader.load(path: path, text: try String(contentsOfFile: path, encoding: .utf8))
+}
+
+extension Step {
+    func text(_ n: String) -> String? {
+        for f in fields where f.name == n { if case .text(let v) = f.value { return v } }
+        return nil
+    }
+}

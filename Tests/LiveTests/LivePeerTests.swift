@@ -1,0 +1,160 @@
+import Foundation
+import Live
+import Scenario
+import SIP
+import Testing
+import Trace
+
+/// Live mode against real peers on loopback (issue 14): SIPp user agents, a Kamailio registrar and
+/// silent sockets. The instants checked are those of real packets, as the peers saw them, with a
+/// tolerance for scheduling on a loaded machine; the numbers are RFC 3261's (T1 = 500 ms: INVITE
+/// retransmissions at 0, 0.5, 1.5, 3.5 s) and the card's (4 s per silent target).
+@Suite(.serialized) struct LivePeerTests {
+    func runLive(_ s: Scenario, local: String) throws -> (LiveCard, MemoryTraceSink) {
+        let sink = MemoryTraceSink()
+        let card = try LiveCard(scenario: s, pbxName: nil,
+                                options: .init(local: Endpoint(ip: local, port: 5060), resolver: ScenarioResolver(config: s.world),
+                                               maxDurationNs: 60_000_000_000),
+                                sink: sink)
+        card.run(shouldStop: { false })
+        return (card, sink)
+    }
+
+    @Test func failoverSkipsThe503AndAnswersAsThePredictionSays() throws {
+        guard LiveLab.require(["sipp", "kamailio", "python3"]) else { return }
+        let lab = try LiveLab("failover")
+        defer { lab.stop() }
+        try lab.silent("127.0.1.11", log: "silent.log")
+        try lab.sipp503("127.0.1.12", retryAfter: 120)
+        try lab.sippUAS("127.0.1.13")
+        try lab.kamailio("127.0.1.20")
+        let path = try lab.write("lab.yaml", labScenario(net: 1, respond1: "silent", respond2: "503, retry_after: 120s", respond3: "200", registrar: true,
+                                                         timeline: ["at: 500ms, do: \"dial PBX-1/1000 012-345-1011 hold 1s\"",
+                                                                    "at: 7s, do: \"dial PBX-1/1000 012-345-1011 hold 1s\""]))
+        let s = try loadScenario(path)
+        let (_, sink) = try runLive(s, local: "127.0.1.1")
+
+        // Registered with Kamailio, and unregistered (Expires: 0) at the end.
+        #expect(sink.steps.contains { $0.kind == .registration && $0.text("event") == "registered" && $0.text("registered_at") == "127.0.1.20:5060" })
+        let registers = sink.sipMessages.filter { $0.method == "REGISTER" }
+        #expect(registers.last?.raw.contains("Expires: 0") == true)
+        #expect(sink.steps.contains { $0.text("event") == "unregistered" })
+
+        // The silent peer saw the INVITE of each call at 0, 0.5, 1.5 and 3.5 s, and nothing after.
+        let got = lab.arrivals("silent.log")
+        #expect(got.count == 8, "silent peer saw \(got.map { "\($0.t) \($0.line)" })")
+        let expected: [Double] = [0, 0.5, 1.5, 3.5]
+        for (i, e) in expected.enumerated() where i < got.count {
+            #expect(abs(got[i].t - e) < 0.15, "INVITE \(i + 1) of call 1 at \(got[i].t) s, expected \(e) s")
+            #expect(got[i].line.hasPrefix("INVITE "))
+        }
+        if got.count == 8 {
+            for (i, e) in expected.enumerated() { #expect(abs(got[4 + i].t - got[4].t - e) < 0.15, "INVITE \(i + 1) of call 2") }
+        }
+
+        // Call 1: silent 4 s, 503 at once, answered at sip3. Call 2 skips the blocklisted sip2.
+        let calls = sink.calls.sorted { $0.callID < $1.callID }
+        #expect(calls.map(\.outcome) == [.answered, .answered])
+        #expect(calls.first?.sipTargets == ["127.0.1.11", "127.0.1.12", "127.0.1.13"])
+        #expect(calls.last?.sipTargets == ["127.0.1.11", "127.0.1.13"])
+        for c in calls {
+            let d = Double(c.setupDelayNs ?? 0) / 1e9
+            #expect(d > 3.9 && d < 4.3, "call \(c.callID) set up in \(d) s; expected about 4 s (the silent target's timeout)")
+        }
+        #expect(sink.steps.contains { $0.kind == .blocklistAdded && $0.text("ip") == "127.0.1.12" })
+        #expect(sink.steps.contains { $0.kind == .targetSkipped && $0.callID == 2 && $0.text("target") == "127.0.1.12" })
+        let failover = sink.steps.first { $0.kind == .failover && $0.callID == 1 && $0.text("cause") == "no-response" }
+        let placed = sink.steps.first { $0.kind == .attemptStarted && $0.callID == 1 }
+        if let f = failover, let p = placed { #expect(abs(Double(f.atNs - p.atNs) / 1e9 - 4) < 0.15) }
+
+        // The simulation of the same scenario predicts the same events within 250 ms.
+        let sim = MemoryTraceSink()
+        _ = ScenarioRunner.run(s, sink: sim)
+        let cmp = Comparison(predicted: sim.steps, predictedCalls: sim.calls, measured: sink.steps, measuredCalls: sink.calls)
+        #expect(cmp.rows.count == 10)
+        #expect(cmp.agrees(toleranceNs: 250_000_000), "\(cmp.render())")
+    }
+
+    @Test func everyTargetFailsAndTheRerouteIsRecorded() throws {
+        guard LiveLab.require(["sipp", "python3"]) else { return }
+        let lab = try LiveLab("reroute")
+        defer { lab.stop() }
+        try lab.silent("127.0.2.11", log: "silent.log")
+        try lab.sipp503("127.0.2.12", retryAfter: 60)
+        // sip3 is named by DNS but nothing listens there: ICMP port unreachable, a transport error.
+        let path = try lab.write("lab.yaml", labScenario(net: 2, respond1: "silent", respond2: "503, retry_after: 60s", respond3: "refuse", registrar: false,
+                                                         timeline: ["at: 200ms, do: \"dial PBX-1/1000 012-345-1011\""]))
+        let s = try loadScenario(path)
+        let (_, sink) = try runLive(s, local: "127.0.2.1")
+        let c = try #require(sink.calls.first)
+        #expect(c.outcome == .rerouted)
+        #expect(c.route == .publicTrunk)
+        #expect(c.rerouted)
+        #expect(c.sipTargets == ["127.0.2.11", "127.0.2.12", "127.0.2.13"])
+        let causes = sink.steps.filter { $0.kind == .failover }.compactMap { $0.text("cause") }
+        #expect(causes == ["no-response", "503", "transport-error"])
+        let reroute = try #require(sink.steps.first { $0.kind == .reroute })
+        let placed = try #require(sink.steps.first { $0.kind == .callPlaced })
+        let after = Double(reroute.atNs - placed.atNs) / 1e9
+        #expect(after > 3.9 && after < 4.3, "reroute after \(after) s")
+    }
+
+    @Test func tcpTransportAnswersOverOneConnection() throws {
+        guard LiveLab.require(["sipp"]) else { return }
+        let lab = try LiveLab("tcp")
+        defer { lab.stop() }
+        try lab.sippUAS("127.0.4.11", tcp: true)
+        let path = try lab.write("lab.yaml", labScenario(net: 4, respond1: "200", respond2: "503", respond3: "200", registrar: false,
+                                                         timeline: ["at: 100ms, do: \"dial PBX-1/1000 012-345-1011 hold 500ms\""], transport: "tcp"))
+        let s = try loadScenario(path)
+        let (_, sink) = try runLive(s, local: "127.0.4.1")
+        let c = try #require(sink.calls.first)
+        #expect(c.outcome == .answered)
+        #expect(c.sipTargets == ["127.0.4.11"])
+        #expect(sink.sipMessages.allSatisfy { $0.transport == "TCP" })
+        #expect(sink.sipMessages.filter { $0.method == "INVITE" }.count == 1) // reliable: no retransmission
+        #expect(sink.sipMessages.contains { $0.method == "BYE" } && sink.sipMessages.contains { $0.statusCode == 200 && $0.raw.contains("BYE") })
+    }
+
+    /// Ctrl-C: the CLI hangs up, unregisters with Expires: 0, records the run as interrupted and
+    /// exits with 130.
+    @Test func ctrlCUnregistersAndExitsCleanly() throws {
+        guard LiveLab.require(["kamailio", "sqlite3"]) else { return }
+        let lab = try LiveLab("sigint")
+        defer { lab.stop() }
+        try lab.kamailio("127.0.3.20")
+        let path = try lab.write("lab.yaml", labScenario(net: 3, respond1: "silent", respond2: "503", respond3: "200", registrar: true,
+                                                         timeline: ["at: 60s, do: \"dial PBX-1/1000 012-345-1011\""]))
+        let db = lab.dir.appendingPathComponent("live.sqlite").path
+        let p = Process()
+        p.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
+        p.arguments = ["live", path, "--db", db, "--local", "127.0.3.1:5060", "-q"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        // Registered within a second (Kamailio answers at once); then Ctrl-C.
+        usleep(1_500_000)
+        p.interrupt()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130, "\(text)")
+        let sql = try LiveLab.sqlite(db, "SELECT tool || ' ' || status FROM run; SELECT count(*) FROM sip_message WHERE method = 'REGISTER' AND raw LIKE '%Expires: 0%'; SELECT count(*) FROM sip_message WHERE status_code = 200 AND raw LIKE '%REGISTER%';")
+        #expect(sql == ["live interrupted", "1", "2"], "\(sql)\n\(text)")
+        #expect(text.contains("unregistered"))
+    }
+}
+
+extension LiveLab {
+    static func sqlite(_ db: String, _ sql: String) throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool("sqlite3")!)
+        p.arguments = [db, sql]
+        let o = Pipe()
+        p.standardOutput = o
+        try p.run()
+        let d = o.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: d, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
