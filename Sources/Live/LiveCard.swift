@@ -196,7 +196,6 @@ public final class LiveCard {
     func runTimeline(_ i: Int) {
         timelineDone += 1
         let t = scenario.timeline[i]
-        step(.command, by: "scenario", t.text, fields: [StepField("command", t.text.split(separator: " ").first.map(String.init) ?? "")])
         switch t.command {
         case .dial(let caller, let number, let hold): dial(caller, number: number, hold: hold)
         case .hangup(let c, _):
@@ -230,7 +229,7 @@ public final class LiveCard {
                                                  delivered: err == nil, retransmission: retransmission, transport: tr.rawValue, raw: text)))
         if let err {
             step(.transportError, "\(msg.method ?? "response") to \(remote): \(err)", call: call,
-                 fields: [StepField("target", remote.description), StepField("reason", err)])
+                 fields: [StepField("peer", remote.description), StepField("transport", tr.rawValue), StepField("cause", "send-refused"), StepField("reason", err)])
         }
         return err
     }
@@ -241,8 +240,9 @@ public final class LiveCard {
             // Every transaction toward that address learns of it (RFC 3261 §18.4).
             for id in txns.keys.sorted() {
                 guard let t = txns[id], t.remote == remote, t.transport == tr else { continue }
+                let cause = tr == .udp ? "icmp-port-unreachable" : reason.contains("closed") ? "connection-closed" : "connection-refused"
                 step(.transportError, "\(t.method) to \(remote): \(reason)", call: t.callID,
-                     fields: [StepField("target", remote.description), StepField("reason", reason)])
+                     fields: [StepField("peer", remote.description), StepField("transport", tr.rawValue), StepField("cause", cause)])
                 txnInput(id) { m, now in
                     switch m {
                     case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
@@ -253,7 +253,8 @@ public final class LiveCard {
         case .received(let bytes, let from, let tr):
             let text = String(decoding: bytes, as: UTF8.self)
             guard let msg = try? SIPMessage.parse(text) else {
-                step(.packetDropped, by: "network", "unparsable datagram from \(from) dropped", fields: [StepField("from", from.description), StepField("reason", "unparsable")])
+                step(.packetDropped, by: "network", "unparsable datagram from \(from) dropped",
+                     fields: [StepField("src", from.description), StepField("dst", localHostPort), StepField("cause", "unparsable")])
                 return
             }
             let call = msg.callID.flatMap { callBySIPID[$0] }

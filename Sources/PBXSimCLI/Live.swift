@@ -72,7 +72,7 @@ extension PBXSim {
             let localEP = try localEndpoint(s, card.pbx)
             let store = try openTraceStore(db, maxSize: defaultMaxDBSize)
             let memory = MemoryTraceSink()
-            let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: true)
+            let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: !quiet)
             let options = LiveCard.Options(local: localEP, resolver: systemDns ? SystemResolver() : ScenarioResolver(config: s.world),
                                            maxDurationNs: maxNs, allowPublic: yes)
             // The card is made (and its safety checks run) before the run row exists.

@@ -8,6 +8,7 @@ import Foundation
     /// Commands not run here, and why.
     static let skipped: [(prefix: String, why: String)] = [
         ("./scripts/setup", "installs Debian packages: .ci/run does it"),
+        ("apt-get install", "installs Debian packages: .ci/run does it"),
         ("swift ", "builds or tests pbxsim itself: this test runs inside swift test"),
         ("export PATH", "the sandbox puts the built pbxsim on PATH"),
         ("scripts/update-golden", "rewrites the golden traces"),
@@ -42,7 +43,7 @@ import Foundation
         let sandbox = tempPath("docs-sandbox")
         try? FileManager.default.removeItem(atPath: sandbox)
         try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
-        for d in ["scenarios", "sweeps"] {
+        for d in ["scenarios", "sweeps", "scripts"] {
             try FileManager.default.createSymbolicLink(atPath: sandbox + "/" + d, withDestinationPath: packageRoot.appendingPathComponent(d).path)
         }
         let bin = packageRoot.appendingPathComponent(".build/debug").path

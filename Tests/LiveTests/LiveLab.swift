@@ -121,27 +121,8 @@ final class LiveLab {
 
     /// SIPp as a UAS answering every INVITE with 503 and Retry-After.
     func sipp503(_ ip: String, retryAfter: Int) throws {
-        let xml = """
-        <?xml version="1.0" encoding="ISO-8859-1" ?>
-        <scenario name="503 with Retry-After">
-          <recv request="INVITE" />
-          <send>
-            <![CDATA[
-
-              SIP/2.0 503 Service Unavailable
-              [last_Via:]
-              [last_From:]
-              [last_To:];tag=[pid]SIPpTag01[call_number]
-              [last_Call-ID:]
-              [last_CSeq:]
-              Retry-After: \(retryAfter)
-              Content-Length: 0
-
-            ]]>
-          </send>
-          <recv request="ACK" />
-        </scenario>
-        """
+        let shipped = try String(contentsOf: packageRoot.appendingPathComponent("scripts/live-lab/503.xml"), encoding: .utf8)
+        let xml = shipped.replacingOccurrences(of: "Retry-After: 120", with: "Retry-After: \(retryAfter)")
         let f = dir.appendingPathComponent("503.xml")
         try xml.write(to: f, atomically: true, encoding: .utf8)
         try start(LiveLab.tool("sipp")!, ["-sf", f.path, "-i", ip, "-p", "5060", "-nostdin"], log: "sipp-503-\(ip).log")
@@ -157,31 +138,8 @@ final class LiveLab {
 
     /// Kamailio as a registrar (usrloc in memory) that answers anything else 503.
     func kamailio(_ ip: String) throws {
-        let cfg = """
-        #!KAMAILIO
-        debug=2
-        log_stderror=yes
-        fork=yes
-        children=1
-        listen=udp:\(ip):5060
-        mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-        loadmodule "tm.so"
-        loadmodule "sl.so"
-        loadmodule "pv.so"
-        loadmodule "textops.so"
-        loadmodule "siputils.so"
-        loadmodule "usrloc.so"
-        loadmodule "registrar.so"
-        modparam("usrloc", "db_mode", 0)
-        request_route {
-            if (is_method("REGISTER")) {
-                save("location");
-                exit;
-            }
-            sl_send_reply("503", "Registrar only");
-            exit;
-        }
-        """
+        let shipped = try String(contentsOf: packageRoot.appendingPathComponent("scripts/live-lab/kamailio.cfg"), encoding: .utf8)
+        let cfg = shipped.replacingOccurrences(of: "listen=udp:127.0.0.20:5060", with: "listen=udp:\(ip):5060")
         let f = dir.appendingPathComponent("kamailio.cfg")
         try cfg.write(to: f, atomically: true, encoding: .utf8)
         try start(LiveLab.tool("kamailio")!, ["-f", f.path, "-DD", "-E", "-w", dir.path, "-P", dir.appendingPathComponent("kamailio.pid").path],

@@ -142,6 +142,30 @@ import Trace
         let sql = try LiveLab.sqlite(db, "SELECT tool || ' ' || status FROM run; SELECT count(*) FROM sip_message WHERE method = 'REGISTER' AND raw LIKE '%Expires: 0%'; SELECT count(*) FROM sip_message WHERE status_code = 200 AND raw LIKE '%REGISTER%';")
         #expect(sql == ["live interrupted", "1", "2"], "\(sql)\n\(text)")
         #expect(text.contains("unregistered"))
+
+        // A live run exports like any other: its pcap holds the real REGISTERs and their 200s.
+        if let tshark = LiveLab.tool("tshark") {
+            let pcap = lab.dir.appendingPathComponent("live.pcap").path
+            let e = Process()
+            e.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
+            e.arguments = ["export", db, "--format", "pcap", "--out", pcap]
+            try e.run()
+            e.waitUntilExit()
+            #expect(e.terminationStatus == 0)
+            let t = Process()
+            t.executableURL = URL(fileURLWithPath: tshark)
+            t.arguments = ["-r", pcap, "-Y", "sip"]
+            let o = Pipe()
+            t.standardOutput = o
+            t.standardError = FileHandle.nullDevice
+            try t.run()
+            let decoded = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            t.waitUntilExit()
+            #expect(decoded.components(separatedBy: "Request: REGISTER").count - 1 == 2, "\(decoded)")
+            #expect(decoded.components(separatedBy: "Status: 200 OK").count - 1 == 2, "\(decoded)")
+        } else if LiveLab.inCI {
+            Issue.record("tshark is missing (Debian: tshark); .ci/run installs it")
+        }
     }
 }
 
