@@ -12,7 +12,7 @@ let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent
 /// the lab ends.
 final class LiveLab {
     let dir: URL
-    private var processes: [Process] = []
+    private var pids: [pid_t] = []
 
     init(_ name: String) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbxsim-live-\(getpid())-\(name)")
@@ -22,27 +22,60 @@ final class LiveLab {
 
     deinit { stop() }
 
-    /// Kills every peer and the processes they forked (Kamailio's children). SIGKILL: Foundation's
-    /// Process starts children with SIGTERM blocked on Linux, so a polite signal may never arrive.
+    /// Kills every peer with its whole process group (Kamailio's children too) and reaps it.
     func stop() {
-        for p in processes where p.isRunning {
-            let pid = p.processIdentifier
-            for c in LiveLab.children(of: pid) { kill(c, SIGKILL) }
-            kill(pid, SIGKILL)
+        for pid in pids {
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
         }
-        for p in processes { p.waitUntilExit() }
-        processes.removeAll()
+        pids.removeAll()
     }
 
-    /// Processes whose parent is `pid` (from /proc).
-    static func children(of pid: Int32) -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return names.compactMap { Int32($0) }.filter { c in
-            guard let stat = try? String(contentsOfFile: "/proc/\(c)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == pid
-        }
+    /// Starts a program with posix_spawn: its own process group, no signal blocked, stdin from
+    /// /dev/null, stdout and stderr to `log` in the lab's directory. (Foundation's Process is not
+    /// used: on Linux it starts children with signals blocked and has been seen to miss an exit.)
+    @discardableResult
+    static func spawn(_ path: String, _ args: [String], log: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var dflt = sigset_t()
+        sigemptyset(&dflt)
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&dflt, sig) }
+        posix_spawnattr_setsigdefault(&attr, &dflt)
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
+        guard rc == 0 else { throw LabError(description: "cannot start \(path): error \(rc)") }
+        return pid
+    }
+
+    /// Runs a program to its end; its status and output (stdout and stderr).
+    func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let log = dir.appendingPathComponent("run-\(UUID().uuidString).out").path
+        let status = LiveLab.wait(try LiveLab.spawn(path, args, log: log))
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// Waits for a spawned program's exit; its status (128 + signal when killed).
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
+        return 128 + (status & 0x7F)
     }
 
     /// Where a tool is, or nil. Absent tools skip the live tests on a developer's machine; in CI
@@ -68,21 +101,8 @@ final class LiveLab {
         return false
     }
 
-    @discardableResult
-    func start(_ path: String, _ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let out = FileManager.default.createFile(atPath: dir.appendingPathComponent(log).path, contents: nil)
-        precondition(out)
-        let h = try FileHandle(forWritingTo: dir.appendingPathComponent(log))
-        p.standardOutput = h
-        p.standardError = h
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        processes.append(p)
-        return p
+    func start(_ path: String, _ args: [String], log: String) throws {
+        pids.append(try LiveLab.spawn(path, args, log: dir.appendingPathComponent(log).path))
     }
 
     /// Waits until something listens on UDP (or TCP) ip:port: binding there fails.
@@ -213,8 +233,7 @@ func labScenario(net n: Int, respond1: String, respond2: String, respond3: Strin
           transport: \(transport)
           invite_timeout: 4s
           numbers: ["098-765-4321"]
-    \(extraCard)
-    timeline:
+    \(extraCard.isEmpty ? "" : "      " + extraCard + "\n")timeline:
     \(timeline.map { "  - {\($0)}" }.joined(separator: "\n"))
     """
 }

@@ -124,45 +124,37 @@ import Trace
         defer { lab.stop() }
         try lab.kamailio("127.0.3.20")
         let path = try lab.write("lab.yaml", labScenario(net: 3, respond1: "silent", respond2: "503", respond3: "200", registrar: true,
-                                                         timeline: ["at: 60s, do: \"dial PBX-1/1000 012-345-1011\""]))
+                                                         timeline: ["at: 60s, do: \"dial PBX-1/1000 012-345-1011\""], extraCard: "register_expires: 2"))
         let db = lab.dir.appendingPathComponent("live.sqlite").path
-        let p = Process()
-        p.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
-        p.arguments = ["live", path, "--db", db, "--local", "127.0.3.1:5060", "-q"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        // Registered within a second (Kamailio answers at once); then Ctrl-C.
-        usleep(1_500_000)
-        p.interrupt()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 130, "\(text)")
-        let sql = try LiveLab.sqlite(db, "SELECT tool || ' ' || status FROM run; SELECT count(*) FROM sip_message WHERE method = 'REGISTER' AND raw LIKE '%Expires: 0%'; SELECT count(*) FROM sip_message WHERE status_code = 200 AND raw LIKE '%REGISTER%';")
-        #expect(sql == ["live interrupted", "1", "2"], "\(sql)\n\(text)")
+        let outLog = lab.dir.appendingPathComponent("pbxsim.out").path
+        let pid = try LiveLab.spawn(packageRoot.appendingPathComponent(".build/debug/pbxsim").path,
+                                    ["live", path, "--db", db, "--local", "127.0.3.1:5060", "-q"], log: outLog)
+        // Registered at once for 2 s, refreshed at 90 % (1.8 s); then Ctrl-C at 2.5 s.
+        usleep(2_500_000)
+        kill(pid, SIGINT)
+        let status = LiveLab.wait(pid)
+        let text = (try? String(contentsOfFile: outLog, encoding: .utf8)) ?? ""
+        #expect(status == 130, "\(text)")
+        let sql = try lab.sqlite(db, """
+            SELECT tool || ' ' || status FROM run;
+            SELECT count(*) FROM sip_message WHERE method = 'REGISTER' AND raw LIKE '%Expires: 0%';
+            SELECT count(*) FROM sip_message WHERE method = 'REGISTER' AND raw LIKE '%Expires: 2%';
+            SELECT count(*) FROM sip_message WHERE status_code = 200 AND raw LIKE '%REGISTER%';
+            SELECT group_concat(at_us / 100000, ',') FROM (SELECT at_us FROM sip_message WHERE method = 'REGISTER' ORDER BY at_us);
+            """)
+        // Two registrations (at 0 and the refresh at 1.8 s), the unregister, three 200s.
+        #expect(sql.prefix(4) == ["live interrupted", "1", "2", "3"], "\(sql)\n\(text)")
+        #expect(sql.count == 5 && sql[4].hasPrefix("0,18,"), "REGISTER instants in 0.1 s: \(sql)")
         #expect(text.contains("unregistered"))
 
         // A live run exports like any other: its pcap holds the real REGISTERs and their 200s.
         if let tshark = LiveLab.tool("tshark") {
             let pcap = lab.dir.appendingPathComponent("live.pcap").path
-            let e = Process()
-            e.executableURL = packageRoot.appendingPathComponent(".build/debug/pbxsim")
-            e.arguments = ["export", db, "--format", "pcap", "--out", pcap]
-            try e.run()
-            e.waitUntilExit()
-            #expect(e.terminationStatus == 0)
-            let t = Process()
-            t.executableURL = URL(fileURLWithPath: tshark)
-            t.arguments = ["-r", pcap, "-Y", "sip"]
-            let o = Pipe()
-            t.standardOutput = o
-            t.standardError = FileHandle.nullDevice
-            try t.run()
-            let decoded = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            t.waitUntilExit()
-            #expect(decoded.components(separatedBy: "Request: REGISTER").count - 1 == 2, "\(decoded)")
-            #expect(decoded.components(separatedBy: "Status: 200 OK").count - 1 == 2, "\(decoded)")
+            let exported = try lab.run(packageRoot.appendingPathComponent(".build/debug/pbxsim").path, ["export", db, "--format", "pcap", "--out", pcap])
+            #expect(exported.status == 0, "\(exported.output)")
+            let decoded = try lab.run(tshark, ["-r", pcap, "-Y", "sip"]).output
+            #expect(decoded.components(separatedBy: "Request: REGISTER").count - 1 == 3, "\(decoded)")
+            #expect(decoded.components(separatedBy: "Status: 200 OK").count - 1 == 3, "\(decoded)")
         } else if LiveLab.inCI {
             Issue.record("tshark is missing (Debian: tshark); .ci/run installs it")
         }
@@ -170,15 +162,7 @@ import Trace
 }
 
 extension LiveLab {
-    static func sqlite(_ db: String, _ sql: String) throws -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool("sqlite3")!)
-        p.arguments = [db, sql]
-        let o = Pipe()
-        p.standardOutput = o
-        try p.run()
-        let d = o.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: d, as: UTF8.self).split(separator: "\n").map(String.init)
+    func sqlite(_ db: String, _ sql: String) throws -> [String] {
+        try run(LiveLab.tool("sqlite3")!, [db, sql]).output.split(separator: "\n").map(String.init)
     }
 }
