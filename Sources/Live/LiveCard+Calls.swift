@@ -73,21 +73,9 @@ extension LiveCard {
         performRouter(call, actions)
     }
 
-    /// The simulation's INVITE failover order (World.inviteSequence): preferred target, SIP
-    /// server, its failover address, then the DNS targets.
+    /// The simulated card's INVITE failover order (`CardConfig.inviteSequence`).
     func inviteSequence() -> FailoverSequence {
-        var stages: [FailoverSequence.Stage] = []
-        if card.callsFollowRegistration, let reg = registration?.registeredWith {
-            stages.append(.address(reg.ip, port: reg.port, origin: .preferred))
-        }
-        if let pref = health.preferredTarget(now: now) { stages.append(.address(pref.ip, port: pref.port, origin: .preferred)) }
-        switch card.sipServer {
-        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
-        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
-        }
-        if let f = card.sipServerFailover { stages.append(.address(f, port: nil, origin: .failover)) }
-        if let (n, port) = card.dnsName { stages.append(.allOf(name: n, port: port)) }
-        return FailoverSequence(stages: stages, transport: card.transport)
+        card.inviteSequence(registeredWith: registration?.registeredWith, preferred: health.preferredTarget(now: now))
     }
 
     func blockCheck() -> (String) -> Bool {

@@ -5,24 +5,7 @@ import Telephony
 import Trace
 
 extension LiveCard {
-    func makeRegistrationCore() -> RegistrationCore {
-        var stages: [FailoverSequence.Stage] = []
-        switch card.registrar! {
-        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
-        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
-        }
-        if let f = card.registrarFailover { stages.append(.address(f, port: nil, origin: .failover)) }
-        if let (n, port) = card.dnsName { stages.append(.allOf(name: n, port: port)) }
-        let retry: RegistrationCore.Retry
-        switch card.registerRetry {
-        case .fixed(let d): retry = .fixed(d.ns)
-        case .rfc5626(let base, let maxW): retry = .rfc5626(base: base.ns, max: maxW.ns)
-        }
-        return RegistrationCore(config: .init(stages: stages, transport: card.transport,
-                                              failoverTimeout: (card.failoverTimerRegister ?? SimTime(ns: card.timers.timerF)).ns,
-                                              expires: card.registerExpires, refreshPercent: card.registerRefreshPercent, retry: retry,
-                                              failoverAfterProvisional: card.registerFailoverAfterProvisional))
-    }
+    func makeRegistrationCore() -> RegistrationCore { RegistrationCore(config: card.registrationConfig) }
 
     func backoff() -> (Int) -> Xoshiro256 {
         let s = streams, name = pbx.name

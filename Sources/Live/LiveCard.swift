@@ -110,14 +110,7 @@ public final class LiveCard {
         self.sink = sink
         self.streams = RandomStreams(seed: scenario.seed)
         self.actor = "\(check.pbx.name)/V-SIPGW"
-        let failback: TargetHealth.Failback
-        switch card.failback {
-        case .newRequests: failback = .newRequests
-        case .duration(let d): failback = .duration(d.ns)
-        case .registration: failback = .registration
-        case .dnsTTL: failback = .dnsTTL
-        }
-        health = TargetHealth(failback: failback)
+        health = TargetHealth(failback: check.card.healthFailback)
         let named = LiveCard.namedAddresses(scenario, card: check.card)
         let outside = named.filter { !AddressScope.of($0).isLocal }
         if !outside.isEmpty && !options.allowPublic {

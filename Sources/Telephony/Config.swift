@@ -297,3 +297,58 @@ public struct TrafficConfig: Sendable {
         "an arrival rate of \(rate) calls/s is outside 1 call per 366 days ... 1,000,000 calls/s"
     }
 }
+
+extension CardConfig {
+    /// The INVITE failover order of this card (feature guide §4.1.1.1): the registrar it is
+    /// registered with (`calls_follow_registration`), a fail-back target, the SIP server (its first
+    /// DNS target when it is a name), the SIP server's failover address, then every DNS target of the
+    /// registrar (or SIP server) name. One definition for the simulated card and live mode.
+    public func inviteSequence(registeredWith: RouteTarget?, preferred: RouteTarget?) -> FailoverSequence {
+        var stages: [FailoverSequence.Stage] = []
+        if callsFollowRegistration, let reg = registeredWith { stages.append(.address(reg.ip, port: reg.port, origin: .preferred)) }
+        if let pref = preferred { stages.append(.address(pref.ip, port: pref.port, origin: .preferred)) }
+        switch sipServer {
+        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
+        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
+        }
+        if let f = sipServerFailover { stages.append(.address(f, port: nil, origin: .failover)) }
+        if let (n, port) = dnsName { stages.append(.allOf(name: n, port: port)) }
+        return FailoverSequence(stages: stages, transport: transport)
+    }
+
+    /// The REGISTER failover order: the registrar (its first DNS target when it is a name), the
+    /// registrar failover address, then the DNS targets of the registrar name.
+    public var registerStages: [FailoverSequence.Stage] {
+        var stages: [FailoverSequence.Stage] = []
+        switch registrar {
+        case .ip(let ip, let port)?: stages.append(.address(ip, port: port, origin: .configured))
+        case .name(let n, let port)?: stages.append(.firstOf(name: n, port: port))
+        case nil: break
+        }
+        if let f = registrarFailover { stages.append(.address(f, port: nil, origin: .failover)) }
+        if let (n, port) = dnsName { stages.append(.allOf(name: n, port: port)) }
+        return stages
+    }
+
+    /// The configuration of this card's `RegistrationCore`.
+    public var registrationConfig: RegistrationCore.Config {
+        let retry: RegistrationCore.Retry
+        switch registerRetry {
+        case .fixed(let d): retry = .fixed(d.ns)
+        case .rfc5626(let base, let maxW): retry = .rfc5626(base: base.ns, max: maxW.ns)
+        }
+        return .init(stages: registerStages, transport: transport, failoverTimeout: (failoverTimerRegister ?? SimTime(ns: timers.timerF)).ns,
+                     expires: registerExpires, refreshPercent: registerRefreshPercent, retry: retry,
+                     failoverAfterProvisional: registerFailoverAfterProvisional)
+    }
+
+    /// The card's fail-back policy as the target-health core takes it.
+    public var healthFailback: TargetHealth.Failback {
+        switch failback {
+        case .newRequests: return .newRequests
+        case .duration(let d): return .duration(d.ns)
+        case .registration: return .registration
+        case .dnsTTL: return .dnsTTL
+        }
+    }
+}

@@ -109,14 +109,7 @@ public final class VSIPGWCard {
     init(config: CardConfig, callID: String, fromTag: String) {
         self.config = config
         self.registration = RegistrationState(callID: callID, fromTag: fromTag)
-        let failback: TargetHealth.Failback
-        switch config.failback {
-        case .newRequests: failback = .newRequests
-        case .duration(let d): failback = .duration(d.ns)
-        case .registration: failback = .registration
-        case .dnsTTL: failback = .dnsTTL
-        }
-        self.health = TargetHealth(failback: failback)
+        self.health = TargetHealth(failback: config.healthFailback)
     }
 }
 

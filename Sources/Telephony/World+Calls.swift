@@ -106,25 +106,10 @@ extension World {
         call.usesSIPChannel = false
     }
 
-    /// The INVITE failover order for a card: SIP server, its failover address, then the DNS
-    /// targets of the registrar (or SIP server) name.
+    /// The INVITE failover order for a card (`CardConfig.inviteSequence`).
     func inviteSequence(pbx pi: Int) -> FailoverSequence {
         let card = pbxs[pi].card!
-        let c = card.config
-        var stages: [FailoverSequence.Stage] = []
-        if c.callsFollowRegistration, let reg = card.registration.registeredWith {
-            stages.append(.address(reg.ip, port: reg.port, origin: .preferred))
-        }
-        if let pref = card.health.preferredTarget(now: sim.now.ns) {
-            stages.append(.address(pref.ip, port: pref.port, origin: .preferred))
-        }
-        switch c.sipServer {
-        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
-        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
-        }
-        if let f = c.sipServerFailover { stages.append(.address(f, port: nil, origin: .failover)) }
-        if let (n, port) = c.dnsName { stages.append(.allOf(name: n, port: port)) }
-        return FailoverSequence(stages: stages, transport: c.transport)
+        return card.config.inviteSequence(registeredWith: card.registration.registeredWith, preferred: card.health.preferredTarget(now: sim.now.ns))
     }
 
     func blockCheck(_ pi: Int) -> (String) -> Bool {

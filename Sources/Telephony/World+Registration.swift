@@ -4,32 +4,9 @@ import Routing
 import Trace
 
 extension World {
-    /// The REGISTER failover order: the registrar (its first DNS target when it is a name), the
-    /// registrar failover address, then the DNS targets of the registrar name.
-    func registerSequence(pbx pi: Int) -> FailoverSequence {
-        let c = pbxs[pi].card!.config
-        var stages: [FailoverSequence.Stage] = []
-        switch c.registrar! {
-        case .ip(let ip, let port): stages.append(.address(ip, port: port, origin: .configured))
-        case .name(let n, let port): stages.append(.firstOf(name: n, port: port))
-        }
-        if let f = c.registrarFailover { stages.append(.address(f, port: nil, origin: .failover)) }
-        if let (n, port) = c.dnsName { stages.append(.allOf(name: n, port: port)) }
-        return FailoverSequence(stages: stages, transport: c.transport)
-    }
-
     /// The card's registration core, made at its first cycle from the card's configuration.
     func makeRegistrationCore(pbx pi: Int) -> RegistrationCore {
-        let c = pbxs[pi].card!.config
-        let retry: RegistrationCore.Retry
-        switch c.registerRetry {
-        case .fixed(let d): retry = .fixed(d.ns)
-        case .rfc5626(let base, let maxW): retry = .rfc5626(base: base.ns, max: maxW.ns)
-        }
-        return RegistrationCore(config: .init(stages: registerSequence(pbx: pi).stages, transport: c.transport,
-                                              failoverTimeout: (c.failoverTimerRegister ?? SimTime(ns: c.timers.timerF)).ns,
-                                              expires: c.registerExpires, refreshPercent: c.registerRefreshPercent, retry: retry,
-                                              failoverAfterProvisional: c.registerFailoverAfterProvisional))
+        RegistrationCore(config: pbxs[pi].card!.config.registrationConfig)
     }
 
     /// The RFC 5626 wait's random source for a cycle: one stream per card and cycle.
