@@ -1,6 +1,7 @@
 import CResolv
 import Routing
 import SimCore
+import SIP
 import Telephony
 
 /// Where live mode's RFC 3263 procedure gets its DNS answers: the scenario's own records,
@@ -46,15 +47,23 @@ public final class ScenarioResolver: LiveResolver {
     }
 }
 
-/// The machine's resolver (res_query): SRV, A and AAAA from the real DNS.
+/// The machine's resolver (res_query): SRV, A and AAAA from the real DNS, through the name
+/// servers of /etc/resolv.conf, or through one given server (`--dns-server IP[:PORT]`).
 public final class SystemResolver: LiveResolver {
-    public let label = "system"
-    public init() {}
+    public let label: String
+    let server: (ip: String, port: Int)?
+    public init(server: (ip: String, port: Int)? = nil) {
+        self.server = server
+        label = server.map { "system (\(hostPort($0.ip, $0.port)))" } ?? "system"
+    }
 
     public func answer(name: String, type: DNSType) -> (answer: DNSAnswer, ttlNs: Int64) {
         let code: Int32 = type == .srv ? 33 : type == .a ? 1 : 28
         var buf = [UInt8](repeating: 0, count: 8192)
-        let n = buf.withUnsafeMutableBufferPointer { pbxsim_res_query(name, code, $0.baseAddress, Int32($0.count)) }
+        let n = buf.withUnsafeMutableBufferPointer { b -> Int32 in
+            if let s = server { return pbxsim_res_query_at(s.ip, Int32(s.port), name, code, b.baseAddress, Int32(b.count)) }
+            return pbxsim_res_query(name, code, b.baseAddress, Int32(b.count))
+        }
         var out = DNSAnswer(name: name, type: type, rcode: .noError, srv: [], a: [], additional: [:])
         if n < 0 {
             // h_errno: HOST_NOT_FOUND (1) is NXDOMAIN, NO_DATA (4) an empty answer, else a failure.

@@ -20,8 +20,8 @@ extension PBXSim {
         @Option(name: .customLong("run"), parsing: .upToNextOption, help: "Run ids to export (default: all).")
         var runs: [Int64] = []
 
-        @Option(help: "jsonl, episodes, csv or pcap.")
-        var format: String
+        @Option(help: "jsonl (one object per step), episodes (one per call), csv (two files) or pcap.")
+        var format: ExportFormat
 
         @Option(help: "Output file (csv: prefix of the two files). Standard output when omitted (jsonl, episodes).")
         var out: String?
@@ -56,7 +56,7 @@ extension PBXSim {
             // rows/s and an estimate; the total comes from each run's last seq (an index lookup).
             let statusLine = StatusLine()
             let totalRows = exporter.runs.reduce(Int64(0)) { t, r in
-                t + ((try? database.scalarInt(format == "episodes" ? "SELECT count(*) FROM call WHERE run_id = \(r)" : "SELECT max(seq) FROM step WHERE run_id = \(r)")) ?? 0)
+                t + ((try? database.scalarInt(format == .episodes ? "SELECT count(*) FROM call WHERE run_id = \(r)" : "SELECT max(seq) FROM step WHERE run_id = \(r)")) ?? 0)
             }
             var rows: Int64 = 0
             exporter.shouldStop = {
@@ -65,7 +65,7 @@ extension PBXSim {
                     statusLine.update({
                         let rate = Double(rows) / statusLine.elapsed
                         let eta = totalRows > rows && rate > 0 ? "  ETA \(Int(Double(totalRows - rows) / rate))s" : ""
-                        return "export \(format): \(rows)/\(totalRows) \(format == "episodes" ? "calls" : "rows")  \(Int(rate))/s\(eta)"
+                        return "export \(format): \(rows)/\(totalRows) \(format == .episodes ? "calls" : "rows")  \(Int(rate))/s\(eta)"
                     }())
                 }
                 return stopRequested()
@@ -81,25 +81,23 @@ extension PBXSim {
             }
             do {
                 switch format {
-                case "jsonl":
+                case .jsonl:
                     let o = try OutputFile(path: out); try exporter.jsonl(to: o); try o.close()
-                case "episodes":
+                case .episodes:
                     let o = try OutputFile(path: out); try exporter.episodes(to: o); try o.close()
-                case "csv":
+                case .csv:
                     guard let prefix = out else { throw ExportError.needsOutput("csv writes two files: give --out PREFIX") }
                     let c = try OutputFile(path: prefix + "-calls.csv"), s = try OutputFile(path: prefix + "-steps.csv")
                     try exporter.csv(calls: c, steps: s)
                     try c.close(); try s.close()
-                case "pcap":
+                case .pcap:
                     guard let path = out else { throw ExportError.needsOutput("pcap is binary: give --out FILE") }
                     let o = try OutputFile(path: path)
                     do { try exporter.pcap(to: o, deliveredOnly: deliveredOnly) } catch { o.discard(); throw error }
                     try o.close()
-                default:
-                    printError("error: --format: expected jsonl, episodes, csv or pcap, got '\(format)'"); throw ExitStatus(code: 2)
                 }
                 statusLine.finish()
-                let written = out.map { format == "csv" ? fileBytes($0 + "-calls.csv") + fileBytes($0 + "-steps.csv") : fileBytes($0) }.map { ", " + byteCount($0) } ?? ""
+                let written = out.map { format == .csv ? fileBytes($0 + "-calls.csv") + fileBytes($0 + "-steps.csv") : fileBytes($0) }.map { ", " + byteCount($0) } ?? ""
                 printError("exported \(exporter.runs.count) run(s) as \(format)" + (out.map { " to \($0)" } ?? "") + written)
             } catch ExportError.interrupted {
                 let (code, name) = stopStatus()
@@ -110,4 +108,10 @@ extension PBXSim {
             }
         }
     }
+}
+
+/// `export --format`, checked by the argument parser (its error names the four choices).
+enum ExportFormat: String, CaseIterable, ExpressibleByArgument, CustomStringConvertible {
+    case jsonl, episodes, csv, pcap
+    var description: String { rawValue }
 }

@@ -31,8 +31,9 @@ extension PBXSim {
         @Argument(help: "The scenario file (YAML).")
         var scenario: String
 
-        @Option(help: "SQLite file to append the trace to.")
-        var db: String = "pbxsim.sqlite"
+        @OptionGroup(title: "Trace database")
+        var database: TraceDatabaseOptions
+        var db: String { database.db }
 
         @Option(help: "The PBX whose card is driven (default: the first PBX with a v_sipgw card).")
         var pbx: String?
@@ -42,6 +43,9 @@ extension PBXSim {
 
         @Flag(help: "Resolve names with the system resolver (/etc/resolv.conf) instead of the scenario's dns: records.")
         var systemDns = false
+
+        @Option(help: "With --system-dns: ask this DNS server (IPv4 IP[:PORT], default port 53) instead of /etc/resolv.conf's.")
+        var dnsServer: String?
 
         @Flag(help: "Allow addresses that are neither loopback nor private.")
         var yes = false
@@ -70,10 +74,24 @@ extension PBXSim {
                 maxNs = d.ns
             }
             let localEP = try localEndpoint(s, card.pbx)
-            let store = try openTraceStore(db, maxSize: defaultMaxDBSize)
+            let store = try openTraceStore(db, maxSize: database.maxDbSize)
             let memory = MemoryTraceSink()
             let console = ConsoleTraceSink(style: .detect(), quiet: quiet, verbose: !quiet)
-            let options = LiveCard.Options(local: localEP, resolver: systemDns ? SystemResolver() : ScenarioResolver(config: s.world),
+            var resolver: LiveResolver = ScenarioResolver(config: s.world)
+            if let d = dnsServer {
+                let (ip, port) = splitHostPort(d)
+                guard ServerAddress.isIPv4(ip), !d.hasPrefix("[") else {
+                    printError("error: --dns-server: expected an IPv4 address with an optional port (e.g. 127.0.0.53:5353), got '\(d)'"); throw ExitStatus(code: 2)
+                }
+                guard systemDns else { printError("error: --dns-server needs --system-dns (the scenario's records are answered in memory)"); throw ExitStatus(code: 2) }
+                guard AddressScope.of(ip).isLocal || yes else {
+                    printError("error: --dns-server \(ip) is neither loopback nor private; start with --yes if you mean it"); throw ExitStatus(code: 2)
+                }
+                resolver = SystemResolver(server: (ip, d.contains(":") ? port : 53))
+            } else if systemDns {
+                resolver = SystemResolver()
+            }
+            let options = LiveCard.Options(local: localEP, resolver: resolver,
                                            maxDurationNs: maxNs, allowPublic: yes)
             // The card is made (and its safety checks run) before the run row exists.
             let runID: Int64
@@ -105,7 +123,7 @@ extension PBXSim {
                 switch e { case .step(let x): return x.atNs; case .sipMessage(let x): return x.atNs; case .callEnded(let x): return x.endedAtNs ?? x.placedAtNs }
             }.max() ?? 0) / 1000
             do { try sqlSink.flush() } catch {
-                printError("error: \(db): writing the trace failed: \(error)")
+                printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: database.maxDbSize) + "; the trace of live run \(runID) is incomplete")
                 try? store.finishRun(runID, status: "trace-error", endedAtUs: endUs, calls: live.finished.count)
                 throw ExitStatus(code: 3)
             }

@@ -40,5 +40,15 @@ public struct PBXSim: ParsableCommand {
 /// Thrown by subcommands to end with a given status after printing their own messages.
 struct ExitStatus: Error { var code: Int32 }
 
+/// The trace database options shared by `run` and `live`: where the trace goes and how large the
+/// file may grow.
+struct TraceDatabaseOptions: ParsableArguments {
+    @Option(help: "SQLite file to append the trace to.")
+    var db: String = "pbxsim.sqlite"
+
+    @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). A run that would pass it stops with exit status 3; earlier runs stay intact.")
+    var maxDbSize: String = defaultMaxDBSize
+}
+
 /// `--trace full|steps|calls`, checked by the argument parser (its error names the choices).
 extension TraceLevel: ExpressibleByArgument {}

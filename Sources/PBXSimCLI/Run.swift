@@ -27,8 +27,10 @@ extension PBXSim {
         @Option(help: "Write one JSON object per scenario (JSON Lines).")
         var json: String?
 
-        @Option(help: "SQLite file to append the trace to.")
-        var db: String = "pbxsim.sqlite"
+        @OptionGroup(title: "Trace database")
+        var database: TraceDatabaseOptions
+        var db: String { database.db }
+        var maxDbSize: String { database.maxDbSize }
 
         @Option(help: "Seed for the random streams (overrides the scenario's seed).")
         var seed: UInt64?
@@ -45,8 +47,6 @@ extension PBXSim {
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
         var trace: TraceLevel = .full
 
-        @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). A run that would pass it stops with exit status 3; earlier runs stay intact.")
-        var maxDbSize: String = defaultMaxDBSize
 
         func run() throws {
             // Line-buffered: every line is out as soon as it is printed, even into a pipe.

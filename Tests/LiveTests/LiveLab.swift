@@ -139,6 +139,48 @@ final class LiveLab {
         try waitListening(ip, 5060)
     }
 
+    /// A DNS server (UDP, RFC 1035 wire format) on ip:port: SRV records `name -> [(priority, weight,
+    /// port, target)]` and A records `name -> [ip]`; anything else NXDOMAIN. It logs each question.
+    func dns(_ ip: String, port: Int, srv: [String: [(Int, Int, Int, String)]], a: [String: [String]]) throws {
+        let srvText = srv.map { k, v in "\"\(k)\": [" + v.map { "(\($0.0), \($0.1), \($0.2), \"\($0.3)\")" }.joined(separator: ", ") + "]" }.joined(separator: ", ")
+        let aText = a.map { k, v in "\"\(k)\": [" + v.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }.joined(separator: ", ")
+        let script = """
+        import socket, struct, sys
+        SRV = {\(srvText)}
+        A = {\(aText)}
+        def enc(name):
+            return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".") if p) + b"\\0"
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sys.argv[1], int(sys.argv[2])))
+        log = open(sys.argv[3], "w", buffering=1)
+        while True:
+            q, addr = s.recvfrom(512)
+            qid, flags = struct.unpack(">HH", q[:4])
+            i, labels = 12, []
+            while q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode()); i += 1 + q[i]
+            name = ".".join(labels).lower(); qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+            question = q[12:i + 5]
+            log.write("%s %d\\n" % (name, qtype))
+            answers, extra = [], []
+            if qtype == 33 and name in SRV:
+                for (pr, w, port, target) in SRV[name]:
+                    rd = struct.pack(">HHH", pr, w, port) + enc(target)
+                    answers.append(b"\\xc0\\x0c" + struct.pack(">HHIH", 33, 1, 60, len(rd)) + rd)
+                    for ip in A.get(target, []):
+                        extra.append(enc(target) + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(ip))
+            elif qtype == 1 and name in A:
+                for ip in A[name]:
+                    answers.append(b"\\xc0\\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(ip))
+            known = name in SRV or name in A
+            rcode = 0 if known or answers else 3
+            head = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, len(answers), 0, len(extra))
+            s.sendto(head + question + b"".join(answers) + b"".join(extra), addr)
+        """
+        try start(LiveLab.tool("python3")!, ["-c", script, ip, String(port), dir.appendingPathComponent("dns.log").path], log: "dns.stderr")
+        try waitListening(ip, port)
+    }
+
     /// SIPp as a UAS answering every INVITE with 503 and Retry-After.
     func sipp503(_ ip: String, retryAfter: Int) throws {
         let shipped = try String(contentsOf: packageRoot.appendingPathComponent("scripts/live-lab/503.xml"), encoding: .utf8)

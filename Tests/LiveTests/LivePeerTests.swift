@@ -116,6 +116,39 @@ import Trace
         #expect(sink.sipMessages.contains { $0.method == "BYE" } && sink.sipMessages.contains { $0.statusCode == 200 && $0.raw.contains("BYE") })
     }
 
+    /// `--system-dns --dns-server`: the SRV and A records come from a real DNS server through the C
+    /// resolver library (res_nquery), not from the scenario: the scenario's own records point
+    /// elsewhere, and the call is answered where the DNS server says.
+    @Test func systemResolverAsksARealDNSServer() throws {
+        guard LiveLab.require(["sipp", "python3", "sqlite3"]) else { return }
+        let lab = try LiveLab("dns")
+        defer { lab.stop() }
+        try lab.dns("127.0.6.53", port: 5353, srv: ["_sip._udp.lab.example": [(10, 0, 5060, "edge.lab.example")]],
+                    a: ["edge.lab.example": ["127.0.6.13"]])
+        try lab.sippUAS("127.0.6.13")
+        // The scenario's records name 127.0.6.99 (nothing there): used only without --system-dns.
+        var text = labScenario(net: 6, respond1: "normal", respond2: "normal", respond3: "normal", registrar: false,
+                               timeline: ["at: 100ms, do: \"dial PBX-1/1000 012-345-1011 hold 300ms\""])
+        text = text.replacingOccurrences(of: "      sip_server_failover: 127.0.6.12\n", with: "")
+        text = text.replacingOccurrences(of: "sip1.lab.example: 127.0.6.11", with: "sip1.lab.example: 127.0.6.99")
+        let path = try lab.write("lab.yaml", text)
+        let db = lab.dir.appendingPathComponent("live.sqlite").path
+        let run = try lab.run(packageRoot.appendingPathComponent(".build/debug/pbxsim").path,
+                              ["live", path, "--db", db, "--local", "127.0.6.1:5060", "--system-dns", "--dns-server", "127.0.6.53:5353", "-q"])
+        #expect(run.status == 0, "\(run.output)")
+        let rows = try lab.sqlite(db, """
+            SELECT outcome || ' ' || sip_targets FROM call;
+            SELECT count(*) FROM step WHERE kind = 'dns-query' AND fields LIKE '%system (127.0.6.53:5353)%';
+            """)
+        #expect(rows == ["answered [\"127.0.6.13\"]", "1"], "\(rows)\n\(run.output)")
+        let asked = (try? String(contentsOf: lab.dir.appendingPathComponent("dns.log"), encoding: .utf8)) ?? ""
+        #expect(asked.contains("_sip._udp.lab.example 33"), "\(asked)")
+        // Without the server's consent a public --dns-server is refused before anything is sent.
+        let refused = try lab.run(packageRoot.appendingPathComponent(".build/debug/pbxsim").path,
+                                  ["live", path, "--db", db, "--system-dns", "--dns-server", "8.8.8.8"])
+        #expect(refused.status == 2 && refused.output.contains("--yes"), "\(refused.output)")
+    }
+
     /// Ctrl-C: the CLI hangs up, unregisters with Expires: 0, records the run as interrupted and
     /// exits with 130.
     @Test func ctrlCUnregistersAndExitsCleanly() throws {
