@@ -75,7 +75,7 @@ extension LiveCard {
 
     /// The simulated card's INVITE failover order (`CardConfig.inviteSequence`).
     func inviteSequence() -> FailoverSequence {
-        card.inviteSequence(registeredWith: registration?.registeredWith, preferred: health.preferredTarget(now: now))
+        card.inviteSequence(registeredWith: registration.registeredWith, preferred: health.preferredTarget(now: now))
     }
 
     func blockCheck() -> (String) -> Bool {

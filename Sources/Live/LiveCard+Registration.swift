@@ -4,130 +4,47 @@ import SIP
 import Telephony
 import Trace
 
-extension LiveCard {
-    func makeRegistrationCore() -> RegistrationCore { RegistrationCore(config: card.registrationConfig) }
-
-    func backoff() -> (Int) -> Xoshiro256 {
-        let s = streams, name = pbx.name
-        return { cycles in s.stream("register-backoff-\(name)-\(cycles)") }
-    }
-
-    func registrationInput(_ input: (inout RegistrationCore) -> [RegistrationCore.Action]?) {
-        var core = registration ?? makeRegistrationCore()
-        let actions = input(&core)
-        registration = core
-        if let actions { performRegistration(actions) }
-    }
-
-    func startRegistration() {
-        regCycleTimer = nil
-        guard !stopping else { return }
-        let blocked = blockCheck(), b = backoff(), t = now
-        registrationInput { $0.startCycle(now: t, ownNetworkUp: true, isBlocked: blocked, backoff: b) }
-    }
-
-    func registerFailoverTimer(attempt: Int) {
-        guard registration?.cseq == attempt, regTxn != nil else { return }
-        regFailoverTimer = nil
-        step(.timerFired, "Failover Timer (REGISTER) for \(registration?.lastTarget?.hostPort ?? "?")", fields: [StepField("timer", "register-failover")])
-        let blocked = blockCheck(), b = backoff()
-        registrationInput { $0.failoverTimerFired(attempt: attempt, isBlocked: blocked, backoff: b) }
-    }
-
-    func registerTargetFailed(txn: Int, reason: String) {
-        guard regTxn == txn else { return }
-        let armed = regFailoverTimer != nil, blocked = blockCheck(), b = backoff()
-        registrationInput { $0.targetFailed(reason, timerArmed: armed, isBlocked: blocked, backoff: b) }
-    }
-
-    func registerResponse(txn: Int, _ r: SIPMessage) {
-        guard regTxn == txn, let code = r.statusCode else { return }
-        if code >= 200 { regTxn = nil }
-        let expires = r.header("Contact").flatMap { SIPMessage.parameter("expires", in: $0) }.flatMap { Int($0) } ?? Int(r.header("Expires") ?? "")
-        let armed = regFailoverTimer != nil, blocked = blockCheck(), b = backoff(), t = now
-        registrationInput { $0.response(code: code, retryAfter: r.retryAfterSeconds, expires: expires, now: t, timerArmed: armed, isBlocked: blocked, backoff: b) }
-    }
-
-    func register(to t: RouteTarget, cseq: Int, expires: Int, owner: Owner) -> Int {
-        let domain = card.sipDomain
-        let number = card.numbers.first ?? "pbx"
-        let reg = SIPMessage.register(registrarURI: "sip:\(domain)", aor: "sip:\(number)@\(domain)", fromTag: regFromTag, callID: regCallID,
-                                      cseq: cseq, transport: t.transport, localHostPort: localHostPort, contactUser: number,
-                                      expires: expires, branch: newBranch())
-        return startTransaction(reg, owner: owner, to: Endpoint(ip: t.ip, port: t.port), transport: t.transport, call: nil)
-    }
-
-    func performRegistration(_ actions: [RegistrationCore.Action]) {
-        for a in actions {
-            switch a {
-            case .ownNetworkDown(let wait):
-                setCardState(.fault, reason: "own network unreachable")
-                regCycleTimer = timers.push(.registerCycle, at: SimTime(ns: now + wait))
-            case .cycleStarted:
-                step(.registration, "registration cycle starts (\(card.numbers.joined(separator: ", ")))", fields: [StepField("event", "cycle-started")])
-            case .skipped(let target, let reason):
-                step(.targetSkipped, "REGISTER: \(target): \(reason)", fields: [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason)])
-            case .resolve(let name, let port):
-                let result = resolve(name: name, port: port, call: nil)
-                var rng = streams.stream("register-\(pbx.name)-\(registration?.cseq ?? 0)")
-                registration?.provide(result, for: name, using: &rng)
-                if let list = registration?.resolvedTargets(name) {
-                    step(.targetsResolved, "REGISTER: \(name) -> \(list.map(\.hostPort).joined(separator: ", "))",
-                         fields: [StepField("method", "REGISTER"), StepField("name", name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
-                }
-                let blocked = blockCheck(), b = backoff()
-                registrationInput { $0.next(isBlocked: blocked, backoff: b) }
-            case .sendRegister(let t, let cseq, let failoverIn):
-                step(.attemptStarted, "REGISTER to \(t.hostPort) (\(t.originLabel))", fields: [StepField("method", "REGISTER")] + World.targetFields(t))
-                if let old = regFailoverTimer { timers.cancel(old) }
-                regFailoverTimer = timers.push(.registerFailover(attempt: cseq), at: SimTime(ns: now + failoverIn))
-                regTxn = register(to: t, cseq: cseq, expires: card.registerExpires, owner: .register)
-            case .disarmFailoverTimer:
-                if let t = regFailoverTimer { timers.cancel(t); regFailoverTimer = nil }
-            case .abandonTransaction:
-                if let t = regTxn { abandon(t) }
-                regTxn = nil
-            case .provisionalStopsFailover(let code):
-                step(.registration, "\(code) to REGISTER: failover timer stopped, waiting for a final response", fields: [StepField("event", "provisional"), StepField("code", code)])
-            case .leave(let t, let reason):
-                step(.failover, "REGISTER leaves \(t?.hostPort ?? "?"): \(reason)", fields: [StepField("method", "REGISTER"), StepField("from", t?.hostPort ?? ""), StepField("reason", reason)])
-            case .blocklist(let ip, let until):
-                addToBlocklist(ip, until: until, call: nil)
-            case .registered(let t, let expires, let refreshIn):
-                let refresh = SimTime(ns: refreshIn)
-                step(.registration, "registered at \(t?.hostPort ?? "?") for \(expires)s; refresh in \(refresh.durationString)",
-                     fields: [StepField("event", "registered"), StepField("registered_at", t?.hostPort ?? ""), StepField("expires_s", expires),
-                              StepField("refresh_ns", refresh.ns)])
-                setCardState(.ins, reason: "registered")
-                if let t { health.registered(at: t, until: now + refresh.ns) }
-            case .failed(let why, let wait, let failures):
-                step(.registration, "\(why); retry in \(SimTime(ns: wait).formatSeconds(precision: 3)) (failure \(failures))",
-                     fields: [StepField("event", "cycle-failed"), StepField("reason", why), StepField("retry_in_ns", wait), StepField("failures", failures)])
-                setCardState(.ous, reason: why)
-            case .scheduleCycle(let after):
-                if !stopping { regCycleTimer = timers.push(.registerCycle, at: SimTime(ns: now + after)) }
-            }
+/// Live mode as the context of the card's registration node (`CardRegistration`, the one the
+/// simulated card runs): wall-clock timers, real REGISTER transactions, the in-memory or system
+/// resolver, the card's blocklist and the trace.
+final class LiveRegistrationContext: RegistrationContext {
+    unowned let card: LiveCard
+    init(_ card: LiveCard) { self.card = card }
+    var nowNs: Int64 { card.now }
+    var ownNetworkUp: Bool { true }
+    func isBlocked(_ ip: String) -> Bool { card.health.isBlocked(ip, now: card.now) }
+    func backoffStream(cycle: Int) -> Xoshiro256 { card.streams.stream("register-backoff-\(card.pbx.name)-\(cycle)") }
+    func resolutionStream(cseq: Int) -> Xoshiro256 { card.streams.stream("register-\(card.pbx.name)-\(cseq)") }
+    func schedule(_ timer: RegistrationTimer, at ns: Int64) -> EventID {
+        switch timer {
+        case .cycle: return card.timers.push(.registerCycle, at: SimTime(ns: ns))
+        case .failover(let attempt): return card.timers.push(.registerFailover(attempt: attempt), at: SimTime(ns: ns))
         }
     }
+    func cancel(_ id: EventID) { card.timers.cancel(id) }
+    func startRegister(_ request: SIPMessage, to t: RouteTarget) -> Int {
+        card.startTransaction(request, owner: .register, to: Endpoint(ip: t.ip, port: t.port), transport: t.transport, call: nil)
+    }
+    func abandonTransaction(_ id: Int) { card.abandon(id) }
+    func resolve(name: String, port: Int?, transport: Transport) {
+        let result = card.resolve(name: name, port: port, call: nil)
+        card.registration.resolved(result, for: name, self)
+    }
+    func block(_ ip: String, until ns: Int64) { card.addToBlocklist(ip, until: ns, call: nil) }
+    func record(_ kind: StepKind, _ detail: String, _ fields: [StepField]) { card.step(kind, detail, fields: fields) }
+    func setCardState(_ s: CardState, reason: String) { card.setCardState(s, reason: reason) }
+    func registered(at target: RouteTarget, until ns: Int64) { card.health.registered(at: target, until: ns) }
+    var localHostPort: String { card.localHostPort }
+    func newBranch() -> String { card.newBranch() }
+}
 
+extension LiveCard {
     func setCardState(_ s: CardState, reason: String) {
         guard cardState != s else { return }
         let old = cardState
         cardState = s
         step(.cardState, "\(old.rawValue) -> \(s.rawValue): \(reason)",
              fields: [StepField("pbx", pbx.name), StepField("from", old.rawValue), StepField("to", s.rawValue), StepField("reason", reason)])
-    }
-
-    /// Ctrl-C or the end of the run: REGISTER with Expires: 0 where the card is registered
-    /// (RFC 3261 §10.2.2), so that the lab server does not keep a stale binding.
-    func unregister() {
-        if let t = regCycleTimer { timers.cancel(t); regCycleTimer = nil }
-        if let t = regFailoverTimer { timers.cancel(t); regFailoverTimer = nil }
-        if let t = regTxn { abandon(t); regTxn = nil }
-        guard let core = registration, let at = core.registeredWith else { return }
-        step(.registration, "unregistering at \(at.hostPort) (Expires: 0)", fields: [StepField("event", "unregister"), StepField("registered_at", at.hostPort)])
-        unregistering = true
-        _ = register(to: at, cseq: core.cseq + 1, expires: 0, owner: .unregister)
     }
 
     /// RFC 3263 for one name, run to the end at once against the live resolver (its answers come

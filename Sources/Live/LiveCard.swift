@@ -48,7 +48,7 @@ public final class LiveCard {
         }
     }
 
-    enum Owner { case callInvite(Int), cancelledInvite(Int), callCancel(Int), callBye(Int), register, unregister }
+    enum Owner { case callInvite(Int), cancelledInvite(Int), callCancel(Int), callBye(Int), register }
 
     final class Txn {
         var machine: Machine
@@ -83,14 +83,9 @@ public final class LiveCard {
     var idCounter: UInt64 = 0
     var health: TargetHealth
     var cardState: CardState = .ins
-    // Registration
-    var registration: RegistrationCore?
-    var regTxn: Int?
-    var regFailoverTimer: EventID?
-    var regCycleTimer: EventID?
-    let regCallID: String
-    let regFromTag: String
-    var unregistering = false
+    /// The card's registration: the same node the simulated card runs.
+    let registration: CardRegistration
+    var registrationContext: LiveRegistrationContext { LiveRegistrationContext(self) }
     // Run
     var timelineDone = 0
     var stopping = false
@@ -119,8 +114,9 @@ public final class LiveCard {
         transport = try SocketTransport(local: options.local)
         transport.allowPublic = options.allowPublic
         for ip in named { transport.learn(ip) }
-        regCallID = "reg-live-\(String(UInt64(clock.now) & 0xFFFFFF, radix: 16))@\(options.local.ip)"
-        regFromTag = "rl\(String(UInt64(clock.now) & 0xFFFF, radix: 16))"
+        registration = CardRegistration(config: check.card, actor: "\(check.pbx.name)/V-SIPGW",
+                                        callID: "reg-live-\(String(UInt64(clock.now) & 0xFFFFFF, radix: 16))@\(options.local.ip)",
+                                        fromTag: "rl\(String(UInt64(clock.now) & 0xFFFF, radix: 16))")
     }
 
     var now: Int64 { clock.now }
@@ -149,22 +145,19 @@ public final class LiveCard {
         step(.registration, by: "\(actor)", "live: card bound to \(transport.local) (\(card.transport.rawValue)), DNS from the \(options.resolver.label) resolver",
              fields: [StepField("event", "live-start"), StepField("local", transport.local.description), StepField("resolver", options.resolver.label)])
         for (i, t) in scenario.timeline.enumerated() { _ = timers.push(.timeline(i), at: t.at) }
-        if card.registrar != nil { regCycleTimer = timers.push(.registerCycle, at: .zero) }
+        if card.registrar != nil { registration.scheduleCycle(at: 0, registrationContext) }
         var interrupted = false
         while true {
             fireDueTimers()
             if shouldStop() { interrupted = true; break }
             if let max = options.maxDurationNs, now >= max { warnings.append("stopped at --max-duration with work pending"); break }
-            if timelineDone == scenario.timeline.count && calls.isEmpty && !registrationBusy { break }
+            if timelineDone == scenario.timeline.count && calls.isEmpty && !registration.firstAnswerPending { break }
             let wait = timers.peekTime().map { max(0, $0.ns - now) } ?? 50_000_000
             let ms = Int32(min(50, (wait + 999_999) / 1_000_000))
             for e in transport.poll(timeoutMs: ms) { handle(e) }
         }
         shutdown(interrupted: interrupted, shouldStop: shouldStop)
     }
-
-    /// A registration cycle whose first answer is still awaited (the first REGISTER at start).
-    var registrationBusy: Bool { regTxn != nil && registration?.registeredWith == nil && registration?.cycles == 1 }
 
     func fireDueTimers() {
         while let t = timers.peekTime(), t.ns <= now, let (at, _, timer) = timers.pop() {
@@ -176,8 +169,8 @@ public final class LiveCard {
         switch timer {
         case .txn(let id, let t): txnTimerFired(id, t, at: at)
         case .callFailover(let c, let attempt): callFailoverTimer(c, attempt, at: at)
-        case .registerFailover(let attempt): registerFailoverTimer(attempt: attempt)
-        case .registerCycle: startRegistration()
+        case .registerFailover(let attempt): registration.timerFired(.failover(attempt: attempt), registrationContext)
+        case .registerCycle: if !stopping { registration.timerFired(.cycle, registrationContext) }
         case .timeline(let i): runTimeline(i)
         case .hangup(let c): hangup(c, reason: "hold time over")
         case .noAnswer(let c): noAnswer(c)
@@ -202,14 +195,14 @@ public final class LiveCard {
     func shutdown(interrupted: Bool, shouldStop: () -> Bool) {
         stopping = true
         for id in calls.keys.sorted() { hangup(id, reason: interrupted ? "interrupted" : "run over") }
-        unregister()
+        registration.unregister(registrationContext)
         let deadline = now + 2_000_000_000
-        while now < deadline, (!calls.isEmpty || unregistering) {
+        while now < deadline, (!calls.isEmpty || registration.unregistering) {
             fireDueTimers()
             for e in transport.poll(timeoutMs: 20) { handle(e) }
         }
         for id in calls.keys.sorted() { if let c = calls[id] { end(c, outcome: .inProgress, detail: "still in progress when live mode stopped") } }
-        if unregistering { warnings.append("no answer to the unregistering REGISTER within 2 s") }
+        if registration.unregistering { warnings.append("no answer to the unregistering REGISTER within 2 s") }
     }
 
     // MARK: - Transport
@@ -386,13 +379,7 @@ public final class LiveCard {
         case .cancelledInvite(let c): cancelledInviteResponse(c, txn: id, r)
         case .callBye(let c): if let call = calls[c], (r.statusCode ?? 0) >= 200 { end(call, outcome: .answered, detail: "BYE answered \(r.statusCode ?? 0)") }
         case .callCancel: break
-        case .register: registerResponse(txn: id, r)
-        case .unregister:
-            if (r.statusCode ?? 0) >= 200 {
-                unregistering = false
-                step(.registration, "unregistered: \(r.statusCode ?? 0) \(ReasonPhrase.for(r.statusCode ?? 0))",
-                     fields: [StepField("event", "unregistered"), StepField("code", r.statusCode ?? 0)])
-            }
+        case .register: registration.response(txn: id, r, registrationContext)
         }
     }
 
@@ -402,8 +389,7 @@ public final class LiveCard {
         case .cancelledInvite(let c): if let call = calls[c] { end(call, outcome: .abandoned, detail: "INVITE ended after CANCEL: \(reason)") }
         case .callBye(let c): if let call = calls[c] { end(call, outcome: .answered, detail: "BYE got no answer: \(reason)") }
         case .callCancel: break
-        case .register: registerTargetFailed(txn: id, reason: reason)
-        case .unregister: unregistering = false
+        case .register: registration.targetFailed(txn: id, reason: reason, registrationContext)
         }
     }
 }

@@ -79,36 +79,18 @@ final class IdlePool {
     }
 }
 
-/// Registration of one card with the carrier's registrar.
-/// The driver's side of a card's registration: the decisions are the `RegistrationCore`'s, the
-/// world keeps the SIP identity, the transaction and the engine's timers.
-struct RegistrationState {
-    /// The sans-I/O core (created at the first cycle, for a card with a registrar).
-    var core: RegistrationCore?
-    var txn: Int?
-    var failoverTimer: EventID?
-    var cycleEvent: EventID?
-    var callID: String
-    var fromTag: String
-    var registeredWith: RouteTarget? { core?.registeredWith }
-    var registeredUntil: SimTime { SimTime(ns: core?.registeredUntil ?? 0) }
-    var active: Bool { core?.active ?? false }
-    var cseq: Int { core?.cseq ?? 0 }
-    var lastTarget: RouteTarget? { core?.lastTarget }
-    init(callID: String, fromTag: String) { self.callID = callID; self.fromTag = fromTag }
-}
-
 public final class VSIPGWCard {
     public let config: CardConfig
     public var state: CardState = .ins
-    var registration: RegistrationState
+    /// The card's registration node (shared with live mode).
+    public let registration: CardRegistration
     /// The Retry-After blocklist and the fail-back policy's preferred target (shared by INVITE
     /// routing and registration).
     var health: TargetHealth
     public internal(set) var channelsInUse = 0
-    init(config: CardConfig, callID: String, fromTag: String) {
+    init(config: CardConfig, actor: String, callID: String, fromTag: String) {
         self.config = config
-        self.registration = RegistrationState(callID: callID, fromTag: fromTag)
+        self.registration = CardRegistration(config: config, actor: actor, callID: callID, fromTag: fromTag)
         self.health = TargetHealth(failback: config.healthFailback)
     }
 }

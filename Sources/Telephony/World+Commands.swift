@@ -20,8 +20,7 @@ extension World {
                 if p.card?.state == .fault {
                     setCardState(pbx: i, .ins, reason: "network reachable again")
                     if p.card?.registration.active == false, p.card?.config.registrar != nil {
-                        if let e = p.card?.registration.cycleEvent { sim.cancel(e) }
-                        p.card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), after: .zero)
+                        scheduleRegistration(pbx: i)
                     }
                 }
             }

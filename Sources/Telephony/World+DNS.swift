@@ -118,7 +118,7 @@ extension World {
             }
             performRouter(call, actions)
         case .registration(let p):
-            registrationResolved(pbx: p, result, for: job.name)
+            pbxs[p].card?.registration.resolved(result, for: job.name, registrationContext(p))
         }
     }
 }

@@ -15,12 +15,12 @@ extension World {
     public func start() {
         let cards = pbxs.indices.filter { pbxs[$0].card?.config.registrar != nil }
         if config.coldStart || cards.isEmpty || sim.executed > 0 {
-            for i in cards { pbxs[i].card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now) }
+            for i in cards { scheduleRegistration(pbx: i) }
         } else {
             let zero = sim.now
             sim.rewindClock(to: zero - World.warmUp)
             warmingUp = true
-            for i in cards { pbxs[i].card?.registration.cycleEvent = sim.schedule(.registerCycle(pbx: i), at: sim.now) }
+            for i in cards { scheduleRegistration(pbx: i) }
             run(until: zero)
             warmingUp = false
             lastEventTime = nil

@@ -141,7 +141,7 @@ extension World {
         case .callBye(let c): byeFinished(c)
         case .callCancel, .proxyCancel, .uasBye: break
         case .cancelledInvite(let c, let pi, _): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
-        case .register(let p): registerResponse(pbx: p, txn: id, r)
+        case .register(let p): pbxs[p].card?.registration.response(txn: id, r, registrationContext(p))
         case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
         }
     }
@@ -151,7 +151,7 @@ extension World {
         case .callInvite(let c): callTransactionTimedOut(c, txn: id)
         case .callBye(let c): byeFinished(c)
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
-        case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "Timer F (408)")
+        case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "Timer F (408)", registrationContext(p))
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 408)
         }
     }
@@ -161,7 +161,7 @@ extension World {
         case .callInvite(let c): callTransportFailed(c, txn: id)
         case .callBye(let c): byeFinished(c)
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
-        case .register(let p): registerTargetFailed(pbx: p, txn: id, reason: "transport error (503)")
+        case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "transport error (503)", registrationContext(p))
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 503)
         }
     }

@@ -169,7 +169,7 @@ public final class World {
         for (i, p) in config.pbxs.enumerated() {
             let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"))
             if let c = p.card {
-                st.card = VSIPGWCard(config: c, callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
+                st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
             pbxs.append(st)
             jobs.append([:])
@@ -272,8 +272,8 @@ public final class World {
         case .command(let id):
             pendingScenarioEvents -= 1
             if let c = scheduledCommands.removeValue(forKey: id) { execute(c) }
-        case .registerCycle(let p): startRegistration(pbx: p)
-        case .registerFailover(let p, let attempt): registerFailoverTimer(pbx: p, attempt: attempt)
+        case .registerCycle(let p): registrationTimer(pbx: p, .cycle)
+        case .registerFailover(let p, let attempt): registrationTimer(pbx: p, .failover(attempt: attempt))
         case .answer(let leg): legAnswer(leg)
         case .legNoAnswer(let leg): legNoAnswer(leg)
         case .legCollect(let leg): legCollect(leg)
