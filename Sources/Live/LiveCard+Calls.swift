@@ -124,9 +124,11 @@ extension LiveCard {
                 rerouteDecided(call, reason: reason)
             case .connected(let target):
                 step(.callAnswered, "200 OK from \(target.hostPort)", call: call.id, fields: [StepField("route", "sip"), StepField("target", target.hostPort)])
-                if let until = health.liveAnswer(from: target, attempt: call.sipAttempts, now: now) {
-                    step(.failover, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call.id,
-                         fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
+                // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
+                if health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
+                   let until = health.connected(to: target, attempt: call.sipAttempts, recordExpires: recordExpiry[name]) {
+                    step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
+                         fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
                 }
                 connected(call)
             case .finish(let outcome, let code):
@@ -170,6 +172,13 @@ extension LiveCard {
     func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
         guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
         step(.sipResponse, "\(code) \(ReasonPhrase.for(code))", call: id, fields: [StepField("code", code)])
+        // Any response but 408 and 503 proves a later target alive: `failback: duration` starts
+        // here (as World.noteAlive).
+        if code != 408 && code != 503, let target = router.attempts.last,
+           let until = health.liveAnswer(from: target, attempt: call.sipAttempts, now: now) {
+            step(.failover, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: id,
+                 fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
+        }
         var actions: [CallRouter.Action]
         if code < 200 {
             actions = router.provisional(now: now)

@@ -64,6 +64,7 @@ extension LiveCard {
                     : answer.a.joined(separator: ", ")
                 step(.dnsAnswer, by: who, "\(qtype.rawValue) \(qname): \(said.isEmpty ? "no records" : said)", call: call,
                      fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", answer.rcode.rawValue), StepField("ttl_ns", ttl)])
+                if answer.rcode == .noError, qname == name || qname == card.transport.srvPrefix + name { recordExpiry[name] = now + ttl }
                 next = proc.answer(answer) { _ in nil }
             case .done(let r):
                 if case .srv(let list) = r { for x in list { for ip in x.addresses { transport.learn(ip) } } }

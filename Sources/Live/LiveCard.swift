@@ -82,6 +82,8 @@ public final class LiveCard {
     var callCount = 0
     var idCounter: UInt64 = 0
     var health: TargetHealth
+    /// When the DNS answer that gave a name's targets expires (fail-back `dns-ttl`).
+    var recordExpiry: [String: Int64] = [:]
     var cardState: CardState = .ins
     /// The card's registration: the same node the simulated card runs.
     let registration: CardRegistration

@@ -72,9 +72,14 @@ import Store
         // over SIP (before issue 10 item 6 it met a 404 from the carrier).
         _ = try waitFor("call 1  PBX-1/1000 -> 012-345-1011  answered via sip")
         _ = try tmux("send-keys", "-t", session, "C-d")
+        // Wait for the whole file: it can exist, still empty, while the REPL writes it.
         let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, !FileManager.default.fileExists(atPath: history) { Thread.sleep(forTimeInterval: 0.1) }
-        let saved = try String(contentsOfFile: history, encoding: .utf8)
+        var saved = ""
+        while Date() < deadline {
+            saved = (try? String(contentsOfFile: history, encoding: .utf8)) ?? ""
+            if saved.contains("status") && saved.contains("run") { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         #expect(saved.contains("status"))
         #expect(saved.contains("dial\\040PBX-1/1000\\040012-345-1011") || saved.contains("dial PBX-1/1000 012-345-1011"))
 

@@ -116,6 +116,30 @@ import Trace
         #expect(sink.sipMessages.contains { $0.method == "BYE" } && sink.sipMessages.contains { $0.statusCode == 200 && $0.raw.contains("BYE") })
     }
 
+    /// Fail-back `duration`: once the failover address has answered, the next call starts there,
+    /// in live mode as in the simulation (the same TargetHealth; the comparison agrees).
+    @Test func failbackDurationStartsTheNextCallWhereTheLastOneWasAnswered() throws {
+        guard LiveLab.require(["sipp", "python3"]) else { return }
+        let lab = try LiveLab("failback")
+        defer { lab.stop() }
+        try lab.silent("127.0.7.11", log: "silent.log")
+        try lab.sippUAS("127.0.7.12")
+        let path = try lab.write("lab.yaml", labScenario(net: 7, respond1: "silent", respond2: "200", respond3: "normal", registrar: false,
+                                                         timeline: ["at: 200ms, do: \"dial PBX-1/1000 012-345-1011 hold 500ms\"",
+                                                                    "at: 6s, do: \"dial PBX-1/1000 012-345-1011 hold 500ms\""],
+                                                         extraCard: "failback: duration 60s"))
+        let s = try loadScenario(path)
+        let (_, sink) = try runLive(s, local: "127.0.7.1")
+        let calls = sink.calls.sorted { $0.callID < $1.callID }
+        #expect(calls.map(\.sipTargets) == [["127.0.7.11", "127.0.7.12"], ["127.0.7.12"]])
+        let second = try #require(sink.steps.first { $0.kind == .attemptStarted && $0.callID == 2 })
+        #expect(second.text("origin") == "preferred")
+        let sim = MemoryTraceSink()
+        _ = ScenarioRunner.run(s, sink: sim)
+        let cmp = Comparison(predicted: sim.steps, predictedCalls: sim.calls, measured: sink.steps, measuredCalls: sink.calls)
+        #expect(cmp.agrees(toleranceNs: 250_000_000), "\(cmp.render())")
+    }
+
     /// `--system-dns --dns-server`: the SRV and A records come from a real DNS server through the C
     /// resolver library (res_nquery), not from the scenario: the scenario's own records point
     /// elsewhere, and the call is answered where the DNS server says.
