@@ -15,14 +15,17 @@ final class LiveCall {
     let sipCallID: String
     let fromTag: String
     var rng: Xoshiro256
-    var router: CallRouter?
-    var inviteTxn: Int?
+    /// The call's routing over the SIP trunk: the node the simulated card runs too.
+    var trunk: TrunkCall?
+    var inviteTxn: Int? {
+        get { trunk?.inviteTxn }
+        set { trunk?.inviteTxn = newValue }
+    }
+    var sipAttempts: Int { trunk?.attempts ?? 0 }
+    var sipTargets: [String] { trunk?.targets ?? [] }
     var lastInvite: SIPMessage?
-    var failoverTimer: EventID?
     var noAnswerTimer: EventID?
     var hangupTimer: EventID?
-    var sipAttempts = 0
-    var sipTargets: [String] = []
     var rerouted = false
     var finalCode: Int?
     var route: CallRoute?
@@ -66,76 +69,15 @@ extension LiveCard {
         step(.routeSelected, by: pbx.name, "SIP trunk (V-SIPGW, \(card.transport.rawValue))", call: id,
              fields: [StepField("decision", "sip"), StepField("transport", card.transport.rawValue)])
         call.route = .sip
-        var router = CallRouter(config: .init(inviteTimeout: card.inviteTimeout?.ns, reroutePolicy: card.reroutePolicy),
-                                sequence: inviteSequence())
-        let actions = router.start(now: now, isBlocked: blockCheck())
-        call.router = router
-        performRouter(call, actions)
+        let trunk = TrunkCall(id: id, router: CallRouter(config: .init(inviteTimeout: card.inviteTimeout?.ns, reroutePolicy: card.reroutePolicy),
+                                                         sequence: inviteSequence()), rng: call.rng)
+        call.trunk = trunk
+        trunk.start(trunkContext)
     }
 
     /// The simulated card's INVITE failover order (`CardConfig.inviteSequence`).
     func inviteSequence() -> FailoverSequence {
         card.inviteSequence(registeredWith: registration.registeredWith, preferred: health.preferredTarget(now: now))
-    }
-
-    func blockCheck() -> (String) -> Bool {
-        let h = health, t = now
-        return { h.isBlocked($0, now: t) }
-    }
-
-    func performRouter(_ call: LiveCall, _ actions: [CallRouter.Action]) {
-        for a in actions {
-            guard calls[call.id] != nil else { return }
-            switch a {
-            case .resolve(let name, let port):
-                let result = resolve(name: name, port: port, call: call.id)
-                guard var r = call.router else { return }
-                var rng = call.rng
-                let next = r.resolved(result, for: name, now: now, using: &rng, isBlocked: blockCheck())
-                call.rng = rng
-                call.router = r
-                if let list = r.sequence.resolvedTargets(name) {
-                    step(.targetsResolved, "\(name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: call.id,
-                         fields: [StepField("name", name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
-                }
-                performRouter(call, next)
-            case .attempt(let target, let n):
-                call.sipAttempts = n
-                if !call.sipTargets.contains(target.ip) { call.sipTargets.append(target.ip) }
-                step(.attemptStarted, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: call.id,
-                     fields: [StepField("attempt", n)] + World.targetFields(target))
-                sendInvite(call, to: target)
-            case .armFailoverTimer(let at):
-                if let old = call.failoverTimer { timers.cancel(old) }
-                call.failoverTimer = timers.push(.callFailover(call: call.id, attempt: call.sipAttempts), at: SimTime(ns: at))
-            case .disarmFailoverTimer:
-                if let old = call.failoverTimer { timers.cancel(old); call.failoverTimer = nil }
-            case .abandonAttempt:
-                if let t = call.inviteTxn { abandon(t); call.inviteTxn = nil }
-            case .skipped(let what, let reason):
-                step(.targetSkipped, "\(what): \(reason)", call: call.id, fields: [StepField("target", what), StepField("reason", reason)])
-            case .failover(let from, let reason):
-                step(.failover, "leave \(from.hostPort): \(reason)", call: call.id,
-                     fields: [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))
-            case .blocklist(let ip, let until):
-                addToBlocklist(ip, until: until, call: call.id)
-            case .reroute(let reason):
-                if let t = call.inviteTxn { abandon(t); call.inviteTxn = nil }
-                rerouteDecided(call, reason: reason)
-            case .connected(let target):
-                step(.callAnswered, "200 OK from \(target.hostPort)", call: call.id, fields: [StepField("route", "sip"), StepField("target", target.hostPort)])
-                // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
-                if health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
-                   let until = health.connected(to: target, attempt: call.sipAttempts, recordExpires: recordExpiry[name]) {
-                    step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
-                         fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
-                }
-                connected(call)
-            case .finish(let outcome, let code):
-                call.finalCode = code
-                end(call, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(card.reroutePolicy.rawValue))")
-            }
-        }
     }
 
     /// The card gives the call to the public trunk. Live mode dials no PSTN: the decision is
@@ -147,7 +89,7 @@ extension LiveCard {
         end(call, outcome: .rerouted, detail: "rerouted to the public trunk")
     }
 
-    func sendInvite(_ call: LiveCall, to target: RouteTarget) {
+    func sendInvite(_ call: LiveCall, to target: RouteTarget) -> Int {
         let domain = card.sipDomain
         let callerNumber = card.numbers.first ?? call.caller
         let invite = SIPMessage.invite(
@@ -155,58 +97,31 @@ extension LiveCard {
             to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
             localHostPort: localHostPort, localIP: transport.local.ip, contactUser: callerNumber, branch: newBranch(), sessionID: UInt64(call.id))
         call.lastInvite = invite
-        call.inviteTxn = startTransaction(invite, owner: .callInvite(call.id), to: Endpoint(ip: target.ip, port: target.port),
-                                          transport: target.transport, call: call.id)
+        return startTransaction(invite, owner: .callInvite(call.id), to: Endpoint(ip: target.ip, port: target.port),
+                                transport: target.transport, call: call.id)
     }
 
     func callFailoverTimer(_ id: Int, _ attempt: Int, at: Int64) {
-        guard let call = calls[id], call.sipAttempts == attempt, var r = call.router else { return }
-        call.failoverTimer = nil
-        step(.timerFired, "INVITE failover timer (attempt \(attempt))", call: id,
-             fields: [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
-        let actions = r.failoverTimerFired(now: at, isBlocked: blockCheck())
-        call.router = r
-        performRouter(call, actions)
+        calls[id]?.trunk?.failoverTimerFired(attempt: attempt, at: at, trunkContext)
     }
 
     func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
-        guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
-        step(.sipResponse, "\(code) \(ReasonPhrase.for(code))", call: id, fields: [StepField("code", code)])
-        // Any response but 408 and 503 proves a later target alive: `failback: duration` starts
-        // here (as World.noteAlive).
-        if code != 408 && code != 503, let target = router.attempts.last,
-           let until = health.liveAnswer(from: target, attempt: call.sipAttempts, now: now) {
-            step(.failover, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: id,
-                 fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
-        }
-        var actions: [CallRouter.Action]
-        if code < 200 {
-            actions = router.provisional(now: now)
-            if (code == 180 || code == 183), call.alertedAt == nil { call.alertedAt = now }
-        } else {
-            if code < 300 {
-                call.inviteTxn = nil
-                if let invite = call.lastInvite { sendAck(call, for: r, of: invite) }
-            }
-            actions = router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: now, isBlocked: blockCheck())
-        }
-        call.router = router
-        performRouter(call, actions)
+        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn, let code = r.statusCode else { return }
+        if (code == 180 || code == 183), call.alertedAt == nil { call.alertedAt = now }
+        if (200..<300).contains(code), let invite = call.lastInvite { sendAck(call, for: r, of: invite) }
+        trunk.response(r, trunkContext)
     }
 
     func callTransactionFailed(_ id: Int, txn: Int, timeout: Bool) {
-        guard let call = calls[id], call.inviteTxn == txn, var router = call.router else { return }
-        call.inviteTxn = nil
-        let actions = timeout ? router.transactionTimedOut(now: now, isBlocked: blockCheck()) : router.transportFailed(now: now, isBlocked: blockCheck())
-        call.router = router
-        performRouter(call, actions)
+        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn else { return }
+        trunk.transactionFailed(timeout: timeout, trunkContext)
     }
 
     /// ACK for the 2xx, end to end to its Contact (the address the INVITE went to when the Contact
     /// names an address the scenario does not).
     func sendAck(_ call: LiveCall, for ok: SIPMessage, of invite: SIPMessage) {
         var (ip, port, tr) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
-        if !transport.allowed(ip), let last = call.router?.attempts.last {
+        if !transport.allowed(ip), let last = call.trunk?.currentTarget {
             warnings.append("call \(call.id): the 2xx Contact \(hostPort(ip, port)) is not an address the scenario names; ACK and BYE go to \(last.hostPort)")
             (ip, port, tr) = (last.ip, last.port, last.transport)
         }
@@ -238,8 +153,7 @@ extension LiveCard {
             startTransaction(bye, owner: .callBye(id), to: ack.remote, transport: ack.transport, call: id)
             return
         }
-        if let t = call.failoverTimer { timers.cancel(t); call.failoverTimer = nil }
-        call.router = nil
+        call.trunk?.stop(trunkContext)
         guard let tid = call.inviteTxn, let t = txns[tid], case .invite(let x) = t.machine else {
             end(call, outcome: .abandoned, detail: "caller hung up (\(reason))")
             return
@@ -288,7 +202,8 @@ extension LiveCard {
     /// Ends a call and writes its row (the same columns as a simulated call).
     func end(_ call: LiveCall, outcome: CallOutcome, detail: String) {
         guard calls.removeValue(forKey: call.id) != nil else { return }
-        for t in [call.failoverTimer, call.noAnswerTimer, call.hangupTimer] { if let t { timers.cancel(t) } }
+        call.trunk?.stop(trunkContext)
+        for t in [call.noAnswerTimer, call.hangupTimer] { if let t { timers.cancel(t) } }
         if let t = call.inviteTxn { abandon(t) }
         let ended = outcome != .inProgress
         if ended {
@@ -304,5 +219,49 @@ extension LiveCard {
         rec.releasedBy = call.answeredAt != nil ? (call.releasedBy ?? "caller") : nil
         sink.record(.callEnded(rec))
         finished.append(rec)
+    }
+}
+
+/// Live mode as the context of its calls' trunk nodes (`TrunkCall`, the node the simulated card
+/// runs): wall-clock timers, real INVITE transactions, the live resolver, the card's blocklist and
+/// fail-back; a reroute is recorded as the decision.
+final class LiveTrunkContext: TrunkCallContext {
+    unowned let card: LiveCard
+    init(_ card: LiveCard) { self.card = card }
+    var nowNs: Int64 { card.now }
+    func isBlocked(_ ip: String, call: TrunkCall) -> Bool { card.health.isBlocked(ip, now: card.now) }
+    func isLive(_ call: TrunkCall) -> Bool { card.calls[call.id] != nil }
+    func resolve(name: String, port: Int?, for call: TrunkCall) {
+        let result = card.resolve(name: name, port: port, call: call.id)
+        call.resolved(result, for: name, self)
+    }
+    func sendInvite(_ call: TrunkCall, to target: RouteTarget) -> Int { card.sendInvite(card.calls[call.id]!, to: target) }
+    func scheduleFailoverTimer(_ call: TrunkCall, attempt: Int, at ns: Int64) -> EventID {
+        card.timers.push(.callFailover(call: call.id, attempt: attempt), at: SimTime(ns: ns))
+    }
+    func cancel(_ id: EventID) { card.timers.cancel(id) }
+    func abandonTransaction(_ id: Int) { card.abandon(id) }
+    func record(_ kind: StepKind, _ detail: String, call: TrunkCall, _ fields: [StepField]) { card.step(kind, detail, call: call.id, fields: fields) }
+    func block(_ ip: String, until ns: Int64, call: TrunkCall) { card.addToBlocklist(ip, until: ns, call: call.id) }
+    func alive(_ call: TrunkCall, target: RouteTarget) {
+        guard let until = card.health.liveAnswer(from: target, attempt: call.attempts, now: card.now) else { return }
+        card.step(.failover, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call.id,
+             fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
+    }
+    func reroute(_ call: TrunkCall, reason: String) { if let c = card.calls[call.id] { card.rerouteDecided(c, reason: reason) } }
+    func connected(_ call: TrunkCall, target: RouteTarget) {
+        guard let c = card.calls[call.id] else { return }
+        // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
+        if card.health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
+           let until = card.health.connected(to: target, attempt: call.attempts, recordExpires: card.recordExpiry[name]) {
+            card.step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
+                 fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
+        }
+        card.connected(c)
+    }
+    func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int) {
+        guard let c = card.calls[call.id] else { return }
+        c.finalCode = code
+        card.end(c, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(card.card.reroutePolicy.rawValue))")
     }
 }

@@ -88,6 +88,8 @@ public final class LiveCard {
     /// The card's registration: the same node the simulated card runs.
     let registration: CardRegistration
     var registrationContext: LiveRegistrationContext { LiveRegistrationContext(self) }
+    /// The context of the calls' trunk nodes.
+    lazy var trunkContext = LiveTrunkContext(self)
     // Run
     var timelineDone = 0
     var stopping = false

@@ -253,8 +253,10 @@ public final class Call {
     public let hold: SimTime
     public var phase: CallPhase = .routing
     public var route: CallRoute?
-    public var sipTargets: [String] = []
-    public var sipAttempts = 0
+    /// The call's routing over the SIP trunk (or an IP gateway), once it takes that route.
+    public internal(set) var trunk: TrunkCall?
+    public var sipTargets: [String] { trunk?.targets ?? [] }
+    public var sipAttempts: Int { trunk?.attempts ?? 0 }
     public var rerouted = false
     public var finalCode: Int?
     public var answeredBy: String?
@@ -263,10 +265,12 @@ public final class Call {
     public var answeredAt: SimTime?
     public var outcome: CallOutcome?
     public var endedAt: SimTime?
-    var router: CallRouter?
     var rng: Xoshiro256
-    var inviteTxn: Int?
-    var failoverTimer: EventID?
+    /// The INVITE transaction of the current attempt (the trunk node's).
+    var inviteTxn: Int? {
+        get { trunk?.inviteTxn }
+        set { trunk?.inviteTxn = newValue }
+    }
     var noAnswerTimer: EventID?
     var hangupEvent: EventID?
     var sipCallID: String

@@ -107,7 +107,7 @@ extension World {
         call.phase = .ended
         for e in call.pstnEvents { sim.cancel(e) }
         call.pstnEvents.removeAll()
-        if let t = call.failoverTimer { sim.cancel(t) }
+        call.trunk?.stop(trunkContext)
         if let t = call.noAnswerTimer { sim.cancel(t) }
         if let t = call.hangupEvent { sim.cancel(t) }
         if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }

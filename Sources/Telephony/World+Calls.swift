@@ -92,12 +92,12 @@ extension World {
         step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id, fields: [StepField("decision", "sip"), StepField("transport", card.config.transport.rawValue)])
         call.route = .sip
         call.phase = .sipTrying
-        var router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
+        let router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
                                               reroutePolicy: card.config.reroutePolicy),
                                 sequence: inviteSequence(pbx: call.pbx))
-        let actions = router.start(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
-        call.router = router
-        performRouter(call, actions)
+        let trunk = TrunkCall(id: call.id, router: router, rng: call.rng)
+        call.trunk = trunk
+        trunk.start(trunkContext)
     }
 
     func releaseSIPChannel(_ call: Call) {
@@ -116,52 +116,6 @@ extension World {
         let health = pbxs[pi].card?.health
         let now = sim.now.ns
         return { ip in health?.isBlocked(ip, now: now) ?? false }
-    }
-
-    func performRouter(_ call: Call, _ actions: [CallRouter.Action]) {
-        let p = pbxs[call.pbx]
-        let actor = sipSettings(call).actor
-        for a in actions {
-            guard calls[call.id] != nil else { return }
-            switch a {
-            case .resolve(let name, let port):
-                resolve(pbx: call.pbx, name: name, port: port, transport: sipSettings(call).transport, for: .call(call.id), call: call.id)
-            case .attempt(let target, let n):
-                call.sipAttempts = n
-                if !call.sipTargets.contains(target.ip) { call.sipTargets.append(target.ip) }
-                step(.attemptStarted, actor, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: call.id,
-                     fields: [StepField("attempt", n)] + World.targetFields(target))
-                sendInvite(call, to: target)
-            case .armFailoverTimer(let at):
-                if let old = call.failoverTimer { sim.cancel(old) }
-                call.failoverTimer = sim.schedule(.failoverTimer(call: call.id, attempt: call.sipAttempts), at: SimTime(ns: at))
-            case .disarmFailoverTimer:
-                if let old = call.failoverTimer { sim.cancel(old); call.failoverTimer = nil }
-            case .abandonAttempt:
-                if let t = call.inviteTxn { abandonTransaction(t); call.inviteTxn = nil }
-            case .skipped(let what, let reason):
-                step(.targetSkipped, actor, "\(what): \(reason)", call: call.id, fields: [StepField("target", what), StepField("reason", reason)])
-            case .failover(let from, let reason):
-                step(.failover, actor, "leave \(from.hostPort): \(reason)", call: call.id,
-                     fields: [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))
-            case .blocklist(let ip, let until):
-                addToBlocklist(pbx: call.pbx, ip: ip, until: SimTime(ns: until), call: call.id)
-            case .reroute(let reason):
-                call.inviteTxn.map(abandonTransaction)
-                call.inviteTxn = nil
-                step(.reroute, p.name, "\(reason): reroute to the public trunk", call: call.id, fields: [StepField("reason", reason)])
-                call.rerouted = true
-                startPublic(call)
-            case .connected(let target):
-                call.route = .sip
-                step(.callAnswered, actor, "200 OK from \(target.hostPort)", call: call.id, fields: [StepField("route", "sip"), StepField("target", target.hostPort)])
-                noteConnected(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: call.id)
-                callConnected(call)
-            case .finish(let outcome, let code):
-                call.finalCode = code
-                end(call, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(p.card?.config.reroutePolicy.rawValue ?? "failures"))")
-            }
-        }
     }
 
     /// SIP settings of a call: its PBX's V-SIPGW card, or RFC defaults for a TIE call over an IP
@@ -196,11 +150,11 @@ extension World {
             call.route = .sip
             call.phase = .sipTrying
             step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id, fields: [StepField("decision", "tie"), StepField("gateway_group", group.id), StepField("gateway", gw.name), StepField("ip", gw.ip)])
-            var router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
+            let router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
                                     sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
-            let actions = router.start(now: sim.now.ns, isBlocked: { _ in false })
-            call.router = router
-            performRouter(call, actions)
+            let trunk = TrunkCall(id: call.id, router: router, rng: call.rng)
+            call.trunk = trunk
+            trunk.start(trunkContext)
             return
         }
         step(.reroute, p.name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id,
@@ -215,7 +169,8 @@ extension World {
         call.viaGateway = nil
     }
 
-    func sendInvite(_ call: Call, to target: RouteTarget) {
+    @discardableResult
+    func sendInvite(_ call: Call, to target: RouteTarget) -> Int {
         let p = pbxs[call.pbx]
         let settings = sipSettings(call)
         let domain = settings.domain
@@ -226,59 +181,37 @@ extension World {
             to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
             localHostPort: localHP, localIP: p.ip, contactUser: callerNumber, branch: newBranch(), sessionID: UInt64(call.id))
         call.lastInvite = invite
-        call.inviteTxn = startTransaction(invite, owner: .callInvite(call: call.id), from: p.ip, to: target.ip,
-                                          port: target.port, transport: target.transport, timers: settings.timers,
-                                          call: call.id, actor: settings.actor)
+        return startTransaction(invite, owner: .callInvite(call: call.id), from: p.ip, to: target.ip,
+                                port: target.port, transport: target.transport, timers: settings.timers,
+                                call: call.id, actor: settings.actor)
     }
 
     func callFailoverTimer(_ id: Int, _ attempt: Int) {
-        guard let call = calls[id], call.sipAttempts == attempt, var r = call.router else { return }
-        call.failoverTimer = nil
-        step(.timerFired, sipSettings(call).actor, "INVITE failover timer (attempt \(attempt))", call: id,
-             fields: [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
-        let actions = r.failoverTimerFired(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
-        call.router = r
-        performRouter(call, actions)
+        guard let call = calls[id], let trunk = call.trunk else { return }
+        trunk.failoverTimerFired(attempt: attempt, at: sim.now.ns, trunkContext)
     }
 
     func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
-        guard let call = calls[id], call.inviteTxn == txn, var router = call.router, let code = r.statusCode else { return }
-        let actor = sipSettings(call).actor
-        step(.sipResponse, actor, "\(code) \(ReasonPhrase.for(code))", call: id, fields: [StepField("code", code)])
-        // Any response but 408 and 503 proves a later target alive: `failback: duration` starts here.
-        if code != 408 && code != 503, let target = router.attempts.last {
-            noteAlive(pbx: call.pbx, target: target, attempt: call.sipAttempts, call: id)
-        }
-        var actions: [CallRouter.Action]
+        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn, let code = r.statusCode else { return }
         if code < 200 {
-            actions = router.provisional(now: sim.now.ns)
             if code == 180 || code == 183 {
                 call.phase = .alerting
                 if call.alertedAt == nil { call.alertedAt = sim.now }
             } else if call.phase == .sipTrying { call.phase = .sipProceeding }
-        } else {
-            if code >= 200 && code < 300 { call.dialog2xx = r }
-            call.inviteTxn = code < 300 ? nil : call.inviteTxn
-            actions = router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: sim.now.ns, isBlocked: blockCheck(call.pbx))
+        } else if code < 300 {
+            call.dialog2xx = r
         }
-        call.router = router
-        performRouter(call, actions)
+        trunk.response(r, trunkContext)
     }
 
     func callTransactionTimedOut(_ id: Int, txn: Int) {
-        guard let call = calls[id], call.inviteTxn == txn, var router = call.router else { return }
-        call.inviteTxn = nil
-        let actions = router.transactionTimedOut(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
-        call.router = router
-        performRouter(call, actions)
+        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn else { return }
+        trunk.transactionFailed(timeout: true, trunkContext)
     }
 
     func callTransportFailed(_ id: Int, txn: Int) {
-        guard let call = calls[id], call.inviteTxn == txn, var router = call.router else { return }
-        call.inviteTxn = nil
-        let actions = router.transportFailed(now: sim.now.ns, isBlocked: blockCheck(call.pbx))
-        call.router = router
-        performRouter(call, actions)
+        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn else { return }
+        trunk.transactionFailed(timeout: false, trunkContext)
     }
 
     /// The SIP call is answered: ACK the 2xx end to end, start the conversation.

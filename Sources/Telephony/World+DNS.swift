@@ -107,16 +107,8 @@ extension World {
         if let t = job.timeout { sim.cancel(t) }
         switch job.requester {
         case .call(let c):
-            guard let call = calls[c], var router = call.router else { return }
-            var rng = call.rng
-            let actions = router.resolved(result, for: job.name, now: sim.now.ns, using: &rng, isBlocked: blockCheck(pi))
-            call.rng = rng
-            call.router = router
-            if let list = router.sequence.resolvedTargets(job.name) {
-                step(.targetsResolved, "\(pbxs[pi].name)/V-SIPGW", "\(job.name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: c,
-                     fields: [StepField("name", job.name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
-            }
-            performRouter(call, actions)
+            guard let call = calls[c], let trunk = call.trunk else { return }
+            trunk.resolved(result, for: job.name, trunkContext)
         case .registration(let p):
             pbxs[p].card?.registration.resolved(result, for: job.name, registrationContext(p))
         }

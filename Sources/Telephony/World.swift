@@ -119,6 +119,8 @@ public final class World {
     var warmingUp = false
     /// Per ended call, how many of its CANCEL-related transactions still run.
     var lingering: [Int: Int] = [:]
+    /// The context of the calls' trunk nodes (`TrunkCall`).
+    lazy var trunkContext = WorldTrunkContext(world: self)
     var txnCounter = 0
     var idCounter: UInt64 = 0
     var sipCallToCall: [String: Int] = [:]
