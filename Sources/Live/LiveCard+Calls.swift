@@ -241,7 +241,9 @@ final class LiveTrunkContext: TrunkCallContext {
     }
     func cancel(_ id: EventID) { card.timers.cancel(id) }
     func abandonTransaction(_ id: Int) { card.abandon(id) }
-    func record(_ kind: StepKind, _ detail: String, call: TrunkCall, _ fields: [StepField]) { card.step(kind, detail, call: call.id, fields: fields) }
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: TrunkCall, _ fields: @autoclosure () -> [StepField]) {
+        card.step(kind, detail(), call: call.id, fields: fields())
+    }
     func block(_ ip: String, until ns: Int64, call: TrunkCall) { card.addToBlocklist(ip, until: ns, call: call.id) }
     func alive(_ call: TrunkCall, target: RouteTarget) {
         guard let until = card.health.liveAnswer(from: target, attempt: call.attempts, now: card.now) else { return }

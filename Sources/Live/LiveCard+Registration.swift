@@ -31,7 +31,9 @@ final class LiveRegistrationContext: RegistrationContext {
         card.registration.resolved(result, for: name, self)
     }
     func block(_ ip: String, until ns: Int64) { card.addToBlocklist(ip, until: ns, call: nil) }
-    func record(_ kind: StepKind, _ detail: String, _ fields: [StepField]) { card.step(kind, detail, fields: fields) }
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, _ fields: @autoclosure () -> [StepField]) {
+        card.step(kind, detail(), fields: fields())
+    }
     func setCardState(_ s: CardState, reason: String) { card.setCardState(s, reason: reason) }
     func registered(at target: RouteTarget, until ns: Int64) { card.health.registered(at: target, until: ns) }
     var localHostPort: String { card.localHostPort }

@@ -33,7 +33,8 @@ public protocol RegistrationContext: AnyObject {
     func resolve(name: String, port: Int?, transport: Transport)
     /// Puts an address on the card's Retry-After blocklist until then (shared with INVITE routing).
     func block(_ ip: String, until ns: Int64)
-    func record(_ kind: StepKind, _ detail: String, _ fields: [StepField])
+    /// The detail and fields are built only when the trace level records steps.
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, _ fields: @autoclosure () -> [StepField])
     func setCardState(_ s: CardState, reason: String)
     /// The card is registered at `target` until the refresh (fail-back `registration`).
     func registered(at target: RouteTarget, until ns: Int64)

@@ -20,7 +20,8 @@ public protocol TrunkCallContext: AnyObject {
     func cancel(_ id: EventID)
     func abandonTransaction(_ id: Int)
     /// Records a step of the card (or IP gateway) that routes the call.
-    func record(_ kind: StepKind, _ detail: String, call: TrunkCall, _ fields: [StepField])
+    /// The detail and fields are built only when the trace level records steps.
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: TrunkCall, _ fields: @autoclosure () -> [StepField])
     func block(_ ip: String, until ns: Int64, call: TrunkCall)
     /// A response other than 408 or 503 came from the current target (fail-back `duration`).
     func alive(_ call: TrunkCall, target: RouteTarget)

@@ -33,7 +33,9 @@ final class WorldRegistrationContext: RegistrationContext {
         world.resolve(pbx: pi, name: name, port: port, transport: transport, for: .registration(pbx: pi), call: nil)
     }
     func block(_ ip: String, until ns: Int64) { world.addToBlocklist(pbx: pi, ip: ip, until: SimTime(ns: ns), call: nil) }
-    func record(_ kind: StepKind, _ detail: String, _ fields: [StepField]) { world.step(kind, card.registration.actor, detail, fields: fields) }
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, card.registration.actor, detail(), fields: fields())
+    }
     func setCardState(_ s: CardState, reason: String) { world.setCardState(pbx: pi, s, reason: reason) }
     func registered(at target: RouteTarget, until ns: Int64) { card.health.registered(at: target, until: ns) }
     var localHostPort: String { hostPort(world.pbxs[pi].ip, 5060) }

@@ -27,9 +27,9 @@ final class WorldTrunkContext: TrunkCallContext {
     }
     func cancel(_ id: EventID) { world.sim.cancel(id) }
     func abandonTransaction(_ id: Int) { world.abandonTransaction(id) }
-    func record(_ kind: StepKind, _ detail: String, call: TrunkCall, _ fields: [StepField]) {
-        guard let c = world.calls[call.id] else { return }
-        world.step(kind, world.sipSettings(c).actor, detail, call: call.id, fields: fields)
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: TrunkCall, _ fields: @autoclosure () -> [StepField]) {
+        guard world.traceLevel != .calls, let c = world.calls[call.id] else { return }
+        world.step(kind, world.sipSettings(c).actor, detail(), call: call.id, fields: fields())
     }
     func block(_ ip: String, until ns: Int64, call: TrunkCall) {
         guard let c = world.calls[call.id] else { return }

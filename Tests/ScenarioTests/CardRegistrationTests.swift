@@ -30,7 +30,7 @@ import Trace
         func abandonTransaction(_ id: Int) { abandoned.append(id) }
         func resolve(name: String, port: Int?, transport: Transport) { resolutions.append(name) }
         func block(_ ip: String, until ns: Int64) { blocked[ip] = ns }
-        func record(_ kind: StepKind, _ detail: String, _ fields: [StepField]) { steps.append((kind, detail, fields)) }
+        func record(_ kind: StepKind, _ detail: @autoclosure () -> String, _ fields: @autoclosure () -> [StepField]) { steps.append((kind, detail(), fields())) }
         func setCardState(_ s: CardState, reason: String) { states.append(s) }
         func registered(at target: RouteTarget, until ns: Int64) { registeredAt.append((target, ns)) }
         var localHostPort: String { "198.51.100.1:5060" }

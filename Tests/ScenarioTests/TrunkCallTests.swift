@@ -29,7 +29,7 @@ import Trace
         func scheduleFailoverTimer(_ call: TrunkCall, attempt: Int, at ns: Int64) -> EventID { timers.push(attempt, at: SimTime(ns: ns)) }
         func cancel(_ id: EventID) { timers.cancel(id) }
         func abandonTransaction(_ id: Int) { abandoned.append(id) }
-        func record(_ kind: StepKind, _ detail: String, call: TrunkCall, _ fields: [StepField]) { steps.append((kind, fields)) }
+        func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: TrunkCall, _ fields: @autoclosure () -> [StepField]) { steps.append((kind, fields())) }
         func block(_ ip: String, until ns: Int64, call: TrunkCall) { blocked[ip] = ns }
         func alive(_ call: TrunkCall, target: RouteTarget) { alive.append(target.ip) }
         func reroute(_ call: TrunkCall, reason: String) { rerouted = reason; live = false }
