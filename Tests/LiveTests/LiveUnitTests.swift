@@ -83,6 +83,13 @@ struct LiveUnitTests {
     @Test func tlsTrafficAndUnknownPBXAreRefused() throws {
         let tls = try scenario("tls.yaml", lab(timeline: [], transport: "tls"))
         #expect(throws: LiveError.self) { try LiveCard.validate(tls, pbxName: nil) }
+        // Generated traffic could place any number of calls: live mode places only the timeline's.
+        let traffic = try scenario("traffic.yaml", lab(timeline: [], traffic: """
+            traffic:
+              - {from: PBX-1/1000..1001, to: ["012-555-0000..012-555-9999"], erlangs: 1, mean_hold: 10s, duration: 1m}
+            """))
+        let t = #expect(throws: LiveError.self) { try LiveCard.validate(traffic, pbxName: nil) }
+        #expect(t?.description.contains("remove traffic:") == true)
         let base = try scenario("x.yaml", lab(timeline: []))
         let e = #expect(throws: LiveError.self) { try LiveCard.validate(base, pbxName: "PBX-9") }
         #expect(e?.description.contains("no PBX named 'PBX-9'") == true)
