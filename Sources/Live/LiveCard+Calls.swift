@@ -255,7 +255,8 @@ final class LiveTrunkContext: TrunkCallContext {
         guard let c = card.calls[call.id] else { return }
         // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
         if card.health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
-           let until = card.health.connected(to: target, attempt: call.attempts, recordExpires: card.recordExpiry[name]) {
+           let until = card.health.connected(to: target, attempt: call.attempts,
+                                                  recordExpires: (card.dnsCache.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? card.dnsCache.entries["A \(name)"])?.expires.ns) {
             card.step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
                  fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
         }

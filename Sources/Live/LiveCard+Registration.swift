@@ -50,7 +50,8 @@ extension LiveCard {
     }
 
     /// RFC 3263 for one name, run to the end at once against the live resolver (its answers come
-    /// from memory or from the system resolver, which blocks).
+    /// from memory or from the system resolver, which blocks), through the simulated PBX's TTL
+    /// cache (`ResolverCache`): an answer still fresh is not asked again.
     func resolve(name: String, port: Int?, call: Int?) -> Resolution {
         var proc = ResolutionProcedure(name: name, port: port, transport: card.transport)
         var next = proc.first
@@ -58,16 +59,26 @@ extension LiveCard {
         for _ in 0..<32 {
             switch next {
             case .query(let qname, let qtype):
-                step(.dnsQuery, by: who, "\(qtype.rawValue) \(qname) to the \(options.resolver.label) resolver (try 1)", call: call,
-                     fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("server", options.resolver.label), StepField("try", 1)])
-                let (answer, ttl) = options.resolver.answer(name: qname, type: qtype)
-                let said = answer.rcode != .noError ? answer.rcode.rawValue
-                    : qtype == .srv ? answer.srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ", ")
-                    : answer.a.joined(separator: ", ")
-                step(.dnsAnswer, by: who, "\(qtype.rawValue) \(qname): \(said.isEmpty ? "no records" : said)", call: call,
-                     fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", answer.rcode.rawValue), StepField("ttl_ns", ttl)])
-                if answer.rcode == .noError, qname == name || qname == card.transport.srvPrefix + name { recordExpiry[name] = now + ttl }
-                next = proc.answer(answer) { _ in nil }
+                let at = SimTime(ns: now)
+                let response: DNSResponse
+                if let cached = dnsCache.lookup(qname, qtype, now: at) {
+                    step(.dnsCacheHit, by: who, "\(qtype.rawValue) \(qname): cached \(cached.summary)", call: call,
+                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", cached.rcode.rawValue)])
+                    response = cached
+                } else {
+                    step(.dnsQuery, by: who, "\(qtype.rawValue) \(qname) to the \(options.resolver.label) resolver (try 1)", call: call,
+                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("server", options.resolver.label), StepField("try", 1)])
+                    let (a, ttl) = options.resolver.answer(name: qname, type: qtype)
+                    response = DNSResponse(id: 0, name: qname, type: qtype, rcode: a.rcode, ttl: SimTime(ns: ttl), srv: a.srv, a: a.a, additional: a.additional)
+                    step(.dnsAnswer, by: who, "\(qtype.rawValue) \(qname): \(response.summary)", call: call,
+                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", a.rcode.rawValue), StepField("ttl_ns", ttl)])
+                    dnsCache.store(response, now: at)
+                }
+                let cache = dnsCache
+                next = proc.answer(response.answer) { target in
+                    guard let a = cache.lookup(target, .a, now: at), let aaaa = cache.lookup(target, .aaaa, now: at) else { return nil }
+                    return a.a + aaaa.a
+                }
             case .done(let r):
                 if case .srv(let list) = r { for x in list { for ip in x.addresses { transport.learn(ip) } } }
                 if case .addresses(let ips, _) = r { for ip in ips { transport.learn(ip) } }

@@ -82,8 +82,8 @@ public final class LiveCard {
     var callCount = 0
     var idCounter: UInt64 = 0
     var health: TargetHealth
-    /// When the DNS answer that gave a name's targets expires (fail-back `dns-ttl`).
-    var recordExpiry: [String: Int64] = [:]
+    /// The stub resolver's TTL cache (the simulated PBX's `ResolverCache`).
+    var dnsCache = ResolverCache()
     var cardState: CardState = .ins
     /// The card's registration: the same node the simulated card runs.
     let registration: CardRegistration

@@ -19,6 +19,22 @@ public struct DNSResponse: Sendable {
     /// Additional-section A records for SRV targets.
     public var additional: [String: [String]]
 
+    public init(id: Int, name: String, type: DNSType, rcode: DNSRcode, ttl: SimTime, srv: [SRVRecord], a: [String], additional: [String: [String]]) {
+        self.id = id; self.name = name; self.type = type; self.rcode = rcode; self.ttl = ttl; self.srv = srv; self.a = a; self.additional = additional
+    }
+
+    /// The answer as the trace's detail says it: `NXDOMAIN`, `10 60 5060 sip1... (ttl 300s)`, `192.0.2.10 (ttl 300s)`.
+    public var summary: String {
+        if rcode != .noError { return rcode.rawValue }
+        switch type {
+        case .srv:
+            if srv.isEmpty { return "no SRV records" }
+            return srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ", ") + " (ttl \(ttl.durationString))"
+        case .a, .aaaa:
+            return a.isEmpty ? "no \(type.rawValue) records" : a.joined(separator: ", ") + " (ttl \(ttl.durationString))"
+        }
+    }
+
     /// What the RFC 3263 procedure reads of it.
     public var answer: DNSAnswer { DNSAnswer(name: name, type: type, rcode: rcode, srv: srv, a: a, additional: additional) }
 }
@@ -137,8 +153,9 @@ public struct DNSServer {
 
 /// A PBX's stub resolver: a cache with per-answer expiry and the RFC 3263 procedure (SRV, else A
 /// at 5060; an explicit port skips SRV).
-public struct ResolverCache {
-    public struct Entry { public var expires: SimTime; public var response: DNSResponse }
+public struct ResolverCache: Sendable {
+    public init() {}
+    public struct Entry: Sendable { public var expires: SimTime; public var response: DNSResponse }
     public var entries: [String: Entry] = [:]
 
     static func key(_ name: String, _ type: DNSType) -> String { "\(type.rawValue) \(name)" }

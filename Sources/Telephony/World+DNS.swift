@@ -37,16 +37,7 @@ extension World {
         jobs[pi][id]?.timeout = sim.schedule(.dnsTimeout(pbx: pi, job: id, attempt: job.attempt), after: dnsConf.resolverTimeout)
     }
 
-    func describe(_ r: DNSResponse) -> String {
-        if r.rcode != .noError { return r.rcode.rawValue }
-        switch r.type {
-        case .srv:
-            if r.srv.isEmpty { return "no SRV records" }
-            return r.srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ", ") + " (ttl \(r.ttl.durationString))"
-        case .a, .aaaa:
-            return r.a.isEmpty ? "no \(r.type.rawValue) records" : r.a.joined(separator: ", ") + " (ttl \(r.ttl.durationString))"
-        }
-    }
+    func describe(_ r: DNSResponse) -> String { r.summary }
 
     func dnsTimeout(pbx pi: Int, job id: Int, attempt: Int) {
         guard let job = jobs[pi][id], job.attempt == attempt else { return }

@@ -62,6 +62,10 @@ import Trace
             #expect(d > 3.9 && d < 4.3, "call \(c.callID) set up in \(d) s; expected about 4 s (the silent target's timeout)")
         }
         #expect(sink.steps.contains { $0.kind == .blocklistAdded && $0.text("ip") == "127.0.1.12" })
+        // The SRV answer of call 1 (TTL 300 s) is still fresh for call 2: the card's cache answers.
+        #expect(sink.steps.contains { $0.kind == .dnsQuery && $0.callID == 1 && $0.text("qtype") == "SRV" })
+        #expect(sink.steps.contains { $0.kind == .dnsCacheHit && $0.callID == 2 && $0.text("qtype") == "SRV" })
+        #expect(!sink.steps.contains { $0.kind == .dnsQuery && $0.callID == 2 })
         #expect(sink.steps.contains { $0.kind == .targetSkipped && $0.callID == 2 && $0.text("target") == "127.0.1.12" })
         let failover = sink.steps.first { $0.kind == .failover && $0.callID == 1 && $0.text("cause") == "no-response" }
         let placed = sink.steps.first { $0.kind == .attemptStarted && $0.callID == 1 }
