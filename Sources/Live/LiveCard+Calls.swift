@@ -232,8 +232,7 @@ final class LiveTrunkContext: TrunkCallContext {
     func isBlocked(_ ip: String, call: TrunkCall) -> Bool { card.health.isBlocked(ip, now: card.now) }
     func isLive(_ call: TrunkCall) -> Bool { card.calls[call.id] != nil }
     func resolve(name: String, port: Int?, for call: TrunkCall) {
-        let result = card.resolve(name: name, port: port, call: call.id)
-        call.resolved(result, for: name, self)
+        card.stub.resolve(name: name, port: port, transport: card.card.transport, for: .call(call.id), call: call.id, card.resolverContext)
     }
     func sendInvite(_ call: TrunkCall, to target: RouteTarget) -> Int { card.sendInvite(card.calls[call.id]!, to: target) }
     func scheduleFailoverTimer(_ call: TrunkCall, attempt: Int, at ns: Int64) -> EventID {
@@ -256,7 +255,7 @@ final class LiveTrunkContext: TrunkCallContext {
         // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
         if card.health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
            let until = card.health.connected(to: target, attempt: call.attempts,
-                                                  recordExpires: (card.dnsCache.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? card.dnsCache.entries["A \(name)"])?.expires.ns) {
+                                                  recordExpires: (card.stub.cache.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? card.stub.cache.entries["A \(name)"])?.expires.ns) {
             card.step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
                  fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
         }

@@ -27,8 +27,7 @@ final class LiveRegistrationContext: RegistrationContext {
     }
     func abandonTransaction(_ id: Int) { card.abandon(id) }
     func resolve(name: String, port: Int?, transport: Transport) {
-        let result = card.resolve(name: name, port: port, call: nil)
-        card.registration.resolved(result, for: name, self)
+        card.stub.resolve(name: name, port: port, transport: transport, for: .registration(pbx: 0), call: nil, card.resolverContext)
     }
     func block(_ ip: String, until ns: Int64) { card.addToBlocklist(ip, until: ns, call: nil) }
     func record(_ kind: StepKind, _ detail: @autoclosure () -> String, _ fields: @autoclosure () -> [StepField]) {
@@ -48,47 +47,35 @@ extension LiveCard {
         step(.cardState, "\(old.rawValue) -> \(s.rawValue): \(reason)",
              fields: [StepField("pbx", pbx.name), StepField("from", old.rawValue), StepField("to", s.rawValue), StepField("reason", reason)])
     }
+}
 
-    /// RFC 3263 for one name, run to the end at once against the live resolver (its answers come
-    /// from memory or from the system resolver, which blocks), through the simulated PBX's TTL
-    /// cache (`ResolverCache`): an answer still fresh is not asked again.
-    func resolve(name: String, port: Int?, call: Int?) -> Resolution {
-        var proc = ResolutionProcedure(name: name, port: port, transport: card.transport)
-        var next = proc.first
-        let who = "\(pbx.name)/resolver"
-        for _ in 0..<32 {
-            switch next {
-            case .query(let qname, let qtype):
-                let at = SimTime(ns: now)
-                let response: DNSResponse
-                if let cached = dnsCache.lookup(qname, qtype, now: at) {
-                    step(.dnsCacheHit, by: who, "\(qtype.rawValue) \(qname): cached \(cached.summary)", call: call,
-                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", cached.rcode.rawValue)])
-                    response = cached
-                } else {
-                    step(.dnsQuery, by: who, "\(qtype.rawValue) \(qname) to the \(options.resolver.label) resolver (try 1)", call: call,
-                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("server", options.resolver.label), StepField("try", 1)])
-                    let (a, ttl) = options.resolver.answer(name: qname, type: qtype)
-                    response = DNSResponse(id: 0, name: qname, type: qtype, rcode: a.rcode, ttl: SimTime(ns: ttl), srv: a.srv, a: a.a, additional: a.additional)
-                    step(.dnsAnswer, by: who, "\(qtype.rawValue) \(qname): \(response.summary)", call: call,
-                         fields: [StepField("qname", qname), StepField("qtype", qtype.rawValue), StepField("rcode", a.rcode.rawValue), StepField("ttl_ns", ttl)])
-                    dnsCache.store(response, now: at)
-                }
-                let cache = dnsCache
-                next = proc.answer(response.answer) { target in
-                    guard let a = cache.lookup(target, .a, now: at), let aaaa = cache.lookup(target, .aaaa, now: at) else { return nil }
-                    return a.a + aaaa.a
-                }
-            case .done(let r):
-                if case .srv(let list) = r { for x in list { for ip in x.addresses { transport.learn(ip) } } }
-                if case .addresses(let ips, _) = r { for ip in ips { transport.learn(ip) } }
-                return r
-            case .failed(let why):
-                step(.dnsFailure, by: who, "resolution of \(name) failed: \(why)", call: call,
-                     fields: [StepField("name", name), StepField("cause", "stage-failed"), StepField("reason", why)])
-                return .failure(why)
-            }
+/// Live mode as the context of the card's stub resolver (`StubResolver`, the node the simulated
+/// PBX runs): a query is answered at once by the live resolver (the scenario's records in memory,
+/// or res_query), so a resolution runs to its end within the call that starts it.
+final class LiveResolverContext: ResolverContext {
+    unowned let card: LiveCard
+    init(_ card: LiveCard) { self.card = card }
+    var nowNs: Int64 { card.now }
+    var serverAddress: String? { card.options.resolver.label }
+    var timeoutNs: Int64 { 2_000_000_000 }
+    var tries: Int { 1 }
+    func send(_ query: DNSQuery) {
+        let (a, ttl) = card.options.resolver.answer(name: query.name, type: query.type)
+        card.stub.answer(DNSResponse(id: query.id, name: query.name, type: query.type, rcode: a.rcode, ttl: SimTime(ns: ttl),
+                                     srv: a.srv, a: a.a, additional: a.additional), self)
+    }
+    func scheduleTimeout(job: Int, attempt: Int, at ns: Int64) -> EventID { card.timers.push(.dnsTimeout(job: job, attempt: attempt), at: SimTime(ns: ns)) }
+    func cancel(_ id: EventID) { card.timers.cancel(id) }
+    func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
+        card.step(kind, by: "\(card.pbx.name)/resolver", detail(), call: call, fields: fields())
+    }
+    func finished(_ requester: ResolveRequester, name: String, result: Resolution) {
+        // What the scenario's names resolve to may be sent to (loopback or private, or --yes).
+        if case .srv(let list) = result { for x in list { for ip in x.addresses { card.transport.learn(ip) } } }
+        if case .addresses(let ips, _) = result { for ip in ips { card.transport.learn(ip) } }
+        switch requester {
+        case .call(let c): card.calls[c]?.trunk?.resolved(result, for: name, card.trunkContext)
+        case .registration: card.registration.resolved(result, for: name, card.registrationContext)
         }
-        return .failure("resolution of \(name) did not finish")
     }
 }

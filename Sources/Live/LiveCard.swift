@@ -35,6 +35,7 @@ public final class LiveCard {
         case hangup(call: Int)
         case noAnswer(call: Int)
         case blocklistExpiry(String)
+        case dnsTimeout(job: Int, attempt: Int)
     }
 
     enum Machine {
@@ -82,8 +83,9 @@ public final class LiveCard {
     var callCount = 0
     var idCounter: UInt64 = 0
     var health: TargetHealth
-    /// The stub resolver's TTL cache (the simulated PBX's `ResolverCache`).
-    var dnsCache = ResolverCache()
+    /// The card's stub resolver: the node the simulated PBX runs (RFC 3263 jobs, TTL cache).
+    let stub = StubResolver()
+    var resolverContext: LiveResolverContext { LiveResolverContext(self) }
     var cardState: CardState = .ins
     /// The card's registration: the same node the simulated card runs.
     let registration: CardRegistration
@@ -178,6 +180,7 @@ public final class LiveCard {
         case .timeline(let i): runTimeline(i)
         case .hangup(let c): hangup(c, reason: "hold time over")
         case .noAnswer(let c): noAnswer(c)
+        case .dnsTimeout(let job, let attempt): stub.timeout(job: job, attempt: attempt, resolverContext)
         case .blocklistExpiry(let ip):
             if health.unblockIfExpired(ip, now: now) { step(.blocklistExpired, "\(ip) eligible again", fields: [StepField("ip", ip)]) }
         }

@@ -124,7 +124,10 @@ public final class PBXState {
     var occupancyIntegral: Double = 0
     var lastOccupancyChange: SimTime = .zero
     var ringRNG: Xoshiro256
-    var resolver = ResolverCache()
+    /// The PBX's stub resolver (a node: RFC 3263 jobs, TTL cache, timeouts).
+    let stub = StubResolver()
+    /// What its cache holds.
+    var resolver: ResolverCache { stub.cache }
     public var stats = PBXStats()
     /// Calls in progress per gateway name.
     var gatewayInUse: [String: Int] = [:]

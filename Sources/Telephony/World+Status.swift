@@ -63,7 +63,7 @@ extension World {
             for e in p.resolver.live(now: sim.now) {
                 let qname = String(e.key.split(separator: " ", maxSplits: 1).last ?? "")
                 guard qname == name || qname.hasSuffix("." + name) else { continue }
-                out.append("  \(p.name): \(e.key) -> \(describe(e.response)), expires at \(e.expires) (in \((e.expires - sim.now).formatSeconds(precision: 0)))")
+                out.append("  \(p.name): \(e.key) -> \(e.response.summary), expires at \(e.expires) (in \((e.expires - sim.now).formatSeconds(precision: 0)))")
             }
         }
         return out.isEmpty ? ["  no cached answer for \(name)"] : out

@@ -75,19 +75,7 @@ final class Txn {
     }
 }
 
-enum ResolveRequester { case call(Int), registration(pbx: Int) }
 
-struct ResolveJob {
-    var requester: ResolveRequester
-    /// The RFC 3263 procedure (the decisions); the job adds the driver's try count and timer.
-    var procedure: ResolutionProcedure
-    var attempt = 1
-    var timeout: EventID?
-    var callID: Int?
-    var name: String { procedure.name }
-    var qname: String { procedure.qname }
-    var qtype: DNSType { procedure.qtype }
-}
 
 /// Two host addresses in a fixed order: the key of a connection between them.
 struct HostPair: Hashable {
@@ -125,7 +113,6 @@ public final class World {
     var idCounter: UInt64 = 0
     var sipCallToCall: [String: Int] = [:]
     var legs: [String: IncomingLeg] = [:]
-    var jobs: [[Int: ResolveJob]] = []
     /// Packets on the wire, by id.
     var inFlight: [Int: Packet] = [:]
     var packetCounter = 0
@@ -136,7 +123,6 @@ public final class World {
     var busySubscribers: Set<String> = []
     var traffic: [TrafficSource] = []
     var subscriberRNG: Xoshiro256
-    var jobCounter = 0
     /// Open TLS connections, by unordered pair of host addresses: the first message between two
     /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
     var tlsConnections: Set<HostPair> = []
@@ -174,7 +160,6 @@ public final class World {
                 st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
             pbxs.append(st)
-            jobs.append([:])
         }
     }
 
