@@ -33,15 +33,7 @@ public struct Comparison: Sendable {
         var counts: [String: Int] = [:]
         for s in steps {
             guard let call = s.callID else { continue }
-            let f = s.fields
-            func text(_ n: String) -> String? {
-                for x in f where x.name == n { if case .text(let v) = x.value { return v } }
-                return nil
-            }
-            func int(_ n: String) -> Int64? {
-                for x in f where x.name == n { if case .int(let v) = x.value { return v } }
-                return nil
-            }
+            let text = s.fields.text, int = s.fields.int
             let kindKey: String, label: String
             switch s.kind {
             case .attemptStarted where int("attempt") != nil:

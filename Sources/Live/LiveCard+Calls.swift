@@ -14,7 +14,6 @@ final class LiveCall {
     let hold: SimTime
     let sipCallID: String
     let fromTag: String
-    var rng: Xoshiro256
     /// The call's routing over the SIP trunk: the node the simulated card runs too.
     var trunk: TrunkCall?
     var inviteTxn: Int? {
@@ -36,9 +35,9 @@ final class LiveCall {
     var releasedBy: String?
     var byeSent = false
     var dialog2xx: SIPMessage?
-    init(id: Int, caller: String, dialed: String, placedAt: Int64, hold: SimTime, sipCallID: String, fromTag: String, rng: Xoshiro256) {
+    init(id: Int, caller: String, dialed: String, placedAt: Int64, hold: SimTime, sipCallID: String, fromTag: String) {
         self.id = id; self.caller = caller; self.dialed = dialed; self.digits = phoneDigits(dialed); self.placedAt = placedAt
-        self.hold = hold; self.sipCallID = sipCallID; self.fromTag = fromTag; self.rng = rng
+        self.hold = hold; self.sipCallID = sipCallID; self.fromTag = fromTag
     }
 }
 
@@ -48,7 +47,7 @@ extension LiveCard {
         let id = callCount
         let call = LiveCall(id: id, caller: "\(pbx.name)/\(ref.number)", dialed: number, placedAt: now,
                             hold: hold ?? scenario.world.defaults.hold, sipCallID: "\(id)-live\(String(UInt64(now) & 0xFFFFFFF, radix: 16))@\(transport.local.ip)",
-                            fromTag: newTag(), rng: streams.stream("call-\(id)"))
+                            fromTag: newTag())
         calls[id] = call
         callBySIPID[call.sipCallID] = id
         step(.callPlaced, by: call.caller, "dials \(number)", call: id, fields: [StepField("dialed", number), StepField("digits", call.digits)])
@@ -70,7 +69,7 @@ extension LiveCard {
              fields: [StepField("decision", "sip"), StepField("transport", card.transport.rawValue)])
         call.route = .sip
         let trunk = TrunkCall(id: id, router: CallRouter(config: .init(inviteTimeout: card.inviteTimeout?.ns, reroutePolicy: card.reroutePolicy),
-                                                         sequence: inviteSequence()), rng: call.rng)
+                                                         sequence: inviteSequence()), rng: streams.stream("call-\(id)"))
         call.trunk = trunk
         trunk.start(trunkContext)
     }
@@ -163,8 +162,7 @@ extension LiveCard {
             let cancel = x.request.cancelRequest()
             step(.cancel, "CANCEL to \(t.remote) (branch \(x.branch))", call: id,
                  fields: [StepField("event", "sent"), StepField("target", t.remote.description), StepField("branch", x.branch)])
-            txns[tid] = Txn(machine: t.machine, owner: .cancelledInvite(id), remote: t.remote, transport: t.transport, callID: id)
-            txns[tid]?.timers = t.timers
+            t.owner = .cancelledInvite(id)
             startTransaction(cancel, owner: .callCancel(id), to: t.remote, transport: t.transport, call: id)
         } else {
             abandon(tid)

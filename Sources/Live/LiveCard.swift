@@ -38,31 +38,20 @@ public final class LiveCard {
         case dnsTimeout(job: Int, attempt: Int)
     }
 
-    enum Machine {
-        case invite(InviteClientTransaction)
-        case nonInvite(NonInviteClientTransaction)
-        var request: SIPMessage {
-            switch self { case .invite(let x): return x.request; case .nonInvite(let x): return x.request }
-        }
-        var isTerminated: Bool {
-            switch self { case .invite(let x): return x.state == .terminated; case .nonInvite(let x): return x.state == .terminated }
-        }
-    }
-
     enum Owner { case callInvite(Int), cancelledInvite(Int), callCancel(Int), callBye(Int), register }
 
     final class Txn {
-        var machine: Machine
-        let owner: Owner
+        var machine: ClientTransaction
+        var owner: Owner
         let remote: Endpoint
         let transport: Transport
         let callID: Int?
         var timers: [SIPTimer: EventID] = [:]
-        init(machine: Machine, owner: Owner, remote: Endpoint, transport: Transport, callID: Int?) {
+        init(machine: ClientTransaction, owner: Owner, remote: Endpoint, transport: Transport, callID: Int?) {
             self.machine = machine; self.owner = owner; self.remote = remote; self.transport = transport; self.callID = callID
         }
-        var branch: String { machine.request.branch ?? "" }
-        var method: String { machine.request.method ?? "" }
+        var branch: String { machine.branch }
+        var method: String { machine.method }
     }
 
     let scenario: Scenario
@@ -85,11 +74,11 @@ public final class LiveCard {
     var health: TargetHealth
     /// The card's stub resolver: the node the simulated PBX runs (RFC 3263 jobs, TTL cache).
     let stub = StubResolver()
-    var resolverContext: LiveResolverContext { LiveResolverContext(self) }
+    lazy var resolverContext = LiveResolverContext(self)
     var cardState: CardState = .ins
     /// The card's registration: the same node the simulated card runs.
     let registration: CardRegistration
-    var registrationContext: LiveRegistrationContext { LiveRegistrationContext(self) }
+    lazy var registrationContext = LiveRegistrationContext(self)
     /// The context of the calls' trunk nodes.
     lazy var trunkContext = LiveTrunkContext(self)
     // Run
@@ -148,7 +137,7 @@ public final class LiveCard {
     /// Runs until the timeline is done and every call has ended (or `stop()` says so), then
     /// unregisters. `shouldStop` is polled between events (Ctrl-C).
     public func run(shouldStop: () -> Bool) {
-        step(.registration, by: "\(actor)", "live: card bound to \(transport.local) (\(card.transport.rawValue)), DNS from the \(options.resolver.label) resolver",
+        step(.registration, "live: card bound to \(transport.local) (\(card.transport.rawValue)), DNS from the \(options.resolver.label) resolver",
              fields: [StepField("event", "live-start"), StepField("local", transport.local.description), StepField("resolver", options.resolver.label)])
         for (i, t) in scenario.timeline.enumerated() { _ = timers.push(.timeline(i), at: t.at) }
         if card.registrar != nil { registration.scheduleCycle(at: 0, registrationContext) }
@@ -162,7 +151,7 @@ public final class LiveCard {
             let ms = Int32(min(50, (wait + 999_999) / 1_000_000))
             for e in transport.poll(timeoutMs: ms) { handle(e) }
         }
-        shutdown(interrupted: interrupted, shouldStop: shouldStop)
+        shutdown(interrupted: interrupted)
     }
 
     func fireDueTimers() {
@@ -199,7 +188,7 @@ public final class LiveCard {
 
     /// Ctrl-C or the end: hang up what is in progress, unregister (Expires: 0), wait briefly for
     /// the answers, and record the calls.
-    func shutdown(interrupted: Bool, shouldStop: () -> Bool) {
+    func shutdown(interrupted: Bool) {
         stopping = true
         for id in calls.keys.sorted() { hangup(id, reason: interrupted ? "interrupted" : "run over") }
         registration.unregister(registrationContext)
@@ -236,12 +225,7 @@ public final class LiveCard {
                 let cause = tr == .udp ? "icmp-port-unreachable" : reason.contains("closed") ? "connection-closed" : "connection-refused"
                 step(.transportError, "\(t.method) to \(remote): \(reason)", call: t.callID,
                      fields: [StepField("peer", remote.description), StepField("transport", tr.rawValue), StepField("cause", cause)])
-                txnInput(id) { m, now in
-                    switch m {
-                    case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
-                    case .nonInvite(var x): let a = x.transportError(now: now); m = .nonInvite(x); return a
-                    }
-                }
+                txnInput(id) { m, now in m.transportError(now: now) }
             }
         case .received(let bytes, let from, let tr):
             let text = String(decoding: bytes, as: UTF8.self)
@@ -260,13 +244,8 @@ public final class LiveCard {
 
     func response(_ r: SIPMessage, from: Endpoint) {
         let method = r.cseq?.method ?? ""
-        if let b = r.branch, let id = txnByKey[method == "CANCEL" ? "CANCEL " + b : b] {
-            txnInput(id) { m, now in
-                switch m {
-                case .invite(var x): let a = x.receive(r, now: now); m = .invite(x); return a
-                case .nonInvite(var x): let a = x.receive(r, now: now); m = .nonInvite(x); return a
-                }
-            }
+        if let b = r.branch, let id = txnByKey[ClientTransaction.key(branch: b, method: method)] {
+            txnInput(id) { m, now in m.receive(r, now: now) }
             return
         }
         // A 2xx copy for an answered call (its INVITE transaction is over): the same ACK again.
@@ -304,22 +283,15 @@ public final class LiveCard {
     func startTransaction(_ request: SIPMessage, owner: Owner, to remote: Endpoint, transport tr: Transport, call: Int?) -> Int {
         txnCounter += 1
         let id = txnCounter
-        let machine: Machine = request.method == "INVITE"
-            ? .invite(InviteClientTransaction(request: request, transport: tr, timers: card.timers))
-            : .nonInvite(NonInviteClientTransaction(request: request, transport: tr, timers: card.timers))
-        let t = Txn(machine: machine, owner: owner, remote: remote, transport: tr, callID: call)
+        let t = Txn(machine: ClientTransaction(request: request, transport: tr, timers: card.timers), owner: owner, remote: remote,
+                    transport: tr, callID: call)
         txns[id] = t
-        txnByKey[request.method == "CANCEL" ? "CANCEL " + t.branch : t.branch] = id
-        txnInput(id) { m, now in
-            switch m {
-            case .invite(var x): let a = x.start(now: now); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.start(now: now); m = .nonInvite(x); return a
-            }
-        }
+        txnByKey[t.machine.key] = id
+        txnInput(id) { m, now in m.start(now: now) }
         return id
     }
 
-    func txnInput(_ id: Int, at: Int64? = nil, _ input: (inout Machine, Int64) -> [TransactionAction]) {
+    func txnInput(_ id: Int, at: Int64? = nil, _ input: (inout ClientTransaction, Int64) -> [TransactionAction]) {
         guard let t = txns[id] else { return }
         let actions = input(&t.machine, at ?? now)
         for a in actions {
@@ -328,12 +300,7 @@ public final class LiveCard {
             case .send(let msg, let re):
                 if send(msg, to: t.remote, transport: t.transport, call: t.callID, retransmission: re) != nil, !re {
                     // The kernel or the safety rule refused the first send: a transport error (§8.1.3.1).
-                    txnInput(id) { m, now in
-                        switch m {
-                        case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
-                        case .nonInvite(var x): let a = x.transportError(now: now); m = .nonInvite(x); return a
-                        }
-                    }
+                    txnInput(id) { m, now in m.transportError(now: now) }
                 }
             case .startTimer(let timer, let at):
                 if let old = t.timers[timer] { timers.cancel(old) }
@@ -351,8 +318,7 @@ public final class LiveCard {
         if let t = txns[id], t.machine.isTerminated {
             for (_, ev) in t.timers { timers.cancel(ev) }
             txns[id] = nil
-            let key = t.method == "CANCEL" ? "CANCEL " + t.branch : t.branch
-            if txnByKey[key] == id { txnByKey[key] = nil }
+            if txnByKey[t.machine.key] == id { txnByKey[t.machine.key] = nil }
         }
     }
 
@@ -363,21 +329,11 @@ public final class LiveCard {
              fields: [StepField("timer", timer.rawValue), StepField("branch", t.branch)])
         // The core sees the instant the timer was due, so retransmissions keep the RFC schedule
         // (0.5, 1.5, 3.5 s...) however late the loop woke up.
-        txnInput(id, at: at) { m, now in
-            switch m {
-            case .invite(var x): let a = x.timerFired(timer, now: now); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.timerFired(timer, now: now); m = .nonInvite(x); return a
-            }
-        }
+        txnInput(id, at: at) { m, now in m.timerFired(timer, now: now) }
     }
 
     func abandon(_ id: Int) {
-        txnInput(id) { m, _ in
-            switch m {
-            case .invite(var x): let a = x.abandon(); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.abandon(); m = .nonInvite(x); return a
-            }
-        }
+        txnInput(id) { m, _ in m.abandon() }
     }
 
     func delivered(_ id: Int, _ t: Txn, _ r: SIPMessage) {

@@ -268,7 +268,6 @@ public final class Call {
     public var answeredAt: SimTime?
     public var outcome: CallOutcome?
     public var endedAt: SimTime?
-    var rng: Xoshiro256
     /// The INVITE transaction of the current attempt (the trunk node's).
     var inviteTxn: Int? {
         get { trunk?.inviteTxn }
@@ -309,9 +308,9 @@ public final class Call {
     var recorded = false
 
     init(id: Int, pbx: Int, callerExt: String, dialed: String, digits: String, placedAt: SimTime, hold: SimTime,
-         rng: Xoshiro256, sipCallID: String, fromTag: String) {
+         sipCallID: String, fromTag: String) {
         self.id = id; self.pbx = pbx; self.callerExt = callerExt; self.dialed = dialed; self.digits = digits
-        self.placedAt = placedAt; self.hold = hold; self.rng = rng; self.sipCallID = sipCallID; self.fromTag = fromTag
+        self.placedAt = placedAt; self.hold = hold; self.sipCallID = sipCallID; self.fromTag = fromTag
     }
 }
 

@@ -26,7 +26,7 @@ extension World {
         let id = callCount
         let p = pbxs[pi]
         let call = Call(id: id, pbx: pi, callerExt: ext.number, dialed: number, digits: phoneDigits(number),
-                        placedAt: sim.now, hold: hold ?? config.defaults.hold, rng: streams.stream("call-\(id)"),
+                        placedAt: sim.now, hold: hold ?? config.defaults.hold,
                         sipCallID: "\(id)-\(String(nextID(), radix: 16))@\(p.config.host)", fromTag: newTag())
         calls[id] = call
         sipCallToCall[call.sipCallID] = id
@@ -95,7 +95,7 @@ extension World {
         let router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
                                               reroutePolicy: card.config.reroutePolicy),
                                 sequence: inviteSequence(pbx: call.pbx))
-        let trunk = TrunkCall(id: call.id, router: router, rng: call.rng)
+        let trunk = TrunkCall(id: call.id, router: router, rng: streams.stream("call-\(call.id)"))
         call.trunk = trunk
         trunk.start(trunkContext)
     }
@@ -152,7 +152,7 @@ extension World {
             step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id, fields: [StepField("decision", "tie"), StepField("gateway_group", group.id), StepField("gateway", gw.name), StepField("ip", gw.ip)])
             let router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
                                     sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
-            let trunk = TrunkCall(id: call.id, router: router, rng: call.rng)
+            let trunk = TrunkCall(id: call.id, router: router, rng: streams.stream("call-\(call.id)"))
             call.trunk = trunk
             trunk.start(trunkContext)
             return

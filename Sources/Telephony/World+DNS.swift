@@ -37,7 +37,7 @@ final class WorldResolverContext: ResolverContext {
 }
 
 extension World {
-    func resolverContext(_ pi: Int) -> WorldResolverContext { WorldResolverContext(world: self, pbx: pi) }
+    func resolverContext(_ pi: Int) -> WorldResolverContext { resolverContexts[pi] }
 
     /// Starts the RFC 3263 resolution of `name` at a PBX's stub resolver for a requester.
     func resolve(pbx pi: Int, name: String, port: Int?, transport: Transport, for requester: ResolveRequester, call: Int?) {

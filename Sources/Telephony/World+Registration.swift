@@ -43,7 +43,7 @@ final class WorldRegistrationContext: RegistrationContext {
 }
 
 extension World {
-    func registrationContext(_ pi: Int) -> WorldRegistrationContext { WorldRegistrationContext(world: self, pbx: pi) }
+    func registrationContext(_ pi: Int) -> WorldRegistrationContext { registrationContexts[pi] }
 
     /// A registration timer of a card fired.
     func registrationTimer(pbx pi: Int, _ t: RegistrationTimer) {

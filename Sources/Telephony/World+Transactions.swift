@@ -9,23 +9,16 @@ extension World {
                           port: Int, transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
         txnCounter += 1
         let id = txnCounter
-        let machine: TxnMachine = request.method == "INVITE"
-            ? .invite(InviteClientTransaction(request: request, transport: transport, timers: timers))
-            : .nonInvite(NonInviteClientTransaction(request: request, transport: transport, timers: timers))
+        let machine = ClientTransaction(request: request, transport: transport, timers: timers)
         transactions[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
                                callID: call, actor: actor)
-        if let b = request.branch { txnByBranch[World.txnKey(branch: b, method: request.method ?? "")] = id }
-        txnInput(id) { m, now in
-            switch m {
-            case .invite(var x): let a = x.start(now: now); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.start(now: now); m = .nonInvite(x); return a
-            }
-        }
+        if let b = request.branch { txnByBranch[ClientTransaction.key(branch: b, method: request.method ?? "")] = id }
+        txnInput(id) { m, now in m.start(now: now) }
         return id
     }
 
     /// Feeds an input to a transaction and performs the actions it returns.
-    func txnInput(_ id: Int, _ input: (inout TxnMachine, Int64) -> [TransactionAction]) {
+    func txnInput(_ id: Int, _ input: (inout ClientTransaction, Int64) -> [TransactionAction]) {
         guard let t = transactions[id] else { return }
         let actions = input(&t.machine, sim.now.ns)
         transactions[id] = t
@@ -38,49 +31,17 @@ extension World {
         transactions[id] = t
         step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID,
              fields: [StepField("timer", timer.rawValue), StepField("branch", branchOf(t))])
-        txnInput(id) { m, now in
-            switch m {
-            case .invite(var x): let a = x.timerFired(timer, now: now); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.timerFired(timer, now: now); m = .nonInvite(x); return a
-            }
-        }
+        txnInput(id) { m, now in m.timerFired(timer, now: now) }
     }
 
-    /// The key that matches a response to its client transaction (RFC 3261 §17.1.3): the top Via
-    /// branch and the CSeq method, which tells a CANCEL from the INVITE whose branch it shares.
-    static func txnKey(branch: String, method: String) -> String {
-        method == "CANCEL" ? "CANCEL " + branch : branch
-    }
 
-    func txnMethod(_ t: Txn) -> String {
-        switch t.machine {
-        case .invite: return "INVITE"
-        case .nonInvite(let x): return x.request.method ?? ""
-        }
-    }
+    func branchOf(_ t: Txn) -> String { t.machine.branch }
 
-    func branchOf(_ t: Txn) -> String {
-        switch t.machine {
-        case .invite(let x): return x.branch
-        case .nonInvite(let x): return x.branch
-        }
-    }
-
-    func isTerminated(_ t: Txn) -> Bool {
-        switch t.machine {
-        case .invite(let x): return x.state == .terminated
-        case .nonInvite(let x): return x.state == .terminated
-        }
-    }
+    func isTerminated(_ t: Txn) -> Bool { t.machine.isTerminated }
 
     /// Stops a transaction its owner no longer wants.
     func abandonTransaction(_ id: Int) {
-        txnInput(id) { m, _ in
-            switch m {
-            case .invite(var x): let a = x.abandon(); m = .invite(x); return a
-            case .nonInvite(var x): let a = x.abandon(); m = .nonInvite(x); return a
-            }
-        }
+        txnInput(id) { m, _ in m.abandon() }
     }
 
     private func perform(_ actions: [TransactionAction], txn id: Int) {
@@ -88,9 +49,7 @@ extension World {
             guard let t = transactions[id] else { return }
             switch a {
             case .send(let msg, let re):
-                let transport: Transport
-                switch t.machine { case .invite(let x): transport = x.transport; case .nonInvite(let x): transport = x.transport }
-                sendSIP(msg, from: t.localIP, to: t.remoteIP, dstPort: t.remotePort, transport: transport,
+                sendSIP(msg, from: t.localIP, to: t.remoteIP, dstPort: t.remotePort, transport: t.machine.transport,
                         call: t.callID, retransmission: re)
             case .startTimer(let timer, let at):
                 if let old = t.timers[timer] { sim.cancel(old) }
@@ -117,14 +76,11 @@ extension World {
                 lingering[c, default: 1] -= 1
                 if lingering[c] == 0 {
                     lingering[c] = nil
-                    let request: SIPMessage
-                    switch t.machine { case .invite(let x): request = x.request; case .nonInvite(let x): request = x.request }
-                    if calls[c] == nil, let cid = request.callID { sipCallToCall[cid] = nil }
+                    if calls[c] == nil, let cid = t.machine.request.callID { sipCallToCall[cid] = nil }
                 }
             default: break
             }
-            let key = World.txnKey(branch: branchOf(t), method: txnMethod(t))
-            if txnByBranch[key] == id { txnByBranch[key] = nil }
+            if txnByBranch[t.machine.key] == id { txnByBranch[t.machine.key] = nil }
         }
     }
 

@@ -54,13 +54,8 @@ enum TxnOwner {
     case proxyInvite(server: Int, upstreamBranch: String)
 }
 
-enum TxnMachine {
-    case invite(InviteClientTransaction)
-    case nonInvite(NonInviteClientTransaction)
-}
-
 final class Txn {
-    var machine: TxnMachine
+    var machine: ClientTransaction
     var owner: TxnOwner
     var localIP: String
     var remoteIP: String
@@ -69,7 +64,7 @@ final class Txn {
     var callID: Int?
     var actor: String
 
-    init(machine: TxnMachine, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String) {
+    init(machine: ClientTransaction, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String) {
         self.machine = machine; self.owner = owner; self.localIP = localIP; self.remoteIP = remoteIP
         self.remotePort = remotePort; self.callID = callID; self.actor = actor
     }
@@ -109,6 +104,9 @@ public final class World {
     var lingering: [Int: Int] = [:]
     /// The context of the calls' trunk nodes (`TrunkCall`).
     lazy var trunkContext = WorldTrunkContext(world: self)
+    /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
+    lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
+    lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
     var txnCounter = 0
     var idCounter: UInt64 = 0
     var sipCallToCall: [String: Int] = [:]
@@ -342,12 +340,7 @@ public final class World {
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
                      fields: [StepField("peer", hostPort(p.srcIP, p.srcPort)), StepField("transport", transport.rawValue),
                               StepField("cause", transport == .udp ? "icmp-port-unreachable" : "connection-refused")])
-                txnInput(id) { m, now in
-                    switch m {
-                    case .invite(var x): let a = x.transportError(now: now); m = .invite(x); return a
-                    case .nonInvite(var x): let a = x.transportError(now: now); m = .nonInvite(x); return a
-                    }
-                }
+                txnInput(id) { m, now in m.transportError(now: now) }
             }
         case .sip(let msg, let transport):
             if msg.isRequest {
@@ -356,13 +349,8 @@ public final class World {
                 } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
-            } else if let b = msg.branch, let id = txnByBranch[World.txnKey(branch: b, method: msg.cseq?.method ?? "")] {
-                txnInput(id) { m, now in
-                    switch m {
-                    case .invite(var x): let a = x.receive(msg, now: now); m = .invite(x); return a
-                    case .nonInvite(var x): let a = x.receive(msg, now: now); m = .nonInvite(x); return a
-                    }
-                }
+            } else if let b = msg.branch, let id = txnByBranch[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
+                txnInput(id) { m, now in m.receive(msg, now: now) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
                 // A copy of a 2xx to INVITE whose client transaction has ended with the first one.

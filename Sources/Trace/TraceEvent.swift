@@ -94,6 +94,19 @@ extension Array where Element == StepField {
     }
 }
 
+extension Array where Element == StepField {
+    /// The text value of the field `name`, if it has one.
+    public func text(_ name: String) -> String? {
+        for f in self where f.name == name { if case .text(let v) = f.value { return v } }
+        return nil
+    }
+    /// The integer value of the field `name`, if it has one.
+    public func int(_ name: String) -> Int64? {
+        for f in self where f.name == name { if case .int(let v) = f.value { return v } }
+        return nil
+    }
+}
+
 /// One recorded step: a decision or state change at a simulated instant.
 public struct Step: Sendable, Equatable {
     /// Simulated time in nanoseconds since the start of the run.

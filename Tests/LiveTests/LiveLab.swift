@@ -285,8 +285,5 @@ func loadScenario(_ path: String) throws -> Scenario {
 }
 
 extension Step {
-    func text(_ n: String) -> String? {
-        for f in fields where f.name == n { if case .text(let v) = f.value { return v } }
-        return nil
-    }
+    func text(_ n: String) -> String? { fields.text(n) }
 }

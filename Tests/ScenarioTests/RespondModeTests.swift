@@ -38,7 +38,7 @@ struct RespondModeTests {
         topo = topo.replacingOccurrences(of: "  - {host: sip1.itsp.example, domain: itsp.example}", with: "  - {host: sip1.itsp.example, domain: itsp.example, respond: refuse}")
         topo = topo.replacingOccurrences(of: "  - {host: sip2.itsp.example, domain: itsp.example}", with: "  - {host: sip2.itsp.example, domain: itsp.example, respond: 503, retry_after: 60s}")
         let (r, t) = try simulate(topo, timeline: [("1s", "dial PBX-1/1000 012-345-1011")])
-        let causes = t.steps(.failover, call: 1).compactMap { s in s.fields.first { $0.name == "cause" }.map { f -> String in if case .text(let v) = f.value { return v } else { return "" } } }
+        let causes = t.steps(.failover, call: 1).compactMap { $0.fields.text("cause") }
         #expect(causes.first == "transport-error")
         // sip2 answered the cold-start REGISTER with 503 Retry-After 60: blocklisted, so call 1 passes it over.
         #expect(t.steps(.blocklistAdded).contains { $0.callID == nil && $0.detail.hasPrefix("192.0.2.11") })

@@ -1,0 +1,66 @@
+/// A client transaction of either kind (RFC 3261 §17.1): what a driver keeps per transaction, so
+/// that it feeds inputs without caring which machine it holds. The simulated world and live mode
+/// both keep these.
+public enum ClientTransaction: Sendable {
+    case invite(InviteClientTransaction)
+    case nonInvite(NonInviteClientTransaction)
+
+    /// An INVITE transaction for an INVITE, else a non-INVITE one.
+    public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
+        self = request.method == "INVITE"
+            ? .invite(InviteClientTransaction(request: request, transport: transport, timers: timers))
+            : .nonInvite(NonInviteClientTransaction(request: request, transport: transport, timers: timers))
+    }
+
+    /// The key a response is matched by (§17.1.3): the top Via branch and the CSeq method, which
+    /// tells a CANCEL from the INVITE whose branch it shares.
+    public static func key(branch: String, method: String) -> String {
+        method == "CANCEL" ? "CANCEL " + branch : branch
+    }
+
+    public var request: SIPMessage {
+        switch self { case .invite(let x): return x.request; case .nonInvite(let x): return x.request }
+    }
+    public var branch: String {
+        switch self { case .invite(let x): return x.branch; case .nonInvite(let x): return x.branch }
+    }
+    public var transport: Transport {
+        switch self { case .invite(let x): return x.transport; case .nonInvite(let x): return x.transport }
+    }
+    public var method: String { request.method ?? "" }
+    public var key: String { ClientTransaction.key(branch: branch, method: method) }
+    public var isTerminated: Bool {
+        switch self { case .invite(let x): return x.state == .terminated; case .nonInvite(let x): return x.state == .terminated }
+    }
+
+    public mutating func start(now: Int64) -> [TransactionAction] {
+        switch self {
+        case .invite(var x): let a = x.start(now: now); self = .invite(x); return a
+        case .nonInvite(var x): let a = x.start(now: now); self = .nonInvite(x); return a
+        }
+    }
+    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
+        switch self {
+        case .invite(var x): let a = x.receive(response, now: now); self = .invite(x); return a
+        case .nonInvite(var x): let a = x.receive(response, now: now); self = .nonInvite(x); return a
+        }
+    }
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
+        switch self {
+        case .invite(var x): let a = x.timerFired(timer, now: now); self = .invite(x); return a
+        case .nonInvite(var x): let a = x.timerFired(timer, now: now); self = .nonInvite(x); return a
+        }
+    }
+    public mutating func transportError(now: Int64) -> [TransactionAction] {
+        switch self {
+        case .invite(var x): let a = x.transportError(now: now); self = .invite(x); return a
+        case .nonInvite(var x): let a = x.transportError(now: now); self = .nonInvite(x); return a
+        }
+    }
+    public mutating func abandon() -> [TransactionAction] {
+        switch self {
+        case .invite(var x): let a = x.abandon(); self = .invite(x); return a
+        case .nonInvite(var x): let a = x.abandon(); self = .nonInvite(x); return a
+        }
+    }
+}
