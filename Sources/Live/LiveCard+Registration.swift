@@ -56,7 +56,7 @@ final class LiveResolverContext: ResolverContext {
     unowned let card: LiveCard
     init(_ card: LiveCard) { self.card = card }
     var nowNs: Int64 { card.now }
-    var serverAddress: String? { card.options.resolver.label }
+    var serverAddress: String? { card.options.resolver.available ? card.options.resolver.label : nil }
     var timeoutNs: Int64 { 2_000_000_000 }
     var tries: Int { 1 }
     func send(_ query: DNSQuery) {

@@ -12,6 +12,9 @@ import Telephony
 public protocol LiveResolver: AnyObject {
     /// What the answer comes from, for the trace (`scenario`, `system`).
     var label: String { get }
+    /// False when there is nothing to ask (a scenario without a DNS server): a resolution then
+    /// fails at once, as it does in the simulation ("no DNS server configured").
+    var available: Bool { get }
     /// Answers one question; the TTL is in nanoseconds.
     func answer(name: String, type: DNSType) -> (answer: DNSAnswer, ttlNs: Int64)
 }
@@ -19,6 +22,7 @@ public protocol LiveResolver: AnyObject {
 /// The scenario's `dns:` records and host names, answered as its simulated DNS server would.
 public final class ScenarioResolver: LiveResolver {
     public let label = "scenario"
+    public var available: Bool { server != nil }
     private var server: DNSServer?
     private var network: Network
 
@@ -31,13 +35,7 @@ public final class ScenarioResolver: LiveResolver {
     }
 
     public func answer(name: String, type: DNSType) -> (answer: DNSAnswer, ttlNs: Int64) {
-        guard var s = server else {
-            // No DNS server in the scenario: a host name still has its address.
-            var ips: [String] = []
-            if let h = network.host(name), type != .srv, h.ip.contains(":") == (type == .aaaa) { ips = [h.ip] }
-            let rcode: DNSRcode = network.host(name) == nil ? .nxdomain : .noError
-            return (DNSAnswer(name: name, type: type, rcode: rcode, srv: [], a: ips, additional: [:]), 300_000_000_000)
-        }
+        guard var s = server else { return (DNSAnswer(name: name, type: type, rcode: .servfail, srv: [], a: [], additional: [:]), 0) }
         let r = s.answer(DNSQuery(id: 0, name: name, type: type), network: network)
         server = s
         guard let r else {
@@ -51,6 +49,7 @@ public final class ScenarioResolver: LiveResolver {
 /// servers of /etc/resolv.conf, or through one given server (`--dns-server IP[:PORT]`).
 public final class SystemResolver: LiveResolver {
     public let label: String
+    public let available = true
     let server: (ip: String, port: Int)?
     public init(server: (ip: String, port: Int)? = nil) {
         self.server = server

@@ -73,7 +73,7 @@ extension LiveCard {
             }
         }
         for f in [card.sipServerFailover, card.registrarFailover].compactMap({ $0 }) { add(f) }
-        for (n, port) in names {
+        for (n, port) in names where resolver.available {
             var proc = ResolutionProcedure(name: n, port: port, transport: card.transport)
             var next = proc.first
             for _ in 0..<32 {

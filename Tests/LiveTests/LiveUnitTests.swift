@@ -95,6 +95,23 @@ struct LiveUnitTests {
         #expect(e?.description.contains("no PBX named 'PBX-9'") == true)
     }
 
+    /// A server configured by name in a scenario without a DNS server: the resolution fails at
+    /// once and the call goes to the public trunk, in live mode as in the simulation (nothing is sent).
+    @Test func aNameWithoutADNSServerFailsAsInTheSimulation() throws {
+        let s = try scenario("nodns.yaml", lab(timeline: ["at: 10ms, do: \"dial PBX-1/1000 012-345-1011\""], sipServer: "sip1"))
+        let sink = MemoryTraceSink()
+        let card = try LiveCard(scenario: s, pbxName: nil, options: .init(local: Endpoint(ip: "127.0.9.1", port: 0), resolver: ScenarioResolver(config: s.world),
+                                                                          maxDurationNs: 5_000_000_000), sink: sink)
+        card.run(shouldStop: { false })
+        #expect(sink.calls.first?.outcome == .rerouted)
+        #expect(sink.sipMessages.isEmpty)
+        #expect(sink.steps.contains { $0.kind == .reroute && $0.fields.text("reason") == "no SIP target available" })
+        let sim = MemoryTraceSink()
+        _ = ScenarioRunner.run(s, sink: sim)
+        #expect(sim.calls.first?.route == .publicTrunk && sim.calls.first?.sipAttempts == 0)
+        #expect(sim.steps.contains { $0.kind == .reroute && $0.fields.text("reason") == "no SIP target available" })
+    }
+
     @Test func tcpStreamsAreCutIntoMessagesByContentLength() {
         let one = "INVITE sip:a@b SIP/2.0\r\nContent-Length: 5\r\n\r\nhello"
         let two = "SIP/2.0 200 OK\r\nl: 0\r\n\r\n"
