@@ -37,8 +37,10 @@ let package = Package(
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP", "Trace"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Trace", "SimCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "Telephony", "Trace", "PBXSimCLI"]),
-        .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Telephony", "Trace", "SIP", "Routing", "Store"]),
+        // Starting helper programs (tmux, SIPp, Kamailio, pbxsim) from tests: no inherited pipes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "Telephony", "Trace", "PBXSimCLI", "TestSupport"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Telephony", "Trace", "SIP", "Routing", "Store", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,38 +1,33 @@
 import Testing
 import Foundation
 import Store
+import TestSupport
 
 /// Drives `pbxsim repl` on a pseudo-terminal through tmux: line editing, tab completion and
 /// history are libedit's, so they only exist on a terminal. `.ci/run` installs tmux.
 @Suite(.serialized) struct ReplTerminalTests {
     let session = "pbxsim-test-\(getpid())"
 
-    /// Runs tmux on its own socket through popen/pclose, which wait for the command with waitpid
-    /// (Foundation's Process can miss the exit of a command as short-lived as a tmux client).
-    /// Standard input and error go to /dev/null; the output is returned.
+    /// Runs tmux on its own socket, started through `Spawn` and waited for with waitpid: its
+    /// output goes to a file, so no other test's program can hold the end of a pipe open (a CI
+    /// run lost 60 s on one `capture-pane` that way). Standard error is part of the output.
     @discardableResult
     func tmux(_ args: String...) throws -> String {
-        let quoted = (["tmux", "-L", "pbxsim-tests"] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        guard let f = popen(quoted.joined(separator: " ") + " </dev/null 2>/dev/null", "r") else { return "" }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n > 0 { out.append(contentsOf: buf[0..<n]) }
-            if n < buf.count { break }
-        }
-        pclose(f)
-        return String(decoding: out, as: UTF8.self)
+        guard let path = Spawn.tool("tmux") else { throw Spawn.Failure(description: "tmux is not installed (apt-get install tmux)") }
+        return try Spawn.run(path, ["-L", "pbxsim-tests"] + args, scratch: tempDirectory).output
     }
 
     /// Polls the pane until `text` shows up (generous timeout; the assertion is about content,
-    /// not speed).
-    func waitFor(_ text: String, timeout: Double = 60) throws -> String {
+    /// not speed). The pane is captured once more after the deadline, so a slow capture can
+    /// never make a stale pane the verdict.
+    func waitFor(_ text: String, timeout: Double = 120) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var pane = ""
-        while Date() < deadline {
+        while true {
+            let late = Date() >= deadline
             pane = try tmux("capture-pane", "-p", "-t", session)
             if pane.contains(text) { return pane }
+            if late { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
         Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)")

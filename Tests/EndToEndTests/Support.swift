@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Scenario
 import Store
 import Trace
@@ -20,12 +21,21 @@ func runMemory(_ s: Scenario, seed: UInt64? = nil) -> (RunResult, MemoryTraceSin
     return (r, sink)
 }
 
-func tempPath(_ name: String) -> String {
+/// This test process's scratch directory.
+let tempDirectory: String = {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbxsim-tests-\(getpid())")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let p = dir.appendingPathComponent(name).path
-    try? FileManager.default.removeItem(atPath: p)
-    return p
+    return dir.path
+}()
+
+private let tempCounter = Atomic<Int>(0)
+
+/// A fresh path ending in `name` that no other call returns: tests run in parallel, and two of
+/// them asking for "f.sqlite" must not share (or delete) one file.
+func tempPath(_ name: String) -> String {
+    let dir = tempDirectory + "/\(tempCounter.add(1, ordering: .relaxed).newValue)"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir + "/" + name
 }
 
 /// Runs the built `pbxsim` binary.

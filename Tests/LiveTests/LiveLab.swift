@@ -2,6 +2,7 @@ import Foundation
 import Live
 import Scenario
 import Testing
+import TestSupport
 import Trace
 
 /// The package root, found from this file's path.
@@ -32,60 +33,14 @@ final class LiveLab {
         pids.removeAll()
     }
 
-    /// Starts a program with posix_spawn: its own process group, no signal blocked, stdin from
-    /// /dev/null, stdout and stderr to `log` in the lab's directory. (Foundation's Process is not
-    /// used: on Linux it starts children with signals blocked and has been seen to miss an exit.)
-    @discardableResult
-    static func spawn(_ path: String, _ args: [String], log: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        var dflt = sigset_t()
-        sigemptyset(&dflt)
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&dflt, sig) }
-        posix_spawnattr_setsigdefault(&attr, &dflt)
-        posix_spawnattr_setpgroup(&attr, 0)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
-        guard rc == 0 else { throw LabError(description: "cannot start \(path): error \(rc)") }
-        return pid
-    }
-
     /// Runs a program to its end; its status and output (stdout and stderr).
     func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let log = dir.appendingPathComponent("run-\(UUID().uuidString).out").path
-        let status = LiveLab.wait(try LiveLab.spawn(path, args, log: log))
-        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-    }
-
-    /// Waits for a spawned program's exit; its status (128 + signal when killed).
-    static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if status & 0x7F == 0 { return (status >> 8) & 0xFF }
-        return 128 + (status & 0x7F)
+        try Spawn.run(path, args, scratch: dir.path)
     }
 
     /// Where a tool is, or nil. Absent tools skip the live tests on a developer's machine; in CI
     /// (`CI` set) an absent tool is a failure, never a skip.
-    static func tool(_ name: String) -> String? {
-        for d in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") {
-            return "\(d)/\(name)"
-        }
-        return nil
-    }
+    static func tool(_ name: String) -> String? { Spawn.tool(name) }
 
     static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
 
@@ -102,7 +57,7 @@ final class LiveLab {
     }
 
     func start(_ path: String, _ args: [String], log: String) throws {
-        pids.append(try LiveLab.spawn(path, args, log: dir.appendingPathComponent(log).path))
+        pids.append(try Spawn.start(path, args, output: dir.appendingPathComponent(log).path))
     }
 
     /// Waits until something listens on UDP (or TCP) ip:port: binding there fails.

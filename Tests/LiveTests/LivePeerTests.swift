@@ -2,6 +2,7 @@ import Foundation
 import Live
 import Scenario
 import SIP
+import TestSupport
 import Testing
 import Trace
 
@@ -188,12 +189,12 @@ import Trace
                                                          timeline: ["at: 60s, do: \"dial PBX-1/1000 012-345-1011\""], extraCard: "register_expires: 2"))
         let db = lab.dir.appendingPathComponent("live.sqlite").path
         let outLog = lab.dir.appendingPathComponent("pbxsim.out").path
-        let pid = try LiveLab.spawn(packageRoot.appendingPathComponent(".build/debug/pbxsim").path,
-                                    ["live", path, "--db", db, "--local", "127.0.3.1:5060", "-q"], log: outLog)
+        let pid = try Spawn.start(packageRoot.appendingPathComponent(".build/debug/pbxsim").path,
+                                ["live", path, "--db", db, "--local", "127.0.3.1:5060", "-q"], output: outLog)
         // Registered at once for 2 s, refreshed at 90 % (1.8 s); then Ctrl-C at 2.5 s.
         usleep(2_500_000)
         kill(pid, SIGINT)
-        let status = LiveLab.wait(pid)
+        let status = Spawn.wait(pid)
         let text = (try? String(contentsOfFile: outLog, encoding: .utf8)) ?? ""
         #expect(status == 130, "\(text)")
         let sql = try lab.sqlite(db, """
