@@ -173,9 +173,6 @@ public final class PBXState {
     }
 }
 
-/// One location-service binding (RFC 3261 §10).
-struct Binding { var contact: String; var ip: String; var port: Int; var expires: SimTime }
-
 /// Response mode of a SIP server set by `respond HOST ...` or `sip_servers[].respond`: a status code
 /// for every new request (100: only 100 Trying; 200: the server answers as a UAS, with a Contact,
 /// and takes the ACK and BYE; 300-699: that final response), or `silent` (it reads every request
@@ -197,28 +194,6 @@ public struct RespondMode: Sendable, Equatable {
         return c
     }
     public static func text(_ code: Int) -> String { code == silentCode ? "silent" : code == refuseCode ? "refuse" : String(code) }
-}
-
-/// A transaction a SIP server holds toward its upstream client: what it last answered, so that a
-/// retransmitted request gets the same answer.
-struct ServerTxn {
-    var lastResponse: SIPMessage?
-    var replyTo: (ip: String, port: Int)
-    /// The port the request arrived on: responses leave from it (the same connection over TCP/TLS).
-    var localPort: Int
-    var downstream: Int?
-    var transport: Transport
-    var callID: Int?
-    /// Its RFC 3261 server transaction (which sends the responses and runs Timers G, H, I, J).
-    var txn: Int?
-}
-
-public final class SIPServerState {
-    public let config: SIPServerConfig
-    public let ip: String
-    var respond: RespondMode?
-    var serverTxns: [String: ServerTxn] = [:]
-    init(config: SIPServerConfig, ip: String) { self.config = config; self.ip = ip; self.respond = config.respond }
 }
 
 /// A call a carrier SIP server hands to the public network: where its responses go.
@@ -300,8 +275,6 @@ public final class Call {
     var gateway: GatewayLeg?
     /// A private call over an IP gateway (not the SIP trunk card).
     var viaGateway: (name: String, ip: String)?
-    var gatewayAnswered = false
-    var gatewayTag: String?
     var pstnDelay: SimTime = .zero
     var pstnEvents: [EventID] = []
     var cardStateAtDial: String?

@@ -28,7 +28,7 @@ extension World {
     func byeFinished(_ id: Int) {
         guard let call = calls[id] else { return }
         call.byeTxn = nil
-        calls[id] = nil
+        forget(call)
         sipCallToCall[call.sipCallID] = nil
     }
 
@@ -149,7 +149,7 @@ extension World {
         sink.record(.callEnded(full))
         onCallEnded?(full)
         if !keepOpen {
-            calls[call.id] = nil
+            forget(call)
             // A cancelled INVITE, its CANCEL or its BYE still running keeps the Call-ID mapped, so
             // that their messages keep the call's id in the trace; the last of them unmaps it.
             if lingering[call.id, default: 0] == 0 { sipCallToCall[call.sipCallID] = nil }
@@ -235,5 +235,14 @@ extension World {
             sink.record(.callEnded(rec))
             onCallEnded?(rec)
         }
+    }
+}
+
+extension World {
+    /// The call leaves the table of calls in progress; a carrier server that terminated it on the
+    /// public network forgets its leg at the same moment.
+    func forget(_ call: Call) {
+        calls[call.id] = nil
+        if let g = call.gateway { sipServers[g.server].callEnded(call.id) }
     }
 }

@@ -178,7 +178,7 @@ extension World {
             ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
         case .alerting:
             if let g = call.gateway {
-                gatewayRespond(call, g, 180)
+                sipServers[g.server].publicNetworkProgress(call: call.id, code: 180, carrierContext)
                 return
             }
             call.phase = .alerting
@@ -186,7 +186,7 @@ extension World {
             step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id, fields: [StepField("message", "ALERTING")])
         case .connect:
             if let g = call.gateway {
-                gatewayRespond(call, g, 200)
+                sipServers[g.server].publicNetworkProgress(call: call.id, code: 200, carrierContext)
                 return
             }
             step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id, fields: [StepField("message", "CONNECT")])
@@ -268,18 +268,8 @@ extension World {
     /// caller's PBX decides; otherwise the call ends here.
     func pstnEnd(_ call: Call, outcome: CallOutcome, detail: String) {
         if let g = call.gateway, call.answeredAt == nil {
-            let code: Int
-            switch outcome {
-            case .busy: code = 486
-            case .noAnswer: code = 480
-            case .blocked: code = 503
-            case .rejected: code = 603
-            default: code = 404
-            }
-            step(.proxy, network.name(ofIP: sipServers[g.server].ip), "public network: \(outcome) (\(detail)): \(code) upstream", call: call.id,
-                 fields: [StepField("action", "gateway-final"), StepField("outcome", outcome.rawValue), StepField("code", code)])
             releasePSTNDestination(call)
-            gatewayRespond(call, g, code)
+            sipServers[g.server].publicNetworkFailed(call: call.id, outcome: outcome, detail: detail, carrierContext)
             call.gateway = nil
             return
         }

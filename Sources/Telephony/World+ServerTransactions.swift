@@ -14,7 +14,7 @@ enum ServerOwner {
     /// The UAS leg of a receiving PBX (by leg key).
     case pbxLeg(String)
     /// A carrier SIP server (proxy or registrar).
-    case server(Int)
+    case server
 }
 
 struct ServerTxnRecord {

@@ -108,7 +108,7 @@ extension World {
         case .callBye(let c): byeFinished(c)
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "Timer F (408)", registrationContext(p))
-        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 408)
+        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, txn: t, upstream: up, code: 408)
         }
     }
 
@@ -118,7 +118,7 @@ extension World {
         case .callBye(let c): byeFinished(c)
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "transport error (503)", registrationContext(p))
-        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, upstream: up, code: 503)
+        case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, txn: t, upstream: up, code: 503)
         }
     }
 }

@@ -86,8 +86,12 @@ public final class World {
     public let config: WorldConfig
     public var network: Network
     var dnsServer: DNSServer?
-    public internal(set) var sipServers: [SIPServerState] = []
-    var location: [String: [String: Binding]] = [:]
+    public internal(set) var sipServers: [CarrierServer] = []
+    /// Nodes by address: what a packet to an address reaches.
+    var serverIndex: [String: Int] = [:]
+    var pbxIndex: [String: Int] = [:]
+    /// The context of the carrier's SIP servers (`CarrierServer`).
+    lazy var carrierContext = WorldCarrierContext(world: self)
     public internal(set) var pbxs: [PBXState] = []
     public let telcos: [TelcoConfig]
     public internal(set) var calls: [Int: Call] = [:]
@@ -148,8 +152,13 @@ public final class World {
         if let d = config.dns, let ip = network.ip(of: d.server) {
             dnsServer = DNSServer(hostIP: ip, zone: d.records, defaultTTL: d.defaultTTL)
         }
+        var locations: [String: LocationService] = [:]
         for s in config.sipServers {
-            sipServers.append(SIPServerState(config: s, ip: network.ip(of: s.host) ?? s.host))
+            let ip = network.ip(of: s.host) ?? s.host
+            let location = locations[s.domain] ?? LocationService(domain: s.domain)
+            locations[s.domain] = location
+            if serverIndex[ip] == nil { serverIndex[ip] = sipServers.count }
+            sipServers.append(CarrierServer(id: sipServers.count, config: s, ip: ip, name: network.name(ofIP: ip), location: location))
             if s.respond?.code == RespondMode.refuseCode { _ = network.update(s.host) { $0.refusesSIP = true } }
         }
         for (i, p) in config.pbxs.enumerated() {
@@ -157,6 +166,7 @@ public final class World {
             if let c = p.card {
                 st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
+            if pbxIndex[st.ip] == nil { pbxIndex[st.ip] = pbxs.count }
             pbxs.append(st)
         }
     }
@@ -268,7 +278,7 @@ public final class World {
         case .noAnswer(let c): callerGivesUp(c)
         case .pstn(let c, let s): pstnStep(call: c, s)
         case .blocklistExpiry(let p, let ip): blocklistExpired(pbx: p, ip: ip)
-        case .serverTxnExpiry(let s, let b): sipServers[s].serverTxns[b] = nil
+        case .serverTxnExpiry(let s, let b): sipServers[s].expire(b)
         case .serverTimer(let id, let timer): serverTimerFired(id, timer)
         case .traffic(let k): trafficArrival(k)
         }
@@ -332,7 +342,7 @@ public final class World {
                 _ = sendDNS(.dnsResponse(a), from: p.dstIP, srcPort: 53, to: p.srcIP, dstPort: p.srcPort)
             }
         case .dnsResponse(let r):
-            if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) { dnsAnswer(pbx: pi, r) }
+            if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let transport):
             if let id = txnByBranch[branch] {
                 let t = transactions[id]!
@@ -344,9 +354,9 @@ public final class World {
             }
         case .sip(let msg, let transport):
             if msg.isRequest {
-                if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }) {
-                    serverReceive(si, msg, from: p, transport: transport)
-                } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
+                if let si = serverIndex[p.dstIP] {
+                    sipServers[si].receive(msg, from: (p.srcIP, p.srcPort), localPort: p.dstPort, transport: transport, carrierContext)
+                } else if let pi = pbxIndex[p.dstIP] {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
             } else if let b = msg.branch, let id = txnByBranch[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
@@ -354,9 +364,9 @@ public final class World {
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
                 // A copy of a 2xx to INVITE whose client transaction has ended with the first one.
-                if let si = sipServers.firstIndex(where: { $0.ip == p.dstIP }) {
-                    proxyForward2xx(si, msg)
-                } else if let pi = pbxs.firstIndex(where: { $0.ip == p.dstIP }) {
+                if let si = serverIndex[p.dstIP] {
+                    sipServers[si].forward2xxCopy(msg, carrierContext)
+                } else if let pi = pbxIndex[p.dstIP] {
                     uacRetransmitted2xx(pi, msg)
                 }
             }
