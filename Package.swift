@@ -20,15 +20,15 @@ let package = Package(
         .target(name: "SimCore"),
         .target(name: "SIP"),
         .target(name: "Routing", dependencies: ["SIP", "Trace"]),
-        .target(name: "Trace", dependencies: ["SIP"]),
+        .target(name: "Trace"),
         .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
-        .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "SIP", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
         // Live mode: the card's cores on the wall clock over real sockets (C socket API, res_query).
         .target(name: "Live", dependencies: ["Scenario", "Telephony", "Routing", "SIP", "Trace", "SimCore", "CResolv"]),
         .target(name: "Export", dependencies: ["Store", "Trace", "SIP", "SimCore"]),
         .target(name: "PBXSimCLI", dependencies: [
-            "Scenario", "Store", "Export", "Telephony", "Trace", "SimCore", "CLibEdit", "Live",
+            "Scenario", "Store", "Export", "Telephony", "Routing", "SIP", "Trace", "SimCore", "CLibEdit", "Live",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbxsim", dependencies: ["PBXSimCLI"]),
@@ -36,11 +36,11 @@ let package = Package(
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP", "Trace"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Trace", "SimCore"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Routing", "SIP", "Trace", "SimCore"]),
         // Starting helper programs (tmux, SIPp, Kamailio, pbxsim) from tests: no inherited pipes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "Telephony", "Trace", "PBXSimCLI", "TestSupport"]),
-        .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Telephony", "Trace", "SIP", "Routing", "Store", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "SimCore", "Trace", "PBXSimCLI", "TestSupport"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Trace", "SIP", "Routing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
