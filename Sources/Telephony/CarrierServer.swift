@@ -28,8 +28,8 @@ public protocol CarrierContext: AnyObject {
     func forward(_ invite: SIPMessage, server: CarrierServer, to ip: String, port: Int, upstream: String, call: Int?) -> Int
     /// Sends a CANCEL for the proxy's INVITE client transaction when it is proceeding (§16.10).
     func cancelDownstream(_ txn: Int, server: CarrierServer, call: Int?)
-    /// Forgets the upstream transaction `key` after `delay` (the server calls `expire`).
-    func expire(_ key: String, server: CarrierServer, after delay: SimTime)
+    /// Forgets upstream record `record` after `delay` (the driver calls `expire(record:)` then).
+    func expire(record: Int, server: CarrierServer, after delay: SimTime)
 
     // The public network behind a gateway server.
     /// The telephone company that serves a national number, when the call can go there.
@@ -100,6 +100,9 @@ public final class CarrierServer {
     public var respond: RespondMode?
     public let location: LocationService
     var upstream: [String: ServerTxn] = [:]
+    /// The keys of the upstream records by their ids (what the expiry event carries).
+    private var upstreamKeys: [Int: String] = [:]
+    private var recordCounter = 0
     /// Calls it terminated on the public network, by call id.
     var publicLegs: [Int: PublicNetworkLeg] = [:]
 
@@ -128,7 +131,9 @@ public final class CarrierServer {
         let txn = ctx.startServerTransaction(req, server: self, localPort: localPort, replyTo: from, transport: transport, call: call)
         upstream[key] = ServerTxn(lastResponse: nil, replyTo: from, localPort: localPort, downstream: nil, transport: transport,
                                   callID: call, txn: txn)
-        ctx.expire(key, server: self, after: .seconds(64))
+        recordCounter += 1
+        upstreamKeys[recordCounter] = key
+        ctx.expire(record: recordCounter, server: self, after: .seconds(64))
         func reply(_ r: SIPMessage) {
             upstream[key]?.lastResponse = r
             ctx.respond(txn, r)
@@ -316,6 +321,8 @@ public final class CarrierServer {
         if let t = st.txn { ctx.respond(t, r) }
     }
 
-    /// The upstream transaction `key` is forgotten (64 s after it started).
-    public func expire(_ key: String) { upstream[key] = nil }
+    /// An upstream record is forgotten (64 s after it started).
+    public func expire(record: Int) {
+        if let key = upstreamKeys.removeValue(forKey: record) { upstream[key] = nil }
+    }
 }

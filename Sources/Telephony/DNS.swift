@@ -63,6 +63,29 @@ public enum DNSFault: String, Sendable, CaseIterable { case servfail, nxdomain, 
 /// An authoritative DNS server for the scenario's names. Every network host name also has an A
 /// record (TTL `defaultTTL`). A names with several A records are rotated by one on each answer
 /// (round robin), as authoritative servers do.
+/// The names of the site's hosts, which the DNS server answers for where its zone has no record.
+public protocol HostNames {
+    /// The address of the host with exactly this name, if any.
+    func address(ofHostNamed name: String) -> String?
+}
+
+extension Network: HostNames {
+    public func address(ofHostNamed name: String) -> String? {
+        guard let h = host(name), h.name == name else { return nil }
+        return h.ip
+    }
+}
+
+/// What the site's DNS server may ask of whoever runs it (issue 9 item 2): the host names it
+/// falls back on, and sending a response.
+public protocol DNSServerContext: AnyObject, HostNames {
+    /// Sends a response from the server's address `from` (port 53).
+    func send(_ response: DNSResponse, from: String, to ip: String, port: Int)
+}
+
+/// The site's authoritative DNS server (a node): its zone, the faults injected on names, and the
+/// round-robin rotation of multi-address A answers. The simulated world runs it on the network;
+/// live mode's `ScenarioResolver` asks it directly.
 public struct DNSServer {
     public var hostIP: String
     public var zone: [String: DNSZoneEntry]
@@ -84,8 +107,13 @@ public struct DNSServer {
         return nil
     }
 
+    /// A query arrived from `from`: the answer goes back, unless the name's fault is `timeout`.
+    public mutating func receive(_ q: DNSQuery, from: (ip: String, port: Int), _ ctx: some DNSServerContext) {
+        if let r = answer(q, network: ctx) { ctx.send(r, from: hostIP, to: from.ip, port: from.port) }
+    }
+
     /// Answers a query; nil means no answer at all (the `timeout` fault).
-    public mutating func answer(_ q: DNSQuery, network: Network) -> DNSResponse? {
+    public mutating func answer(_ q: DNSQuery, network: some HostNames) -> DNSResponse? {
         var r = DNSResponse(id: q.id, name: q.name, type: q.type, rcode: .noError, ttl: defaultTTL, srv: [], a: [], additional: [:])
         switch fault(for: q.name) {
         case .timeout?: return nil
@@ -132,21 +160,21 @@ public struct DNSServer {
     }
 
     /// Whether the name exists at all (any record, or a host of that name).
-    func exists(_ name: String, network: Network) -> Bool {
-        zone[name] != nil || network.host(name)?.name == name
+    func exists(_ name: String, network: some HostNames) -> Bool {
+        zone[name] != nil || network.address(ofHostNamed: name) != nil
     }
 
     /// IPv4 addresses of a name: its zone A records, else a host of that name with an IPv4 address.
-    func addresses(_ name: String, network: Network) -> [String]? {
+    func addresses(_ name: String, network: some HostNames) -> [String]? {
         if let a = zone[name]?.a { return a }
-        if let h = network.host(name), h.name == name, !h.ip.contains(":") { return [h.ip] }
+        if let ip = network.address(ofHostNamed: name), !ip.contains(":") { return [ip] }
         return nil
     }
 
     /// IPv6 addresses of a name: its zone AAAA records, else a host of that name with an IPv6 address.
-    func addresses6(_ name: String, network: Network) -> [String]? {
+    func addresses6(_ name: String, network: some HostNames) -> [String]? {
         if let a = zone[name]?.aaaa { return a }
-        if let h = network.host(name), h.name == name, h.ip.contains(":") { return [h.ip] }
+        if let ip = network.address(ofHostNamed: name), ip.contains(":") { return [ip] }
         return nil
     }
 }

@@ -216,6 +216,8 @@ struct IncomingLeg {
     var serverTxn: Int?
     /// The UAS core's 2xx retransmission, until the ACK.
     var twoXX: Int?
+    /// Its key on the wire (set when added to the world's legs).
+    var key: LegKey?
 }
 
 public enum CallPhase: Sendable, Equatable { case routing, sipTrying, sipProceeding, pstnSetup, alerting, connected, ending, ended }

@@ -100,9 +100,9 @@ extension World {
     /// caller's PBX at once.
     func calleeHangsUp(_ call: Call) {
         if call.route == .sip, call.gateway == nil,
-           let (key, leg) = legs.first(where: { $0.value.callID == call.id && $0.value.done }) {
+           let key = legsByCall[call.id]?.first(where: { legs[$0]?.done == true }), let leg = legs[key] {
             let pbx = pbxs[leg.pbx]
-            legs[key] = nil
+            dropLeg(key)
             if let t = leg.twoXX { serverAck2xx(t) }
             if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
             step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call.id,

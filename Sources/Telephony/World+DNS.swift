@@ -36,6 +36,17 @@ final class WorldResolverContext: ResolverContext {
     }
 }
 
+/// The world as the context of the site's DNS server: names of the simulated hosts, responses
+/// on the simulated network.
+final class WorldDNSContext: DNSServerContext {
+    unowned let world: World
+    init(world: World) { self.world = world }
+    func address(ofHostNamed name: String) -> String? { world.network.address(ofHostNamed: name) }
+    func send(_ response: DNSResponse, from: String, to ip: String, port: Int) {
+        _ = world.sendDNS(.dnsResponse(response), from: from, srcPort: 53, to: ip, dstPort: port)
+    }
+}
+
 extension World {
     func resolverContext(_ pi: Int) -> WorldResolverContext { resolverContexts[pi] }
 

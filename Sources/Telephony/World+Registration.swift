@@ -71,7 +71,7 @@ extension World {
         card.health.block(ip, until: until.ns)
         step(.blocklistAdded, "\(pbxs[pi].name)/V-SIPGW", "\(ip) gets no request until \(until) (Retry-After)", call: call,
              fields: [StepField("ip", ip), StepField("until_ns", until.ns)])
-        sim.schedule(.blocklistExpiry(pbx: pi, ip: ip), at: until)
+        sim.schedule(.blocklistExpiry(pbx: pi, address: addressID(ip)), at: until)
     }
 
     func blocklistExpired(pbx pi: Int, ip: String) {

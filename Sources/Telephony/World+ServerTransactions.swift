@@ -12,7 +12,7 @@ enum ServerMachine {
 /// Who a server transaction works for, told when Timer H gives up.
 enum ServerOwner {
     /// The UAS leg of a receiving PBX (by leg key).
-    case pbxLeg(String)
+    case pbxLeg(Int)
     /// A carrier SIP server (proxy or registrar).
     case server
 }

@@ -43,8 +43,8 @@ final class WorldCarrierContext: CarrierContext {
         world.startTransaction(c, owner: .proxyCancel, from: server.ip, to: t.remoteIP, port: t.remotePort,
                                transport: .udp, timers: .rfcDefault, call: call, actor: server.name)
     }
-    func expire(_ key: String, server: CarrierServer, after delay: SimTime) {
-        world.sim.schedule(.serverTxnExpiry(server: server.id, branch: key), after: delay)
+    func expire(record: Int, server: CarrierServer, after delay: SimTime) {
+        world.sim.schedule(.serverTxnExpiry(server: server.id, record: record), after: delay)
     }
     func publicNetworkCarrier(for number: String, call: Int?) -> String? {
         guard let c = call, world.calls[c] != nil, let ti = world.telcoFor(nationalNumber: number) else { return nil }

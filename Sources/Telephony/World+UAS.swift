@@ -19,36 +19,35 @@ extension World {
         let actor = "\(pbx.name)/V-SIPGW"
         guard let method = req.method, let sipCall = req.callID else { return }
         let call = sipCallToCall[sipCall]
-        let legKey = "\(pi):\(sipCall)"
+        let legKey = LegKey(pbx: pi, sipCallID: sipCall)
+        let legID = legIndex[legKey]
         let replyTo = (ip: p.srcIP, port: p.srcPort)
         // A retransmission, or the ACK of a non-2xx final: the transaction answers or absorbs it.
         if let id = serverTxn(for: req, at: pbx.ip) {
             serverReceive(id, req)
             return
         }
-        func newServerTxn() -> Int {
-            startServerTxn(req, owner: .pbxLeg(legKey), localIP: pbx.ip, localPort: p.dstPort, replyTo: replyTo,
+        func newServerTxn(leg: Int?) -> Int {
+            startServerTxn(req, owner: .pbxLeg(leg ?? 0), localIP: pbx.ip, localPort: p.dstPort, replyTo: replyTo,
                            transport: transport, timers: pbxTimers(pi), call: call, actor: actor)
         }
         switch method {
         case "INVITE":
-            if var leg = legs[legKey] {
+            if let id = legID, let leg = legs[id] {
                 // The same call through another proxy (a new branch after a failover upstream):
                 // answer it as the leg stands.
                 if let last = leg.lastResponse {
                     sendSIP(last, from: pbx.ip, to: replyTo.ip, dstPort: replyTo.port, transport: transport, call: call, retransmission: true)
                 }
-                leg.replyTo = replyTo
-                legs[legKey] = leg
+                legs[id]?.replyTo = replyTo
                 return
             }
-            var leg = IncomingLeg(callID: call, pbx: pi, ext: nil, invite: req, replyTo: replyTo, transport: transport, toTag: newTag())
-            leg.serverTxn = newServerTxn()
-            legs[legKey] = leg
+            let id = addLeg(IncomingLeg(callID: call, pbx: pi, ext: nil, invite: req, replyTo: replyTo, transport: transport, toTag: newTag()), key: legKey)
+            legs[id]?.serverTxn = newServerTxn(leg: id)
             let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
             func final(_ code: Int, _ why: String) {
                 step(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call, fields: [StepField("code", code), StepField("reason", why)])
-                legRespond(legKey, code: code)
+                legRespond(id, code: code)
             }
             guard let extNo = didMap(pbx: pi, user) else {
                 final(404, "no extension for \(user)")
@@ -56,7 +55,7 @@ extension World {
             }
             step(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call, fields: [StepField("number", user), StepField("extension", extNo)])
             guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
-            legs[legKey]?.ext = extNo
+            legs[id]?.ext = extNo
             if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }
             if !ext.isFree {
                 step(.extensionBusy, "\(pbx.name)/\(extNo)", "busy", call: call, fields: [StepField("party", "\(pbx.name)/\(extNo)")])
@@ -66,21 +65,20 @@ extension World {
             ext.activity = .ringing(call: call ?? 0)
             step(.extensionRinging, "\(pbx.name)/\(extNo)", "ringing", call: call, fields: [StepField("party", "\(pbx.name)/\(extNo)")])
             if ext.mode == .unanswered {
-                legs[legKey]?.noAnswerEvent = sim.schedule(.legNoAnswer(leg: legKey), after: config.defaults.ringTimeout)
+                legs[id]?.noAnswerEvent = sim.schedule(.legNoAnswer(leg: id), after: config.defaults.ringTimeout)
             } else {
-                legs[legKey]?.answerEvent = sim.schedule(.answer(leg: legKey), after: ext.answerAfter.draw(&pbx.ringRNG))
+                legs[id]?.answerEvent = sim.schedule(.answer(leg: id), after: ext.answerAfter.draw(&pbx.ringRNG))
             }
-            legRespond(legKey, code: 180, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")])
+            legRespond(id, code: 180, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")])
         case "ACK":
             // The ACK for our 2xx (a new transaction, end to end): the 2xx retransmission stops.
-            if var leg = legs[legKey], let t = leg.twoXX {
+            if let id = legID, let t = legs[id]?.twoXX {
                 serverAck2xx(t)
-                leg.twoXX = nil
-                legs[legKey] = leg
+                legs[id]?.twoXX = nil
             }
         case "BYE":
-            let id = newServerTxn()
-            if var leg = legs.removeValue(forKey: legKey) {
+            let id = newServerTxn(leg: legID)
+            if var leg = legID.flatMap({ dropLeg($0) }) {
                 // The caller hung up a call this PBX answered.
                 serverRespond(id, req.response(200))
                 if let t = leg.twoXX { serverAck2xx(t); leg.twoXX = nil }
@@ -98,23 +96,23 @@ extension World {
                 serverRespond(id, req.response(481, reason: "Call/Transaction Does Not Exist"))
             }
         case "CANCEL":
-            let id = newServerTxn()
+            let id = newServerTxn(leg: legID)
             serverRespond(id, req.response(200))
-            if let leg = legs[legKey], !leg.done {
+            if let lid = legID, let leg = legs[lid], !leg.done {
                 if let a = leg.answerEvent { sim.cancel(a) }
                 if let a = leg.noAnswerEvent { sim.cancel(a) }
                 if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
-                legRespond(legKey, code: 487)
+                legRespond(lid, code: 487)
             }
         default:
-            let id = newServerTxn()
+            let id = newServerTxn(leg: legID)
             serverRespond(id, req.response(405, reason: "Method Not Allowed"))
         }
     }
 
     /// The UAS leg answers its INVITE with `code` through its server transaction. A final ends the
     /// leg (kept 32 s for late requests); a 2xx starts the UAS core's 2xx retransmission.
-    func legRespond(_ key: String, code: Int, extraHeaders: [(name: String, value: String)] = [], body: String = "") {
+    func legRespond(_ key: Int, code: Int, extraHeaders: [(name: String, value: String)] = [], body: String = "") {
         guard var leg = legs[key], let txn = leg.serverTxn else { return }
         let r = leg.invite.response(code, toTag: leg.toTag, extraHeaders: extraHeaders, body: body)
         leg.lastResponse = r
@@ -156,11 +154,11 @@ extension World {
     }
 
     /// A finished leg is forgotten, unless it is still talking or retransmitting its 2xx.
-    func legCollect(_ key: String) {
-        if let leg = legs[key], leg.twoXX == nil, leg.lastResponse?.statusCode ?? 0 >= 300 { legs[key] = nil }
+    func legCollect(_ key: Int) {
+        if let leg = legs[key], leg.twoXX == nil, leg.lastResponse?.statusCode ?? 0 >= 300 { dropLeg(key) }
     }
 
-    func legAnswer(_ key: String) {
+    func legAnswer(_ key: Int) {
         guard let leg = legs[key], !leg.done, let extNo = leg.ext else { return }
         let pbx = pbxs[leg.pbx]
         pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
@@ -171,7 +169,7 @@ extension World {
         legRespond(key, code: 200, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>"), ("Content-Type", "application/sdp")], body: sdp)
     }
 
-    func legNoAnswer(_ key: String) {
+    func legNoAnswer(_ key: Int) {
         guard let leg = legs[key], !leg.done else { return }
         if let e = leg.ext { pbxs[leg.pbx].extensions[e]?.activity = .idle }
         step(.callRejected, "\(pbxs[leg.pbx].name)/V-SIPGW", "480: extension did not answer", call: leg.callID, fields: [StepField("code", 480), StepField("reason", "ring timeout")])
@@ -180,8 +178,8 @@ extension World {
 
     /// §13.3.1.4: the 2xx was retransmitted for 64·T1 and no ACK came. The dialog is confirmed
     /// but the session ends: the UAS sends BYE to the caller and the extension is free again.
-    func uasNoAck(_ key: String) {
-        guard var leg = legs.removeValue(forKey: key) else { return }
+    func uasNoAck(_ key: Int) {
+        guard var leg = dropLeg(key) else { return }
         leg.twoXX = nil
         let pbx = pbxs[leg.pbx]
         let actor = "\(pbx.name)/V-SIPGW"
@@ -201,5 +199,36 @@ extension World {
                                               localHostPort: hostPort(pbx.ip, 5060))
         startTransaction(bye, owner: .uasBye, from: pbx.ip, to: ip, port: port, transport: transport,
                          timers: pbxTimers(leg.pbx), call: leg.callID, actor: "\(pbx.name)/V-SIPGW")
+    }
+}
+
+/// A UAS leg's key on the wire: the PBX it reached and the SIP Call-ID.
+struct LegKey: Hashable {
+    var pbx: Int
+    var sipCallID: String
+}
+
+extension World {
+    /// Adds a UAS leg; its id (what its events and server transactions carry).
+    func addLeg(_ leg: IncomingLeg, key: LegKey) -> Int {
+        legCounter += 1
+        var leg = leg
+        leg.key = key
+        legs[legCounter] = leg
+        legIndex[key] = legCounter
+        if let c = leg.callID { legsByCall[c, default: []].append(legCounter) }
+        return legCounter
+    }
+
+    /// Removes a UAS leg from every index; the leg as it was.
+    @discardableResult
+    func dropLeg(_ id: Int) -> IncomingLeg? {
+        guard let leg = legs.removeValue(forKey: id) else { return nil }
+        if let k = leg.key, legIndex[k] == id { legIndex[k] = nil }
+        if let c = leg.callID, var ids = legsByCall[c] {
+            ids.removeAll { $0 == id }
+            legsByCall[c] = ids.isEmpty ? nil : ids
+        }
+        return leg
     }
 }

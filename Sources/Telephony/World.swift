@@ -14,19 +14,21 @@ public enum Event: Sendable {
     case registerCycle(pbx: Int)
     case registerFailover(pbx: Int, attempt: Int)
     /// An answering PBX's extension answers (a UAS leg, by its key).
-    case answer(leg: String)
+    case answer(leg: Int)
     /// An answering PBX's extension rang out its ring timeout.
-    case legNoAnswer(leg: String)
+    case legNoAnswer(leg: Int)
     /// A finished leg is forgotten (after 32 s of absorbing late requests).
-    case legCollect(leg: String)
+    case legCollect(leg: Int)
     /// The called party of a public-network call answers, or rings out.
     case pstnAnswer(call: Int)
     case pstnRingTimeout(call: Int)
     case hangup(call: Int)
     case noAnswer(call: Int)
     case pstn(call: Int, PSTNStep)
-    case blocklistExpiry(pbx: Int, ip: String)
-    case serverTxnExpiry(server: Int, branch: String)
+    /// An address's Retry-After block at a card ends (the address by its interned id).
+    case blocklistExpiry(pbx: Int, address: Int)
+    /// A carrier server forgets an upstream record (its id at that server).
+    case serverTxnExpiry(server: Int, record: Int)
     case serverTimer(id: Int, timer: SIPTimer)
     case traffic(source: Int)
 }
@@ -90,6 +92,8 @@ public final class World {
     /// Nodes by address: what a packet to an address reaches.
     var serverIndex: [String: Int] = [:]
     var pbxIndex: [String: Int] = [:]
+    /// The context of the site's DNS server.
+    lazy var dnsContext = WorldDNSContext(world: self)
     /// The context of the carrier's SIP servers (`CarrierServer`).
     lazy var carrierContext = WorldCarrierContext(world: self)
     public internal(set) var pbxs: [PBXState] = []
@@ -114,7 +118,14 @@ public final class World {
     var txnCounter = 0
     var idCounter: UInt64 = 0
     var sipCallToCall: [String: Int] = [:]
-    var legs: [String: IncomingLeg] = [:]
+    /// The answering PBXs' UAS legs by id, by their key on the wire, and by call.
+    var legs: [Int: IncomingLeg] = [:]
+    var legIndex: [LegKey: Int] = [:]
+    var legsByCall: [Int: [Int]] = [:]
+    var legCounter = 0
+    /// Addresses interned as integer ids, for events that name one.
+    var addresses: [String] = []
+    var addressIDs: [String: Int] = [:]
     /// Packets on the wire, by id.
     var inFlight: [Int: Packet] = [:]
     var packetCounter = 0
@@ -174,6 +185,13 @@ public final class World {
     public var now: SimTime { sim.now }
 
     // MARK: - Identifiers (deterministic)
+
+    func addressID(_ ip: String) -> Int {
+        if let id = addressIDs[ip] { return id }
+        addresses.append(ip)
+        addressIDs[ip] = addresses.count - 1
+        return addresses.count - 1
+    }
 
     func nextID() -> UInt64 { idCounter += 1; return idCounter }
     func newBranch() -> String { "\(branchCookie)-\(String(nextID(), radix: 16))" }
@@ -277,8 +295,8 @@ public final class World {
         case .hangup(let c): hangup(call: c)
         case .noAnswer(let c): callerGivesUp(c)
         case .pstn(let c, let s): pstnStep(call: c, s)
-        case .blocklistExpiry(let p, let ip): blocklistExpired(pbx: p, ip: ip)
-        case .serverTxnExpiry(let s, let b): sipServers[s].expire(b)
+        case .blocklistExpiry(let p, let a): blocklistExpired(pbx: p, ip: addresses[a])
+        case .serverTxnExpiry(let s, let r): sipServers[s].expire(record: r)
         case .serverTimer(let id, let timer): serverTimerFired(id, timer)
         case .traffic(let k): trafficArrival(k)
         }
@@ -335,12 +353,8 @@ public final class World {
         }
         switch p.payload {
         case .dnsQuery(let q):
-            guard var server = dnsServer, server.hostIP == p.dstIP else { return }
-            let answer = server.answer(q, network: network)
-            dnsServer = server
-            if let a = answer {
-                _ = sendDNS(.dnsResponse(a), from: p.dstIP, srcPort: 53, to: p.srcIP, dstPort: p.srcPort)
-            }
+            guard dnsServer?.hostIP == p.dstIP else { return }
+            dnsServer!.receive(q, from: (p.srcIP, p.srcPort), dnsContext)
         case .dnsResponse(let r):
             if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let transport):

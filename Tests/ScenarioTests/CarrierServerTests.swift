@@ -19,7 +19,7 @@ import Trace
         var resent: [(msg: SIPMessage, ip: String, port: Int)] = []
         var forwarded: [(msg: SIPMessage, ip: String, port: Int, upstream: String)] = []
         var cancelled: [Int] = []
-        var expiries: [(key: String, after: SimTime)] = []
+        var expiries: [(record: Int, after: SimTime)] = []
         var telcos: [String: String] = [:]
         var handed: [(call: Int, number: String)] = []
         var steps: [(kind: StepKind, detail: String, fields: [StepField])] = []
@@ -45,7 +45,7 @@ import Trace
             return 100 + forwarded.count
         }
         func cancelDownstream(_ txn: Int, server: CarrierServer, call: Int?) { cancelled.append(txn) }
-        func expire(_ key: String, server: CarrierServer, after delay: SimTime) { expiries.append((key, delay)) }
+        func expire(record: Int, server: CarrierServer, after delay: SimTime) { expiries.append((record, delay)) }
         func publicNetworkCarrier(for number: String, call: Int?) -> String? { telcos.first { number.hasPrefix($0.key) }?.value }
         func handToPublicNetwork(call: Int, number: String, server: CarrierServer, key: String) { handed.append((call, number)) }
         func pbxOwning(number: String) -> String? { number == "0123451011" ? "PBX-2" : nil }
@@ -161,7 +161,7 @@ import Trace
         #expect(ctx.resent.map(\.msg.statusCode) == [404])
         #expect(ctx.resent.first?.ip == pbx1.ip)
         // 64 s later the record is gone: the same branch is a new request.
-        s.expire("z9hG4bK-i1")
+        s.expire(record: try #require(ctx.expiries.first).record)
         s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, ctx)
         #expect(ctx.started.count == 2)
     }
