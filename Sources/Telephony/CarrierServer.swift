@@ -9,8 +9,6 @@ public protocol CarrierContext: AnyObject {
     var now: SimTime { get }
     func newTag() -> String
     func newBranch() -> String
-    /// The call a SIP Call-ID belongs to (for the trace), if any.
-    func call(ofSIPCallID id: String?) -> Int?
 
     // The server's SIP stack.
     /// RFC 3261 §17.2.3: when the request matches one of the server's transactions (a
@@ -110,9 +108,9 @@ public final class CarrierServer {
         self.id = id; self.config = config; self.ip = ip; self.name = name; self.location = location; self.respond = config.respond
     }
 
-    /// A request arrived at the server on `localPort` from `from`.
-    public func receive(_ req: SIPMessage, from: (ip: String, port: Int), localPort: Int, transport: Transport, _ ctx: CarrierContext) {
-        let call = ctx.call(ofSIPCallID: req.callID)
+    /// A request arrived at the server on `localPort` from `from`; `call` is the packet's trace
+    /// correlation (the call its steps belong to), nothing the server decides on.
+    public func receive(_ req: SIPMessage, from: (ip: String, port: Int), localPort: Int, transport: Transport, call: Int?, _ ctx: CarrierContext) {
         guard let method = req.method, let branch = req.branch else { return }
         let key = method == "CANCEL" ? "CANCEL " + branch : branch
         // A retransmission gets the last response again; the ACK of a non-2xx we answered or
@@ -262,11 +260,10 @@ public final class CarrierServer {
 
     /// A copy of a 2xx to INVITE that arrived after its client transaction ended goes upstream
     /// like the first, statelessly, by the Via (RFC 3261 §16.7 step 10, §17.1.1.2).
-    public func forward2xxCopy(_ r: SIPMessage, _ ctx: CarrierContext) {
+    public func forward2xxCopy(_ r: SIPMessage, call: Int?, _ ctx: CarrierContext) {
         var up = r
         up.popVia()
         guard let next = up.topViaSentBy else { return }
-        let call = ctx.call(ofSIPCallID: r.callID)
         ctx.record(.proxy, self, "2xx copy forwarded statelessly to \(hostPort(next.ip, next.port))", call: call,
                    [StepField("action", "forward-2xx-copy"), StepField("target", hostPort(next.ip, next.port))])
         ctx.sendRetransmission(up, server: self, fromPort: 5060, to: next.ip, port: next.port, transport: next.transport, call: call)

@@ -31,6 +31,10 @@ public struct Packet: Sendable {
     public var dstIP: String
     public var dstPort: Int
     public var payload: Payload
+    /// The call the sender's trace attributes the packet to: trace correlation that travels with
+    /// the packet (as a capture's annotation would), so that a receiver never reads the sender's
+    /// state to know which call a message belongs to. No node decides anything from it.
+    public var traceCall: Int?
 }
 
 /// The IP network: hosts by address, one-way latency, loss, outages. Delivery is scheduled on

@@ -29,7 +29,6 @@ extension World {
         guard let call = calls[id] else { return }
         call.byeTxn = nil
         forget(call)
-        sipCallToCall[call.sipCallID] = nil
     }
 
     func callerGivesUp(_ id: Int) {
@@ -50,7 +49,6 @@ extension World {
         guard let t = call.inviteTxn, let tx = transactions[t], case .invite(let x) = tx.machine else { return }
         call.inviteTxn = nil
         tx.owner = .cancelledInvite(call: call.id, pbx: call.pbx, cancelSent: false)
-        lingering[call.id, default: 0] += 1
         let actor = sipSettings(call).actor
         if x.mayCancel {
             sendCancel(txn: t)
@@ -67,7 +65,6 @@ extension World {
         let cancel = x.request.cancelRequest()
         step(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id,
              fields: [StepField("event", "sent"), StepField("target", hostPort(tx.remoteIP, tx.remotePort)), StepField("branch", x.branch)])
-        lingering[id, default: 0] += 1
         startTransaction(cancel, owner: .callCancel(call: id), from: tx.localIP, to: tx.remoteIP, port: tx.remotePort,
                          transport: x.transport, timers: x.timers, call: id, actor: tx.actor)
     }
@@ -87,7 +84,6 @@ extension World {
         let bye = x.request.inDialogRequest("BYE", for: r, branch: newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
                                             localHostPort: hostPort(p.ip, 5060))
         step(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id, fields: [StepField("event", "2xx-crossed")])
-        lingering[id, default: 0] += 1
         startTransaction(bye, owner: .callCancel(call: id), from: p.ip, to: ip, port: port, transport: transport,
                          timers: x.timers, call: id, actor: tx.actor)
     }
@@ -150,9 +146,6 @@ extension World {
         onCallEnded?(full)
         if !keepOpen {
             forget(call)
-            // A cancelled INVITE, its CANCEL or its BYE still running keeps the Call-ID mapped, so
-            // that their messages keep the call's id in the trace; the last of them unmaps it.
-            if lingering[call.id, default: 0] == 0 { sipCallToCall[call.sipCallID] = nil }
         }
     }
 }
@@ -243,6 +236,7 @@ extension World {
     /// public network forgets its leg at the same moment.
     func forget(_ call: Call) {
         calls[call.id] = nil
+        sipCallToCall[call.sipCallID] = nil
         if let g = call.gateway { sipServers[g.server].callEnded(call.id) }
     }
 }

@@ -12,7 +12,6 @@ final class WorldCarrierContext: CarrierContext {
     var now: SimTime { world.sim.now }
     func newTag() -> String { world.newTag() }
     func newBranch() -> String { world.newBranch() }
-    func call(ofSIPCallID id: String?) -> Int? { id.flatMap { world.sipCallToCall[$0] } }
 
     func matchServerTransaction(_ request: SIPMessage, server: CarrierServer) -> Bool {
         guard let id = world.serverTxn(for: request, at: server.ip) else { return false }

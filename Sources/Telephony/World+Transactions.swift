@@ -71,15 +71,6 @@ extension World {
         if let t = transactions[id], isTerminated(t) {
             for (_, ev) in t.timers { sim.cancel(ev) }
             transactions[id] = nil
-            switch t.owner {
-            case .cancelledInvite(let c, _, _) where lingering[c] != nil, .callCancel(let c) where lingering[c] != nil:
-                lingering[c, default: 1] -= 1
-                if lingering[c] == 0 {
-                    lingering[c] = nil
-                    if calls[c] == nil, let cid = t.machine.request.callID { sipCallToCall[cid] = nil }
-                }
-            default: break
-            }
             if txnByBranch[t.machine.key] == id { txnByBranch[t.machine.key] = nil }
         }
     }

@@ -18,7 +18,8 @@ extension World {
         let pbx = pbxs[pi]
         let actor = "\(pbx.name)/V-SIPGW"
         guard let method = req.method, let sipCall = req.callID else { return }
-        let call = sipCallToCall[sipCall]
+        // The call its steps belong to: the packet's trace correlation, not the caller's state.
+        let call = p.traceCall
         let legKey = LegKey(pbx: pi, sipCallID: sipCall)
         let legID = legIndex[legKey]
         let replyTo = (ip: p.srcIP, port: p.srcPort)

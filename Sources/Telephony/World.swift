@@ -108,8 +108,6 @@ public final class World {
     var serverTxnCounter = 0
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
-    /// Per ended call, how many of its CANCEL-related transactions still run.
-    var lingering: [Int: Int] = [:]
     /// The context of the calls' trunk nodes (`TrunkCall`).
     lazy var trunkContext = WorldTrunkContext(world: self)
     /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
@@ -117,6 +115,7 @@ public final class World {
     lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
     var txnCounter = 0
     var idCounter: UInt64 = 0
+    /// The calls in progress by their SIP Call-ID (the calling PBX's own index, to ACK a 2xx copy).
     var sipCallToCall: [String: Int] = [:]
     /// The answering PBXs' UAS legs by id, by their key on the wire, and by call.
     var legs: [Int: IncomingLeg] = [:]
@@ -334,7 +333,7 @@ public final class World {
             step(.tlsConnect, network.name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(handshake.durationString))", call: call,
                  fields: [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", handshake.ns)])
         }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport)), after: lat + handshake)
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport), traceCall: call), after: lat + handshake)
     }
 
     func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int) -> Bool {
@@ -369,7 +368,7 @@ public final class World {
         case .sip(let msg, let transport):
             if msg.isRequest {
                 if let si = serverIndex[p.dstIP] {
-                    sipServers[si].receive(msg, from: (p.srcIP, p.srcPort), localPort: p.dstPort, transport: transport, carrierContext)
+                    sipServers[si].receive(msg, from: (p.srcIP, p.srcPort), localPort: p.dstPort, transport: transport, call: p.traceCall, carrierContext)
                 } else if let pi = pbxIndex[p.dstIP] {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
@@ -379,7 +378,7 @@ public final class World {
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
                 // A copy of a 2xx to INVITE whose client transaction has ended with the first one.
                 if let si = serverIndex[p.dstIP] {
-                    sipServers[si].forward2xxCopy(msg, carrierContext)
+                    sipServers[si].forward2xxCopy(msg, call: p.traceCall, carrierContext)
                 } else if let pi = pbxIndex[p.dstIP] {
                     uacRetransmitted2xx(pi, msg)
                 }

@@ -26,7 +26,6 @@ import Trace
 
         func newTag() -> String { ids += 1; return "tag\(ids)" }
         func newBranch() -> String { ids += 1; return "z9hG4bK-down\(ids)" }
-        func call(ofSIPCallID id: String?) -> Int? { id == nil ? nil : 7 }
         func matchServerTransaction(_ request: SIPMessage, server: CarrierServer) -> Bool {
             let m = request.method == "ACK" ? "INVITE" : request.method ?? ""
             return held.contains("\(request.branch ?? "") \(m)")
@@ -81,7 +80,7 @@ import Trace
     @Test func registrarBindsAndTheProxyForwardsToTheContact() throws {
         let ctx = FakeContext()
         let s = server()
-        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [200])
         let ok = try #require(ctx.responses.first?.msg)
         #expect(ok.header("Expires") == "3600")
@@ -89,7 +88,7 @@ import Trace
         #expect(s.location.contact(of: "0123451011", now: ctx.now) == "sip:0123451011@198.51.100.20:5060")
         #expect(ctx.expiries.first?.after == .seconds(64)) // the upstream record outlives Timer J / H (64·T1)
 
-        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         // 100 Trying at once (hop by hop), then the INVITE downstream to the bound contact.
         #expect(ctx.codes == [200, 100])
         let fwd = try #require(ctx.forwarded.first)
@@ -113,16 +112,16 @@ import Trace
     @Test func bindingsExpireAndExpiresZeroRemovesThem() {
         let ctx = FakeContext()
         let s = server()
-        s.receive(register("0123451011", expires: 60), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 60), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         ctx.now = .seconds(61)
-        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [200, 100, 404])
         // The 404 names the PBX whose number it is.
         #expect(ctx.steps.last?.detail == "INVITE for 0123451011: PBX-2 is not registered with itsp.example: 404")
 
-        s.receive(register("0123451011", expires: 600, branch: "z9hG4bK-r2"), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 600, branch: "z9hG4bK-r2"), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(s.location.contact(of: "0123451011", now: ctx.now) != nil)
-        s.receive(register("0123451011", expires: 0, branch: "z9hG4bK-r3"), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 0, branch: "z9hG4bK-r3"), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(s.location.contact(of: "0123451011", now: ctx.now) == nil)
     }
 
@@ -130,16 +129,16 @@ import Trace
         let ctx = FakeContext()
         let location = LocationService(domain: "itsp.example")
         let a = server(0, location: location), b = server(1, location: location)
-        a.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
-        b.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        a.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
+        b.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.forwarded.count == 1)
     }
 
     @Test func maxForwardsOfOneIsTooManyHops() {
         let ctx = FakeContext()
         let s = server()
-        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
-        s.receive(invite("0123451011", maxForwards: 1), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
+        s.receive(invite("0123451011", maxForwards: 1), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [200, 100, 483])
         #expect(ctx.forwarded.isEmpty)
     }
@@ -147,32 +146,32 @@ import Trace
     @Test func retransmissionsGetTheLastAnswerAndAcksAreAbsorbed() throws {
         let ctx = FakeContext()
         let s = server()
-        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [100, 404])
         // While the server transaction holds the branch, it takes the retransmission (and the ACK).
-        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         var ack = invite("0123459999")
         ack.startLine = .request(method: "ACK", uri: "sip:0123459999@itsp.example")
-        s.receive(ack, from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(ack, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.started.count == 1 && ctx.codes == [100, 404] && ctx.resent.isEmpty)
         // After the transaction ended, the server's own record answers a retransmission again.
         ctx.held.removeAll()
-        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.resent.map(\.msg.statusCode) == [404])
         #expect(ctx.resent.first?.ip == pbx1.ip)
         // 64 s later the record is gone: the same branch is a new request.
         s.expire(record: try #require(ctx.expiries.first).record)
-        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.started.count == 2)
     }
 
     @Test func cancelIsAnsweredAndSentDownstream() throws {
         let ctx = FakeContext()
         let s = server()
-        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         let inv = invite("0123451011")
-        s.receive(inv, from: pbx1, localPort: 5060, transport: .udp, ctx)
-        s.receive(inv.cancelRequest(), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(inv, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
+        s.receive(inv.cancelRequest(), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         // The CANCEL has its own transaction (same branch, method CANCEL) and gets 200.
         #expect(ctx.started.map(\.method) == ["REGISTER", "INVITE", "CANCEL"])
         #expect(ctx.responses.last?.txn == 3 && ctx.responses.last?.msg.statusCode == 200)
@@ -182,8 +181,8 @@ import Trace
     @Test func downstreamFailureGoesUpstreamWithoutTheProxysVia() throws {
         let ctx = FakeContext()
         let s = server()
-        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
-        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
+        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         let fwd = try #require(ctx.forwarded.first)
         s.downstreamFailed(upstream: "z9hG4bK-i1", request: fwd.msg, downstreamIP: pbx2.ip, code: 408, ctx)
         let r = try #require(ctx.responses.last?.msg)
@@ -195,30 +194,30 @@ import Trace
         let ctx = FakeContext()
         let s = server()
         s.respond = RespondMode(code: 503, retryAfter: .seconds(30))
-        s.receive(invite("0123451011", branch: "z9hG4bK-a"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011", branch: "z9hG4bK-a"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [503])
         #expect(ctx.responses.last?.msg.header("Retry-After") == "30")
-        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, ctx)
+        s.receive(register("0123451011", expires: 3600), from: pbx2, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [503, 503]) // the registrar is down too
         #expect(s.location.contact(of: "0123451011", now: ctx.now) == nil)
 
         s.respond = RespondMode(code: RespondMode.silentCode, retryAfter: nil)
-        s.receive(invite("0123451011", branch: "z9hG4bK-b"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011", branch: "z9hG4bK-b"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [503, 503]) // read, no answer
         #expect(ctx.steps.last?.detail == "INVITE: read, no answer (silent, fault injected)")
 
         s.respond = RespondMode(code: 100, retryAfter: nil)
-        s.receive(invite("0123451011", branch: "z9hG4bK-c"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011", branch: "z9hG4bK-c"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes == [503, 503, 100])
 
         s.respond = RespondMode(code: 200, retryAfter: nil)
-        s.receive(invite("0123451011", branch: "z9hG4bK-d"), from: pbx1, localPort: 6060, transport: .udp, ctx)
+        s.receive(invite("0123451011", branch: "z9hG4bK-d"), from: pbx1, localPort: 6060, transport: .udp, call: 7, ctx)
         let ok = try #require(ctx.responses.last?.msg)
         #expect(ok.statusCode == 200 && ok.header("Contact") == "<sip:203.0.113.10:6060>")
 
         // A CANCEL is answered whatever the mode.
         s.respond = RespondMode(code: RespondMode.silentCode, retryAfter: nil)
-        s.receive(invite("0123451011", branch: "z9hG4bK-c").cancelRequest(), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011", branch: "z9hG4bK-c").cancelRequest(), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes.last == 200)
     }
 
@@ -226,7 +225,7 @@ import Trace
         let ctx = FakeContext()
         ctx.telcos = ["012": "Telco-012"]
         let s = server(gateway: true)
-        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.handed.count == 1 && ctx.handed.first?.number == "0123451011" && ctx.handed.first?.call == 7)
         #expect(ctx.codes == [100])
         s.publicNetworkProgress(call: 7, code: 180, ctx)
@@ -240,7 +239,7 @@ import Trace
         // The caller's BYE releases the public-network leg.
         var bye = invite("0123451011", branch: "z9hG4bK-bye")
         bye.startLine = .request(method: "BYE", uri: "sip:0123451011@203.0.113.10:5060")
-        s.receive(bye, from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(bye, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.codes.last == 200)
         #expect(ctx.steps.last?.detail == "BYE: releases the public-network leg")
     }
@@ -250,13 +249,13 @@ import Trace
             let ctx = FakeContext()
             ctx.telcos = ["012": "Telco-012"]
             let s = server(gateway: true)
-            s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+            s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
             s.publicNetworkFailed(call: 7, outcome: outcome, detail: "test", ctx)
             #expect(ctx.codes == [100, code], "\(outcome)")
             // The leg is gone: a BYE on it is not the gateway's (481).
             var bye = invite("0123451011", branch: "z9hG4bK-bye")
             bye.startLine = .request(method: "BYE", uri: "sip:0123451011@203.0.113.10:5060")
-            s.receive(bye, from: pbx1, localPort: 5060, transport: .udp, ctx)
+            s.receive(bye, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
             #expect(ctx.codes.last == 481)
         }
     }
@@ -264,7 +263,7 @@ import Trace
     @Test func withoutATelcoForTheNumberAGatewayAnswers404() {
         let ctx = FakeContext()
         let s = server(gateway: true)
-        s.receive(invite("0553451011"), from: pbx1, localPort: 5060, transport: .udp, ctx)
+        s.receive(invite("0553451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.handed.isEmpty && ctx.codes == [100, 404])
     }
 }
