@@ -3,6 +3,10 @@ import PackageDescription
 
 // Layering (see docs/architecture.md): the engine and the sans-I/O cores (SIP, Routing) import
 // nothing of the models, the trace store or the CLI; only Telephony drives them in virtual time.
+/// The simulation's hot path: dynamic exclusivity checks off in release builds only (debug builds
+/// and the tests keep them, and caught a real conflict there). See docs/performance.md.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "pbxsim",
     platforms: [.macOS(.v13)],
@@ -17,11 +21,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
-        .target(name: "SimCore"),
-        .target(name: "SIP"),
-        .target(name: "Routing", dependencies: ["SIP", "Trace"]),
-        .target(name: "Trace"),
-        .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"]),
+        .target(name: "SimCore", swiftSettings: hotPath),
+        .target(name: "SIP", swiftSettings: hotPath),
+        .target(name: "Routing", dependencies: ["SIP", "Trace"], swiftSettings: hotPath),
+        .target(name: "Trace", swiftSettings: hotPath),
+        .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"], swiftSettings: hotPath),
         .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "SIP", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Store", dependencies: ["Trace", "CSQLite"]),
         // Live mode: the card's cores on the wall clock over real sockets (C socket API, res_query).

@@ -64,18 +64,10 @@ extension SIPMessage {
     public static func invite(requestURI: String, from: String, fromTag: String, to: String, callID: String,
                               cseq: Int, transport: Transport, localHostPort: String, localIP: String,
                               contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
-        let sdp = [
-            "v=0",
-            "o=pbxsim \(sessionID) \(sessionID) IN \(sdpAddress(localIP))",
-            "s=pbxsim",
-            "c=IN \(sdpAddress(localIP))",
-            "t=0 0",
-            "m=audio 40000 RTP/AVP 0 101",
-            "a=rtpmap:0 PCMU/8000",
-            "a=rtpmap:101 telephone-event/8000",
-            "a=sendrecv",
-            "",
-        ].joined(separator: "\r\n")
+        // One interpolation, not an array joined: this is built for every INVITE of every call.
+        let address = sdpAddress(localIP)
+        let sdp = "v=0\r\no=pbxsim \(sessionID) \(sessionID) IN \(address)\r\ns=pbxsim\r\nc=IN \(address)\r\nt=0 0\r\n"
+            + "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
         return SIPMessage(startLine: .request(method: "INVITE", uri: requestURI), headers: [
             ("Via", via(transport: transport, sentBy: localHostPort, branch: branch)),
             ("Max-Forwards", "70"),

@@ -17,27 +17,34 @@ enum ServerOwner {
     case server
 }
 
+/// What matches a request to its server transaction (RFC 3261 §17.2.3): the receiving address,
+/// the top Via branch and the method (an ACK's is INVITE's). A value, not a built string.
+struct ServerKey: Hashable {
+    var ip: String
+    var branch: String
+    var method: String
+}
+
 struct ServerTxnRecord {
     var machine: ServerMachine
     var owner: ServerOwner
     /// The key in `serverByKey` (nil for a 2xx retransmission, matched by its dialog instead).
-    var key: String?
+    var key: ServerKey?
     var localIP: String
     var localPort: Int
     var replyTo: (ip: String, port: Int)
     var transport: Transport
     var callID: Int?
     var actor: String
-    var timers: [SIPTimer: EventID] = [:]
+    var timers = TimerSlots()
 }
 
 extension World {
     /// The key that matches a request to its server transaction (RFC 3261 §17.2.3): the host it
     /// arrived at, the top Via branch and the method, where an ACK matches its INVITE and a CANCEL
     /// has its own transaction beside the INVITE whose branch it shares.
-    static func serverKey(ip: String, branch: String, method: String) -> String {
-        let m = method == "ACK" ? "INVITE" : method
-        return "\(ip) \(branch) \(m)"
+    static func serverKey(ip: String, branch: String, method: String) -> ServerKey {
+        ServerKey(ip: ip, branch: branch, method: method == "ACK" ? "INVITE" : method)
     }
 
     /// Starts a server transaction for a request that arrived at `localIP:localPort` from `replyTo`.
@@ -157,7 +164,7 @@ extension World {
             }
         }
         if finished, let t = serverTransactions.removeValue(forKey: id) {
-            for (_, e) in t.timers { sim.cancel(e) }
+            t.timers.forEach { sim.cancel($0) }
             if let k = t.key, serverByKey[k] == id { serverByKey[k] = nil }
         }
         if case .twoXX(let x)? = serverTransactions[id]?.machine, x.acked { serverTransactions[id] = nil }

@@ -69,7 +69,7 @@ extension World {
             }
         }
         if let t = transactions[id], isTerminated(t) {
-            for (_, ev) in t.timers { sim.cancel(ev) }
+            t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
             if txnByBranch[t.machine.key] == id { txnByBranch[t.machine.key] = nil }
         }
@@ -111,5 +111,53 @@ extension World {
         case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "transport error (503)", registrationContext(p))
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, txn: t, upstream: up, code: 503)
         }
+    }
+}
+
+/// The pending engine events of one transaction's timers: one slot per RFC 3261 timer, so that
+/// arming, cancelling and firing a timer neither hashes nor allocates.
+struct TimerSlots {
+    private var a, b, d, e, f, k, g, h, i, j: EventID?
+
+    subscript(_ t: SIPTimer) -> EventID? {
+        get {
+            switch t {
+            case .A: return a
+            case .B: return b
+            case .D: return d
+            case .E: return e
+            case .F: return f
+            case .K: return k
+            case .G: return g
+            case .H: return h
+            case .I: return i
+            case .J: return j
+            }
+        }
+        set {
+            switch t {
+            case .A: a = newValue
+            case .B: b = newValue
+            case .D: d = newValue
+            case .E: e = newValue
+            case .F: f = newValue
+            case .K: k = newValue
+            case .G: g = newValue
+            case .H: h = newValue
+            case .I: i = newValue
+            case .J: j = newValue
+            }
+        }
+    }
+
+    mutating func removeValue(forKey t: SIPTimer) -> EventID? {
+        let v = self[t]
+        self[t] = nil
+        return v
+    }
+
+    /// Every pending event, in the order of `SIPTimer.allCases`.
+    func forEach(_ body: (EventID) -> Void) {
+        for t in SIPTimer.allCases { if let id = self[t] { body(id) } }
     }
 }

@@ -62,7 +62,7 @@ final class Txn {
     var localIP: String
     var remoteIP: String
     var remotePort: Int
-    var timers: [SIPTimer: EventID] = [:]
+    var timers = TimerSlots()
     var callID: Int?
     var actor: String
 
@@ -104,7 +104,7 @@ public final class World {
     var txnByBranch: [String: Int] = [:]
     /// Server transactions and 2xx retransmissions of PBXs and SIP servers, by id.
     var serverTransactions: [Int: ServerTxnRecord] = [:]
-    var serverByKey: [String: Int] = [:]
+    var serverByKey: [ServerKey: Int] = [:]
     var serverTxnCounter = 0
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
