@@ -35,13 +35,13 @@ public final class ExtensionState {
 /// 0/1 flags: the k-th idle extension is found in O(log n), and an extension going on or off the
 /// phone costs O(log n), so a traffic arrival no longer scans the range (flat in its size). The
 /// pick is the same as filtering the range for idle extensions and taking the k-th.
-final class IdlePool {
+public final class IdlePool {
     private var tree: [Int32]
     private var flags: [Bool]
-    private(set) var idleCount: Int
-    let count: Int
+    public private(set) var idleCount: Int
+    public let count: Int
 
-    init(count: Int) {
+    public init(count: Int) {
         self.count = count
         tree = [Int32](repeating: 0, count: count + 1)
         flags = [Bool](repeating: true, count: count)
@@ -56,7 +56,7 @@ final class IdlePool {
         }
     }
 
-    func set(_ i: Int, idle: Bool) {
+    public func set(_ i: Int, idle: Bool) {
         guard flags[i] != idle else { return }
         flags[i] = idle
         idleCount += idle ? 1 : -1
@@ -66,7 +66,7 @@ final class IdlePool {
     }
 
     /// The position of the k-th idle extension (0-based k), in range order.
-    func kthIdle(_ k: Int) -> Int {
+    public func kthIdle(_ k: Int) -> Int {
         var pos = 0, rem = Int32(k + 1)
         var step = 1
         while step * 2 <= count { step *= 2 }

@@ -92,6 +92,8 @@ public final class World {
     /// Nodes by address: what a packet to an address reaches.
     var serverIndex: [String: Int] = [:]
     var pbxIndex: [String: Int] = [:]
+    /// The context of the traffic sources.
+    lazy var trafficContext = WorldTrafficContext(world: self)
     /// The context of the site's DNS server.
     lazy var dnsContext = WorldDNSContext(world: self)
     /// The context of the carrier's SIP servers (`CarrierServer`).
