@@ -265,7 +265,6 @@ public final class Call {
     var destChannel: ChannelRef?
     var destExt: String?
     /// A telephone company's subscriber line that was called.
-    var destSubscriber: (telco: Int, number: String)?
     /// First ringback (180/183 or ALERTING) seen by the caller.
     var alertedAt: SimTime?
     /// Digits actually sent on the public trunk (after ARS modification).
@@ -277,7 +276,6 @@ public final class Call {
     var gateway: GatewayLeg?
     /// A private call over an IP gateway (not the SIP trunk card).
     var viaGateway: (name: String, ip: String)?
-    var pstnDelay: SimTime = .zero
     var pstnEvents: [EventID] = []
     var cardStateAtDial: String?
     var recorded = false

@@ -122,10 +122,7 @@ extension World {
             step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id,
                  fields: [StepField("direction", "incoming"), StepField("trunk_group", d.groups[c.group].config.id), StepField("channel", c.channel + 1)])
         }
-        if let sub = call.destSubscriber {
-            busySubscribers.remove(sub.number)
-            call.destSubscriber = nil
-        }
+        publicNetwork.release(call: call.id)
         if call.usesSIPChannel { releaseSIPChannel(call) }
         releaseGateway(call)
         if let e = p.extensions[call.callerExt] {

@@ -83,12 +83,11 @@ extension World {
                      fields: [StepField("direction", "outgoing"), StepField("trunk_group", cand.group), StepField("channel", ch + 1),
                               StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels), StepField("sent_digits", cand.digits)]
                          + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
-                guard let ti = telcos.firstIndex(where: { $0.name == p.config.telco }) else {
+                guard let ti = publicNetwork.telco(named: p.config.telco) else {
                     end(call, outcome: .failed, detail: "\(p.name) has no telephone company")
                     return
                 }
-                call.pstnDelay = telcos[ti].switchingDelay
-                pstnSchedule(call, .arriveTelco(telco: ti, toll: false), after: telcos[ti].switchingDelay)
+                publicNetwork.setup(call: call.id, digits: cand.digits, originTelco: ti, at: ti, toll: false, publicNetworkContext)
                 return
             }
             step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id,
@@ -102,80 +101,11 @@ extension World {
         call.pstnEvents.append(sim.schedule(.pstn(call: call.id, s), after: d))
     }
 
-    /// The telephone company that owns a national number (longest area-code prefix).
-    func telcoFor(nationalNumber n: String) -> Int? {
-        var best: Int?
-        for (i, t) in telcos.enumerated() where n.hasPrefix(t.areaCode) {
-            if best == nil || t.areaCode.count > telcos[best!].areaCode.count { best = i }
-        }
-        return best
-    }
-
-    /// What a telephone company makes of the digits it receives: a leading carrier access code
-    /// (00XY) is the carrier choice, not part of the number; anything from `#` on is dropped.
-    func networkNumber(_ digits: String, originArea: String) -> String {
-        var d = Substring(digits)
-        if let hash = d.firstIndex(of: "#") { d = d[..<hash] }
-        if d.hasPrefix("00"), d.count > 4, d.dropFirst(2).first != "0" { d = d.dropFirst(4) }
-        // A number without the trunk prefix is a local number in the caller's area.
-        return d.first == "0" ? String(d) : originArea + d
-    }
-
     func pstnStep(call id: Int, _ s: PSTNStep) {
         guard let call = calls[id] else { return }
         switch s {
         case .arriveTelco(let ti, let toll):
-            let telco = telcos[ti]
-            let own = pbxs[call.pbx]
-            let originTelco = telcos.firstIndex { $0.name == own.config.telco } ?? ti
-            let national = networkNumber(call.sentDigits ?? call.digits, originArea: telcos[originTelco].areaCode)
-            guard let owner = telcoFor(nationalNumber: national) else {
-                step(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
-                     fields: [StepField("number", national), StepField("result", "unallocated")])
-                pstnEnd(call, outcome: .failed, detail: "unallocated number")
-                return
-            }
-            if owner != ti && !toll {
-                step(.pstnSetup, telco.name, "SETUP \(national): toll call to \(telcos[owner].name)", call: id,
-                     fields: [StepField("number", national), StepField("result", "toll"), StepField("to", telcos[owner].name)])
-                let d = telco.tollDelay + telcos[owner].switchingDelay
-                call.pstnDelay += d
-                pstnSchedule(call, .arriveTelco(telco: owner, toll: true), after: d)
-                return
-            }
-            if let sub = telco.subscribers.first(where: { $0.contains(national) }) {
-                step(.pstnSetup, telco.name, "SETUP \(national) to a subscriber line", call: id,
-                     fields: [StepField("number", national), StepField("result", "subscriber")])
-                ringSubscriber(call, telco: ti, number: national, range: sub)
-                return
-            }
-            // Terminating exchange: the PBX trunk group that owns the number.
-            guard let (dp, gi) = pbxForNumber(national) else {
-                step(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
-                     fields: [StepField("number", national), StepField("result", "not-in-service")])
-                pstnEnd(call, outcome: .failed, detail: "unallocated number")
-                return
-            }
-            let dest = pbxs[dp]
-            step(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(dest.name)", call: id,
-                 fields: [StepField("number", national), StepField("result", "pbx"), StepField("to", dest.name)])
-            guard let ch = dest.seize(group: gi, now: sim.now) else {
-                step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id,
-                 fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channels", dest.groups[gi].config.channels)])
-                pstnEnd(call, outcome: .busy, detail: "far-end trunk busy")
-                return
-            }
-            call.destPBX = dp
-            call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
-            step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id,
-                 fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channel", ch + 1),
-                          StepField("in_use", dest.trunkInUse), StepField("channels", dest.trunkChannels)])
-            guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
-                pstnEnd(call, outcome: .failed, detail: "\(dest.name) has no DID entry for \(national)")
-                return
-            }
-            step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id, fields: [StepField("number", national), StepField("extension", extNo)])
-            ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
+            publicNetwork.arrive(call: id, telco: ti, toll: toll, publicNetworkContext)
         case .alerting:
             if let g = call.gateway {
                 sipServers[g.server].publicNetworkProgress(call: call.id, code: 180, carrierContext)
@@ -193,6 +123,30 @@ extension World {
             step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id, fields: [StepField("route", "public")])
             answered(call)
         }
+    }
+
+    /// SETUP from the public network reached a PBX's public trunk group: an incoming channel, the
+    /// DID entry, then the extension rings.
+    func pstnOffer(_ call: Call, pbx dp: Int, group gi: Int, number national: String) {
+        let id = call.id
+        let dest = pbxs[dp]
+        guard let ch = dest.seize(group: gi, now: sim.now) else {
+            step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id,
+             fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channels", dest.groups[gi].config.channels)])
+            pstnEnd(call, outcome: .busy, detail: "far-end trunk busy")
+            return
+        }
+        call.destPBX = dp
+        call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
+        step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id,
+             fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channel", ch + 1),
+                      StepField("in_use", dest.trunkInUse), StepField("channels", dest.trunkChannels)])
+        guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
+            pstnEnd(call, outcome: .failed, detail: "\(dest.name) has no DID entry for \(national)")
+            return
+        }
+        step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id, fields: [StepField("number", national), StepField("extension", extNo)])
+        ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
     }
 
     /// The PBX and trunk group the network delivers a national number to.
@@ -213,24 +167,6 @@ extension World {
         if let e = p.config.did.map(number) { return e }
         if p.extensions[number] != nil { return number }
         return nil
-    }
-
-    /// Subscriber lines behave like phones: one call at a time, answer after their ring delay.
-    func ringSubscriber(_ call: Call, telco ti: Int, number: String, range: SubscriberRange) {
-        let who = "\(telcos[ti].name)/\(number)"
-        if busySubscribers.contains(number) {
-            step(.extensionBusy, who, "subscriber busy", call: call.id, fields: [StepField("party", who)])
-            pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
-            return
-        }
-        busySubscribers.insert(number)
-        call.destSubscriber = (ti, number)
-        step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
-        pstnSchedule(call, .alerting, after: call.pstnDelay)
-        var rng = subscriberRNG
-        let d = range.answerAfter.draw(&rng)
-        subscriberRNG = rng
-        call.pstnEvents.append(sim.schedule(.pstnAnswer(call: call.id), after: d))
     }
 
     /// Rings an extension for a call delivered by the public network or internally.
@@ -255,7 +191,7 @@ extension World {
         }
         ext.activity = .ringing(call: call.id)
         step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
-        pstnSchedule(call, .alerting, after: call.pstnDelay)
+        pstnSchedule(call, .alerting, after: publicNetwork.delay(of: call.id))
         if ext.mode != .unanswered {
             call.pstnEvents.append(sim.schedule(.pstnAnswer(call: call.id), after: ext.answerAfter.draw(&dest.ringRNG)))
         } else {
@@ -283,9 +219,39 @@ extension World {
             pbxs[c.pbx].release(group: c.group, channel: c.channel, now: sim.now)
             call.destChannel = nil
         }
-        if let sub = call.destSubscriber { busySubscribers.remove(sub.number); call.destSubscriber = nil }
+        publicNetwork.releaseLine(call: call.id)
         if let de = call.destExt, let dp = call.destPBX, let e = pbxs[dp].extensions[de], e.activity == .ringing(call: call.id) {
             e.activity = .idle
         }
+    }
+}
+
+/// The world as the context of the public network: engine events kept with the call (so that
+/// ending it cancels them), the PBXs behind public trunks, and the end that placed the call.
+final class WorldPublicNetworkContext: PublicNetworkContext {
+    unowned let world: World
+    init(world: World) { self.world = world }
+    var now: SimTime { world.sim.now }
+    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) {
+        guard let c = world.calls[call] else { return }
+        world.pstnSchedule(c, step, after: delay)
+    }
+    func scheduleAnswer(call: Int, after delay: SimTime) {
+        guard let c = world.calls[call] else { return }
+        c.pstnEvents.append(world.sim.schedule(.pstnAnswer(call: call), after: delay))
+    }
+    func terminatingPBX(for national: String) -> (pbx: Int, group: Int)? { world.pbxForNumber(national) }
+    func offer(call: Int, toPBX pbx: Int, group: Int, number: String) {
+        guard let c = world.calls[call] else { return }
+        world.pstnOffer(c, pbx: pbx, group: group, number: number)
+    }
+    func failed(call: Int, outcome: CallOutcome, detail: String) {
+        guard let c = world.calls[call] else { return }
+        world.pstnEnd(c, outcome: outcome, detail: detail)
+    }
+    func answered(call: Int, by party: String) { world.calls[call]?.answeredBy = party }
+    func pbxName(_ pbx: Int) -> String { world.pbxs[pbx].name }
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor, detail(), call: call, fields: fields())
     }
 }

@@ -46,16 +46,18 @@ final class WorldCarrierContext: CarrierContext {
         world.sim.schedule(.serverTxnExpiry(server: server.id, record: record), after: delay)
     }
     func publicNetworkCarrier(for number: String, call: Int?) -> String? {
-        guard let c = call, world.calls[c] != nil, let ti = world.telcoFor(nationalNumber: number) else { return nil }
+        guard let c = call, world.calls[c] != nil, let ti = world.publicNetwork.owner(of: number) else { return nil }
         return world.telcos[ti].name
     }
     func handToPublicNetwork(call id: Int, number: String, server: CarrierServer, key: String) {
-        guard let c = world.calls[id], let ti = world.telcoFor(nationalNumber: number) else { return }
+        guard let c = world.calls[id], let ti = world.publicNetwork.owner(of: number) else { return }
         // The public-network part of the call is still the caller's record (see issue 9's note).
         c.gateway = GatewayLeg(server: server.id, key: key)
         c.sentDigits = number
-        c.pstnDelay = world.telcos[ti].switchingDelay
-        world.pstnSchedule(c, .arriveTelco(telco: ti, toll: true), after: world.telcos[ti].switchingDelay)
+        // The number's company takes the call as a toll call; local numbers are in the area of the
+        // caller PBX's company.
+        let origin = world.publicNetwork.telco(named: world.pbxs[c.pbx].config.telco) ?? ti
+        world.publicNetwork.setup(call: id, digits: number, originTelco: origin, at: ti, toll: true, world.publicNetworkContext)
     }
     func pbxOwning(number: String) -> String? {
         world.pbxs.first(where: { $0.card?.config.numbers.contains(number) == true })?.name

@@ -132,17 +132,15 @@ extension World {
     /// behind a PBX's public trunk.
     func pstnAnswer(call id: Int) {
         guard let call = calls[id] else { return }
-        if let sub = call.destSubscriber {
-            call.answeredBy = "\(telcos[sub.telco].name)/\(sub.number)"
-            step(.extensionAnswered, call.answeredBy!, "answers", call: id, fields: [StepField("party", call.answeredBy!)])
-            pstnSchedule(call, .connect, after: call.pstnDelay)
+        if publicNetwork.holdsLine(id) {
+            publicNetwork.lineAnswers(call: id, publicNetworkContext)
             return
         }
         guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
         ext.activity = .talking(call: id)
         call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
         step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
-        pstnSchedule(call, .connect, after: call.pstnDelay)
+        pstnSchedule(call, .connect, after: publicNetwork.delay(of: id))
     }
 
     /// The called party of a public-network call rang out the ring timeout.

@@ -92,6 +92,9 @@ public final class World {
     /// Nodes by address: what a packet to an address reaches.
     var serverIndex: [String: Int] = [:]
     var pbxIndex: [String: Int] = [:]
+    /// The public network (telephone companies, subscriber lines) and its context.
+    let publicNetwork: PublicNetwork
+    lazy var publicNetworkContext = WorldPublicNetworkContext(world: self)
     /// The context of the traffic sources.
     lazy var trafficContext = WorldTrafficContext(world: self)
     /// The context of the site's DNS server.
@@ -133,10 +136,7 @@ public final class World {
     /// Scheduled scenario commands, by id.
     var scheduledCommands: [Int: Command] = [:]
     var commandCounter = 0
-    /// Subscriber lines in a call.
-    var busySubscribers: Set<String> = []
     var traffic: [TrafficSource] = []
-    var subscriberRNG: Xoshiro256
     /// Open TLS connections, by unordered pair of host addresses: the first message between two
     /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
     var tlsConnections: Set<HostPair> = []
@@ -157,7 +157,7 @@ public final class World {
         self.sink = sink
         self.streams = RandomStreams(seed: config.seed)
         self.telcos = config.telcos
-        subscriberRNG = streams.stream("subscribers")
+        publicNetwork = PublicNetwork(telcos: config.telcos, answerStream: streams.stream("subscribers"))
         network = Network(latency: config.latency, rng: streams.stream("network"))
         network.loss = config.loss
         for h in config.hosts { network.addHost(name: h.name, ip: h.ip) }

@@ -1,0 +1,171 @@
+import SimCore
+import Trace
+
+/// What the public network may ask of whoever runs it (issue 9 item 2): the engine, the PBXs
+/// behind public trunks, the end that placed the call, and the trace.
+public protocol PublicNetworkContext: AnyObject {
+    var now: SimTime { get }
+    /// Schedules a message of the call's signalling (`arriveTelco`, `alerting`, `connect`).
+    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime)
+    /// Schedules the answer of the line the call rings.
+    func scheduleAnswer(call: Int, after delay: SimTime)
+    /// The PBX and public trunk group that own a national number (their DID ranges and numbers).
+    func terminatingPBX(for national: String) -> (pbx: Int, group: Int)?
+    func pbxName(_ pbx: Int) -> String
+    /// SETUP reached a PBX's public trunk: the PBX seizes a channel, maps the DID and rings.
+    func offer(call: Int, toPBX pbx: Int, group: Int, number: String)
+    /// The call cannot be completed (unallocated, busy): the end that placed it decides.
+    func failed(call: Int, outcome: CallOutcome, detail: String)
+    /// The line answered (CONNECT carries the connected party).
+    func answered(call: Int, by party: String)
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField])
+}
+
+/// The public network (a node): the telephone companies' exchanges by area code, their
+/// subscriber lines, and the path of each call through them (ISDN-like signalling without IP
+/// packets: each exchange adds its switching delay, a toll call the toll transit delay, and the
+/// progress messages travel back over the same path). It owns the lines' busy state, their
+/// answer-time stream and the paths; PBXs reach it through their public trunks, the carrier's
+/// gateway through its handoff.
+public final class PublicNetwork {
+    public let telcos: [TelcoConfig]
+    private let byName: [String: Int]
+    /// Area codes by length, longest first, for the longest-prefix match of a national number.
+    private let areaLengths: [Int]
+    private let byArea: [String: Int]
+    /// Subscriber lines in a call.
+    private var busy: Set<String> = []
+    /// How long subscriber lines ring before they answer.
+    private var answerStream: Xoshiro256
+
+    /// A call's path: the digits the first exchange received, the caller's area (for local
+    /// numbers), the delay of one message end to end, and the subscriber line it holds.
+    struct Path {
+        var digits: String
+        var originArea: String
+        var delay: SimTime
+        var subscriber: (telco: Int, number: String)?
+    }
+    private var paths: [Int: Path] = [:]
+
+    public init(telcos: [TelcoConfig], answerStream: Xoshiro256) {
+        self.telcos = telcos
+        self.answerStream = answerStream
+        var names: [String: Int] = [:], areas: [String: Int] = [:]
+        for (i, t) in telcos.enumerated() {
+            if names[t.name] == nil { names[t.name] = i }
+            // The first company listed for an area code owns it (as the scan in list order did).
+            if areas[t.areaCode] == nil { areas[t.areaCode] = i }
+        }
+        byName = names
+        byArea = areas
+        areaLengths = Set(telcos.map(\.areaCode.count)).sorted(by: >)
+    }
+
+    /// The company of that name.
+    public func telco(named name: String) -> Int? { byName[name] }
+
+    /// The telephone company that owns a national number (longest area-code prefix).
+    public func owner(of national: String) -> Int? {
+        for n in areaLengths where n <= national.count {
+            if let i = byArea[String(national.prefix(n))] { return i }
+        }
+        return nil
+    }
+
+    /// What a telephone company makes of the digits it receives: a leading carrier access code
+    /// (00XY) is the carrier choice, not part of the number; anything from `#` on is dropped; a
+    /// number without the trunk prefix is a local number in the caller's area.
+    public static func nationalNumber(_ digits: String, originArea: String) -> String {
+        var d = Substring(digits)
+        if let hash = d.firstIndex(of: "#") { d = d[..<hash] }
+        if d.hasPrefix("00"), d.count > 4, d.dropFirst(2).first != "0" { d = d.dropFirst(4) }
+        return d.first == "0" ? String(d) : originArea + d
+    }
+
+    /// The delay of one message over the call's path so far (zero for a call not in the network).
+    public func delay(of call: Int) -> SimTime { paths[call]?.delay ?? .zero }
+
+    /// Whether the call rings (or talks to) a subscriber line of a company.
+    public func holdsLine(_ call: Int) -> Bool { paths[call]?.subscriber != nil }
+
+    /// SETUP enters the network at `telco` (the caller's company for a PBX's public trunk; the
+    /// number's company for a carrier's gateway, `toll` then), `digits` as sent.
+    public func setup(call: Int, digits: String, originTelco: Int, at telco: Int, toll: Bool, _ ctx: PublicNetworkContext) {
+        let d = telcos[telco].switchingDelay
+        paths[call] = Path(digits: digits, originArea: telcos[originTelco].areaCode, delay: d)
+        ctx.schedule(.arriveTelco(telco: telco, toll: toll), call: call, after: d)
+    }
+
+    /// SETUP arrives at an exchange: on to the number's company (toll), to a subscriber line, or
+    /// to the PBX whose public trunk owns the number.
+    public func arrive(call id: Int, telco ti: Int, toll: Bool, _ ctx: PublicNetworkContext) {
+        guard var path = paths[id] else { return }
+        let telco = telcos[ti]
+        let national = PublicNetwork.nationalNumber(path.digits, originArea: path.originArea)
+        guard let owner = owner(of: national) else {
+            ctx.record(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
+                       [StepField("number", national), StepField("result", "unallocated")])
+            ctx.failed(call: id, outcome: .failed, detail: "unallocated number")
+            return
+        }
+        if owner != ti && !toll {
+            ctx.record(.pstnSetup, telco.name, "SETUP \(national): toll call to \(telcos[owner].name)", call: id,
+                       [StepField("number", national), StepField("result", "toll"), StepField("to", telcos[owner].name)])
+            let d = telco.tollDelay + telcos[owner].switchingDelay
+            path.delay += d
+            paths[id] = path
+            ctx.schedule(.arriveTelco(telco: owner, toll: true), call: id, after: d)
+            return
+        }
+        if let sub = telco.subscribers.first(where: { $0.contains(national) }) {
+            ctx.record(.pstnSetup, telco.name, "SETUP \(national) to a subscriber line", call: id,
+                       [StepField("number", national), StepField("result", "subscriber")])
+            ring(call: id, telco: ti, number: national, range: sub, ctx)
+            return
+        }
+        guard let (dp, gi) = ctx.terminatingPBX(for: national) else {
+            ctx.record(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
+                       [StepField("number", national), StepField("result", "not-in-service")])
+            ctx.failed(call: id, outcome: .failed, detail: "unallocated number")
+            return
+        }
+        ctx.record(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(ctx.pbxName(dp))", call: id,
+                   [StepField("number", national), StepField("result", "pbx"), StepField("to", ctx.pbxName(dp))])
+        ctx.offer(call: id, toPBX: dp, group: gi, number: national)
+    }
+
+    /// Subscriber lines behave like phones: one call at a time, answer after their ring delay.
+    private func ring(call id: Int, telco ti: Int, number: String, range: SubscriberRange, _ ctx: PublicNetworkContext) {
+        let who = "\(telcos[ti].name)/\(number)"
+        if busy.contains(number) {
+            ctx.record(.extensionBusy, who, "subscriber busy", call: id, [StepField("party", who)])
+            ctx.failed(call: id, outcome: .busy, detail: "\(who) busy (busy tone)")
+            return
+        }
+        busy.insert(number)
+        paths[id]?.subscriber = (ti, number)
+        ctx.record(.extensionRinging, who, "ringing", call: id, [StepField("party", who)])
+        ctx.schedule(.alerting, call: id, after: delay(of: id))
+        ctx.scheduleAnswer(call: id, after: range.answerAfter.draw(&answerStream))
+    }
+
+    /// The subscriber line the call rings answers: CONNECT travels back.
+    public func lineAnswers(call id: Int, _ ctx: PublicNetworkContext) {
+        guard let sub = paths[id]?.subscriber else { return }
+        let who = "\(telcos[sub.telco].name)/\(sub.number)"
+        ctx.answered(call: id, by: who)
+        ctx.record(.extensionAnswered, who, "answers", call: id, [StepField("party", who)])
+        ctx.schedule(.connect, call: id, after: delay(of: id))
+    }
+
+    /// The call is released in the network: its line is free again and its path forgotten.
+    public func release(call id: Int) {
+        if let sub = paths.removeValue(forKey: id)?.subscriber { busy.remove(sub.number) }
+    }
+
+    /// Frees the subscriber line a call holds, keeping its path (a failure the gateway reports).
+    public func releaseLine(call id: Int) {
+        if let sub = paths[id]?.subscriber { busy.remove(sub.number); paths[id]?.subscriber = nil }
+    }
+}
