@@ -113,6 +113,13 @@ public struct TrunkGroupState: Sendable {
 /// A seized public trunk channel.
 struct ChannelRef: Equatable { var pbx: Int; var group: Int; var channel: Int }
 
+/// A PBX's side of a call it receives: the incoming trunk channel it seized and the extension it
+/// rings (or talks on).
+struct CalleeSide {
+    var channel: ChannelRef?
+    var ext: String?
+}
+
 public final class PBXState {
     public let config: PBXConfig
     public let ip: String
@@ -126,6 +133,9 @@ public final class PBXState {
     var ringRNG: Xoshiro256
     /// The PBX's stub resolver (a node: RFC 3263 jobs, TTL cache, timeouts).
     let stub = StubResolver()
+    /// Its side of the calls it receives (public trunk or internal), by call id: the incoming
+    /// channel it seized and the extension it rings. The PBX's own state, not the caller's.
+    var callee: [Int: CalleeSide] = [:]
     /// What its cache holds.
     var resolver: ResolverCache { stub.cache }
     public var stats = PBXStats()
@@ -261,9 +271,9 @@ public final class Call {
     var byeTxn: Int?
     // PSTN leg
     var originChannel: ChannelRef?
+    /// The PBX the call was delivered to (public trunk or internal); its side of the call is that
+    /// PBX's `callee` entry.
     var destPBX: Int?
-    var destChannel: ChannelRef?
-    var destExt: String?
     /// A telephone company's subscriber line that was called.
     /// First ringback (180/183 or ALERTING) seen by the caller.
     var alertedAt: SimTime?

@@ -115,10 +115,10 @@ extension World {
                  fields: [StepField("direction", "outgoing"), StepField("trunk_group", p.groups[c.group].config.id), StepField("channel", c.channel + 1),
                           StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels)])
         }
-        if let c = call.destChannel {
+        if let dp = call.destPBX, let c = pbxs[dp].callee[call.id]?.channel {
             let d = pbxs[c.pbx]
             d.release(group: c.group, channel: c.channel, now: sim.now)
-            call.destChannel = nil
+            pbxs[dp].callee[call.id]?.channel = nil
             step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id,
                  fields: [StepField("direction", "incoming"), StepField("trunk_group", d.groups[c.group].config.id), StepField("channel", c.channel + 1)])
         }
@@ -131,7 +131,7 @@ extension World {
             default: break
             }
         }
-        if let de = call.destExt, let dp = call.destPBX, let e = pbxs[dp].extensions[de] {
+        if let dp = call.destPBX, let de = pbxs[dp].callee.removeValue(forKey: call.id)?.ext, let e = pbxs[dp].extensions[de] {
             switch e.activity {
             case .ringing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
             default: break

@@ -137,7 +137,7 @@ extension World {
             return
         }
         call.destPBX = dp
-        call.destChannel = ChannelRef(pbx: dp, group: gi, channel: ch)
+        dest.callee[id, default: CalleeSide()].channel = ChannelRef(pbx: dp, group: gi, channel: ch)
         step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id,
              fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channel", ch + 1),
                       StepField("in_use", dest.trunkInUse), StepField("channels", dest.trunkChannels)])
@@ -177,7 +177,7 @@ extension World {
             pstnEnd(call, outcome: .failed, detail: "no extension \(who)")
             return
         }
-        call.destExt = extNo
+        dest.callee[call.id, default: CalleeSide()].ext = extNo
         call.destPBX = dp
         if ext.mode == .absent {
             step(.callRejected, who, "extension absent", call: call.id, fields: [StepField("party", who), StepField("reason", "absent")])
@@ -215,12 +215,12 @@ extension World {
     func releasePSTNDestination(_ call: Call) {
         for e in call.pstnEvents { sim.cancel(e) }
         call.pstnEvents.removeAll()
-        if let c = call.destChannel {
+        if let dp = call.destPBX, let c = pbxs[dp].callee[call.id]?.channel {
             pbxs[c.pbx].release(group: c.group, channel: c.channel, now: sim.now)
-            call.destChannel = nil
+            pbxs[dp].callee[call.id]?.channel = nil
         }
         publicNetwork.releaseLine(call: call.id)
-        if let de = call.destExt, let dp = call.destPBX, let e = pbxs[dp].extensions[de], e.activity == .ringing(call: call.id) {
+        if let dp = call.destPBX, let de = pbxs[dp].callee[call.id]?.ext, let e = pbxs[dp].extensions[de], e.activity == .ringing(call: call.id) {
             e.activity = .idle
         }
     }

@@ -136,7 +136,7 @@ extension World {
             publicNetwork.lineAnswers(call: id, publicNetworkContext)
             return
         }
-        guard let dp = call.destPBX, let extNo = call.destExt, let ext = pbxs[dp].extensions[extNo] else { return }
+        guard let dp = call.destPBX, let extNo = pbxs[dp].callee[id]?.ext, let ext = pbxs[dp].extensions[extNo] else { return }
         ext.activity = .talking(call: id)
         call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
         step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
@@ -146,7 +146,8 @@ extension World {
     /// The called party of a public-network call rang out the ring timeout.
     func pstnRingTimeout(call id: Int) {
         guard let call = calls[id] else { return }
-        step(.callRejected, call.destExt.map { "\(pbxs[call.destPBX ?? call.pbx].name)/\($0)" } ?? "PSTN",
+        let dp = call.destPBX ?? call.pbx
+        step(.callRejected, pbxs[dp].callee[id]?.ext.map { "\(pbxs[dp].name)/\($0)" } ?? "PSTN",
              "not answered within \(config.defaults.ringTimeout.durationString)", call: id,
              fields: [StepField("reason", "ring timeout"), StepField("timeout_ns", config.defaults.ringTimeout.ns)])
         end(call, outcome: .noAnswer, detail: "ring timeout")
