@@ -17,10 +17,9 @@ enum ServerOwner {
     case server
 }
 
-/// What matches a request to its server transaction (RFC 3261 §17.2.3): the receiving address,
-/// the top Via branch and the method (an ACK's is INVITE's). A value, not a built string.
+/// What matches a request to its server transaction in the receiving node's stack (RFC 3261
+/// §17.2.3): the top Via branch and the method (an ACK's is INVITE's). A value, not a built string.
 struct ServerKey: Hashable {
-    var ip: String
     var branch: String
     var method: String
 }
@@ -43,36 +42,35 @@ extension World {
     /// The key that matches a request to its server transaction (RFC 3261 §17.2.3): the host it
     /// arrived at, the top Via branch and the method, where an ACK matches its INVITE and a CANCEL
     /// has its own transaction beside the INVITE whose branch it shares.
-    static func serverKey(ip: String, branch: String, method: String) -> ServerKey {
-        ServerKey(ip: ip, branch: branch, method: method == "ACK" ? "INVITE" : method)
+    static func serverKey(branch: String, method: String) -> ServerKey {
+        ServerKey(branch: branch, method: method == "ACK" ? "INVITE" : method)
     }
 
     /// Starts a server transaction for a request that arrived at `localIP:localPort` from `replyTo`.
     func startServerTxn(_ request: SIPMessage, owner: ServerOwner, localIP: String, localPort: Int, replyTo: (ip: String, port: Int),
                         transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
-        serverTxnCounter += 1
-        let id = serverTxnCounter
+        let stack = stack(at: localIP)
+        let id = stack.newID()
         let machine: ServerMachine = request.method == "INVITE"
             ? .invite(InviteServerTransaction(request: request, transport: transport, timers: timers))
             : .nonInvite(NonInviteServerTransaction(request: request, transport: transport, timers: timers))
-        let key = World.serverKey(ip: localIP, branch: request.branch ?? "", method: request.method ?? "")
-        serverTransactions[id] = ServerTxnRecord(machine: machine, owner: owner, key: key, localIP: localIP, localPort: localPort,
-                                         replyTo: replyTo, transport: transport, callID: call, actor: actor)
-        serverByKey[key] = id
+        let key = World.serverKey(branch: request.branch ?? "", method: request.method ?? "")
+        stack.servers[id] = ServerTxnRecord(machine: machine, owner: owner, key: key, localIP: localIP, localPort: localPort,
+                                            replyTo: replyTo, transport: transport, callID: call, actor: actor)
+        stack.serverByKey[key] = id
         return id
     }
 
     /// The server transaction a request belongs to, if any (a retransmission, or the ACK of a non-2xx).
     func serverTxn(for request: SIPMessage, at ip: String) -> Int? {
         guard let b = request.branch, let m = request.method else { return nil }
-        return serverByKey[World.serverKey(ip: ip, branch: b, method: m)]
+        return stack(at: ip).serverByKey[World.serverKey(branch: b, method: m)]
     }
 
     /// Starts the UAS core's retransmission of a 2xx it has just sent (§13.3.1.4).
     func startTwoXX(_ response: SIPMessage, owner: ServerOwner, localIP: String, replyTo: (ip: String, port: Int),
                     transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
-        serverTxnCounter += 1
-        let id = serverTxnCounter
+        let id = stack(at: localIP).newID()
         let r = TwoXXRetransmission(response: response, timers: timers)
         serverTransactions[id] = ServerTxnRecord(machine: .twoXX(r), owner: owner, key: nil, localIP: localIP, localPort: 5060,
                                          replyTo: replyTo, transport: transport, callID: call, actor: actor)
@@ -165,7 +163,8 @@ extension World {
         }
         if finished, let t = serverTransactions.removeValue(forKey: id) {
             t.timers.forEach { sim.cancel($0) }
-            if let k = t.key, serverByKey[k] == id { serverByKey[k] = nil }
+            let stack = stacks[SIPStack.stackIndex(of: id)]
+            if let k = t.key, stack.serverByKey[k] == id { stack.serverByKey[k] = nil }
         }
         if case .twoXX(let x)? = serverTransactions[id]?.machine, x.acked { serverTransactions[id] = nil }
     }

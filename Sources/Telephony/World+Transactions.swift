@@ -7,12 +7,12 @@ extension World {
     @discardableResult
     func startTransaction(_ request: SIPMessage, owner: TxnOwner, from localIP: String, to remoteIP: String,
                           port: Int, transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
-        txnCounter += 1
-        let id = txnCounter
+        let stack = stack(at: localIP)
+        let id = stack.newID()
         let machine = ClientTransaction(request: request, transport: transport, timers: timers)
-        transactions[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
-                               callID: call, actor: actor)
-        if let b = request.branch { txnByBranch[ClientTransaction.key(branch: b, method: request.method ?? "")] = id }
+        stack.clients[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
+                                callID: call, actor: actor)
+        if let b = request.branch { stack.clientByKey[ClientTransaction.key(branch: b, method: request.method ?? "")] = id }
         txnInput(id) { m, now in m.start(now: now) }
         return id
     }
@@ -71,7 +71,8 @@ extension World {
         if let t = transactions[id], isTerminated(t) {
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
-            if txnByBranch[t.machine.key] == id { txnByBranch[t.machine.key] = nil }
+            let stack = stacks[SIPStack.stackIndex(of: id)]
+            if stack.clientByKey[t.machine.key] == id { stack.clientByKey[t.machine.key] = nil }
         }
     }
 

@@ -105,12 +105,9 @@ public final class World {
     public let telcos: [TelcoConfig]
     public internal(set) var calls: [Int: Call] = [:]
     public internal(set) var callCount = 0
-    var transactions: [Int: Txn] = [:]
-    var txnByBranch: [String: Int] = [:]
-    /// Server transactions and 2xx retransmissions of PBXs and SIP servers, by id.
-    var serverTransactions: [Int: ServerTxnRecord] = [:]
-    var serverByKey: [ServerKey: Int] = [:]
-    var serverTxnCounter = 0
+    /// The SIP stacks of the nodes (PBXs, carrier servers), and which is at which address.
+    var stacks: [SIPStack] = []
+    var stackIndex: [String: Int] = [:]
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).
@@ -118,7 +115,6 @@ public final class World {
     /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
     lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
     lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
-    var txnCounter = 0
     var idCounter: UInt64 = 0
     /// The calls in progress by their SIP Call-ID (the calling PBX's own index, to ACK a 2xx copy).
     var sipCallToCall: [String: Int] = [:]
@@ -359,7 +355,7 @@ public final class World {
         case .dnsResponse(let r):
             if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let transport):
-            if let id = txnByBranch[branch] {
+            if let id = stack(at: p.dstIP).clientByKey[branch] {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
@@ -374,7 +370,7 @@ public final class World {
                 } else if let pi = pbxIndex[p.dstIP] {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
-            } else if let b = msg.branch, let id = txnByBranch[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
+            } else if let b = msg.branch, let id = stack(at: p.dstIP).clientByKey[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
                 txnInput(id) { m, now in m.receive(msg, now: now) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
