@@ -1,5 +1,6 @@
 import SimCore
 import SIP
+import Trace
 
 /// A host on the simulated IP network.
 public struct Host: Sendable {
@@ -37,8 +38,28 @@ public struct Packet: Sendable {
     public var traceCall: Int?
 }
 
-/// The IP network: hosts by address, one-way latency, loss, outages. Delivery is scheduled on
-/// the engine by the world; the network only decides when and whether.
+/// What the IP network may ask of whoever runs it (issue 9 item 2): the engine's clock and a
+/// delivery event, the wire capture (the trace's SIP message rows) and the trace.
+public protocol NetworkContext: AnyObject {
+    var now: SimTime { get }
+    /// Schedules the arrival of packet `id` (the network keeps the packet until then).
+    func scheduleDelivery(packet id: Int, after delay: SimTime)
+    /// A SIP message as it went on the wire (or was dropped, `delivered` false).
+    func capture(_ message: SIPMessage, src: String, dst: String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool)
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField])
+}
+
+/// Two host addresses in a fixed order: the key of a connection between them.
+struct HostPair: Hashable {
+    let a: String, b: String
+    init(_ x: String, _ y: String) { if x < y { a = x; b = y } else { a = y; b = x } }
+    func involves(_ ip: String) -> Bool { a == ip || b == ip }
+}
+
+/// The IP network (a node): hosts by address (interned as indices), one-way latency, loss,
+/// outages, partitions, the packets in flight and the open TLS connections. It decides at send
+/// time whether and when a packet arrives, keeps it until then, and hands it over on arrival
+/// unless its destination went down meanwhile.
 public struct Network {
     public var latency: SimTime
     public var loss: Double = 0
@@ -48,6 +69,12 @@ public struct Network {
     /// Pairs of hosts (by index, smaller first) that a partition separates.
     private var cut: Set<Int64> = []
     var rng: Xoshiro256
+    /// Packets on the wire, by id.
+    private var inFlight: [Int: Packet] = [:]
+    private var packetCounter = 0
+    /// Open TLS connections, by unordered pair of host addresses: the first message between two
+    /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
+    private var tlsConnections: Set<HostPair> = []
 
     public init(latency: SimTime, rng: Xoshiro256) {
         self.latency = latency
@@ -113,5 +140,71 @@ public struct Network {
             if keep < 1 && rng.unitDouble() >= keep { return .lost }
         }
         return .delivered
+    }
+
+    // MARK: - The wire
+
+    private mutating func transmit(_ p: Packet, after delay: SimTime, _ ctx: NetworkContext) {
+        packetCounter += 1
+        inFlight[packetCounter] = p
+        ctx.scheduleDelivery(packet: packetCounter, after: delay)
+    }
+
+    /// Puts a SIP message on the wire: captured as sent; lost, dropped or refused (ICMP port
+    /// unreachable or a TCP reset after one round trip) as the hosts and links stand; a first TLS
+    /// message between two hosts pays one extra round trip for the handshakes.
+    public mutating func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int, to dst: String, dstPort: Int,
+                                 transport: Transport, call: Int?, retransmission: Bool, _ ctx: NetworkContext) {
+        let fate = fate(from: src, to: dst, reliable: transport.isReliable)
+        // A refusing host is reached, but nothing listens on its SIP port.
+        let refused = fate == .delivered && (host(dst)?.refusesSIP ?? false)
+        let delivered = fate == .delivered && !refused
+        ctx.capture(msg, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), transport: transport, call: call,
+                    delivered: delivered, retransmission: retransmission)
+        let lat = latency(from: src, to: dst)
+        if refused {
+            if let b = msg.branch, msg.isRequest {
+                let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
+                                  payload: .unreachable(branch: b, transport: transport))
+                transmit(back, after: lat + latency(from: dst, to: src), ctx)
+            }
+            return
+        }
+        guard delivered else { return }
+        var handshake = SimTime.zero
+        if transport == .tls, tlsConnections.insert(HostPair(src, dst)).inserted {
+            // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
+            // before the message can go (no crypto, no session resumption).
+            handshake = lat + latency(from: dst, to: src)
+            let hs = handshake
+            ctx.record(.tlsConnect, name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(hs.durationString))", call: call,
+                       [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", hs.ns)])
+        }
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport), traceCall: call),
+                 after: lat + handshake, ctx)
+    }
+
+    /// Puts a DNS message on the wire (UDP); false when it is lost or dropped at once.
+    public mutating func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int, _ ctx: NetworkContext) -> Bool {
+        guard fate(from: src, to: dst, reliable: false) == .delivered else { return false }
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: latency(from: src, to: dst), ctx)
+        return true
+    }
+
+    /// Packet `id`'s time of arrival came: the packet, unless its destination went down in flight.
+    public mutating func arrive(packet id: Int, _ ctx: NetworkContext) -> Packet? {
+        guard let p = inFlight.removeValue(forKey: id) else { return nil }
+        guard isUp(p.dstIP) else {
+            ctx.record(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight", call: nil,
+                       [StepField("src", p.srcIP), StepField("dst", p.dstIP), StepField("cause", "destination-down-in-flight")])
+            return nil
+        }
+        return p
+    }
+
+    /// A host that goes down or closes its SIP port loses its TLS connections: the next message
+    /// to it pays the handshake again.
+    public mutating func dropConnections(of ips: Set<String>) {
+        tlsConnections = tlsConnections.filter { pair in !ips.contains(where: pair.involves) }
     }
 }

@@ -120,7 +120,7 @@ extension World {
     /// to it pays the handshake again.
     private func dropConnections(of hosts: [String]) {
         let ips = Set(hosts.compactMap { network.ip(of: $0) })
-        tlsConnections = tlsConnections.filter { pair in !ips.contains(where: pair.involves) }
+        network.dropConnections(of: ips)
     }
 
     private func setHost(_ h: String, _ what: String, change kind: String, extra: [StepField] = [], _ change: (inout Host) -> Void) {

@@ -72,15 +72,6 @@ final class Txn {
     }
 }
 
-
-
-/// Two host addresses in a fixed order: the key of a connection between them.
-struct HostPair: Hashable {
-    let a: String, b: String
-    init(_ x: String, _ y: String) { if x < y { a = x; b = y } else { a = y; b = x } }
-    func involves(_ ip: String) -> Bool { a == ip || b == ip }
-}
-
 /// The simulated world: network, DNS, SIP servers, PBXs, telephone companies and the calls in
 /// progress, driven by the discrete-event engine. Models emit trace events to the sink.
 public final class World {
@@ -95,6 +86,8 @@ public final class World {
     /// The public network (telephone companies, subscriber lines) and its context.
     let publicNetwork: PublicNetwork
     lazy var publicNetworkContext = WorldPublicNetworkContext(world: self)
+    /// The context of the IP network.
+    lazy var networkContext = WorldNetworkContext(world: self)
     /// The context of the traffic sources.
     lazy var trafficContext = WorldTrafficContext(world: self)
     /// The context of the site's DNS server.
@@ -126,16 +119,10 @@ public final class World {
     /// Addresses interned as integer ids, for events that name one.
     var addresses: [String] = []
     var addressIDs: [String: Int] = [:]
-    /// Packets on the wire, by id.
-    var inFlight: [Int: Packet] = [:]
-    var packetCounter = 0
     /// Scheduled scenario commands, by id.
     var scheduledCommands: [Int: Command] = [:]
     var commandCounter = 0
     var traffic: [TrafficSource] = []
-    /// Open TLS connections, by unordered pair of host addresses: the first message between two
-    /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
-    var tlsConnections: Set<HostPair> = []
     let streams: RandomStreams
     public let sink: TraceSink
     /// How much the models record (see `TraceLevel`).
@@ -213,11 +200,6 @@ public final class World {
         sim.schedule(.command(id: commandCounter), at: time, first: true)
     }
 
-    func transmit(_ p: Packet, after delay: SimTime) {
-        packetCounter += 1
-        inFlight[packetCounter] = p
-        sim.schedule(.deliver(packet: packetCounter), after: delay)
-    }
 
     /// True when nothing the scenario asked for is still to happen.
     public var isQuiet: Bool { pendingScenarioEvents == 0 && calls.isEmpty }
@@ -275,7 +257,7 @@ public final class World {
     func handle(_ e: Event) {
         switch e {
         case .deliver(let id):
-            if let p = inFlight.removeValue(forKey: id) { deliver(p) }
+            if let p = network.arrive(packet: id, networkContext) { deliver(p) }
         case .txnTimer(let id, let timer): txnTimerFired(id, timer)
         case .failoverTimer(let c, let attempt): callFailoverTimer(c, attempt)
         case .dnsTimeout(let p, let job, let attempt): dnsTimeout(pbx: p, job: job, attempt: attempt)
@@ -301,53 +283,19 @@ public final class World {
 
     // MARK: - Network
 
-    /// Puts a SIP message on the network and records it.
+    /// Puts a SIP message on the network (captured in the trace as it goes).
     func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int = 5060, to dst: String, dstPort: Int,
                  transport: Transport, call: Int?, retransmission: Bool) {
-        let fate = network.fate(from: src, to: dst, reliable: transport.isReliable)
-        // A refusing host is reached, but nothing listens on its SIP port.
-        let refused = fate == .delivered && (network.host(dst)?.refusesSIP ?? false)
-        let delivered = fate == .delivered && !refused
-        if traceLevel == .full, !warmingUp { sink.record(.sipMessage(SIPMessageRecord(
-            atNs: sim.now.ns, callID: call, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), method: msg.method,
-            statusCode: msg.statusCode, branch: msg.branch ?? "", sipCallID: msg.callID ?? "", delivered: delivered,
-            retransmission: retransmission, transport: transport.rawValue, raw: msg.encoded()))) }
-        let lat = network.latency(from: src, to: dst)
-        if refused {
-            // ICMP port unreachable (UDP) or RST (TCP) comes back after one round trip.
-            if let b = msg.branch, msg.isRequest {
-                let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
-                                  payload: .unreachable(branch: b, transport: transport))
-                transmit(back, after: lat + network.latency(from: dst, to: src))
-            }
-            return
-        }
-        guard delivered else { return }
-        var handshake = SimTime.zero
-        if transport == .tls, tlsConnections.insert(HostPair(src, dst)).inserted {
-            // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
-            // before the message can go (no crypto, no session resumption).
-            handshake = lat + network.latency(from: dst, to: src)
-            step(.tlsConnect, network.name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(handshake.durationString))", call: call,
-                 fields: [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", handshake.ns)])
-        }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport), traceCall: call), after: lat + handshake)
+        network.sendSIP(msg, from: src, srcPort: srcPort, to: dst, dstPort: dstPort, transport: transport, call: call,
+                        retransmission: retransmission, networkContext)
     }
 
     func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int) -> Bool {
-        let fate = network.fate(from: src, to: dst, reliable: false)
-        guard fate == .delivered else { return false }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: network.latency(from: src, to: dst))
-        return true
+        network.sendDNS(payload, from: src, srcPort: srcPort, to: dst, dstPort: dstPort, networkContext)
     }
 
+    /// A packet reached its destination: the node at that address takes it.
     func deliver(_ p: Packet) {
-        // A host that went down while the packet was in flight drops it.
-        guard network.isUp(p.dstIP) else {
-            step(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight",
-                 fields: [StepField("src", p.srcIP), StepField("dst", p.dstIP), StepField("cause", "destination-down-in-flight")])
-            return
-        }
         switch p.payload {
         case .dnsQuery(let q):
             guard dnsServer?.hostIP == p.dstIP else { return }
@@ -383,5 +331,24 @@ public final class World {
             }
             // Otherwise a late response for a transaction that is gone: absorbed.
         }
+    }
+}
+
+/// The world as the context of the IP network: deliveries are engine events, the capture and the
+/// steps go to the trace sink.
+final class WorldNetworkContext: NetworkContext {
+    unowned let world: World
+    init(world: World) { self.world = world }
+    var now: SimTime { world.sim.now }
+    func scheduleDelivery(packet id: Int, after delay: SimTime) { world.sim.schedule(.deliver(packet: id), after: delay) }
+    func capture(_ message: SIPMessage, src: String, dst: String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool) {
+        guard world.traceLevel == .full, !world.warmingUp else { return }
+        world.sink.record(.sipMessage(SIPMessageRecord(
+            atNs: world.sim.now.ns, callID: call, src: src, dst: dst, method: message.method,
+            statusCode: message.statusCode, branch: message.branch ?? "", sipCallID: message.callID ?? "", delivered: delivered,
+            retransmission: retransmission, transport: transport.rawValue, raw: message.encoded())))
+    }
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor, detail(), call: call, fields: fields())
     }
 }
