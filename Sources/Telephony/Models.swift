@@ -65,6 +65,15 @@ public final class IdlePool {
         while j <= count { tree[j] += d; j += j & -j }
     }
 
+    public func isIdle(_ i: Int) -> Bool { flags[i] }
+
+    /// How many of the positions before `i` are idle.
+    public func idleBefore(_ i: Int) -> Int {
+        var sum: Int32 = 0, j = i
+        while j > 0 { sum += tree[j]; j -= j & -j }
+        return Int(sum)
+    }
+
     /// The position of the k-th idle extension (0-based k), in range order.
     public func kthIdle(_ k: Int) -> Int {
         var pos = 0, rem = Int32(k + 1)
@@ -96,17 +105,61 @@ public final class VSIPGWCard {
 }
 
 /// The channels of one public trunk group.
-public struct TrunkGroupState: Sendable {
+public struct TrunkGroupState {
     public let config: TrunkGroupConfig
-    public var busy: [Bool]
-    public var last: Int?
-    public var inUse = 0
+    /// Its channels: the free ones and the hunt (`ChannelPool`).
+    var pool: ChannelPool
+    public var inUse: Int { pool.inUse }
     /// The group's numbers, for O(1) delivery lookups (ranges expand to many numbers).
     let numbers: Set<String>
     init(config: TrunkGroupConfig) {
         self.config = config
-        self.busy = Array(repeating: false, count: config.channels)
+        self.pool = ChannelPool(channels: config.channels, order: config.hunt)
         self.numbers = Set(config.numbers)
+    }
+}
+
+/// The channels of a trunk group (issue 9 item 5): which are free, kept in a Fenwick tree over
+/// the channels, so that the hunt (lowest free, highest free, or the next free after the last one
+/// seized) is O(log n) instead of a scan, and the count in use is a running number. It picks what
+/// `Hunt.channel` picks on the same busy flags (checked by `ChannelPoolTests`).
+struct ChannelPool {
+    let order: HuntOrder
+    private let free: IdlePool
+    /// The channel seized last (rotation starts after it).
+    private(set) var last: Int?
+
+    init(channels: Int, order: HuntOrder) {
+        self.order = order
+        free = IdlePool(count: channels)
+    }
+
+    var count: Int { free.count }
+    var inUse: Int { free.count - free.idleCount }
+    func isBusy(_ ch: Int) -> Bool { !free.isIdle(ch) }
+
+    /// Seizes a channel per the hunt order; nil when all are busy.
+    mutating func seize() -> Int? {
+        guard free.idleCount > 0 else { return nil }
+        let ch: Int
+        switch order {
+        case .lowest: ch = free.kthIdle(0)
+        case .highest: ch = free.kthIdle(free.idleCount - 1)
+        case .rotation:
+            let start = ((last ?? -1) + 1) % free.count
+            let before = free.idleBefore(start)
+            ch = free.kthIdle(before < free.idleCount ? before : 0)
+        }
+        free.set(ch, idle: false)
+        last = ch
+        return ch
+    }
+
+    /// Frees a channel; false when it was not in use.
+    mutating func release(_ ch: Int) -> Bool {
+        guard isBusy(ch) else { return false }
+        free.set(ch, idle: true)
+        return true
     }
 }
 
@@ -127,6 +180,9 @@ public final class PBXState {
     public var card: VSIPGWCard?
     public var groups: [TrunkGroupState]
     public var trunkPeak = 0
+    /// Channels in use over all groups (a running count), and the groups' channels.
+    public private(set) var trunkInUse = 0
+    public let trunkChannels: Int
     /// Integral of channels in use over time (channel·ns), for the mean occupancy.
     var occupancyIntegral: Double = 0
     var lastOccupancyChange: SimTime = .zero
@@ -146,28 +202,26 @@ public final class PBXState {
         self.ip = ip
         self.ringRNG = ringRNG
         self.groups = config.trunkGroups.map { TrunkGroupState(config: $0) }
+        self.trunkChannels = config.trunkGroups.reduce(0) { $0 + $1.channels }
         for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
     }
     public var name: String { config.name }
-    public var trunkInUse: Int { groups.reduce(0) { $0 + $1.inUse } }
-    public var trunkChannels: Int { groups.reduce(0) { $0 + $1.config.channels } }
 
     /// Seizes a channel of group `gi` per its hunt order; nil when all are busy.
     func seize(group gi: Int, now: SimTime) -> Int? {
-        guard let ch = Hunt.channel(busy: groups[gi].busy, order: groups[gi].config.hunt, last: groups[gi].last) else { return nil }
+        guard groups[gi].pool.inUse < groups[gi].pool.count else { return nil }
         noteOccupancy(now)
-        groups[gi].busy[ch] = true
-        groups[gi].last = ch
-        groups[gi].inUse += 1
+        guard let ch = groups[gi].pool.seize() else { return nil }
+        trunkInUse += 1
         trunkPeak = max(trunkPeak, trunkInUse)
         return ch
     }
 
     func release(group gi: Int, channel ch: Int, now: SimTime) {
-        guard groups[gi].busy[ch] else { return }
+        guard groups[gi].pool.isBusy(ch) else { return }
         noteOccupancy(now)
-        groups[gi].busy[ch] = false
-        groups[gi].inUse -= 1
+        _ = groups[gi].pool.release(ch)
+        trunkInUse -= 1
     }
 
     func noteOccupancy(_ now: SimTime) {
