@@ -189,6 +189,8 @@ public final class PBXState {
     var ringRNG: Xoshiro256
     /// The PBX's stub resolver (a node: RFC 3263 jobs, TTL cache, timeouts).
     let stub = StubResolver()
+    /// The answering side of its V-SIPGW card (a node: the UAS legs).
+    lazy var uas = CardUAS(pbx: self)
     /// Its side of the calls it receives (public trunk or internal), by call id: the incoming
     /// channel it seized and the extension it rings. The PBX's own state, not the caller's.
     var callee: [Int: CalleeSide] = [:]
@@ -206,6 +208,12 @@ public final class PBXState {
         for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
     }
     public var name: String { config.name }
+
+    /// The extension a called number reaches: its DID entry, else an extension of that number.
+    func didMap(_ number: String) -> String? {
+        if let e = config.did.map(number) { return e }
+        return extensions[number] != nil ? number : nil
+    }
 
     /// Seizes a channel of group `gi` per its hunt order; nil when all are busy.
     func seize(group gi: Int, now: SimTime) -> Int? {
@@ -263,26 +271,6 @@ public struct RespondMode: Sendable, Equatable {
 /// A call a carrier SIP server hands to the public network: where its responses go.
 struct GatewayLeg { var server: Int; var key: String }
 
-/// The far end of a SIP call at a receiving PBX (UAS side).
-struct IncomingLeg {
-    var callID: Int?
-    var pbx: Int
-    var ext: String?
-    var invite: SIPMessage
-    var replyTo: (ip: String, port: Int)
-    var transport: Transport
-    var toTag: String
-    var lastResponse: SIPMessage?
-    var answerEvent: EventID?
-    var noAnswerEvent: EventID?
-    var done = false
-    /// Its INVITE server transaction.
-    var serverTxn: Int?
-    /// The UAS core's 2xx retransmission, until the ACK.
-    var twoXX: Int?
-    /// Its key on the wire (set when added to the world's legs).
-    var key: LegKey?
-}
 
 public enum CallPhase: Sendable, Equatable { case routing, sipTrying, sipProceeding, pstnSetup, alerting, connected, ending, ended }
 

@@ -100,14 +100,7 @@ extension World {
     /// caller's PBX at once.
     func calleeHangsUp(_ call: Call) {
         if call.route == .sip, call.gateway == nil,
-           let key = legsByCall[call.id]?.first(where: { legs[$0]?.done == true }), let leg = legs[key] {
-            let pbx = pbxs[leg.pbx]
-            dropLeg(key)
-            if let t = leg.twoXX { serverAck2xx(t) }
-            if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
-            step(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call.id,
-                 fields: [StepField("side", "callee"), StepField("event", "hangup")])
-            sendUASBye(leg)
+           pbxs.indices.contains(where: { pbxs[$0].uas.hangUp(call: call.id, uasContext($0)) }) {
             return
         }
         step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id,

@@ -12,7 +12,7 @@ enum ServerMachine {
 /// Who a server transaction works for, told when Timer H gives up.
 enum ServerOwner {
     /// The UAS leg of a receiving PBX (by leg key).
-    case pbxLeg(Int)
+    case pbxLeg(pbx: Int, leg: Int)
     /// A carrier SIP server (proxy or registrar).
     case server
 }
@@ -179,6 +179,6 @@ extension World {
 
     /// No ACK came for a 2xx within 64·T1: the UAS ends the session (§13.3.1.4).
     private func serverGaveUp2xx(_ t: ServerTxnRecord) {
-        if case .pbxLeg(let key) = t.owner { uasNoAck(key) }
+        if case .pbxLeg(let p, let leg) = t.owner { pbxs[p].uas.noAck(leg: leg, uasContext(p)) }
     }
 }

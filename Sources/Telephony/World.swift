@@ -14,11 +14,11 @@ public enum Event: Sendable {
     case registerCycle(pbx: Int)
     case registerFailover(pbx: Int, attempt: Int)
     /// An answering PBX's extension answers (a UAS leg, by its key).
-    case answer(leg: Int)
+    case answer(pbx: Int, leg: Int)
     /// An answering PBX's extension rang out its ring timeout.
-    case legNoAnswer(leg: Int)
+    case legNoAnswer(pbx: Int, leg: Int)
     /// A finished leg is forgotten (after 32 s of absorbing late requests).
-    case legCollect(leg: Int)
+    case legCollect(pbx: Int, leg: Int)
     /// The called party of a public-network call answers, or rings out.
     case pstnAnswer(call: Int)
     case pstnRingTimeout(call: Int)
@@ -111,11 +111,8 @@ public final class World {
     var idCounter: UInt64 = 0
     /// The calls in progress by their SIP Call-ID (the calling PBX's own index, to ACK a 2xx copy).
     var sipCallToCall: [String: Int] = [:]
-    /// The answering PBXs' UAS legs by id, by their key on the wire, and by call.
-    var legs: [Int: IncomingLeg] = [:]
-    var legIndex: [LegKey: Int] = [:]
-    var legsByCall: [Int: [Int]] = [:]
-    var legCounter = 0
+    /// Per PBX, the context of its answering card (made once).
+    lazy var uasContexts = pbxs.indices.map { WorldUASContext(world: self, pbx: $0) }
     /// Addresses interned as integer ids, for events that name one.
     var addresses: [String] = []
     var addressIDs: [String: Int] = [:]
@@ -161,6 +158,7 @@ public final class World {
             if let c = p.card {
                 st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
+            st.uas.ringTimeout = config.defaults.ringTimeout
             if pbxIndex[st.ip] == nil { pbxIndex[st.ip] = pbxs.count }
             pbxs.append(st)
         }
@@ -266,9 +264,9 @@ public final class World {
             if let c = scheduledCommands.removeValue(forKey: id) { execute(c) }
         case .registerCycle(let p): registrationTimer(pbx: p, .cycle)
         case .registerFailover(let p, let attempt): registrationTimer(pbx: p, .failover(attempt: attempt))
-        case .answer(let leg): legAnswer(leg)
-        case .legNoAnswer(let leg): legNoAnswer(leg)
-        case .legCollect(let leg): legCollect(leg)
+        case .answer(let p, let leg): pbxs[p].uas.answer(leg: leg, uasContext(p))
+        case .legNoAnswer(let p, let leg): pbxs[p].uas.ringTimedOut(leg: leg, uasContext(p))
+        case .legCollect(let p, let leg): pbxs[p].uas.collect(leg: leg)
         case .pstnAnswer(let c): pstnAnswer(call: c)
         case .pstnRingTimeout(let c): pstnRingTimeout(call: c)
         case .hangup(let c): hangup(call: c)
