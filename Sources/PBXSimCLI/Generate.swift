@@ -68,8 +68,8 @@ extension PBXSim {
         @Option(help: "Dataset seed (default 1).")
         var seed: UInt64 = 1
 
-        @Option(help: "I/K: generate only the runs with index % K == I.")
-        var shard: String?
+        @Option(help: ArgumentHelp("Generate only the runs with index % K == I.", valueName: "I/K"), transform: Shard.parse)
+        var shard: Shard?
 
         @Option(help: "Simulation threads (default: the number of CPU cores).")
         var jobs: Int?
@@ -77,8 +77,8 @@ extension PBXSim {
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
         var trace: TraceLevel = .full
 
-        @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). Passing it stops with exit status 3; completed runs stay intact.")
-        var maxDbSize: String = defaultMaxDBSize
+        @Option(help: ArgumentHelp("Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). Passing it stops with exit status 3; completed runs stay intact.", valueName: "size"), transform: ByteSize.parse)
+        var maxDbSize: ByteSize = defaultMaxDBSize
 
         func run() throws {
             let sw: Sweep
@@ -93,14 +93,7 @@ extension PBXSim {
             guard runs > 0, runs <= 10_000_000 else { printError("error: --runs must be 1 to 10000000, got \(runs)"); throw ExitStatus(code: 2) }
             if let j = jobs, j < 1 || j > 1024 { printError("error: --jobs must be 1 to 1024, got \(j)"); throw ExitStatus(code: 2) }
             let level = trace
-            var part = 0, parts = 1
-            if let s = shard {
-                let p = s.split(separator: "/").compactMap { Int($0) }
-                guard p.count == 2, p[1] > 0, p[0] >= 0, p[0] < p[1] else {
-                    printError("error: --shard: expected I/K with 0 <= I < K, got '\(s)'"); throw ExitStatus(code: 2)
-                }
-                part = p[0]; parts = p[1]
-            }
+            let part = shard?.part ?? 0, parts = shard?.parts ?? 1
             var indices = (0..<runs).filter { $0 % parts == part }
             let store = try openTraceStore(db, maxSize: maxDbSize)
             // Resume: runs of this sweep and seed already completed are kept; runs it left

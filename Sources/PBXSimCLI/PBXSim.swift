@@ -46,8 +46,8 @@ struct TraceDatabaseOptions: ParsableArguments {
     @Option(help: "SQLite file to append the trace to.")
     var db: String = "pbxsim.sqlite"
 
-    @Option(help: "Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). A run that would pass it stops with exit status 3; earlier runs stay intact.")
-    var maxDbSize: String = defaultMaxDBSize
+    @Option(help: ArgumentHelp("Largest the database file may grow to (e.g. 500M, 20G; 0 for no limit). A run that would pass it stops with exit status 3; earlier runs stay intact.", valueName: "size"), transform: ByteSize.parse)
+    var maxDbSize: ByteSize = defaultMaxDBSize
 }
 
 /// `--trace full|steps|calls`, checked by the argument parser (its error names the choices).

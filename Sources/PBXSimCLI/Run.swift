@@ -30,7 +30,7 @@ extension PBXSim {
         @OptionGroup(title: "Trace database")
         var database: TraceDatabaseOptions
         var db: String { database.db }
-        var maxDbSize: String { database.maxDbSize }
+        var maxDbSize: ByteSize { database.maxDbSize }
 
         @Option(help: "Seed for the random streams (overrides the scenario's seed).")
         var seed: UInt64?
@@ -153,17 +153,42 @@ extension PBXSim {
 
 /// The default cap on a trace database's size: far above any run of the bundled scenarios, low
 /// enough that a runaway scenario stops before it fills a disk.
-let defaultMaxDBSize = "100G"
+let defaultMaxDBSize = ByteSize(bytes: 100 << 30, text: "100G")
+
+/// A size given on the command line: `500M`, `20G`, `1T`, `4096` (bytes), `0` (no limit).
+struct ByteSize: CustomStringConvertible, Sendable {
+    let bytes: Int64
+    let text: String
+    var description: String { text }
+
+    /// Parses an option's value; the error names what is expected.
+    static func parse(_ s: String) throws -> ByteSize {
+        guard let b = parseSize(s) else { throw ValidationError("expected a size like 500M or 20G (or 0), got '\(s)'") }
+        return ByteSize(bytes: b, text: s)
+    }
+}
+
+/// `--shard I/K`: the runs whose index modulo K is I.
+struct Shard: CustomStringConvertible, Sendable {
+    let part: Int
+    let parts: Int
+    var description: String { "\(part)/\(parts)" }
+
+    static func parse(_ s: String) throws -> Shard {
+        let p = s.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+        guard p.count == 2, let i = p[0], let k = p[1], k > 0, i >= 0, i < k else {
+            throw ValidationError("expected I/K with 0 <= I < K, got '\(s)'")
+        }
+        return Shard(part: i, parts: k)
+    }
+}
 
 /// Opens (creating or migrating) the trace database with its size cap; a problem is a plain
 /// sentence and exit status 2.
-func openTraceStore(_ db: String, maxSize: String) throws -> TraceStore {
-    guard let limit = parseSize(maxSize) else {
-        printError("error: --max-db-size: expected a size like 500M or 20G (or 0), got '\(maxSize)'"); throw ExitStatus(code: 2)
-    }
+func openTraceStore(_ db: String, maxSize: ByteSize) throws -> TraceStore {
     do {
         let store = try TraceStore(path: db)
-        try store.setSizeLimit(bytes: limit)
+        try store.setSizeLimit(bytes: maxSize.bytes)
         return store
     } catch {
         printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
@@ -171,7 +196,7 @@ func openTraceStore(_ db: String, maxSize: String) throws -> TraceStore {
 }
 
 /// What went wrong writing a trace: the size cap, a full disk, or another error.
-func writeFailure(_ error: Error, store: TraceStore, db: String, maxDbSize: String) -> String {
+func writeFailure(_ error: Error, store: TraceStore, db: String, maxDbSize: ByteSize) -> String {
     let f = store.fullness(of: error)
     guard f.full else { return "\(db): writing the trace failed: \(error)" }
     return "\(db): " + (f.capReached ? "the database reached its size limit (--max-db-size \(maxDbSize))" : "the disk is full")

@@ -252,7 +252,13 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
         let r5 = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite")])
         #expect(r5.status == 2 && r5.err.contains("vary.jitter: unknown key 'jitter'"), "\(r5.err)")
         let r6 = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite"), "--shard", "2/2"])
-        #expect(r6.status == 2)
+        #expect(r6.status == 2 && r6.err.contains("--shard") && r6.err.contains("expected I/K with 0 <= I < K, got '2/2'"), "\(r6.err)")
+        for bad in ["1", "a/2", "1/0", "-1/2", "0/2/3"] {
+            let r = try runCLI(["generate", sweep, "--runs", "2", "--db", tempPath("bad-gen.sqlite"), "--shard=\(bad)"])
+            #expect(r.status == 2 && r.err.contains("got '\(bad)'"), "\(bad): \(r.err)")
+        }
+        let r8 = try runCLI(["run", scenarioPath("seed-example.yaml"), "--db", tempPath("size.sqlite"), "-q", "--max-db-size", "12Q"])
+        #expect(r8.status == 2 && r8.err.contains("--max-db-size") && r8.err.contains("expected a size like 500M or 20G (or 0), got '12Q'"), "\(r8.err)")
         let r7 = try runCLI(["merge", tempPath("m.sqlite"), "/nonexistent/x.sqlite"])
         #expect(r7.status == 2 && r7.err.contains("/nonexistent/x.sqlite"))
     }

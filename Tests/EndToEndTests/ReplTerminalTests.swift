@@ -30,8 +30,22 @@ import TestSupport
             if late { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)")
+        Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)\n\(diagnostics())")
         return pane
+    }
+
+    /// What the pane's processes are doing (state, kernel wait channel, command), for a timeout's
+    /// message: a test that fails here says why.
+    func diagnostics() -> String {
+        let pid = ((try? tmux("display-message", "-p", "-t", session, "#{pane_pid}")) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !pid.isEmpty, let ps = Spawn.tool("ps") else { return "no pane process (tmux: \(pid))" }
+        let tree = (try? Spawn.run(ps, ["-e", "-o", "pid,ppid,pgid,stat,wchan:24,etime,args"], scratch: tempDirectory).output) ?? ""
+        var wanted: Set<String> = [pid], lines: [String] = []
+        for line in tree.split(separator: "\n").map(String.init) {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            if f.count > 2, wanted.contains(f[0]) || wanted.contains(f[1]) { wanted.insert(f[0]); lines.append(line) }
+        }
+        return "pane pid \(pid); its processes:\n" + lines.joined(separator: "\n")
     }
 
     @Test func historyRecallAndTabCompletion() throws {
