@@ -14,30 +14,32 @@ import TestSupport
     @discardableResult
     func tmux(_ args: String...) throws -> String {
         guard let path = Spawn.tool("tmux") else { throw Spawn.Failure(description: "tmux is not installed (apt-get install tmux)") }
-        return try Spawn.run(path, ["-L", "pbxsim-tests"] + args, scratch: tempDirectory).output
+        // A tmux server of this test process alone (no other run's server, alive or exiting).
+        return try Spawn.run(path, ["-L", "pbxsim-tests-\(getpid())"] + args, scratch: tempDirectory).output
     }
 
     /// Polls the pane until `text` shows up (generous timeout; the assertion is about content,
     /// not speed). The pane is captured once more after the deadline, so a slow capture can
     /// never make a stale pane the verdict.
-    func waitFor(_ text: String, timeout: Double = 120) throws -> String {
+    func waitFor(_ text: String, in target: String? = nil, timeout: Double = 120) throws -> String {
+        let target = target ?? session
         let deadline = Date().addingTimeInterval(timeout)
         var pane = ""
         while true {
             let late = Date() >= deadline
-            pane = try tmux("capture-pane", "-p", "-t", session)
+            pane = try tmux("capture-pane", "-p", "-t", target)
             if pane.contains(text) { return pane }
             if late { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)\n\(diagnostics())")
+        Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)\n\(diagnostics(target))")
         return pane
     }
 
     /// What the pane's processes are doing (state, kernel wait channel, command), for a timeout's
     /// message: a test that fails here says why.
-    func diagnostics() -> String {
-        let pid = ((try? tmux("display-message", "-p", "-t", session, "#{pane_pid}")) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    func diagnostics(_ target: String) -> String {
+        let pid = ((try? tmux("display-message", "-p", "-t", target, "#{pane_pid}")) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !pid.isEmpty, let ps = Spawn.tool("ps") else { return "no pane process (tmux: \(pid))" }
         let tree = (try? Spawn.run(ps, ["-e", "-o", "pid,ppid,pgid,stat,wchan:24,etime,args"], scratch: tempDirectory).output) ?? ""
         var wanted: Set<String> = [pid], lines: [String] = []
@@ -82,7 +84,7 @@ import TestSupport
         _ = try waitFor("call 1  PBX-1/1000 -> 012-345-1011  answered via sip")
         _ = try tmux("send-keys", "-t", session, "C-d")
         // Wait for the whole file: it can exist, still empty, while the REPL writes it.
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(120)
         var saved = ""
         while Date() < deadline {
             saved = (try? String(contentsOfFile: history, encoding: .utf8)) ?? ""
@@ -92,13 +94,17 @@ import TestSupport
         #expect(saved.contains("status"))
         #expect(saved.contains("dial\\040PBX-1/1000\\040012-345-1011") || saved.contains("dial PBX-1/1000 012-345-1011"))
 
-        // A new session reads the history back: Up shows the last line of the previous one.
+        // A new session reads the history back: Up shows the last line of the previous one. It
+        // starts before the first one is killed, so the tmux server never runs out of sessions
+        // (and exits) between the two.
+        let second = session + "-2"
+        _ = try tmux("new-session", "-d", "-s", second, "-x", "200", "-y", "50",
+                     "env PBXSIM_HISTORY=\(history) NO_COLOR=1 \(bin) repl --db \(tempPath("pty2.sqlite")); sleep 30")
+        defer { _ = try? tmux("kill-session", "-t", second) }
         _ = try tmux("kill-session", "-t", session)
-        _ = try tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50",
-                     "env PBXSIM_HISTORY=\(history) NO_COLOR=1 \(bin) repl --db \(db); sleep 30")
-        _ = try waitFor("pbxsim 0.000s>")
-        _ = try tmux("send-keys", "-t", session, "Up")
-        _ = try waitFor("pbxsim 0.000s> calls")
+        _ = try waitFor("pbxsim 0.000s>", in: second)
+        _ = try tmux("send-keys", "-t", second, "Up")
+        _ = try waitFor("pbxsim 0.000s> calls", in: second)
     }
 
     /// Ctrl-C stops a long `run` at the current simulated time and returns to the prompt; the
@@ -122,7 +128,7 @@ import TestSupport
         #expect(pane.contains("interrupted at"))
         _ = try tmux("send-keys", "-t", session, "quit", "Enter")
         // The session ended normally: its run row is closed.
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(120)
         var status: String?
         while Date() < deadline {
             status = (try? SQLiteDatabase(path: db, readOnly: true).rows("SELECT status FROM run"))?.first?.first ?? nil
