@@ -165,3 +165,65 @@ public enum Hunt {
         }
     }
 }
+
+/// The public-trunk route of a dialled number at a PBX (sans-I/O): toll restriction on what the
+/// user dialled, Quick Dial for private numbers, then ARS (carriers and their trunk groups, with
+/// digit modification) or the default trunk groups. The PBX records the decisions and hunts the
+/// candidates in order.
+public enum PublicRoute {
+    /// A decision the PBX records as a `route-selected` step.
+    public enum Decision: Equatable, Sendable {
+        case quickDial(digits: String, mapped: String, sent: String)
+        case arsException(String, groups: [Int])
+        case arsDefault(digits: String, groups: [Int])
+        case ars(entry: Int, plan: Int, carriers: [String])
+    }
+
+    /// One (carrier, trunk group, digits to send) to hunt, in order.
+    public struct Candidate: Equatable, Sendable {
+        public let carrier: String?
+        public let group: Int
+        public let digits: String
+        public init(carrier: String?, group: Int, digits: String) { self.carrier = carrier; self.group = group; self.digits = digits }
+    }
+
+    public enum Plan: Equatable, Sendable {
+        /// TRS forbids the number at the caller's level (reorder tone).
+        case denied(level: Int, digits: String)
+        case route(decisions: [Decision], candidates: [Candidate])
+    }
+
+    /// Plans the route of `digits` (without the outside-line access code) dialled by an
+    /// extension of TRS level `trsLevel`.
+    public static func plan(_ digits: String, trs: TRSConfig?, trsLevel: Int, quickDial: [String: String], accessCode: String?,
+                            ars: ARSConfig?, weekday: Int, minuteOfDay: Int, defaultGroups: [Int]) -> Plan {
+        var digits = digits
+        // Toll restriction checks what the user dialled, before any modification (domain §1.4.7).
+        if let trs, !trs.allows(digits, level: trsLevel) { return .denied(level: trsLevel, digits: digits) }
+        var decisions: [Decision] = []
+        if digits.first != "0", let mapped = QuickDial.reroute(digits, map: quickDial) {
+            // The access code in the mapped digits only selects the trunk.
+            let ac = accessCode ?? ""
+            let sent = (!ac.isEmpty && mapped.hasPrefix(ac)) ? String(mapped.dropFirst(ac.count)) : mapped
+            decisions.append(.quickDial(digits: digits, mapped: mapped, sent: sent))
+            digits = sent
+        }
+        guard let ars else { return .route(decisions: decisions, candidates: defaultGroups.map { Candidate(carrier: nil, group: $0, digits: digits) }) }
+        switch ARS.select(digits, config: ars, weekday: weekday, minuteOfDay: minuteOfDay) {
+        case .bypass(let e):
+            decisions.append(.arsException(e, groups: defaultGroups))
+            return .route(decisions: decisions, candidates: defaultGroups.map { Candidate(carrier: nil, group: $0, digits: digits) })
+        case .noMatch:
+            decisions.append(.arsDefault(digits: digits, groups: defaultGroups))
+            return .route(decisions: decisions, candidates: defaultGroups.map { Candidate(carrier: nil, group: $0, digits: digits) })
+        case .carriers(let plan, let pos, let carriers):
+            decisions.append(.ars(entry: pos, plan: plan, carriers: carriers.map(\.name)))
+            var out: [Candidate] = []
+            for c in carriers {
+                let modified = ARS.modify(digits, carrier: c)
+                for g in c.trunkGroups { out.append(Candidate(carrier: c.name, group: g, digits: modified)) }
+            }
+            return .route(decisions: decisions, candidates: out)
+        }
+    }
+}

@@ -35,41 +35,21 @@ extension World {
             end(call, outcome: .failed, detail: "\(p.name) has no public trunk")
             return
         }
-        var digits = userDigits(call)
-        // Toll restriction checks what the user dialled, before any modification (domain §1.4.7).
-        if let trs = p.config.trs, let ext = p.extensions[call.callerExt], !trs.allows(digits, level: ext.trsLevel) {
-            step(.routeSelected, p.name, "TRS level \(ext.trsLevel) denies \(digits): reorder tone", call: call.id, fields: [StepField("decision", "trs-denied"), StepField("trs_level", ext.trsLevel), StepField("digits", digits)])
+        // The route plan (TRS, Quick Dial, ARS or the default groups) is the sans-I/O `PublicRoute`.
+        let ext = p.extensions[call.callerExt]
+        let cal = calendarNow()
+        let defaults = p.config.defaultTrunkGroups ?? p.groups.map(\.config.id)
+        let candidates: [PublicRoute.Candidate]
+        switch PublicRoute.plan(userDigits(call), trs: ext == nil ? nil : p.config.trs, trsLevel: ext?.trsLevel ?? 1,
+                                quickDial: p.config.quickDial, accessCode: p.config.accessCode, ars: p.config.ars,
+                                weekday: cal.weekday, minuteOfDay: cal.minute, defaultGroups: defaults) {
+        case .denied(let level, let digits):
+            step(.routeSelected, p.name, "TRS level \(level) denies \(digits): reorder tone", call: call.id, fields: [StepField("decision", "trs-denied"), StepField("trs_level", level), StepField("digits", digits)])
             end(call, outcome: .rejected, detail: "toll restriction")
             return
-        }
-        if digits.first != "0", let mapped = QuickDial.reroute(digits, map: p.config.quickDial) {
-            // The access code in the mapped digits only selects the trunk.
-            let ac = p.config.accessCode ?? ""
-            let sent = (!ac.isEmpty && mapped.hasPrefix(ac)) ? String(mapped.dropFirst(ac.count)) : mapped
-            step(.routeSelected, p.name, "Quick Dial: \(digits) -> \(mapped), trunk receives \(sent)", call: call.id, fields: [StepField("decision", "quick-dial"), StepField("digits", digits), StepField("mapped", mapped), StepField("sent_digits", sent)])
-            digits = sent
-        }
-        // Candidate (carrier, group, digits) in order.
-        var candidates: [(carrier: String?, group: Int, digits: String)] = []
-        let defaults = p.config.defaultTrunkGroups ?? p.groups.map(\.config.id)
-        if let ars = p.config.ars {
-            let cal = calendarNow()
-            switch ARS.select(digits, config: ars, weekday: cal.weekday, minuteOfDay: cal.minute) {
-            case .bypass(let e):
-                step(.routeSelected, p.name, "ARS exception \(e): default trunk groups \(defaults), digits as dialled", call: call.id, fields: [StepField("decision", "ars-exception"), StepField("exception", e), StepField("trunk_groups", defaults.map(String.init).joined(separator: ","))])
-                candidates = defaults.map { (nil, $0, digits) }
-            case .noMatch:
-                step(.routeSelected, p.name, "ARS: no leading number matches \(digits): default trunk groups \(defaults)", call: call.id, fields: [StepField("decision", "ars-default"), StepField("trunk_groups", defaults.map(String.init).joined(separator: ","))])
-                candidates = defaults.map { (nil, $0, digits) }
-            case .carriers(let plan, let pos, let carriers):
-                step(.routeSelected, p.name, "ARS: leading-number entry \(pos) -> plan \(plan), carriers \(carriers.map(\.name).joined(separator: ", "))", call: call.id, fields: [StepField("decision", "ars"), StepField("entry", pos), StepField("plan", plan), StepField("carriers", carriers.map(\.name).joined(separator: ","))])
-                for c in carriers {
-                    let modified = ARS.modify(digits, carrier: c)
-                    for g in c.trunkGroups { candidates.append((c.name, g, modified)) }
-                }
-            }
-        } else {
-            candidates = defaults.map { (nil, $0, digits) }
+        case .route(let decisions, let list):
+            for d in decisions { recordRouteDecision(d, pbx: p, call: call.id) }
+            candidates = list
         }
         for cand in candidates {
             guard let gi = p.groups.firstIndex(where: { $0.config.id == cand.group }) else { continue }
@@ -95,6 +75,20 @@ extension World {
                      + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
         }
         end(call, outcome: .blocked, detail: "every trunk group of every carrier busy (busy tone)")
+    }
+
+    /// A decision of the public route plan, as a `route-selected` step.
+    private func recordRouteDecision(_ d: PublicRoute.Decision, pbx p: PBXState, call: Int) {
+        switch d {
+        case .quickDial(let digits, let mapped, let sent):
+            step(.routeSelected, p.name, "Quick Dial: \(digits) -> \(mapped), trunk receives \(sent)", call: call, fields: [StepField("decision", "quick-dial"), StepField("digits", digits), StepField("mapped", mapped), StepField("sent_digits", sent)])
+        case .arsException(let e, let groups):
+            step(.routeSelected, p.name, "ARS exception \(e): default trunk groups \(groups), digits as dialled", call: call, fields: [StepField("decision", "ars-exception"), StepField("exception", e), StepField("trunk_groups", groups.map(String.init).joined(separator: ","))])
+        case .arsDefault(let digits, let groups):
+            step(.routeSelected, p.name, "ARS: no leading number matches \(digits): default trunk groups \(groups)", call: call, fields: [StepField("decision", "ars-default"), StepField("trunk_groups", groups.map(String.init).joined(separator: ","))])
+        case .ars(let entry, let plan, let carriers):
+            step(.routeSelected, p.name, "ARS: leading-number entry \(entry) -> plan \(plan), carriers \(carriers.joined(separator: ", "))", call: call, fields: [StepField("decision", "ars"), StepField("entry", entry), StepField("plan", plan), StepField("carriers", carriers.joined(separator: ","))])
+        }
     }
 
     func pstnSchedule(_ call: Call, _ s: PSTNStep, after d: SimTime) {
