@@ -66,7 +66,10 @@ final class CardUAS {
     private var byCall: [Int: [Int]] = [:]
     private var counter = 0
 
-    init(pbx: PBXState) { self.pbx = pbx }
+    /// How long an unanswered extension rings before 480.
+    let ringTimeout: SimTime
+
+    init(pbx: PBXState, ringTimeout: SimTime) { self.pbx = pbx; self.ringTimeout = ringTimeout }
 
     private var actor: String { "\(pbx.name)/V-SIPGW" }
 
@@ -185,9 +188,6 @@ final class CardUAS {
         }
         respond(id, code: 180, extraHeaders: [("Contact", "<sip:\(user)@\(hostPort(pbx.ip, 5060))>")], ctx)
     }
-
-    /// How long an unanswered extension rings before 480.
-    var ringTimeout: SimTime = .seconds(60)
 
     /// The leg answers its INVITE with `code` through its server transaction. A final ends the
     /// leg (kept 32 s for late requests); a 2xx starts the UAS core's 2xx retransmission.

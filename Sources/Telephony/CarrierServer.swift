@@ -269,12 +269,6 @@ public final class CarrierServer {
         ctx.sendRetransmission(up, server: self, fromPort: 5060, to: next.ip, port: next.port, transport: next.transport, call: call)
     }
 
-    /// Progress of a call it terminated on the public network, as its answer to the INVITE: 180 on
-    /// ALERTING, 200 with SDP on CONNECT.
-    public func publicNetworkProgress(call: Int, code: Int, _ ctx: CarrierContext) {
-        publicNetworkRespond(call: call, code: code, ctx)
-    }
-
     /// The public network failed the call: the matching final response upstream; the caller's
     /// PBX decides what follows.
     public func publicNetworkFailed(call: Int, outcome: CallOutcome, detail: String, _ ctx: CarrierContext) {
@@ -288,14 +282,16 @@ public final class CarrierServer {
         }
         ctx.record(.proxy, self, "public network: \(outcome) (\(detail)): \(code) upstream", call: call,
                    [StepField("action", "gateway-final"), StepField("outcome", outcome.rawValue), StepField("code", code)])
-        publicNetworkRespond(call: call, code: code, ctx)
+        publicNetworkProgress(call: call, code: code, ctx)
         publicLegs[call] = nil
     }
 
     /// The call ended at the caller's PBX: its public-network leg is forgotten.
     public func callEnded(_ call: Int) { publicLegs[call] = nil }
 
-    private func publicNetworkRespond(call: Int, code: Int, _ ctx: CarrierContext) {
+    /// Its answer to the INVITE of a call it terminated on the public network: 180 on ALERTING,
+    /// 200 with SDP on CONNECT, a final code when the public network failed the call.
+    public func publicNetworkProgress(call: Int, code: Int, _ ctx: CarrierContext) {
         guard var leg = publicLegs[call], let st = upstream[leg.key] else { return }
         var extra: [(name: String, value: String)] = []
         var body = ""

@@ -190,7 +190,9 @@ public final class PBXState {
     /// The PBX's stub resolver (a node: RFC 3263 jobs, TTL cache, timeouts).
     let stub = StubResolver()
     /// The answering side of its V-SIPGW card (a node: the UAS legs).
-    lazy var uas = CardUAS(pbx: self)
+    lazy var uas = CardUAS(pbx: self, ringTimeout: ringTimeout)
+    /// How long an unanswered extension rings before the call fails.
+    let ringTimeout: SimTime
     /// Its side of the calls it receives (public trunk or internal), by call id: the incoming
     /// channel it seized and the extension it rings. The PBX's own state, not the caller's.
     var callee: [Int: CalleeSide] = [:]
@@ -199,8 +201,9 @@ public final class PBXState {
     public var stats = PBXStats()
     /// Calls in progress per gateway name.
     var gatewayInUse: [String: Int] = [:]
-    init(config: PBXConfig, ip: String, ringRNG: Xoshiro256) {
+    init(config: PBXConfig, ip: String, ringRNG: Xoshiro256, ringTimeout: SimTime) {
         self.config = config
+        self.ringTimeout = ringTimeout
         self.ip = ip
         self.ringRNG = ringRNG
         self.groups = config.trunkGroups.map { TrunkGroupState(config: $0) }
@@ -219,7 +222,7 @@ public final class PBXState {
     func seize(group gi: Int, now: SimTime) -> Int? {
         guard groups[gi].pool.inUse < groups[gi].pool.count else { return nil }
         noteOccupancy(now)
-        guard let ch = groups[gi].pool.seize() else { return nil }
+        let ch = groups[gi].pool.seize()!
         trunkInUse += 1
         trunkPeak = max(trunkPeak, trunkInUse)
         return ch

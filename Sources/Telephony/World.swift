@@ -154,11 +154,10 @@ public final class World {
             if s.respond?.code == RespondMode.refuseCode { _ = network.update(s.host) { $0.refusesSIP = true } }
         }
         for (i, p) in config.pbxs.enumerated() {
-            let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"))
+            let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"), ringTimeout: config.defaults.ringTimeout)
             if let c = p.card {
                 st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
-            st.uas.ringTimeout = config.defaults.ringTimeout
             if pbxIndex[st.ip] == nil { pbxIndex[st.ip] = pbxs.count }
             pbxs.append(st)
         }
@@ -301,7 +300,7 @@ public final class World {
         case .dnsResponse(let r):
             if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let transport):
-            if let id = stack(at: p.dstIP).clientByKey[branch] {
+            if let id = stackIndex[p.dstIP].flatMap({ stacks[$0].clientByKey[branch] }) {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
@@ -316,7 +315,8 @@ public final class World {
                 } else if let pi = pbxIndex[p.dstIP] {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
-            } else if let b = msg.branch, let id = stack(at: p.dstIP).clientByKey[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
+            } else if let b = msg.branch, let s = stackIndex[p.dstIP],
+                      let id = stacks[s].clientByKey[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
                 txnInput(id) { m, now in m.receive(msg, now: now) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {

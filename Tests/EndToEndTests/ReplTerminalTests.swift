@@ -18,31 +18,27 @@ import TestSupport
         return try Spawn.run(path, ["-L", "pbxsim-tests-\(getpid())"] + args, scratch: tempDirectory).output
     }
 
-    /// Polls the pane until `text` shows up (generous timeout; the assertion is about content,
-    /// not speed). The pane is captured once more after the deadline, so a slow capture can
-    /// never make a stale pane the verdict.
+    /// Waits for `text` in the pane (generous timeout; the assertion is about content, not
+    /// speed); a timeout is recorded with the pane and its processes.
     func waitFor(_ text: String, in target: String? = nil, timeout: Double = 120) throws -> String {
         let target = target ?? session
-        let deadline = Date().addingTimeInterval(timeout)
-        var pane = ""
-        while true {
-            let late = Date() >= deadline
-            pane = try tmux("capture-pane", "-p", "-t", target)
-            if pane.contains(text) { return pane }
-            if late { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)\n\(diagnostics(target))")
+        let (found, pane) = try poll(text, in: target, timeout: timeout)
+        if !found { Issue.record("timed out waiting for \(text.debugDescription); pane:\n\(pane)\n\(diagnostics(target))") }
         return pane
     }
 
     /// Whether `text` shows up in the pane within `timeout` (nothing recorded either way).
-    func prompted(_ text: String, timeout: Double = 120) throws -> Bool {
+    func prompted(_ text: String, timeout: Double = 120) throws -> Bool { try poll(text, in: session, timeout: timeout).found }
+
+    /// Polls the pane until `text` shows up or `timeout` passes; the pane is captured once more
+    /// after the deadline, so a slow capture can never make a stale pane the verdict.
+    func poll(_ text: String, in target: String, timeout: Double) throws -> (found: Bool, pane: String) {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let late = Date() >= deadline
-            if try tmux("capture-pane", "-p", "-t", session).contains(text) { return true }
-            if late { return false }
+            let pane = try tmux("capture-pane", "-p", "-t", target)
+            if pane.contains(text) { return (true, pane) }
+            if late { return (false, pane) }
             Thread.sleep(forTimeInterval: 0.1)
         }
     }

@@ -68,7 +68,7 @@ import Trace
                                extensions: [ExtensionConfig(number: "1011", answerAfter: .fixed(.seconds(3))),
                                             ExtensionConfig(number: "1012"), ExtensionConfig(number: "1013")],
                                trunkGroups: [], did: did, card: nil)
-        return PBXState(config: config, ip: "198.51.100.2", ringRNG: Xoshiro256(seed: 1))
+        return PBXState(config: config, ip: "198.51.100.2", ringRNG: Xoshiro256(seed: 1), ringTimeout: .seconds(60))
     }
 
     func invite(_ number: String, branch: String = "z9hG4bK-i1", callID: String = "c1@pbx1") -> SIPMessage {
@@ -89,7 +89,7 @@ import Trace
     @Test func ringsThenAnswersWithSDPAndRetransmitsTheOKUntilTheACK() throws {
         let ctx = FakeContext()
         let p = pbx()
-        let uas = CardUAS(pbx: p)
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
         let inv = invite("0123451011")
         uas.receive(inv, from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         #expect(ctx.codes == [180])
@@ -119,7 +119,7 @@ import Trace
         let p = pbx()
         p.extensions["1012"]?.mode = .busy
         p.extensions["1013"]?.mode = .absent
-        let uas = CardUAS(pbx: p)
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
         uas.receive(invite("0123451012", callID: "a"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.receive(invite("0123451013", branch: "z9hG4bK-2", callID: "b"), from: caller, localPort: 5060, transport: .udp, call: 2, ctx)
         uas.receive(invite("0123451099", branch: "z9hG4bK-3", callID: "c"), from: caller, localPort: 5060, transport: .udp, call: 3, ctx)
@@ -136,8 +136,7 @@ import Trace
         let ctx = FakeContext()
         let p = pbx()
         p.extensions["1011"]?.mode = .unanswered
-        let uas = CardUAS(pbx: p)
-        uas.ringTimeout = .seconds(45)
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(45))
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         #expect(ctx.timers.first?.kind == "ring-timeout" && ctx.timers.first?.after == .seconds(45))
         uas.ringTimedOut(leg: ctx.timers[0].leg, ctx)
@@ -147,7 +146,7 @@ import Trace
     @Test func cancelWhileRingingGets200Then487() {
         let ctx = FakeContext()
         let p = pbx()
-        let uas = CardUAS(pbx: p)
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
         let inv = invite("0123451011")
         uas.receive(inv, from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.receive(inv.cancelRequest(), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
@@ -161,7 +160,7 @@ import Trace
 
     @Test func byeForAnUnknownDialogAndForACallPlacedHere() {
         let ctx = FakeContext()
-        let uas = CardUAS(pbx: pbx())
+        let uas = CardUAS(pbx: pbx(), ringTimeout: .seconds(60))
         uas.receive(inDialog("BYE", invite("0123451011"), branch: "z9hG4bK-x"), from: caller, localPort: 5060, transport: .udp, call: 9, ctx)
         #expect(ctx.codes == [481] && ctx.hungUp.isEmpty)
         ctx.placedHere = [7]
@@ -172,7 +171,7 @@ import Trace
     @Test func noACKMeansABYEToTheCallersContact() throws {
         let ctx = FakeContext()
         let p = pbx()
-        let uas = CardUAS(pbx: p)
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.answer(leg: ctx.timers[0].leg, ctx)
         uas.noAck(leg: ctx.timers[0].leg, ctx)
@@ -184,7 +183,7 @@ import Trace
 
     @Test func aRetriedInviteIsAnsweredAsTheLegStands() {
         let ctx = FakeContext()
-        let uas = CardUAS(pbx: pbx())
+        let uas = CardUAS(pbx: pbx(), ringTimeout: .seconds(60))
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         // The same call through another proxy: a new branch, the same Call-ID.
         uas.receive(invite("0123451011", branch: "z9hG4bK-other"), from: ("192.0.2.11", 5060), localPort: 5060, transport: .udp, call: 1, ctx)
