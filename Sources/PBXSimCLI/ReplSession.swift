@@ -266,7 +266,7 @@ final class ReplSession {
         guard let c = world.calls[id] else { return nil }
         return TraceReader.CallRow(callID: id, caller: "\(world.pbxs[c.pbx].name)/\(c.callerExt)", dialed: c.dialed,
                                    placedAtUs: c.placedAt.microseconds, endedAtUs: nil, outcome: CallOutcome.inProgress.rawValue, route: c.route?.rawValue,
-                                   answeredBy: c.answeredAt != nil ? c.answeredBy : nil, setupDelayUs: nil, pbx: world.pbxs[c.pbx].name, sipAttempts: c.sipAttempts,
+                                   answeredBy: c.answeredAt != nil ? world.answeredParty(of: id) : nil, setupDelayUs: nil, pbx: world.pbxs[c.pbx].name, sipAttempts: c.sipAttempts,
                                    sipTargets: "", rerouted: c.rerouted, finalCode: nil, cardState: nil)
     }
 

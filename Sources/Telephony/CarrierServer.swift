@@ -34,7 +34,7 @@ public protocol CarrierContext: AnyObject {
     func publicNetworkCarrier(for number: String, call: Int?) -> String?
     /// Hands the call to the public network toward `number`; its progress comes back through
     /// `publicNetworkResponse`.
-    func handToPublicNetwork(call: Int, number: String, server: CarrierServer, key: String)
+    func handToPublicNetwork(call: Int, number: String, server: CarrierServer)
     /// The PBX whose card registers a number, for a plain 404 text.
     func pbxOwning(number: String) -> String?
 
@@ -210,7 +210,7 @@ public final class CarrierServer {
                 ctx.record(.proxy, self, "INVITE for \(user): not registered; terminated on the public network via \(telco)", call: call,
                            [StepField("action", "gateway"), StepField("user", user), StepField("telco", telco)])
                 publicLegs[c] = PublicNetworkLeg(key: key, invite: req, number: user)
-                ctx.handToPublicNetwork(call: c, number: user, server: self, key: key)
+                ctx.handToPublicNetwork(call: c, number: user, server: self)
                 return
             }
             // Name the PBX whose number it is, so that a 404 from a missing registration is plain.

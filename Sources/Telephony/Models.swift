@@ -163,14 +163,15 @@ struct ChannelPool {
     }
 }
 
-/// A seized public trunk channel.
-struct ChannelRef: Equatable { var pbx: Int; var group: Int; var channel: Int }
+/// A seized public trunk channel of the PBX that holds the reference.
+struct ChannelRef: Equatable { var group: Int; var channel: Int }
 
-/// A PBX's side of a call it receives: the incoming trunk channel it seized and the extension it
-/// rings (or talks on).
+/// A PBX's side of a call it receives: the incoming trunk channel it seized, the extension it
+/// rings (or talks on), and its timers for that extension (answer or ring timeout).
 struct CalleeSide {
     var channel: ChannelRef?
     var ext: String?
+    var events: [EventID] = []
 }
 
 public final class PBXState {
@@ -271,9 +272,6 @@ public struct RespondMode: Sendable, Equatable {
     public static func text(_ code: Int) -> String { code == silentCode ? "silent" : code == refuseCode ? "refuse" : String(code) }
 }
 
-/// A call a carrier SIP server hands to the public network: where its responses go.
-struct GatewayLeg { var server: Int; var key: String }
-
 
 public enum CallPhase: Sendable, Equatable { case routing, sipTrying, sipProceeding, pstnSetup, alerting, connected, ending, ended }
 
@@ -294,7 +292,6 @@ public final class Call {
     public var sipAttempts: Int { trunk?.attempts ?? 0 }
     public var rerouted = false
     public var finalCode: Int?
-    public var answeredBy: String?
     /// Which side ended an answered call: `caller` or `callee`.
     public var releasedBy: String?
     public var answeredAt: SimTime?
@@ -316,10 +313,8 @@ public final class Call {
     var byeTxn: Int?
     // PSTN leg
     var originChannel: ChannelRef?
-    /// The PBX the call was delivered to (public trunk or internal); its side of the call is that
-    /// PBX's `callee` entry.
-    var destPBX: Int?
-    /// A telephone company's subscriber line that was called.
+    /// An internal call: the extension it rings is on the same PBX (its `callee` entry).
+    var ringsHere = false
     /// First ringback (180/183 or ALERTING) seen by the caller.
     var alertedAt: SimTime?
     /// Digits actually sent on the public trunk (after ARS modification).
@@ -327,11 +322,8 @@ public final class Call {
     var carrier: String?
     var trunkGroup: Int?
     var usesSIPChannel = false
-    /// The carrier's SIP server terminated this call on the public network.
-    var gateway: GatewayLeg?
     /// A private call over an IP gateway (not the SIP trunk card).
     var viaGateway: (name: String, ip: String)?
-    var pstnEvents: [EventID] = []
     var cardStateAtDial: String?
     var recorded = false
 

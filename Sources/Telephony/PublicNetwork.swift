@@ -1,22 +1,35 @@
 import SimCore
 import Trace
 
+/// Where a call entered the public network, so that its progress and its failure travel back
+/// to the right end: the public trunk of the PBX that placed it, or a carrier SIP server that
+/// terminated a SIP call on the public network (its gateway).
+public enum CircuitOrigin: Sendable, Equatable {
+    case pbx(Int)
+    case gateway(server: Int)
+}
+
 /// What the public network may ask of whoever runs it (issue 9 item 2): the engine, the PBXs
 /// behind public trunks, the end that placed the call, and the trace.
 public protocol PublicNetworkContext: AnyObject {
     var now: SimTime { get }
     /// Schedules a message of the call's signalling (`arriveTelco`, `alerting`, `connect`).
-    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime)
-    /// Schedules the answer of the line the call rings.
-    func scheduleAnswer(call: Int, after delay: SimTime)
+    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) -> EventID
+    /// Schedules the answer of the subscriber line the call rings.
+    func scheduleLineAnswer(call: Int, after delay: SimTime) -> EventID
+    func cancel(_ id: EventID)
     /// The PBX and public trunk group that own a national number (their DID ranges and numbers).
     func terminatingPBX(for national: String) -> (pbx: Int, group: Int)?
     func pbxName(_ pbx: Int) -> String
     /// SETUP reached a PBX's public trunk: the PBX seizes a channel, maps the DID and rings.
     func offer(call: Int, toPBX pbx: Int, group: Int, number: String)
-    /// The call cannot be completed (unallocated, busy): the end that placed it decides.
-    func failed(call: Int, outcome: CallOutcome, detail: String)
-    /// The line answered (CONNECT carries the connected party).
+    /// The PBX the call was offered to lets it go (its incoming channel, the extension it rings);
+    /// `quietly` when the network drops that part of a call whose origin decides what follows.
+    func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool)
+    /// The call cannot be completed (unallocated, busy, no DID entry): its origin decides (the
+    /// caller's PBX ends the call; a gateway answers the INVITE with a final response).
+    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String)
+    /// The trace's name of the party that answered (CONNECT carries the connected party).
     func answered(call: Int, by party: String)
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField])
 }
@@ -38,13 +51,18 @@ public final class PublicNetwork {
     /// How long subscriber lines ring before they answer.
     private var answerStream: Xoshiro256
 
-    /// A call's path: the digits the first exchange received, the caller's area (for local
-    /// numbers), the delay of one message end to end, and the subscriber line it holds.
+    /// A call's path (the network's record of it): where it entered, the digits the first
+    /// exchange received, the caller's area (for local numbers), the delay of one message end to
+    /// end, the subscriber line it holds or the PBX it was offered to, and the messages of its
+    /// signalling still under way (cancelled when the call is released).
     struct Path {
+        var origin: CircuitOrigin
         var digits: String
         var originArea: String
         var delay: SimTime
         var subscriber: (telco: Int, number: String)?
+        var destPBX: Int?
+        var events: [EventID] = []
     }
     private var paths: [Int: Path] = [:]
 
@@ -89,12 +107,27 @@ public final class PublicNetwork {
     /// Whether the call rings (or talks to) a subscriber line of a company.
     public func holdsLine(_ call: Int) -> Bool { paths[call]?.subscriber != nil }
 
+    /// Whether the call is in the network (set up and not released).
+    public func carries(_ call: Int) -> Bool { paths[call] != nil }
+
+    /// Where the call entered the network.
+    public func origin(of call: Int) -> CircuitOrigin? { paths[call]?.origin }
+
+    /// The PBX the call was offered to, if any.
+    public func destination(of call: Int) -> Int? { paths[call]?.destPBX }
+
     /// SETUP enters the network at `telco` (the caller's company for a PBX's public trunk; the
     /// number's company for a carrier's gateway, `toll` then), `digits` as sent.
-    public func setup(call: Int, digits: String, originTelco: Int, at telco: Int, toll: Bool, _ ctx: PublicNetworkContext) {
+    public func setup(call: Int, digits: String, origin: CircuitOrigin, originTelco: Int, at telco: Int, toll: Bool, _ ctx: PublicNetworkContext) {
         let d = telcos[telco].switchingDelay
-        paths[call] = Path(digits: digits, originArea: telcos[originTelco].areaCode, delay: d)
-        ctx.schedule(.arriveTelco(telco: telco, toll: toll), call: call, after: d)
+        paths[call] = Path(origin: origin, digits: digits, originArea: telcos[originTelco].areaCode, delay: d)
+        send(.arriveTelco(telco: telco, toll: toll), call: call, after: d, ctx)
+    }
+
+    /// Schedules a message of the call's signalling and keeps it with the path.
+    private func send(_ step: PSTNStep, call: Int, after delay: SimTime, _ ctx: PublicNetworkContext) {
+        let e = ctx.schedule(step, call: call, after: delay)
+        paths[call]?.events.append(e)
     }
 
     /// SETUP arrives at an exchange: on to the number's company (toll), to a subscriber line, or
@@ -106,7 +139,7 @@ public final class PublicNetwork {
         guard let owner = owner(of: national) else {
             ctx.record(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
                        [StepField("number", national), StepField("result", "unallocated")])
-            ctx.failed(call: id, outcome: .failed, detail: "unallocated number")
+            fail(call: id, outcome: .failed, detail: "unallocated number", ctx)
             return
         }
         if owner != ti && !toll {
@@ -115,7 +148,7 @@ public final class PublicNetwork {
             let d = telco.tollDelay + telcos[owner].switchingDelay
             path.delay += d
             paths[id] = path
-            ctx.schedule(.arriveTelco(telco: owner, toll: true), call: id, after: d)
+            send(.arriveTelco(telco: owner, toll: true), call: id, after: d, ctx)
             return
         }
         if let sub = telco.subscribers.first(where: { $0.contains(national) }) {
@@ -127,9 +160,10 @@ public final class PublicNetwork {
         guard let (dp, gi) = ctx.terminatingPBX(for: national) else {
             ctx.record(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
                        [StepField("number", national), StepField("result", "not-in-service")])
-            ctx.failed(call: id, outcome: .failed, detail: "unallocated number")
+            fail(call: id, outcome: .failed, detail: "unallocated number", ctx)
             return
         }
+        paths[id]?.destPBX = dp
         ctx.record(.pstnSetup, telco.name, "SETUP \(national) to the public trunk of \(ctx.pbxName(dp))", call: id,
                    [StepField("number", national), StepField("result", "pbx"), StepField("to", ctx.pbxName(dp))])
         ctx.offer(call: id, toPBX: dp, group: gi, number: national)
@@ -140,14 +174,14 @@ public final class PublicNetwork {
         let who = "\(telcos[ti].name)/\(number)"
         if busy.contains(number) {
             ctx.record(.extensionBusy, who, "subscriber busy", call: id, [StepField("party", who)])
-            ctx.failed(call: id, outcome: .busy, detail: "\(who) busy (busy tone)")
+            fail(call: id, outcome: .busy, detail: "\(who) busy (busy tone)", ctx)
             return
         }
         busy.insert(number)
         paths[id]?.subscriber = (ti, number)
         ctx.record(.extensionRinging, who, "ringing", call: id, [StepField("party", who)])
-        ctx.schedule(.alerting, call: id, after: delay(of: id))
-        ctx.scheduleAnswer(call: id, after: range.answerAfter.draw(&answerStream))
+        send(.alerting, call: id, after: delay(of: id), ctx)
+        paths[id]?.events.append(ctx.scheduleLineAnswer(call: id, after: range.answerAfter.draw(&answerStream)))
     }
 
     /// The subscriber line the call rings answers: CONNECT travels back.
@@ -156,16 +190,38 @@ public final class PublicNetwork {
         let who = "\(telcos[sub.telco].name)/\(sub.number)"
         ctx.answered(call: id, by: who)
         ctx.record(.extensionAnswered, who, "answers", call: id, [StepField("party", who)])
-        ctx.schedule(.connect, call: id, after: delay(of: id))
+        send(.connect, call: id, after: delay(of: id), ctx)
     }
 
-    /// The call is released in the network: its line is free again and its path forgotten.
-    public func release(call id: Int) {
-        if let sub = paths.removeValue(forKey: id)?.subscriber { busy.remove(sub.number) }
+    /// The PBX the call was offered to alerts (its extension rings): ALERTING travels back.
+    public func alerting(call id: Int, _ ctx: PublicNetworkContext) {
+        send(.alerting, call: id, after: delay(of: id), ctx)
     }
 
-    /// Frees the subscriber line a call holds, keeping its path (a failure the gateway reports).
-    public func releaseLine(call id: Int) {
-        if let sub = paths[id]?.subscriber { busy.remove(sub.number); paths[id]?.subscriber = nil }
+    /// The PBX the call was offered to connects (its extension answered): CONNECT travels back.
+    public func connect(call id: Int, _ ctx: PublicNetworkContext) {
+        send(.connect, call: id, after: delay(of: id), ctx)
+    }
+
+    /// The call fails in the network or at the PBX it was offered to. A gateway's call leaves the
+    /// network at once (its line, its far PBX and its pending messages released, quietly) and the
+    /// gateway answers the INVITE; a PBX's call stays until that PBX ends it.
+    public func fail(call id: Int, outcome: CallOutcome, detail: String, _ ctx: PublicNetworkContext) {
+        guard let path = paths[id] else { return }
+        if case .gateway = path.origin { drop(call: id, quietly: true, ctx) }
+        ctx.failed(call: id, origin: path.origin, outcome: outcome, detail: detail)
+    }
+
+    /// The call is released: its messages under way are cancelled, the PBX it was offered to
+    /// lets it go, its line is free again, and its path is gone.
+    public func release(call id: Int, _ ctx: PublicNetworkContext) {
+        drop(call: id, quietly: false, ctx)
+    }
+
+    private func drop(call id: Int, quietly: Bool, _ ctx: PublicNetworkContext) {
+        guard let path = paths.removeValue(forKey: id) else { return }
+        for e in path.events { ctx.cancel(e) }
+        if let dp = path.destPBX { ctx.releaseCallee(call: id, atPBX: dp, quietly: quietly) }
+        if let sub = path.subscriber { busy.remove(sub.number) }
     }
 }

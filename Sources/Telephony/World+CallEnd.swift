@@ -101,8 +101,6 @@ extension World {
         call.outcome = outcome
         call.endedAt = sim.now
         call.phase = .ended
-        for e in call.pstnEvents { sim.cancel(e) }
-        call.pstnEvents.removeAll()
         call.trunk?.stop(trunkContext)
         if let t = call.noAnswerTimer { sim.cancel(t) }
         if let t = call.hangupEvent { sim.cancel(t) }
@@ -115,25 +113,15 @@ extension World {
                  fields: [StepField("direction", "outgoing"), StepField("trunk_group", p.groups[c.group].config.id), StepField("channel", c.channel + 1),
                           StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels)])
         }
-        if let dp = call.destPBX, let c = pbxs[dp].callee[call.id]?.channel {
-            let d = pbxs[c.pbx]
-            d.release(group: c.group, channel: c.channel, now: sim.now)
-            pbxs[dp].callee[call.id]?.channel = nil
-            step(.trunkReleased, d.name, "incoming trunk group \(d.groups[c.group].config.id) channel \(c.channel + 1) released", call: call.id,
-                 fields: [StepField("direction", "incoming"), StepField("trunk_group", d.groups[c.group].config.id), StepField("channel", c.channel + 1)])
-        }
-        publicNetwork.release(call: call.id)
+        // The public network releases its part (the far PBX's channel and extension, a subscriber
+        // line, a gateway's leg); an internal call's extension is this PBX's own.
+        publicNetwork.release(call: call.id, publicNetworkContext)
+        if call.ringsHere { p.releaseCallee(call: call.id, quietly: false, calleeContexts[call.pbx]) }
         if call.usesSIPChannel { releaseSIPChannel(call) }
         releaseGateway(call)
         if let e = p.extensions[call.callerExt] {
             switch e.activity {
             case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
-            default: break
-            }
-        }
-        if let dp = call.destPBX, let de = pbxs[dp].callee.removeValue(forKey: call.id)?.ext, let e = pbxs[dp].extensions[de] {
-            switch e.activity {
-            case .ringing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
             default: break
             }
         }
@@ -200,7 +188,7 @@ extension World {
         let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
         var rec = CallRecord(callID: call.id, caller: "\(p.name)/\(call.callerExt)", dialed: call.dialed,
                              placedAtNs: call.placedAt.ns, endedAtNs: ended ? sim.now.ns : nil, outcome: outcome, route: call.route,
-                             answeredBy: outcome == .answered ? call.answeredBy : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
+                             answeredBy: outcome == .answered ? answeredParty[call.id] : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,
                              pbx: p.name, cardState: call.cardStateAtDial)
         rec.pddNs = progress.map { ($0 - call.placedAt).ns }
@@ -230,10 +218,11 @@ extension World {
 
 extension World {
     /// The call leaves the table of calls in progress; a carrier server that terminated it on the
-    /// public network forgets its leg at the same moment.
+    /// public network forgets its leg at the same moment (after the caller's BYE has reached it).
     func forget(_ call: Call) {
         calls[call.id] = nil
         sipCallToCall[call.sipCallID] = nil
-        if let g = call.gateway { sipServers[g.server].callEnded(call.id) }
+        answeredParty[call.id] = nil
+        if let s = gatewayLegs.removeValue(forKey: call.id) { sipServers[s].callEnded(call.id) }
     }
 }

@@ -50,7 +50,8 @@ extension World {
         if let local = p.extensions[call.digits] {
             step(.routeSelected, actor, "internal call to extension \(local.number)", call: call.id, fields: [StepField("decision", "internal"), StepField("extension", local.number)])
             call.route = nil
-            ringLocal(call, pbx: call.pbx, ext: local.number, delay: .zero)
+            call.ringsHere = true
+            p.ring(call: call.id, ext: local.number, calleeContexts[call.pbx])
             return
         }
         if let tie = p.config.tieRoutes.first(where: { call.digits.hasPrefix($0.leading) }),

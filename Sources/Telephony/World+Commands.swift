@@ -99,11 +99,11 @@ extension World {
     /// arrives; on the public network (and at a carrier's gateway), the release reaches the
     /// caller's PBX at once.
     func calleeHangsUp(_ call: Call) {
-        if call.route == .sip, call.gateway == nil,
+        if call.route == .sip, publicNetwork.origin(of: call.id) == nil,
            pbxs.indices.contains(where: { pbxs[$0].uas.hangUp(call: call.id, uasContext($0)) }) {
             return
         }
-        step(.callEnded, call.answeredBy ?? "far end", "the called side hangs up (public network release)", call: call.id,
+        step(.callEnded, answeredParty[call.id] ?? "far end", "the called side hangs up (public network release)", call: call.id,
              fields: [StepField("side", "callee"), StepField("event", "hangup")])
         call.releasedBy = "callee"
         finish(call, outcome: .answered, keepOpen: false)

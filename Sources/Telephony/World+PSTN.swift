@@ -54,7 +54,7 @@ extension World {
         for cand in candidates {
             guard let gi = p.groups.firstIndex(where: { $0.config.id == cand.group }) else { continue }
             if let ch = p.seize(group: gi, now: sim.now) {
-                call.originChannel = ChannelRef(pbx: call.pbx, group: gi, channel: ch)
+                call.originChannel = ChannelRef(group: gi, channel: ch)
                 call.sentDigits = cand.digits
                 call.carrier = cand.carrier
                 call.trunkGroup = cand.group
@@ -67,7 +67,7 @@ extension World {
                     end(call, outcome: .failed, detail: "\(p.name) has no telephone company")
                     return
                 }
-                publicNetwork.setup(call: call.id, digits: cand.digits, originTelco: ti, at: ti, toll: false, publicNetworkContext)
+                publicNetwork.setup(call: call.id, digits: cand.digits, origin: .pbx(call.pbx), originTelco: ti, at: ti, toll: false, publicNetworkContext)
                 return
             }
             step(.trunkBusy, p.name, "trunk group \(cand.group) all \(p.groups[gi].config.channels) channels busy" + (cand.carrier.map { " (carrier \($0))" } ?? ""), call: call.id,
@@ -91,56 +91,33 @@ extension World {
         }
     }
 
-    func pstnSchedule(_ call: Call, _ s: PSTNStep, after d: SimTime) {
-        call.pstnEvents.append(sim.schedule(.pstn(call: call.id, s), after: d))
-    }
-
+    /// A message of a public-network call reaches the end that placed it: the caller's PBX, or the
+    /// carrier server that terminated a SIP call on the public network (its gateway), which
+    /// answers the INVITE with 180 or 200. An internal call's progress comes the same way, from
+    /// the PBX itself.
     func pstnStep(call id: Int, _ s: PSTNStep) {
-        guard let call = calls[id] else { return }
         switch s {
         case .arriveTelco(let ti, let toll):
             publicNetwork.arrive(call: id, telco: ti, toll: toll, publicNetworkContext)
         case .alerting:
-            if let g = call.gateway {
-                sipServers[g.server].publicNetworkProgress(call: call.id, code: 180, carrierContext)
+            if case .gateway(let server)? = publicNetwork.origin(of: id) {
+                sipServers[server].publicNetworkProgress(call: id, code: 180, carrierContext)
                 return
             }
+            guard let call = calls[id] else { return }
             call.phase = .alerting
             if call.alertedAt == nil { call.alertedAt = sim.now }
             step(.pstnAlerting, pbxs[call.pbx].name, "ALERTING received on the public trunk (ringback tone)", call: id, fields: [StepField("message", "ALERTING")])
         case .connect:
-            if let g = call.gateway {
-                sipServers[g.server].publicNetworkProgress(call: call.id, code: 200, carrierContext)
+            if case .gateway(let server)? = publicNetwork.origin(of: id) {
+                sipServers[server].publicNetworkProgress(call: id, code: 200, carrierContext)
                 return
             }
+            guard let call = calls[id] else { return }
             step(.pstnConnect, pbxs[call.pbx].name, "CONNECT received on the public trunk", call: id, fields: [StepField("message", "CONNECT")])
             step(.callAnswered, pbxs[call.pbx].name, "answered via the public trunk", call: id, fields: [StepField("route", "public")])
             answered(call)
         }
-    }
-
-    /// SETUP from the public network reached a PBX's public trunk group: an incoming channel, the
-    /// DID entry, then the extension rings.
-    func pstnOffer(_ call: Call, pbx dp: Int, group gi: Int, number national: String) {
-        let id = call.id
-        let dest = pbxs[dp]
-        guard let ch = dest.seize(group: gi, now: sim.now) else {
-            step(.trunkBusy, dest.name, "trunk group \(dest.groups[gi].config.id): all \(dest.groups[gi].config.channels) channels busy (incoming)", call: id,
-             fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channels", dest.groups[gi].config.channels)])
-            pstnEnd(call, outcome: .busy, detail: "far-end trunk busy")
-            return
-        }
-        call.destPBX = dp
-        dest.callee[id, default: CalleeSide()].channel = ChannelRef(pbx: dp, group: gi, channel: ch)
-        step(.trunkSeized, dest.name, "incoming trunk group \(dest.groups[gi].config.id) channel \(ch + 1) seized (\(dest.trunkInUse)/\(dest.trunkChannels))", call: id,
-             fields: [StepField("direction", "incoming"), StepField("trunk_group", dest.groups[gi].config.id), StepField("channel", ch + 1),
-                      StepField("in_use", dest.trunkInUse), StepField("channels", dest.trunkChannels)])
-        guard let extNo = dest.config.did.map(national) ?? (dest.extensions[national] != nil ? national : nil) else {
-            pstnEnd(call, outcome: .failed, detail: "\(dest.name) has no DID entry for \(national)")
-            return
-        }
-        step(.didMapped, dest.name, "DID \(national) -> extension \(extNo)", call: id, fields: [StepField("number", national), StepField("extension", extNo)])
-        ringLocal(call, pbx: dp, ext: extNo, delay: .zero)
     }
 
     /// The PBX and trunk group the network delivers a national number to.
@@ -155,96 +132,80 @@ extension World {
         }
         return nil
     }
-
-    func didMap(pbx: Int, _ number: String) -> String? {
-        let p = pbxs[pbx]
-        if let e = p.config.did.map(number) { return e }
-        if p.extensions[number] != nil { return number }
-        return nil
-    }
-
-    /// Rings an extension for a call delivered by the public network or internally.
-    func ringLocal(_ call: Call, pbx dp: Int, ext extNo: String, delay: SimTime) {
-        let dest = pbxs[dp]
-        let who = "\(dest.name)/\(extNo)"
-        guard let ext = dest.extensions[extNo] else {
-            pstnEnd(call, outcome: .failed, detail: "no extension \(who)")
-            return
-        }
-        dest.callee[call.id, default: CalleeSide()].ext = extNo
-        call.destPBX = dp
-        if ext.mode == .absent {
-            step(.callRejected, who, "extension absent", call: call.id, fields: [StepField("party", who), StepField("reason", "absent")])
-            pstnEnd(call, outcome: .failed, detail: "\(who) absent")
-            return
-        }
-        if !ext.isFree {
-            step(.extensionBusy, who, "busy", call: call.id, fields: [StepField("party", who)])
-            pstnEnd(call, outcome: .busy, detail: "\(who) busy (busy tone)")
-            return
-        }
-        ext.activity = .ringing(call: call.id)
-        step(.extensionRinging, who, "ringing", call: call.id, fields: [StepField("party", who)])
-        pstnSchedule(call, .alerting, after: publicNetwork.delay(of: call.id))
-        if ext.mode != .unanswered {
-            call.pstnEvents.append(sim.schedule(.pstnAnswer(call: call.id), after: ext.answerAfter.draw(&dest.ringRNG)))
-        } else {
-            call.pstnEvents.append(sim.schedule(.pstnRingTimeout(call: call.id), after: config.defaults.ringTimeout))
-        }
-    }
-
-    /// Ends the public-network part of a call: for a call the carrier's SIP server handed to the
-    /// public network (a gateway leg), the failure travels back as a SIP final response and the
-    /// caller's PBX decides; otherwise the call ends here.
-    func pstnEnd(_ call: Call, outcome: CallOutcome, detail: String) {
-        if let g = call.gateway, call.answeredAt == nil {
-            releasePSTNDestination(call)
-            sipServers[g.server].publicNetworkFailed(call: call.id, outcome: outcome, detail: detail, carrierContext)
-            call.gateway = nil
-            return
-        }
-        end(call, outcome: outcome, detail: detail)
-    }
-
-    func releasePSTNDestination(_ call: Call) {
-        for e in call.pstnEvents { sim.cancel(e) }
-        call.pstnEvents.removeAll()
-        if let dp = call.destPBX, let c = pbxs[dp].callee[call.id]?.channel {
-            pbxs[c.pbx].release(group: c.group, channel: c.channel, now: sim.now)
-            pbxs[dp].callee[call.id]?.channel = nil
-        }
-        publicNetwork.releaseLine(call: call.id)
-        if let dp = call.destPBX, let de = pbxs[dp].callee[call.id]?.ext, let e = pbxs[dp].extensions[de], e.activity == .ringing(call: call.id) {
-            e.activity = .idle
-        }
-    }
 }
 
-/// The world as the context of the public network: engine events kept with the call (so that
-/// ending it cancels them), the PBXs behind public trunks, and the end that placed the call.
+/// The world as the context of the public network: its messages are engine events, the PBXs
+/// behind public trunks take the calls offered to them, and a failure or a release reaches the
+/// call's origin (the caller's PBX, or a carrier server's gateway).
 final class WorldPublicNetworkContext: PublicNetworkContext {
     unowned let world: World
     init(world: World) { self.world = world }
     var now: SimTime { world.sim.now }
-    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) {
-        guard let c = world.calls[call] else { return }
-        world.pstnSchedule(c, step, after: delay)
+    func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) -> EventID {
+        world.sim.schedule(.pstn(call: call, step), after: delay)
     }
-    func scheduleAnswer(call: Int, after delay: SimTime) {
-        guard let c = world.calls[call] else { return }
-        c.pstnEvents.append(world.sim.schedule(.pstnAnswer(call: call), after: delay))
-    }
+    func scheduleLineAnswer(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.lineAnswer(call: call), after: delay) }
+    func cancel(_ id: EventID) { world.sim.cancel(id) }
     func terminatingPBX(for national: String) -> (pbx: Int, group: Int)? { world.pbxForNumber(national) }
     func offer(call: Int, toPBX pbx: Int, group: Int, number: String) {
-        guard let c = world.calls[call] else { return }
-        world.pstnOffer(c, pbx: pbx, group: group, number: number)
+        world.pbxs[pbx].offer(call: call, group: group, number: number, world.calleeContexts[pbx])
+    }
+    func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool) {
+        world.pbxs[pbx].releaseCallee(call: call, quietly: quietly, world.calleeContexts[pbx])
+    }
+    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String) {
+        switch origin {
+        case .gateway(let server):
+            world.gatewayLegs[call] = nil
+            world.sipServers[server].publicNetworkFailed(call: call, outcome: outcome, detail: detail, world.carrierContext)
+        case .pbx: if let c = world.calls[call] { world.end(c, outcome: outcome, detail: detail) }
+        }
+    }
+    func answered(call: Int, by party: String) { world.answeredParty[call] = party }
+    func pbxName(_ pbx: Int) -> String { world.pbxs[pbx].name }
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor, detail(), call: call, fields: fields())
+    }
+}
+
+/// The world as the context of a PBX's receiving side for public-trunk and internal calls: its
+/// timers are engine events, and ALERTING, CONNECT and failures travel back over the call's
+/// public-network path, or, for an internal call, straight to the same PBX's caller side.
+final class WorldCalleeContext: PBXCalleeContext {
+    unowned let world: World
+    let pi: Int
+    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
+    var now: SimTime { world.sim.now }
+    func scheduleAnswer(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.calleeAnswer(pbx: pi, call: call), after: delay) }
+    func scheduleRingTimeout(call: Int, after delay: SimTime) -> EventID {
+        world.sim.schedule(.calleeRingTimeout(pbx: pi, call: call), after: delay)
+    }
+    func cancel(_ id: EventID) { world.sim.cancel(id) }
+    func alerting(call: Int) { progress(.alerting, call: call) }
+    func connect(call: Int, party: String) {
+        world.answeredParty[call] = party
+        progress(.connect, call: call)
+    }
+    private func progress(_ step: PSTNStep, call: Int) {
+        if world.publicNetwork.carries(call) {
+            if case .alerting = step { world.publicNetwork.alerting(call: call, world.publicNetworkContext) }
+            else { world.publicNetwork.connect(call: call, world.publicNetworkContext) }
+        } else {
+            // An internal call: the PBX's own caller side hears it at once.
+            let e = world.sim.schedule(.pstn(call: call, step), after: .zero)
+            world.pbxs[pi].callee[call]?.events.append(e)
+        }
     }
     func failed(call: Int, outcome: CallOutcome, detail: String) {
-        guard let c = world.calls[call] else { return }
-        world.pstnEnd(c, outcome: outcome, detail: detail)
+        if world.publicNetwork.carries(call) {
+            world.publicNetwork.fail(call: call, outcome: outcome, detail: detail, world.publicNetworkContext)
+        } else if let c = world.calls[call] {
+            world.end(c, outcome: outcome, detail: detail)
+        }
     }
-    func answered(call: Int, by party: String) { world.calls[call]?.answeredBy = party }
-    func pbxName(_ pbx: Int) -> String { world.pbxs[pbx].name }
+    func ringTimedOut(call: Int) {
+        if let c = world.calls[call] { world.end(c, outcome: .noAnswer, detail: "ring timeout") }
+    }
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
         world.step(kind, actor, detail(), call: call, fields: fields())
     }

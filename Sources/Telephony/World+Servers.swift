@@ -49,15 +49,14 @@ final class WorldCarrierContext: CarrierContext {
         guard let c = call, world.calls[c] != nil, let ti = world.publicNetwork.owner(of: number) else { return nil }
         return world.telcos[ti].name
     }
-    func handToPublicNetwork(call id: Int, number: String, server: CarrierServer, key: String) {
+    func handToPublicNetwork(call id: Int, number: String, server: CarrierServer) {
         guard let c = world.calls[id], let ti = world.publicNetwork.owner(of: number) else { return }
-        // The public-network part of the call is still the caller's record (see issue 9's note).
-        c.gateway = GatewayLeg(server: server.id, key: key)
-        c.sentDigits = number
         // The number's company takes the call as a toll call; local numbers are in the area of the
         // caller PBX's company.
-        let origin = world.publicNetwork.telco(named: world.pbxs[c.pbx].config.telco) ?? ti
-        world.publicNetwork.setup(call: id, digits: number, originTelco: origin, at: ti, toll: true, world.publicNetworkContext)
+        world.gatewayLegs[id] = server.id
+        let originTelco = world.publicNetwork.telco(named: world.pbxs[c.pbx].config.telco) ?? ti
+        world.publicNetwork.setup(call: id, digits: number, origin: .gateway(server: server.id), originTelco: originTelco, at: ti,
+                                  toll: true, world.publicNetworkContext)
     }
     func pbxOwning(number: String) -> String? {
         world.pbxs.first(where: { $0.card?.config.numbers.contains(number) == true })?.name

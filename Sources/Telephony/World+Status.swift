@@ -75,6 +75,9 @@ extension World {
     }
 
     /// A one-line view of a call in progress.
+    /// Who answered a call in progress (the trace's `answered_by`), as the answering side reported it.
+    public func answeredParty(of call: Int) -> String? { answeredParty[call] }
+
     public func describeCall(_ id: Int) -> String? {
         guard let c = calls[id], !c.recorded else { return nil }
         let p = pbxs[c.pbx]
@@ -82,7 +85,7 @@ extension World {
         if let r = c.route { s += " via \(r)" }
         if !c.sipTargets.isEmpty { s += "  SIP targets \(c.sipTargets.joined(separator: ", "))" }
         // Who answered, once the caller's side knows it (the far end may have answered already).
-        if c.answeredAt != nil, let a = c.answeredBy { s += "  answered by \(a)" }
+        if c.answeredAt != nil, let a = answeredParty[id] { s += "  answered by \(a)" }
         return s + "  (since \(c.placedAt))"
     }
 

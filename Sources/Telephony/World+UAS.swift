@@ -52,7 +52,7 @@ final class WorldUASContext: CardUASContext {
         world.finish(c, outcome: .answered, keepOpen: false)
     }
     func answered(call: Int?, by party: String) {
-        if let id = call, let c = world.calls[id] { c.answeredBy = party }
+        if let id = call, world.calls[id] != nil { world.answeredParty[id] = party }
     }
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
         world.step(kind, actor, detail(), call: call, fields: fields())
@@ -68,30 +68,5 @@ extension World {
     /// A request arriving at a PBX goes to the answering side of its card.
     func pbxReceiveRequest(_ pi: Int, _ req: SIPMessage, from p: Packet, transport: Transport) {
         pbxs[pi].uas.receive(req, from: (p.srcIP, p.srcPort), localPort: p.dstPort, transport: transport, call: p.traceCall, uasContext(pi))
-    }
-
-    /// The called party of a public-network call answers: a subscriber line, or an extension
-    /// behind a PBX's public trunk.
-    func pstnAnswer(call id: Int) {
-        guard let call = calls[id] else { return }
-        if publicNetwork.holdsLine(id) {
-            publicNetwork.lineAnswers(call: id, publicNetworkContext)
-            return
-        }
-        guard let dp = call.destPBX, let extNo = pbxs[dp].callee[id]?.ext, let ext = pbxs[dp].extensions[extNo] else { return }
-        ext.activity = .talking(call: id)
-        call.answeredBy = "\(pbxs[dp].name)/\(extNo)"
-        step(.extensionAnswered, "\(pbxs[dp].name)/\(extNo)", "answers", call: id, fields: [StepField("party", "\(pbxs[dp].name)/\(extNo)")])
-        pstnSchedule(call, .connect, after: publicNetwork.delay(of: id))
-    }
-
-    /// The called party of a public-network call rang out the ring timeout.
-    func pstnRingTimeout(call id: Int) {
-        guard let call = calls[id] else { return }
-        let dp = call.destPBX ?? call.pbx
-        step(.callRejected, pbxs[dp].callee[id]?.ext.map { "\(pbxs[dp].name)/\($0)" } ?? "PSTN",
-             "not answered within \(config.defaults.ringTimeout.durationString)", call: id,
-             fields: [StepField("reason", "ring timeout"), StepField("timeout_ns", config.defaults.ringTimeout.ns)])
-        end(call, outcome: .noAnswer, detail: "ring timeout")
     }
 }

@@ -19,9 +19,11 @@ public enum Event: Sendable {
     case legNoAnswer(pbx: Int, leg: Int)
     /// A finished leg is forgotten (after 32 s of absorbing late requests).
     case legCollect(pbx: Int, leg: Int)
-    /// The called party of a public-network call answers, or rings out.
-    case pstnAnswer(call: Int)
-    case pstnRingTimeout(call: Int)
+    /// A subscriber line a public-network call rings answers.
+    case lineAnswer(call: Int)
+    /// The extension a PBX rings for a public-trunk or internal call answers, or rings out.
+    case calleeAnswer(pbx: Int, call: Int)
+    case calleeRingTimeout(pbx: Int, call: Int)
     case hangup(call: Int)
     case noAnswer(call: Int)
     case pstn(call: Int, PSTNStep)
@@ -113,6 +115,14 @@ public final class World {
     var sipCallToCall: [String: Int] = [:]
     /// Per PBX, the context of its answering card (made once).
     lazy var uasContexts = pbxs.indices.map { WorldUASContext(world: self, pbx: $0) }
+    /// Per PBX, the context of its receiving side for public-trunk and internal calls.
+    lazy var calleeContexts = pbxs.indices.map { WorldCalleeContext(world: self, pbx: $0) }
+    /// Who answered each call in progress, as the answering node reported it (the trace's
+    /// `answered_by`): an observation of the run, not part of any node's state.
+    var answeredParty: [Int: String] = [:]
+    /// The carrier server whose gateway terminated each call on the public network (the
+    /// dispatcher's registry: the server forgets its leg when the call is forgotten).
+    var gatewayLegs: [Int: Int] = [:]
     /// Addresses interned as integer ids, for events that name one.
     var addresses: [String] = []
     var addressIDs: [String: Int] = [:]
@@ -266,8 +276,9 @@ public final class World {
         case .answer(let p, let leg): pbxs[p].uas.answer(leg: leg, uasContext(p))
         case .legNoAnswer(let p, let leg): pbxs[p].uas.ringTimedOut(leg: leg, uasContext(p))
         case .legCollect(let p, let leg): pbxs[p].uas.collect(leg: leg)
-        case .pstnAnswer(let c): pstnAnswer(call: c)
-        case .pstnRingTimeout(let c): pstnRingTimeout(call: c)
+        case .lineAnswer(let c): publicNetwork.lineAnswers(call: c, publicNetworkContext)
+        case .calleeAnswer(let p, let c): pbxs[p].answer(call: c, calleeContexts[p])
+        case .calleeRingTimeout(let p, let c): pbxs[p].ringTimeoutExpired(call: c, calleeContexts[p])
         case .hangup(let c): hangup(call: c)
         case .noAnswer(let c): callerGivesUp(c)
         case .pstn(let c, let s): pstnStep(call: c, s)

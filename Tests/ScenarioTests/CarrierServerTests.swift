@@ -46,7 +46,7 @@ import Trace
         func cancelDownstream(_ txn: Int, server: CarrierServer, call: Int?) { cancelled.append(txn) }
         func expire(record: Int, server: CarrierServer, after delay: SimTime) { expiries.append((record, delay)) }
         func publicNetworkCarrier(for number: String, call: Int?) -> String? { telcos.first { number.hasPrefix($0.key) }?.value }
-        func handToPublicNetwork(call: Int, number: String, server: CarrierServer, key: String) { handed.append((call, number)) }
+        func handToPublicNetwork(call: Int, number: String, server: CarrierServer) { handed.append((call, number)) }
         func pbxOwning(number: String) -> String? { number == "0123451011" ? "PBX-2" : nil }
         func record(_ kind: StepKind, _ actor: CarrierServer, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
             steps.append((kind, detail(), fields()))

@@ -10,19 +10,27 @@ import Trace
 @Suite struct PublicNetworkTests {
     final class FakeContext: PublicNetworkContext {
         var now = SimTime.zero
-        var scheduled: [(step: PSTNStep, call: Int, after: SimTime)] = []
-        var answers: [(call: Int, after: SimTime)] = []
+        var nextEvent = 0
+        var scheduled: [(step: PSTNStep, call: Int, after: SimTime, id: EventID)] = []
+        var answers: [(call: Int, after: SimTime, id: EventID)] = []
+        var cancelled: [EventID] = []
         var offers: [(call: Int, pbx: Int, group: Int, number: String)] = []
-        var failures: [(call: Int, outcome: CallOutcome, detail: String)] = []
+        var calleeReleases: [(call: Int, pbx: Int, quietly: Bool)] = []
+        var failures: [(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String)] = []
         var answeredBy: [Int: String] = [:]
         var steps: [(kind: StepKind, actor: String, detail: String)] = []
         var pbxNumbers: [String: (Int, Int)] = ["0123451011": (1, 0)]
-        func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) { scheduled.append((step, call, delay)) }
-        func scheduleAnswer(call: Int, after delay: SimTime) { answers.append((call, delay)) }
+        private func newID() -> EventID { nextEvent += 1; return EventID(slot: UInt32(nextEvent), generation: 1) }
+        func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) -> EventID {
+            let id = newID(); scheduled.append((step, call, delay, id)); return id
+        }
+        func scheduleLineAnswer(call: Int, after delay: SimTime) -> EventID { let id = newID(); answers.append((call, delay, id)); return id }
+        func cancel(_ id: EventID) { cancelled.append(id) }
         func terminatingPBX(for national: String) -> (pbx: Int, group: Int)? { pbxNumbers[national].map { ($0.0, $0.1) } }
         func pbxName(_ pbx: Int) -> String { "PBX-\(pbx + 1)" }
         func offer(call: Int, toPBX pbx: Int, group: Int, number: String) { offers.append((call, pbx, group, number)) }
-        func failed(call: Int, outcome: CallOutcome, detail: String) { failures.append((call, outcome, detail)) }
+        func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool) { calleeReleases.append((call, pbx, quietly)) }
+        func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String) { failures.append((call, origin, outcome, detail)) }
         func answered(call: Int, by party: String) { answeredBy[call] = party }
         func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
             steps.append((kind, actor, detail()))
@@ -64,7 +72,7 @@ import Trace
     @Test func tollTransitAddsItsDelayAndReachesThePBX() throws {
         let ctx = FakeContext()
         let net = network()
-        net.setup(call: 1, digits: "0123451011", originTelco: 0, at: 0, toll: false, ctx)
+        net.setup(call: 1, digits: "0123451011", origin: .pbx(0), originTelco: 0, at: 0, toll: false, ctx)
         #expect(ctx.scheduled.count == 1 && ctx.scheduled[0].after == .milliseconds(200))
         ctx.deliverArrival(net)
         // The caller's exchange routes on as a toll call: toll transit 300 ms + the far exchange's 150 ms.
@@ -79,7 +87,7 @@ import Trace
     @Test func subscriberLinesRingAnswerAndAreBusyOnceInUse() throws {
         let ctx = FakeContext()
         let net = network()
-        net.setup(call: 1, digits: "0120001234", originTelco: 1, at: 1, toll: false, ctx)
+        net.setup(call: 1, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
         #expect(net.holdsLine(1))
         // ALERTING back over the path (150 ms), the answer after the line's 4 s.
@@ -92,12 +100,12 @@ import Trace
         if case .connect? = ctx.scheduled.last?.step {} else { Issue.record("no CONNECT scheduled") }
 
         // A second call to the same line while the first holds it: busy.
-        net.setup(call: 2, digits: "0120001234", originTelco: 1, at: 1, toll: false, ctx)
+        net.setup(call: 2, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
         #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.outcome == .busy)
         // Released, the line rings again.
-        net.release(call: 1)
-        net.setup(call: 3, digits: "0120001234", originTelco: 1, at: 1, toll: false, ctx)
+        net.release(call: 1, ctx)
+        net.setup(call: 3, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
         #expect(net.holdsLine(3) && ctx.failures.count == 1)
     }
@@ -105,12 +113,57 @@ import Trace
     @Test func unallocatedAndNotInServiceNumbers() {
         let ctx = FakeContext()
         let net = network()
-        net.setup(call: 1, digits: "0551234567", originTelco: 0, at: 0, toll: false, ctx)
+        net.setup(call: 1, digits: "0551234567", origin: .pbx(0), originTelco: 0, at: 0, toll: false, ctx)
         ctx.deliverArrival(net)
         #expect(ctx.failures.last?.outcome == .failed && ctx.steps.last?.detail.contains("unallocated") == true)
         // In TELCO-012's area, neither a subscriber line nor a PBX number.
-        net.setup(call: 2, digits: "0129999999", originTelco: 1, at: 1, toll: false, ctx)
+        net.setup(call: 2, digits: "0129999999", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
         #expect(ctx.failures.last?.call == 2 && ctx.steps.last?.detail == "SETUP 0129999999: number not in service")
+    }
+
+    @Test func aPBXsCallFailsBackToItsPBXAndIsReleasedByIt() throws {
+        let ctx = FakeContext()
+        let net = network()
+        net.setup(call: 1, digits: "0123451011", origin: .pbx(0), originTelco: 0, at: 0, toll: false, ctx)
+        ctx.deliverArrival(net)
+        ctx.deliverArrival(net)
+        #expect(net.destination(of: 1) == 1 && net.origin(of: 1) == .pbx(0))
+        // The far PBX alerts: ALERTING back over the whole path (200 + 300 + 150 ms).
+        net.alerting(call: 1, ctx)
+        #expect(ctx.scheduled.last?.after == .milliseconds(650))
+        // Its extension is busy: the failure goes to the caller's PBX, which still holds the call.
+        net.fail(call: 1, outcome: .busy, detail: "PBX-2/1011 busy", ctx)
+        #expect(ctx.failures.count == 1 && ctx.failures[0].origin == .pbx(0) && ctx.failures[0].outcome == .busy)
+        #expect(net.carries(1) && ctx.calleeReleases.isEmpty)
+        // The caller's PBX releases it: every message under way is cancelled, the far PBX lets go
+        // (with its steps), and nothing is reported to a gateway.
+        net.release(call: 1, ctx)
+        #expect(!net.carries(1))
+        #expect(Set(ctx.cancelled.map(\.slot)) == Set(ctx.scheduled.map(\.id.slot)))
+        #expect(ctx.calleeReleases.count == 1 && ctx.calleeReleases[0].pbx == 1 && !ctx.calleeReleases[0].quietly)
+    }
+
+    @Test func aGatewaysCallLeavesTheNetworkOnFailure() throws {
+        let ctx = FakeContext()
+        let net = network()
+        // A carrier server hands a SIP call to the number's company (toll).
+        net.setup(call: 7, digits: "0123451011", origin: .gateway(server: 2), originTelco: 0, at: 1, toll: true, ctx)
+        ctx.deliverArrival(net)
+        #expect(ctx.offers.last?.call == 7 && net.destination(of: 7) == 1)
+        net.fail(call: 7, outcome: .failed, detail: "PBX-2 has no DID entry", ctx)
+        // The far PBX lets go quietly, the path is gone, and the gateway decides (a final response).
+        #expect(ctx.calleeReleases.count == 1 && ctx.calleeReleases[0].quietly)
+        #expect(!net.carries(7) && ctx.failures.last?.origin == .gateway(server: 2))
+        // A second gateway call that connects, then is released: its CONNECT under way is cancelled.
+        net.setup(call: 8, digits: "0120001234", origin: .gateway(server: 2), originTelco: 1, at: 1, toll: true, ctx)
+        ctx.deliverArrival(net)
+        net.lineAnswers(call: 8, ctx)
+        net.release(call: 8, ctx)
+        #expect(!net.carries(8) && ctx.cancelled.contains(ctx.scheduled.last!.id))
+        // The line is free again.
+        net.setup(call: 9, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
+        ctx.deliverArrival(net)
+        #expect(net.holdsLine(9))
     }
 }
