@@ -45,7 +45,7 @@ public protocol NetworkContext: AnyObject {
     /// Schedules the arrival of packet `id` (the network keeps the packet until then).
     func scheduleDelivery(packet id: Int, after delay: SimTime)
     /// A SIP message as it went on the wire (or was dropped, `delivered` false).
-    func capture(_ message: SIPMessage, src: String, dst: String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool)
+    func capture(_ message: SIPMessage, src: @autoclosure () -> String, dst: @autoclosure () -> String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool)
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField])
 }
 

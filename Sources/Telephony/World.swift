@@ -350,10 +350,10 @@ final class WorldNetworkContext: NetworkContext {
     init(world: World) { self.world = world }
     var now: SimTime { world.sim.now }
     func scheduleDelivery(packet id: Int, after delay: SimTime) { world.sim.schedule(.deliver(packet: id), after: delay) }
-    func capture(_ message: SIPMessage, src: String, dst: String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool) {
+    func capture(_ message: SIPMessage, src: @autoclosure () -> String, dst: @autoclosure () -> String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool) {
         guard world.traceLevel == .full, !world.warmingUp else { return }
         world.sink.record(.sipMessage(SIPMessageRecord(
-            atNs: world.sim.now.ns, callID: call, src: src, dst: dst, method: message.method,
+            atNs: world.sim.now.ns, callID: call, src: src(), dst: dst(), method: message.method,
             statusCode: message.statusCode, branch: message.branch ?? "", sipCallID: message.callID ?? "", delivered: delivered,
             retransmission: retransmission, transport: transport.rawValue, raw: message.encoded())))
     }

@@ -14,8 +14,8 @@ import Trace
         var captured: [(src: String, dst: String, delivered: Bool)] = []
         var steps: [StepKind] = []
         func scheduleDelivery(packet id: Int, after delay: SimTime) { deliveries.append((id, delay)) }
-        func capture(_ message: SIPMessage, src: String, dst: String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool) {
-            captured.append((src, dst, delivered))
+        func capture(_ message: SIPMessage, src: @autoclosure () -> String, dst: @autoclosure () -> String, transport: Transport, call: Int?, delivered: Bool, retransmission: Bool) {
+            captured.append((src(), dst(), delivered))
         }
         func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
             steps.append(kind)
