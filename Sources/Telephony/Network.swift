@@ -101,8 +101,11 @@ public struct Network {
 
     /// One-way latency from `a` to `b`: the larger of the two hosts' own latencies, else the
     /// network's.
-    public func latency(from a: String, to b: String) -> SimTime {
-        let la = host(a)?.latency, lb = host(b)?.latency
+    public func latency(from a: String, to b: String) -> SimTime { latency(index(of: a), index(of: b)) }
+
+    /// The same, for two hosts by index (nil: not a host of the network).
+    private func latency(_ a: Int?, _ b: Int?) -> SimTime {
+        let la = a.flatMap { hosts[$0].latency }, lb = b.flatMap { hosts[$0].latency }
         switch (la, lb) {
         case let (x?, y?): return max(x, y)
         case let (x?, nil): return x
@@ -130,8 +133,13 @@ public struct Network {
     /// random stream, only when some loss is configured (so adding loss elsewhere does not shift
     /// other draws).
     public mutating func fate(from src: String, to dst: String, reliable: Bool) -> Fate {
-        guard let si = index(of: src), hosts[si].up else { return .droppedSourceDown }
-        guard let di = index(of: dst) else { return .droppedUnknownDestination }
+        fate(index(of: src), index(of: dst), reliable: reliable)
+    }
+
+    /// The same, for two hosts by index: a packet's addresses are looked up once per send.
+    private mutating func fate(_ si: Int?, _ di: Int?, reliable: Bool) -> Fate {
+        guard let si, hosts[si].up else { return .droppedSourceDown }
+        guard let di else { return .droppedUnknownDestination }
         let s = hosts[si], d = hosts[di]
         guard d.up else { return .droppedDestinationDown }
         if partitioned(si, di) { return .droppedPartition }
@@ -155,18 +163,19 @@ public struct Network {
     /// message between two hosts pays one extra round trip for the handshakes.
     public mutating func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int, to dst: String, dstPort: Int,
                                  transport: Transport, call: Int?, retransmission: Bool, _ ctx: NetworkContext) {
-        let fate = fate(from: src, to: dst, reliable: transport.isReliable)
+        let si = index(of: src), di = index(of: dst)
+        let fate = fate(si, di, reliable: transport.isReliable)
         // A refusing host is reached, but nothing listens on its SIP port.
-        let refused = fate == .delivered && (host(dst)?.refusesSIP ?? false)
+        let refused = fate == .delivered && (di.map { hosts[$0].refusesSIP } ?? false)
         let delivered = fate == .delivered && !refused
         ctx.capture(msg, src: hostPort(src, srcPort), dst: hostPort(dst, dstPort), transport: transport, call: call,
                     delivered: delivered, retransmission: retransmission)
-        let lat = latency(from: src, to: dst)
+        let lat = latency(si, di)
         if refused {
             if let b = msg.branch, msg.isRequest {
                 let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
                                   payload: .unreachable(branch: b, transport: transport))
-                transmit(back, after: lat + latency(from: dst, to: src), ctx)
+                transmit(back, after: lat + latency(di, si), ctx)
             }
             return
         }
@@ -175,7 +184,7 @@ public struct Network {
         if transport == .tls, tlsConnections.insert(HostPair(src, dst)).inserted {
             // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
             // before the message can go (no crypto, no session resumption).
-            handshake = lat + latency(from: dst, to: src)
+            handshake = lat + latency(di, si)
             let hs = handshake
             ctx.record(.tlsConnect, name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(hs.durationString))", call: call,
                        [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", hs.ns)])
@@ -186,8 +195,9 @@ public struct Network {
 
     /// Puts a DNS message on the wire (UDP); false when it is lost or dropped at once.
     public mutating func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int, _ ctx: NetworkContext) -> Bool {
-        guard fate(from: src, to: dst, reliable: false) == .delivered else { return false }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: latency(from: src, to: dst), ctx)
+        let si = index(of: src), di = index(of: dst)
+        guard fate(si, di, reliable: false) == .delivered else { return false }
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: latency(si, di), ctx)
         return true
     }
 
