@@ -21,9 +21,11 @@ public enum Payload: Sendable {
     case sip(SIPMessage, transport: Transport)
     case dnsQuery(DNSQuery)
     case dnsResponse(DNSResponse)
-    /// ICMP port unreachable (UDP) or a TCP reset for a refused connection, about a SIP message
-    /// whose top Via branch is `branch`.
-    case unreachable(branch: String, transport: Transport)
+    /// ICMP port unreachable (UDP) or a TCP reset for a refused connection, about a SIP request
+    /// whose top Via branch is `branch` and method `method` (an ICMP error quotes the start of the
+    /// datagram it is about): the pair names its client transaction, so that the error about a
+    /// CANCEL does not reach the INVITE with the same branch (RFC 3261 §17.1.3).
+    case unreachable(branch: String, method: String, transport: Transport)
 }
 
 public struct Packet: Sendable {
@@ -174,7 +176,7 @@ public struct Network {
         if refused {
             if let b = msg.branch, msg.isRequest {
                 let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
-                                  payload: .unreachable(branch: b, transport: transport))
+                                  payload: .unreachable(branch: b, method: msg.method ?? "", transport: transport))
                 transmit(back, after: lat + latency(di, si), ctx)
             }
             return

@@ -310,8 +310,8 @@ public final class World {
             dnsServer!.receive(q, from: (p.srcIP, p.srcPort), dnsContext)
         case .dnsResponse(let r):
             if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
-        case .unreachable(let branch, let transport):
-            if let id = stackIndex[p.dstIP].flatMap({ stacks[$0].clientByKey[branch] }) {
+        case .unreachable(let branch, let method, let transport):
+            if let id = stackIndex[p.dstIP].flatMap({ stacks[$0].clientByKey[ClientTransaction.key(branch: branch, method: method)] }) {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,

@@ -65,11 +65,20 @@ import Trace
         #expect(back.after == .milliseconds(20))
         let arrived = n.arrive(packet: back.id, ctx)
         let p = try #require(arrived)
-        guard case .unreachable(let branch, .udp) = p.payload else { Issue.record("not an ICMP error"); return }
-        #expect(branch == "z9hG4bK-n1" && p.dstIP == "198.51.100.1")
+        guard case .unreachable(let branch, let method, .udp) = p.payload else { Issue.record("not an ICMP error"); return }
+        #expect(branch == "z9hG4bK-n1" && method == "INVITE" && p.dstIP == "198.51.100.1")
+        // The error about a CANCEL (same branch as its INVITE) names the CANCEL: its own
+        // client transaction's key, not the INVITE's.
+        send(&n, ctx, to: "192.0.2.10", msg: invite.cancelRequest())
+        let cancelICMP = try #require(ctx.deliveries.last)
+        let cancelArrived = n.arrive(packet: cancelICMP.id, ctx)
+        let cancelBack = try #require(cancelArrived)
+        guard case .unreachable(let b2, let m2, .udp) = cancelBack.payload else { Issue.record("not an ICMP error"); return }
+        #expect(b2 == "z9hG4bK-n1" && m2 == "CANCEL")
+        #expect(ClientTransaction.key(branch: b2, method: m2) != ClientTransaction.key(branch: branch, method: method))
         // A response to a closed port gets nothing back.
         send(&n, ctx, to: "192.0.2.10", msg: invite.response(200, toTag: "t"))
-        #expect(ctx.deliveries.count == 1)
+        #expect(ctx.deliveries.count == 2)
     }
 
     @Test func downHostsAndPartitionsDrop() throws {
