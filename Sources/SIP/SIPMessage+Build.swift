@@ -138,6 +138,13 @@ extension SIPMessage {
     /// (branch) and CSeq number, method CANCEL, no body.
     public func cancelRequest() -> SIPMessage {
         var cancel = self
+        // "A single Via header field value matching the top Via value in the request being
+        // cancelled" (§9.1): a proxy's CANCEL downstream carries its own Via only (§16.10).
+        if let top = header("Via"), headerValues("Via").count > 1 {
+            let i = cancel.headers.firstIndex { SIPMessage.canonical($0.name) == "via" }!
+            cancel.removeHeaders("Via")
+            cancel.headers.insert(("Via", top), at: i)
+        }
         cancel.startLine = .request(method: "CANCEL", uri: requestURI ?? "")
         cancel.setHeader("CSeq", "\(cseq?.number ?? 1) CANCEL")
         cancel.body = ""

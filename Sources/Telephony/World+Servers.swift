@@ -34,11 +34,8 @@ final class WorldCarrierContext: CarrierContext {
     }
     func cancelDownstream(_ txn: Int, server: CarrierServer, call: Int?) {
         guard let t = world.transactions[txn], case .invite(let x) = t.machine, x.state == .proceeding else { return }
-        var c = x.request
-        c.startLine = .request(method: "CANCEL", uri: x.request.requestURI ?? "")
-        c.setHeader("CSeq", "\(x.request.cseq?.number ?? 1) CANCEL")
-        c.body = ""
-        c.removeHeaders("Content-Type")
+        // Built as a UAC builds one (§16.10 refers to §9.1): the proxy's own Via only, no Contact.
+        let c = x.request.cancelRequest()
         world.startTransaction(c, owner: .proxyCancel, from: server.ip, to: t.remoteIP, port: t.remotePort,
                                transport: .udp, timers: .rfcDefault, call: call, actor: server.name)
     }

@@ -61,6 +61,25 @@ import Testing
         up.popVia()
         #expect(up.branch == "z9hG4bK-test1")
     }
+
+    /// RFC 3261 §9.1 (and §16.10 for a proxy): the CANCEL has the INVITE's Request-URI, Call-ID,
+    /// To, From and CSeq number, method CANCEL, a single Via matching the INVITE's top Via, and no
+    /// body; Contact and Allow do not belong in it.
+    @Test func cancelOfAProxiedInviteCarriesTheTopViaOnly() {
+        var m = sampleInvite()
+        m.pushVia(SIPMessage.via(transport: .udp, sentBy: "192.0.2.10:5060", branch: "z9hG4bK-proxy"))
+        let c = m.cancelRequest()
+        #expect(c.method == "CANCEL" && c.requestURI == m.requestURI)
+        #expect(c.headerValues("Via") == [SIPMessage.via(transport: .udp, sentBy: "192.0.2.10:5060", branch: "z9hG4bK-proxy")])
+        #expect(c.branch == "z9hG4bK-proxy")
+        for h in ["Call-ID", "From", "To"] { #expect(c.header(h) == m.header(h)) }
+        #expect(c.header("CSeq") == "1 CANCEL")
+        #expect(c.body.isEmpty && c.header("Contact") == nil && c.header("Allow") == nil && c.header("Content-Type") == nil)
+        // The Via stays where it was among the headers (first here).
+        #expect(c.headers.first?.name == "Via")
+        // A UAC's own INVITE (one Via) keeps it as it is.
+        #expect(sampleInvite().cancelRequest().headerValues("Via") == sampleInvite().headerValues("Via"))
+    }
 }
 
 /// Where an in-dialog request goes: the remote target's transport and default port.
