@@ -263,7 +263,7 @@ final class ReplSession {
 
     /// A provisional call row for a call still in progress, so `flow` can draw it too.
     func inProgressRow(_ id: Int) -> TraceReader.CallRow? {
-        guard let c = world.calls[id] else { return nil }
+        guard let c = world.call(id) else { return nil }
         return TraceReader.CallRow(callID: id, caller: "\(world.pbxs[c.pbx].name)/\(c.callerExt)", dialed: c.dialed,
                                    placedAtUs: c.placedAt.microseconds, endedAtUs: nil, outcome: CallOutcome.inProgress.rawValue, route: c.route?.rawValue,
                                    answeredBy: c.answeredAt != nil ? world.answeredParty(of: id) : nil, setupDelayUs: nil, pbx: world.pbxs[c.pbx].name, sipAttempts: c.sipAttempts,
@@ -278,7 +278,7 @@ final class ReplSession {
             try store.recordSummary(runID, world.summaries().flatMap { sm in sm.values.map { (sm.pbx, $0.0, $0.1) } })
             var r = try Report(db: store.db, runs: [runID])
             r.endUs = world.now.microseconds
-            r.note = "The session so far, at simulated time \(world.now)" + (world.calls.isEmpty ? "." : "; \(world.calls.count) call(s) still in progress are not counted yet.")
+            r.note = "The session so far, at simulated time \(world.now)" + (world.callsInProgress == 0 ? "." : "; \(world.callsInProgress) call(s) still in progress are not counted yet.")
             guard writeFile(path, try r.html()) else { fail("cannot write \(path)"); return }
             say("wrote \(path)")
         } catch { fail("cannot write the report: \(error)") }

@@ -177,6 +177,12 @@ struct CalleeSide {
 public final class PBXState {
     public let config: PBXConfig
     public let ip: String
+    /// Its position among the site's PBXs (what a call's `pbx` names).
+    public internal(set) var index = 0
+    /// The calls its extensions placed that are still in progress (its calling side's records),
+    /// and the same by SIP Call-ID (to ACK a copy of a 2xx again).
+    public internal(set) var calls: [Int: Call] = [:]
+    var callBySIPCallID: [String: Int] = [:]
     public var extensions: [String: ExtensionState] = [:]
     public var card: VSIPGWCard?
     public var groups: [TrunkGroupState]

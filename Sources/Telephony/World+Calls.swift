@@ -4,7 +4,13 @@ import Routing
 import Trace
 
 extension World {
-    // MARK: - Placing a call
+    // MARK: - The calls in progress (the registry; each call is the calling PBX's)
+
+    /// A call in progress, by id.
+    public func call(_ id: Int) -> Call? { callIndex[id].flatMap { pbxs[$0].calls[id] } }
+
+    /// How many calls are in progress (an answered call whose BYE is still under way included).
+    public var callsInProgress: Int { callIndex.count }
 
     /// Finds an extension; `pbx` nil means the number must be unique across PBXs.
     public func findExtension(_ ref: ExtensionRef) -> (pbx: Int, ext: ExtensionState)? {
@@ -16,242 +22,89 @@ extension World {
         return matches.count == 1 ? matches[0] : nil
     }
 
+    /// A `dial` command or a traffic arrival: the extension's PBX places the call.
     func dial(_ ref: ExtensionRef, number: String, hold: SimTime?) {
         guard let (pi, ext) = findExtension(ref) else {
             commandErrors.append("dial: no extension \(ref)")
             step(.command, "scenario", "dial \(ref) \(number): no such extension", fields: [StepField("command", "dial"), StepField("error", "no such extension")])
             return
         }
-        callCount += 1
-        let id = callCount
-        let p = pbxs[pi]
-        let call = Call(id: id, pbx: pi, callerExt: ext.number, dialed: number, digits: phoneDigits(number),
-                        placedAt: sim.now, hold: hold ?? config.defaults.hold,
-                        sipCallID: "\(id)-\(String(nextID(), radix: 16))@\(p.config.host)", fromTag: newTag())
-        calls[id] = call
-        sipCallToCall[call.sipCallID] = id
-        let caller = "\(p.name)/\(ext.number)"
-        step(.callPlaced, caller, "dials \(number)", call: id, fields: [StepField("dialed", number), StepField("digits", phoneDigits(number))])
-        guard ext.activity == .idle else {
-            end(call, outcome: .failed, detail: "caller \(caller) is already in a call")
-            return
-        }
-        ext.activity = .dialing(call: id)
-        call.noAnswerTimer = sim.schedule(.noAnswer(call: id), after: config.defaults.noAnswerTimeout)
-        call.cardStateAtDial = p.card?.state.rawValue
-        route(call)
+        pbxs[pi].dial(ext, number: number, hold: hold, callerContexts[pi])
     }
 
-    /// Chooses the first route of a call at its PBX: a local extension, the SIP trunk, or the
-    /// public trunk.
-    func route(_ call: Call) {
-        let p = pbxs[call.pbx]
-        let actor = p.name
-        if let local = p.extensions[call.digits] {
-            step(.routeSelected, actor, "internal call to extension \(local.number)", call: call.id, fields: [StepField("decision", "internal"), StepField("extension", local.number)])
-            call.route = nil
-            call.ringsHere = true
-            p.ring(call: call.id, ext: local.number, calleeContexts[call.pbx])
-            return
-        }
-        if let tie = p.config.tieRoutes.first(where: { call.digits.hasPrefix($0.leading) }),
-           let group = p.config.gatewayGroups.first(where: { $0.id == tie.group }) {
-            routeTIE(call, group: group)
-            return
-        }
-        // An outside call: the access code when one is configured, else the trunk prefix 0. A
-        // private number in the Quick Dial map goes out too (over SIP first when there is a card).
-        let external: Bool
-        if let ac = p.config.accessCode { external = call.digits.hasPrefix(ac) && call.digits.count > ac.count }
-        else { external = call.digits.first == "0" }
-        let quickDial = !external && QuickDial.reroute(call.digits, map: p.config.quickDial) != nil
-        guard external || quickDial else {
-            step(.routeSelected, actor, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id, fields: [StepField("decision", "unallocated")])
-            end(call, outcome: .failed, detail: "unallocated number")
-            return
-        }
-        guard let card = p.card else {
-            step(.routeSelected, actor, "no V-SIPGW card: public trunk", call: call.id, fields: [StepField("decision", "public-no-card")])
-            startPublic(call)
-            return
-        }
-        if !network.isUp(p.ip) {
-            setCardState(pbx: call.pbx, .fault, reason: "PBX network unreachable")
-        }
-        if card.state != .ins {
-            step(.routeSelected, actor, "V-SIPGW is \(card.state.rawValue): public trunk at once", call: call.id, fields: [StepField("decision", "public-card-out-of-service"), StepField("card_state", card.state.rawValue)])
-            startPublic(call)
-            return
-        }
-        if let limit = card.config.channels, card.channelsInUse >= limit {
-            step(.routeSelected, actor, "V-SIPGW all \(limit) SIP channels busy: overflow to the public trunk", call: call.id, fields: [StepField("decision", "public-sip-channels-busy"), StepField("sip_channels", limit)])
-            startPublic(call)
-            return
-        }
-        card.channelsInUse += 1
-        call.usesSIPChannel = true
-        step(.routeSelected, actor, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id, fields: [StepField("decision", "sip"), StepField("transport", card.config.transport.rawValue)])
-        call.route = .sip
-        call.phase = .sipTrying
-        let router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns,
-                                              reroutePolicy: card.config.reroutePolicy),
-                                sequence: inviteSequence(pbx: call.pbx))
-        let trunk = TrunkCall(id: call.id, router: router, rng: streams.stream("call-\(call.id)"))
-        call.trunk = trunk
-        trunk.start(trunkContext)
+    /// Runs `body` on the call and its PBX, with that PBX's caller context, if the call is in progress.
+    func withCall(_ id: Int, _ body: (PBXState, Call, WorldCallerContext) -> Void) {
+        guard let pi = callIndex[id], let c = pbxs[pi].calls[id] else { return }
+        body(pbxs[pi], c, callerContexts[pi])
     }
 
-    func releaseSIPChannel(_ call: Call) {
-        guard call.usesSIPChannel, let card = pbxs[call.pbx].card else { return }
-        card.channelsInUse -= 1
-        call.usesSIPChannel = false
+    /// Ends a call that was not answered (a failure reported back to its PBX).
+    func endCall(_ id: Int, outcome: CallOutcome, detail: String) {
+        withCall(id) { p, c, ctx in p.end(c, outcome: outcome, detail: detail, ctx) }
     }
+}
 
-    /// The INVITE failover order for a card (`CardConfig.inviteSequence`).
-    func inviteSequence(pbx pi: Int) -> FailoverSequence {
-        let card = pbxs[pi].card!
-        return card.config.inviteSequence(registeredWith: card.registration.registeredWith, preferred: card.health.preferredTarget(now: sim.now.ns))
+/// The world as the context of a PBX's calling side: engine events for its calls, identifiers
+/// unique in the run, the PBX's SIP stack on the simulated network, the public network, and the
+/// trace (the call rows go to the sink and to `onCallEnded`).
+final class WorldCallerContext: PBXCallerContext {
+    unowned let world: World
+    let pi: Int
+    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
+    private var pbx: PBXState { world.pbxs[pi] }
+
+    var now: SimTime { world.sim.now }
+    var noAnswerTimeout: SimTime { world.config.defaults.noAnswerTimeout }
+    var defaultHold: SimTime { world.config.defaults.hold }
+    func calendarNow() -> (weekday: Int, minute: Int) {
+        let t = world.config.startEpoch + world.sim.now.ns / 1_000_000_000
+        let day = Int((t >= 0 ? t : t - 86399) / 86400)
+        let sec = Int(t - Int64(day) * 86400)
+        return (((day + 4) % 7 + 7) % 7, sec / 60)
     }
-
-    func blockCheck(_ pi: Int) -> (String) -> Bool {
-        let health = pbxs[pi].card?.health
-        let now = sim.now.ns
-        return { ip in health?.isBlocked(ip, now: now) ?? false }
+    func newCallID() -> Int {
+        world.callCount += 1
+        world.callIndex[world.callCount] = pi
+        return world.callCount
     }
-
-    /// SIP settings of a call: its PBX's V-SIPGW card, or RFC defaults for a TIE call over an IP
-    /// gateway (addressed by the gateway's IP, caller ID = the extension).
-    func sipSettings(_ call: Call) -> (transport: Transport, timers: TimerPolicy, domain: String, callerNumber: String, actor: String) {
-        let p = pbxs[call.pbx]
-        if let gw = call.viaGateway { return (.udp, .rfcDefault, gw.ip, call.callerExt, "\(p.name)/IP-GW") }
-        let c = p.card!.config
-        return (c.transport, c.timers, c.sipDomain, c.numbers.first ?? call.callerExt, "\(p.name)/V-SIPGW")
+    func uniqueToken() -> String { String(world.nextID(), radix: 16) }
+    func newTag() -> String { world.newTag() }
+    func newBranch() -> String { world.newBranch() }
+    func scheduleNoAnswer(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.noAnswer(call: call), after: delay) }
+    func scheduleHangup(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.hangup(call: call), after: delay) }
+    func cancel(_ id: EventID) { world.sim.cancel(id) }
+    func stream(_ name: String) -> Xoshiro256 { world.streams.stream(name) }
+    func startTransaction(_ request: SIPMessage, owner: TxnOwner, to ip: String, port: Int, transport: Transport,
+                          timers: TimerPolicy, call: Int?, actor: String) -> Int {
+        world.startTransaction(request, owner: owner, from: pbx.ip, to: ip, port: port, transport: transport, timers: timers, call: call, actor: actor)
     }
-
-    /// A private number of a TIE route: the lowest-numbered gateway of the group that is available
-    /// (up, with a free channel) takes it; busy or unavailable gateways are passed over at once,
-    /// without a timeout (Panasonic §4.3.2.1, checklist 27). No reply within the group's timeout
-    /// ("about 4 seconds"), or no gateway at all: reroute to the public trunk (Quick Dial).
-    func routeTIE(_ call: Call, group: GatewayGroupConfig) {
-        let p = pbxs[call.pbx]
-        let actor = "\(p.name)/IP-GW"
-        for gw in group.gateways {
-            if !network.isUp(gw.ip) {
-                step(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id,
-                     fields: [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "unavailable")])
-                continue
-            }
-            if p.gatewayInUse[gw.name, default: 0] >= gw.channels {
-                step(.targetSkipped, actor, "gateway \(gw.name) busy (\(gw.channels) channels): next device", call: call.id,
-                     fields: [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "busy")])
-                continue
-            }
-            p.gatewayInUse[gw.name, default: 0] += 1
-            call.viaGateway = (gw.name, gw.ip)
-            call.route = .sip
-            call.phase = .sipTrying
-            step(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id, fields: [StepField("decision", "tie"), StepField("gateway_group", group.id), StepField("gateway", gw.name), StepField("ip", gw.ip)])
-            let router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
-                                    sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
-            let trunk = TrunkCall(id: call.id, router: router, rng: streams.stream("call-\(call.id)"))
-            call.trunk = trunk
-            trunk.start(trunkContext)
-            return
-        }
-        step(.reroute, p.name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id,
-             fields: [StepField("reason", "no gateway of group \(group.id) available")])
-        call.rerouted = true
-        startPublic(call)
+    func transaction(_ id: Int) -> Txn? { world.transactions[id] }
+    func abandonTransaction(_ id: Int) { world.abandonTransaction(id) }
+    func send(_ message: SIPMessage, to ip: String, port: Int, transport: Transport, call: Int, retransmission: Bool) {
+        world.sendSIP(message, from: pbx.ip, to: ip, dstPort: port, transport: transport, call: call, retransmission: retransmission)
     }
-
-    func releaseGateway(_ call: Call) {
-        guard let gw = call.viaGateway else { return }
-        pbxs[call.pbx].gatewayInUse[gw.name, default: 1] -= 1
-        call.viaGateway = nil
+    var ownNetworkUp: Bool { world.network.isUp(pbx.ip) }
+    func gatewayAvailable(_ ip: String) -> Bool { world.network.isUp(ip) }
+    func setCardState(_ s: CardState, reason: String) { world.setCardState(pbx: pi, s, reason: reason) }
+    var trunkContext: TrunkCallContext { world.trunkContext }
+    func publicSetup(call: Int, digits: String, telco: String) -> Bool {
+        guard let ti = world.publicNetwork.telco(named: telco) else { return false }
+        world.publicNetwork.setup(call: call, digits: digits, origin: .pbx(pi), originTelco: ti, at: ti, toll: false, world.publicNetworkContext)
+        return true
     }
-
-    @discardableResult
-    func sendInvite(_ call: Call, to target: RouteTarget) -> Int {
-        let p = pbxs[call.pbx]
-        let settings = sipSettings(call)
-        let domain = settings.domain
-        let callerNumber = settings.callerNumber
-        let localHP = hostPort(p.ip, 5060)
-        let invite = SIPMessage.invite(
-            requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
-            to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
-            localHostPort: localHP, localIP: p.ip, contactUser: callerNumber, branch: newBranch(), sessionID: UInt64(call.id))
-        call.lastInvite = invite
-        return startTransaction(invite, owner: .callInvite(call: call.id), from: p.ip, to: target.ip,
-                                port: target.port, transport: target.transport, timers: settings.timers,
-                                call: call.id, actor: settings.actor)
+    func publicRelease(call: Int) { world.publicNetwork.release(call: call, world.publicNetworkContext) }
+    var calleeContext: PBXCalleeContext { world.calleeContexts[pi] }
+    func answeredParty(of call: Int) -> String? { world.answeredParty[call] }
+    func callRecorded(_ record: CallRecord) {
+        world.sink.record(.callEnded(record))
+        world.onCallEnded?(record)
     }
-
-    func callFailoverTimer(_ id: Int, _ attempt: Int) {
-        guard let call = calls[id], let trunk = call.trunk else { return }
-        trunk.failoverTimerFired(attempt: attempt, at: sim.now.ns, trunkContext)
+    func forgotten(call: Int) {
+        world.callIndex[call] = nil
+        world.answeredParty[call] = nil
+        if let s = world.gatewayLegs.removeValue(forKey: call) { world.sipServers[s].callEnded(call) }
     }
-
-    func callResponse(_ id: Int, txn: Int, _ r: SIPMessage) {
-        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn, let code = r.statusCode else { return }
-        if code < 200 {
-            if code == 180 || code == 183 {
-                call.phase = .alerting
-                if call.alertedAt == nil { call.alertedAt = sim.now }
-            } else if call.phase == .sipTrying { call.phase = .sipProceeding }
-        } else if code < 300 {
-            call.dialog2xx = r
-        }
-        trunk.response(r, trunkContext)
+    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor, detail(), call: call, fields: fields())
     }
-
-    func callTransactionTimedOut(_ id: Int, txn: Int) {
-        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn else { return }
-        trunk.transactionFailed(timeout: true, trunkContext)
-    }
-
-    func callTransportFailed(_ id: Int, txn: Int) {
-        guard let call = calls[id], let trunk = call.trunk, trunk.inviteTxn == txn else { return }
-        trunk.transactionFailed(timeout: false, trunkContext)
-    }
-
-    /// The SIP call is answered: ACK the 2xx end to end, start the conversation.
-    func callConnected(_ call: Call) {
-        if let invite = call.lastInvite, let ok = call.dialog2xx {
-            call.ack = sendAck(for: ok, of: invite, pbx: call.pbx, call: call.id)
-        }
-        answered(call)
-    }
-
-    /// ACKs a 2xx to INVITE end to end, to the remote target, over the transport its Contact URI
-    /// names (RFC 3261 §12.2.1.1: a TLS trunk to the carrier does not make the far PBX speak
-    /// TLS); returns the ACK and where it went.
-    @discardableResult
-    func sendAck(for ok: SIPMessage, of invite: SIPMessage, pbx pi: Int, call: Int) -> (message: SIPMessage, ip: String, port: Int, transport: Transport) {
-        let p = pbxs[pi]
-        let (ip, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
-        let ack = invite.inDialogRequest("ACK", for: ok, branch: newBranch(), cseq: invite.cseq?.number ?? 1, transport: transport,
-                                         localHostPort: hostPort(p.ip, 5060))
-        sendSIP(ack, from: p.ip, to: ip, dstPort: port, transport: transport, call: call, retransmission: false)
-        return (ack, ip, port, transport)
-    }
-
-    /// A copy of the 2xx for a call this PBX placed (the far end did not get the ACK): ACK it
-    /// again, the same ACK (§13.2.2.4). A copy for a call already ended is absorbed.
-    func uacRetransmitted2xx(_ pi: Int, _ r: SIPMessage) {
-        guard let cid = r.callID, let id = sipCallToCall[cid], let call = calls[id], call.pbx == pi, let a = call.ack else { return }
-        step(.sipResponse, sipSettings(call).actor, "200 OK again (retransmitted 2xx): the ACK again", call: id,
-             fields: [StepField("code", 200), StepField("copy", 1)])
-        sendSIP(a.message, from: pbxs[pi].ip, to: a.ip, dstPort: a.port, transport: a.transport, call: id, retransmission: true)
-    }
-
-    func answered(_ call: Call) {
-        call.phase = .connected
-        call.answeredAt = sim.now
-        if let t = call.noAnswerTimer { sim.cancel(t); call.noAnswerTimer = nil }
-        if let e = pbxs[call.pbx].extensions[call.callerExt] { e.activity = .talking(call: call.id) }
-        call.hangupEvent = sim.schedule(.hangup(call: call.id), after: call.hold)
-    }
-
-    func splitHostPort(_ hp: String) -> (String, Int) { SIP.splitHostPort(hp) }
 }

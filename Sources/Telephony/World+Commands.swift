@@ -71,9 +71,9 @@ extension World {
             step(.hostState, "\(pbxs[pi].name)/\(e.number)", "phone \(mode.rawValue == "normal" ? "idle (normal)" : mode.rawValue)",
                  fields: [StepField("subject", "\(pbxs[pi].name)/\(e.number)"), StepField("change", "phone"), StepField("mode", mode.rawValue)])
         case .hangup(let id, true):
-            let ids = id.map { [$0] } ?? calls.keys.sorted()
+            let ids = id.map { [$0] } ?? callIndex.keys.sorted()
             for i in ids {
-                guard let call = calls[i], !call.recorded else { continue }
+                guard let call = call(i), !call.recorded else { continue }
                 guard call.answeredAt != nil else {
                     if id != nil { commandErrors.append("hangup \(i) callee: call \(i) is not answered; only its caller can give it up") }
                     continue
@@ -81,14 +81,16 @@ extension World {
                 calleeHangsUp(call)
             }
         case .hangup(let id, false):
-            let ids = id.map { [$0] } ?? calls.keys.sorted()
+            let ids = id.map { [$0] } ?? callIndex.keys.sorted()
             for i in ids {
-                guard let call = calls[i], !call.recorded else { continue }
-                if call.answeredAt != nil { hangup(call: i) } else {
-                    // Before a final response: CANCEL (now, or at the first provisional), and any
-                    // failover in progress stops.
-                    cancelPendingInvite(call)
-                    end(call, outcome: .abandoned, detail: "caller hung up before answer")
+                withCall(i) { p, call, ctx in
+                    guard !call.recorded else { return }
+                    if call.answeredAt != nil { p.hangup(call, ctx) } else {
+                        // Before a final response: CANCEL (now, or at the first provisional), and
+                        // any failover in progress stops.
+                        p.cancelPendingInvite(call, ctx)
+                        p.end(call, outcome: .abandoned, detail: "caller hung up before answer", ctx)
+                    }
                 }
             }
         }
@@ -105,8 +107,7 @@ extension World {
         }
         step(.callEnded, answeredParty[call.id] ?? "far end", "the called side hangs up (public network release)", call: call.id,
              fields: [StepField("side", "callee"), StepField("event", "hangup")])
-        call.releasedBy = "callee"
-        finish(call, outcome: .answered, keepOpen: false)
+        pbxs[call.pbx].farEndReleased(call, callerContexts[call.pbx])
     }
 
     /// A host that goes down or closes its SIP port loses its TLS connections: the next message

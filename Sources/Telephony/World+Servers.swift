@@ -43,11 +43,11 @@ final class WorldCarrierContext: CarrierContext {
         world.sim.schedule(.serverTxnExpiry(server: server.id, record: record), after: delay)
     }
     func publicNetworkCarrier(for number: String, call: Int?) -> String? {
-        guard let c = call, world.calls[c] != nil, let ti = world.publicNetwork.owner(of: number) else { return nil }
+        guard let c = call, world.callIndex[c] != nil, let ti = world.publicNetwork.owner(of: number) else { return nil }
         return world.telcos[ti].name
     }
     func handToPublicNetwork(call id: Int, number: String, server: CarrierServer) {
-        guard let c = world.calls[id], let ti = world.publicNetwork.owner(of: number) else { return }
+        guard let c = world.call(id), let ti = world.publicNetwork.owner(of: number) else { return }
         // The number's company takes the call as a toll call; local numbers are in the area of the
         // caller PBX's company.
         world.gatewayLegs[id] = server.id

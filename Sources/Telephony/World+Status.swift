@@ -5,7 +5,7 @@ import Trace
 extension World {
     /// A readable snapshot for the REPL's `status`: cards, registrations, trunks, hosts, calls.
     public func statusLines() -> [String] {
-        var out: [String] = ["time \(sim.now)   calls in progress \(calls.values.filter { !$0.recorded }.count)   events pending \(sim.queue.count)"]
+        var out: [String] = ["time \(sim.now)   calls in progress \(pbxs.reduce(0) { n, p in n + p.calls.values.filter { !$0.recorded }.count })   events pending \(sim.queue.count)"]
         out.append("PBXs:")
         for p in pbxs {
             var l = "  \(p.name) (\(p.ip))"
@@ -71,7 +71,7 @@ extension World {
 
     /// Numbers of calls placed so far, and whether each is still in progress.
     public var callIDs: [(id: Int, inProgress: Bool)] {
-        (1...max(1, callCount)).compactMap { id in id <= callCount ? (id, calls[id].map { !$0.recorded } ?? false) : nil }
+        (1...max(1, callCount)).compactMap { id in id <= callCount ? (id, call(id).map { !$0.recorded } ?? false) : nil }
     }
 
     /// A one-line view of a call in progress.
@@ -79,7 +79,7 @@ extension World {
     public func answeredParty(of call: Int) -> String? { answeredParty[call] }
 
     public func describeCall(_ id: Int) -> String? {
-        guard let c = calls[id], !c.recorded else { return nil }
+        guard let c = call(id), !c.recorded else { return nil }
         let p = pbxs[c.pbx]
         var s = "call \(id)  \(p.name)/\(c.callerExt) -> \(c.dialed)  \(c.phase)"
         if let r = c.route { s += " via \(r)" }

@@ -85,10 +85,10 @@ extension World {
 
     private func txnDelivered(_ id: Int, _ t: Txn, _ r: SIPMessage) {
         switch t.owner {
-        case .callInvite(let c): callResponse(c, txn: id, r)
-        case .callBye(let c): byeFinished(c)
+        case .callInvite(let c): withCall(c) { p, call, ctx in p.inviteResponse(call, txn: id, r, ctx) }
+        case .callBye(let c): withCall(c) { p, call, ctx in p.byeFinished(call, ctx) }
         case .callCancel, .proxyCancel, .uasBye: break
-        case .cancelledInvite(let c, let pi, _): cancelledInviteResponse(txn: id, call: c, pbx: pi, r)
+        case .cancelledInvite(let c, let pi, _): pbxs[pi].cancelledInviteResponse(txn: id, call: c, r, callerContexts[pi])
         case .register(let p): pbxs[p].card?.registration.response(txn: id, r, registrationContext(p))
         case .proxyInvite(let s, let up): proxyResponse(server: s, upstream: up, r)
         }
@@ -96,8 +96,8 @@ extension World {
 
     private func txnTimedOut(_ id: Int, _ t: Txn, _ timer: SIPTimer) {
         switch t.owner {
-        case .callInvite(let c): callTransactionTimedOut(c, txn: id)
-        case .callBye(let c): byeFinished(c)
+        case .callInvite(let c): withCall(c) { p, call, ctx in p.inviteFailed(call, txn: id, timeout: true, ctx) }
+        case .callBye(let c): withCall(c) { p, call, ctx in p.byeFinished(call, ctx) }
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "Timer F (408)", registrationContext(p))
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, txn: t, upstream: up, code: 408)
@@ -106,8 +106,8 @@ extension World {
 
     private func txnTransportFailed(_ id: Int, _ t: Txn) {
         switch t.owner {
-        case .callInvite(let c): callTransportFailed(c, txn: id)
-        case .callBye(let c): byeFinished(c)
+        case .callInvite(let c): withCall(c) { p, call, ctx in p.inviteFailed(call, txn: id, timeout: false, ctx) }
+        case .callBye(let c): withCall(c) { p, call, ctx in p.byeFinished(call, ctx) }
         case .callCancel, .cancelledInvite, .proxyCancel, .uasBye: break
         case .register(let p): pbxs[p].card?.registration.targetFailed(txn: id, reason: "transport error (503)", registrationContext(p))
         case .proxyInvite(let s, let up): proxyDownstreamFailed(server: s, txn: t, upstream: up, code: 503)

@@ -41,18 +41,17 @@ final class WorldUASContext: CardUASContext {
     func scheduleCollect(leg: Int, after delay: SimTime) { world.sim.schedule(.legCollect(pbx: pi, leg: leg), after: delay) }
     func cancel(_ id: EventID) { world.sim.cancel(id) }
     func isAnsweredCallPlacedHere(_ call: Int?) -> Bool {
-        guard let c = call.flatMap({ world.calls[$0] }) else { return false }
-        return c.pbx == pi && c.answeredAt != nil && !c.recorded
+        guard let c = call.flatMap({ pbx.calls[$0] }) else { return false }
+        return c.answeredAt != nil && !c.recorded
     }
     func farEndHungUp(call id: Int) {
-        guard let c = world.calls[id] else { return }
+        guard let c = pbx.calls[id] else { return }
         world.step(.callEnded, "\(pbx.name)/\(c.callerExt)", "BYE received: the called side hung up", call: c.id,
                    fields: [StepField("side", "caller"), StepField("event", "bye-received")])
-        c.releasedBy = "callee"
-        world.finish(c, outcome: .answered, keepOpen: false)
+        pbx.farEndReleased(c, world.callerContexts[pi])
     }
     func answered(call: Int?, by party: String) {
-        if let id = call, world.calls[id] != nil { world.answeredParty[id] = party }
+        if let id = call, world.callIndex[id] != nil { world.answeredParty[id] = party }
     }
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
         world.step(kind, actor, detail(), call: call, fields: fields())

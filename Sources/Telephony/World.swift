@@ -74,8 +74,10 @@ final class Txn {
     }
 }
 
-/// The simulated world: network, DNS, SIP servers, PBXs, telephone companies and the calls in
-/// progress, driven by the discrete-event engine. Models emit trace events to the sink.
+/// The simulated world: the registry of the site's nodes (the IP network, the DNS server, the
+/// carrier's SIP servers, the PBXs, the public network, the traffic sources) and the dispatcher
+/// of the engine's events and the network's packets to them, through one context per node kind.
+/// The nodes own their state and emit trace events to the sink.
 public final class World {
     public internal(set) var sim = Simulation<Event>()
     public let config: WorldConfig
@@ -98,7 +100,8 @@ public final class World {
     lazy var carrierContext = WorldCarrierContext(world: self)
     public internal(set) var pbxs: [PBXState] = []
     public let telcos: [TelcoConfig]
-    public internal(set) var calls: [Int: Call] = [:]
+    /// The calls in progress, by id: which PBX placed each (the call itself is that PBX's record).
+    var callIndex: [Int: Int] = [:]
     public internal(set) var callCount = 0
     /// The SIP stacks of the nodes (PBXs, carrier servers), and which is at which address.
     var stacks: [SIPStack] = []
@@ -111,12 +114,12 @@ public final class World {
     lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
     lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
     var idCounter: UInt64 = 0
-    /// The calls in progress by their SIP Call-ID (the calling PBX's own index, to ACK a 2xx copy).
-    var sipCallToCall: [String: Int] = [:]
     /// Per PBX, the context of its answering card (made once).
     lazy var uasContexts = pbxs.indices.map { WorldUASContext(world: self, pbx: $0) }
     /// Per PBX, the context of its receiving side for public-trunk and internal calls.
     lazy var calleeContexts = pbxs.indices.map { WorldCalleeContext(world: self, pbx: $0) }
+    /// Per PBX, the context of its calling side.
+    lazy var callerContexts = pbxs.indices.map { WorldCallerContext(world: self, pbx: $0) }
     /// Who answered each call in progress, as the answering node reported it (the trace's
     /// `answered_by`): an observation of the run, not part of any node's state.
     var answeredParty: [Int: String] = [:]
@@ -169,6 +172,7 @@ public final class World {
                 st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
             if pbxIndex[st.ip] == nil { pbxIndex[st.ip] = pbxs.count }
+            st.index = pbxs.count
             pbxs.append(st)
         }
     }
@@ -209,7 +213,7 @@ public final class World {
 
 
     /// True when nothing the scenario asked for is still to happen.
-    public var isQuiet: Bool { pendingScenarioEvents == 0 && calls.isEmpty }
+    public var isQuiet: Bool { pendingScenarioEvents == 0 && callIndex.isEmpty }
 
     /// Runs one event; false when the queue is empty or the next event is after `limit`.
     @discardableResult
@@ -266,7 +270,8 @@ public final class World {
         case .deliver(let id):
             if let p = network.arrive(packet: id, networkContext) { deliver(p) }
         case .txnTimer(let id, let timer): txnTimerFired(id, timer)
-        case .failoverTimer(let c, let attempt): callFailoverTimer(c, attempt)
+        case .failoverTimer(let c, let attempt):
+            withCall(c) { _, call, _ in call.trunk?.failoverTimerFired(attempt: attempt, at: sim.now.ns, trunkContext) }
         case .dnsTimeout(let p, let job, let attempt): dnsTimeout(pbx: p, job: job, attempt: attempt)
         case .command(let id):
             pendingScenarioEvents -= 1
@@ -279,8 +284,8 @@ public final class World {
         case .lineAnswer(let c): publicNetwork.lineAnswers(call: c, publicNetworkContext)
         case .calleeAnswer(let p, let c): pbxs[p].answer(call: c, calleeContexts[p])
         case .calleeRingTimeout(let p, let c): pbxs[p].ringTimeoutExpired(call: c, calleeContexts[p])
-        case .hangup(let c): hangup(call: c)
-        case .noAnswer(let c): callerGivesUp(c)
+        case .hangup(let c): withCall(c) { p, call, ctx in p.hangup(call, ctx) }
+        case .noAnswer(let c): withCall(c) { p, call, ctx in p.callerGivesUp(call, ctx) }
         case .pstn(let c, let s): pstnStep(call: c, s)
         case .blocklistExpiry(let p, let a): blocklistExpired(pbx: p, ip: addresses[a])
         case .serverTxnExpiry(let s, let r): sipServers[s].expire(record: r)
@@ -335,7 +340,7 @@ public final class World {
                 if let si = serverIndex[p.dstIP] {
                     sipServers[si].forward2xxCopy(msg, call: p.traceCall, carrierContext)
                 } else if let pi = pbxIndex[p.dstIP] {
-                    uacRetransmitted2xx(pi, msg)
+                    pbxs[pi].retransmitted2xx(msg, callerContexts[pi])
                 }
             }
             // Otherwise a late response for a transaction that is gone: absorbed.

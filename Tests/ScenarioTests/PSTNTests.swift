@@ -233,7 +233,7 @@ import SimCore
         let a = MemoryTraceSink(), b = MemoryTraceSink()
         let w = ScenarioRunner.makeWorld(s, sink: a)
         var maxInProgress = 0
-        while !w.isQuiet && w.step() { maxInProgress = max(maxInProgress, w.calls.count) }
+        while !w.isQuiet && w.step() { maxInProgress = max(maxInProgress, w.callsInProgress) }
         _ = ScenarioRunner.run(s, sink: b)
         #expect(a.calls.count == 300)
         #expect(a.events == b.events)
