@@ -33,6 +33,11 @@ public struct Packet: Sendable {
     public var srcPort: Int
     public var dstIP: String
     public var dstPort: Int
+    /// The two hosts by their index in the network (every packet in flight is between two hosts
+    /// of the network: a send to an unknown address is dropped at once), so that the receiving
+    /// node is found without hashing an address.
+    public var srcHost: Int
+    public var dstHost: Int
     public var payload: Payload
     /// The call the sender's trace attributes the packet to: trace correlation that travels with
     /// the packet (as a capture's annotation would), so that a receiver never reads the sender's
@@ -175,7 +180,7 @@ public struct Network {
         let lat = latency(si, di)
         if refused {
             if let b = msg.branch, msg.isRequest {
-                let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort,
+                let back = Packet(srcIP: dst, srcPort: dstPort, dstIP: src, dstPort: srcPort, srcHost: di!, dstHost: si!,
                                   payload: .unreachable(branch: b, method: msg.method ?? "", transport: transport))
                 transmit(back, after: lat + latency(di, si), ctx)
             }
@@ -191,7 +196,8 @@ public struct Network {
             ctx.record(.tlsConnect, name(ofIP: src), "TLS connection to \(hostPort(dst, dstPort)): handshake, one extra round trip (\(hs.durationString))", call: call,
                        [StepField("peer", hostPort(dst, dstPort)), StepField("handshake_ns", hs.ns)])
         }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: .sip(msg, transport: transport), traceCall: call),
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, srcHost: si!, dstHost: di!,
+                        payload: .sip(msg, transport: transport), traceCall: call),
                  after: lat + handshake, ctx)
     }
 
@@ -199,14 +205,15 @@ public struct Network {
     public mutating func sendDNS(_ payload: Payload, from src: String, srcPort: Int, to dst: String, dstPort: Int, _ ctx: NetworkContext) -> Bool {
         let si = index(of: src), di = index(of: dst)
         guard fate(si, di, reliable: false) == .delivered else { return false }
-        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, payload: payload), after: latency(si, di), ctx)
+        transmit(Packet(srcIP: src, srcPort: srcPort, dstIP: dst, dstPort: dstPort, srcHost: si!, dstHost: di!, payload: payload),
+                 after: latency(si, di), ctx)
         return true
     }
 
     /// Packet `id`'s time of arrival came: the packet, unless its destination went down in flight.
     public mutating func arrive(packet id: Int, _ ctx: NetworkContext) -> Packet? {
         guard let p = inFlight.removeValue(forKey: id) else { return nil }
-        guard isUp(p.dstIP) else {
+        guard hosts[p.dstHost].up else {
             ctx.record(.packetDropped, "network", "\(p.srcIP) -> \(p.dstIP): destination went down in flight", call: nil,
                        [StepField("src", p.srcIP), StepField("dst", p.dstIP), StepField("cause", "destination-down-in-flight")])
             return nil

@@ -35,6 +35,7 @@ extension World {
         let s = SIPStack(index: stacks.count)
         stacks.append(s)
         stackIndex[ip] = s.index
+        if let h = network.index(of: ip), atHost[h].stack == nil, network.hosts[h].ip == ip { atHost[h].stack = s.index }
         return s
     }
 

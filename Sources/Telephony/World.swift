@@ -87,6 +87,9 @@ public final class World {
     /// Nodes by address: what a packet to an address reaches.
     var serverIndex: [String: Int] = [:]
     var pbxIndex: [String: Int] = [:]
+    /// The same by host index (what a packet carries), with the SIP stack at each host.
+    struct HostNodes { var server: Int?; var pbx: Int?; var stack: Int? }
+    var atHost: [HostNodes] = []
     /// The public network (telephone companies, subscriber lines) and its context.
     let publicNetwork: PublicNetwork
     lazy var publicNetworkContext = WorldPublicNetworkContext(world: self)
@@ -175,6 +178,7 @@ public final class World {
             st.index = pbxs.count
             pbxs.append(st)
         }
+        atHost = network.hosts.map { h in HostNodes(server: serverIndex[h.ip], pbx: pbxIndex[h.ip], stack: nil) }
     }
 
     public var now: SimTime { sim.now }
@@ -314,9 +318,9 @@ public final class World {
             guard dnsServer?.hostIP == p.dstIP else { return }
             dnsServer!.receive(q, from: (p.srcIP, p.srcPort), dnsContext)
         case .dnsResponse(let r):
-            if let pi = pbxIndex[p.dstIP] { dnsAnswer(pbx: pi, r) }
+            if let pi = atHost[p.dstHost].pbx { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let method, let transport):
-            if let id = stackIndex[p.dstIP].flatMap({ stacks[$0].clientByKey[ClientTransaction.key(branch: branch, method: method)] }) {
+            if let id = atHost[p.dstHost].stack.flatMap({ stacks[$0].clientByKey[ClientTransaction.key(branch: branch, method: method)] }) {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
@@ -325,21 +329,22 @@ public final class World {
                 txnInput(id) { m, now in m.transportError(now: now) }
             }
         case .sip(let msg, let transport):
+            let nodes = atHost[p.dstHost]
             if msg.isRequest {
-                if let si = serverIndex[p.dstIP] {
+                if let si = nodes.server {
                     sipServers[si].receive(msg, from: (p.srcIP, p.srcPort), localPort: p.dstPort, transport: transport, call: p.traceCall, carrierContext)
-                } else if let pi = pbxIndex[p.dstIP] {
+                } else if let pi = nodes.pbx {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
-            } else if let b = msg.branch, let s = stackIndex[p.dstIP],
+            } else if let b = msg.branch, let s = nodes.stack,
                       let id = stacks[s].clientByKey[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
                 txnInput(id) { m, now in m.receive(msg, now: now) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
                 // A copy of a 2xx to INVITE whose client transaction has ended with the first one.
-                if let si = serverIndex[p.dstIP] {
+                if let si = nodes.server {
                     sipServers[si].forward2xxCopy(msg, call: p.traceCall, carrierContext)
-                } else if let pi = pbxIndex[p.dstIP] {
+                } else if let pi = nodes.pbx {
                     pbxs[pi].retransmitted2xx(msg, callerContexts[pi])
                 }
             }

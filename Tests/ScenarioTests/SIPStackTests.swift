@@ -39,11 +39,13 @@ import Trace
         #expect(before.state == .calling)
         // A 180 with that branch delivered to PBX-2: not PBX-1's transaction, nothing changes.
         let ringing = invite.response(180, toTag: "x")
-        world.deliver(Packet(srcIP: "192.0.2.10", srcPort: 5060, dstIP: pbx2, dstPort: 5060, payload: .sip(ringing, transport: .udp)))
+        world.deliver(Packet(srcIP: "192.0.2.10", srcPort: 5060, dstIP: pbx2, dstPort: 5060,
+                             srcHost: world.network.index(of: "192.0.2.10")!, dstHost: world.network.index(of: pbx2)!, payload: .sip(ringing, transport: .udp)))
         guard case .invite(let unchanged)? = world.transactions[id]?.machine else { Issue.record("transaction gone"); return }
         #expect(unchanged.state == .calling)
         // The same 180 at PBX-1: its transaction proceeds.
-        world.deliver(Packet(srcIP: "192.0.2.10", srcPort: 5060, dstIP: pbx1, dstPort: 5060, payload: .sip(ringing, transport: .udp)))
+        world.deliver(Packet(srcIP: "192.0.2.10", srcPort: 5060, dstIP: pbx1, dstPort: 5060,
+                             srcHost: world.network.index(of: "192.0.2.10")!, dstHost: world.network.index(of: pbx1)!, payload: .sip(ringing, transport: .udp)))
         guard case .invite(let after)? = world.transactions[id]?.machine else { Issue.record("transaction gone"); return }
         #expect(after.state == .proceeding)
     }
