@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbxsim", dependencies: ["PBXSimCLI"]),
-        .executableTarget(name: "pbxsim-bench", dependencies: ["Scenario", "Store", "Telephony", "Trace", "SimCore", "CSQLite"], path: "Benchmarks/pbxsim-bench"),
+        .executableTarget(name: "pbxsim-bench", dependencies: ["Scenario", "Store", "Telephony", "Trace", "SimCore", "SIP", "CSQLite"], path: "Benchmarks/pbxsim-bench"),
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SIP", "Trace"]),

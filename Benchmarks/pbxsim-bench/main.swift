@@ -3,6 +3,7 @@
 //   swift run -c release pbxsim-bench engine                 the engine alone: the hold model
 //   swift run -c release pbxsim-bench store SCENARIO [CALLS] the trace writer against a bare sqlite3 loop
 //   swift run -c release pbxsim-bench models SCENARIO [LEVEL] the models with a counting sink (events/s)
+//   swift run -c release pbxsim-bench parts                  the building blocks of one failover call, alone
 //
 // `python3 Benchmarks/bench.py` runs them all with the end-to-end runs and the SimPy peer, and
 // prints the ratios.
@@ -13,6 +14,7 @@ import Store
 import Telephony
 import Trace
 import SimCore
+import SIP
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -138,6 +140,51 @@ func store(_ path: String) throws {
     for p in [p1, p2] { for f in [p, p + "-wal", p + "-shm"] { try? FileManager.default.removeItem(atPath: f) } }
 }
 
+/// The building blocks of one failover call, each alone and timed over many repetitions: what a
+/// call costs in this design before anything is scheduled or looked up (issue 11's bound). A
+/// failover call builds three INVITEs and runs three INVITE client transactions (each one: the
+/// INVITE sent, three Timer A retransmissions in its 4 s, then abandoned at the failover).
+func parts() {
+    let n = 200_000
+    var keep = 0
+    // 1. Building an INVITE as a message of text headers with its SDP.
+    var t0 = now()
+    for i in 0..<n {
+        let m = SIPMessage.invite(requestURI: "sip:0123451011@itsp.example", from: "sip:0983451000@itsp.example", fromTag: "t\(i)",
+                                  to: "sip:0123451011@itsp.example", callID: "\(i)-1f@pbx1.example", cseq: 1, transport: .udp,
+                                  localHostPort: hostPort("198.51.100.1", 5060), localIP: "198.51.100.1", contactUser: "0983451000",
+                                  branch: "z9hG4bK-\(String(i, radix: 16))", sessionID: UInt64(i))
+        keep &+= m.headers.count
+    }
+    let inviteNs = (now() - t0) * 1e9 / Double(n)
+    // 2. One INVITE client transaction as the failover runs it, sans I/O: start, Timer A three
+    //    times (0.5, 1.5, 3.5 s), abandoned at 4 s.
+    let invite = SIPMessage.invite(requestURI: "sip:0123451011@itsp.example", from: "sip:0983451000@itsp.example", fromTag: "t",
+                                   to: "sip:0123451011@itsp.example", callID: "1-1f@pbx1.example", cseq: 1, transport: .udp,
+                                   localHostPort: "198.51.100.1:5060", localIP: "198.51.100.1", contactUser: "0983451000",
+                                   branch: "z9hG4bK-1", sessionID: 1)
+    t0 = now()
+    for _ in 0..<n {
+        var t = ClientTransaction(request: invite, transport: .udp, timers: .rfcDefault)
+        keep &+= t.start(now: 0).count
+        for at in [500_000_000, 1_500_000_000, 3_500_000_000] as [Int64] { keep &+= t.timerFired(.A, now: at).count }
+        keep &+= t.abandon().count
+    }
+    let txnNs = (now() - t0) * 1e9 / Double(n)
+    // 3. One lookup of an address in a map keyed by address (the kind made per packet and per
+    //    transaction input).
+    let addresses = (0..<64).map { "192.0.2.\($0)" }
+    var map: [String: Int] = [:]
+    for (i, a) in addresses.enumerated() { map[a] = i }
+    t0 = now()
+    for i in 0..<(n * 10) { keep &+= map[addresses[i & 63]] ?? 0 }
+    let lookupNs = (now() - t0) * 1e9 / Double(n * 10)
+    let perCall = 3 * (inviteNs + txnNs)
+    line([("bench", "\"parts\""), ("invite_build_ns", String(format: "%.0f", inviteNs)), ("invite_transaction_ns", String(format: "%.0f", txnNs)),
+          ("address_lookup_ns", String(format: "%.0f", lookupNs)), ("three_attempts_ns", String(format: "%.0f", perCall)),
+          ("checksum", "\(keep & 0xff)")])
+}
+
 let args = CommandLine.arguments
 switch args.count > 1 ? args[1] : "" {
 case "engine":
@@ -145,10 +192,12 @@ case "engine":
     engine(pending: 100_000, operations: 10_000_000)
 case "store" where args.count > 2:
     try store(args[2])
+case "parts":
+    parts()
 case "models" where args.count > 2:
     let levels = args.count > 3 ? [TraceLevel(rawValue: args[3]) ?? .calls] : TraceLevel.allCases
     for level in levels { try models(args[2], level: level) }
 default:
-    print("usage: pbxsim-bench engine | store SCENARIO | models SCENARIO   (python3 Benchmarks/bench.py runs everything)")
+    print("usage: pbxsim-bench engine | store SCENARIO | models SCENARIO [LEVEL] | parts   (python3 Benchmarks/bench.py runs everything)")
     exit(2)
 }

@@ -218,6 +218,8 @@ public final class PBXState {
         for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
     }
     public var name: String { config.name }
+    /// Its SIP address as Via and Contact write it.
+    lazy var localHostPort = hostPort(ip, 5060)
 
     /// The extension a called number reaches: its DID entry, else an extension of that number.
     func didMap(_ number: String) -> String? {
@@ -313,6 +315,7 @@ public final class Call {
     var sipCallID: String
     var fromTag: String
     var lastInvite: SIPMessage?
+    var lastInviteTransport: Transport?
     var dialog2xx: SIPMessage?
     /// The ACK sent for the 2xx and where it went: sent again for every copy of the 2xx (§13.2.2.4).
     var ack: (message: SIPMessage, ip: String, port: Int, transport: Transport)?

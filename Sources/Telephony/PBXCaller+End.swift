@@ -15,7 +15,7 @@ extension PBXState {
             let settings = sipSettings(call)
             let (to, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let bye = invite.inDialogRequest("BYE", for: ok, branch: ctx.newBranch(), cseq: 2, transport: transport,
-                                             localHostPort: hostPort(ip, 5060))
+                                             localHostPort: localHostPort)
             call.byeTxn = ctx.startTransaction(bye, owner: .callBye(call: call.id), to: to, port: port, transport: transport,
                                                timers: settings.timers, call: call.id, actor: settings.actor)
             finish(call, outcome: .answered, keepOpen: true, ctx)
@@ -80,7 +80,7 @@ extension PBXState {
         // The far end answered before the CANCEL reached it (§15): ACK the 2xx, then BYE.
         let (_, to, port, transport) = sendAck(for: r, of: x.request, call: id, ctx)
         let bye = x.request.inDialogRequest("BYE", for: r, branch: ctx.newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
-                                            localHostPort: hostPort(ip, 5060))
+                                            localHostPort: localHostPort)
         ctx.record(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id, [StepField("event", "2xx-crossed")])
         _ = ctx.startTransaction(bye, owner: .callCancel(call: id), to: to, port: port, transport: transport,
                                  timers: x.timers, call: id, actor: tx.actor)

@@ -198,13 +198,22 @@ extension PBXState {
     /// The INVITE of one attempt of a trunk call, in a new client transaction; its id.
     func sendInvite(_ call: Call, to target: RouteTarget, _ ctx: PBXCallerContext) -> Int {
         let settings = sipSettings(call)
-        let domain = settings.domain
-        let callerNumber = settings.callerNumber
-        let invite = SIPMessage.invite(
-            requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
-            to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
-            localHostPort: hostPort(ip, 5060), localIP: ip, contactUser: callerNumber, branch: ctx.newBranch(), sessionID: UInt64(call.id))
+        let invite: SIPMessage
+        if var previous = call.lastInvite, call.lastInviteTransport == target.transport {
+            // The next attempt of the same call over the same transport: the same INVITE with a new
+            // branch (built once per call, not once per attempt: issue 11's profile).
+            previous.setHeader("Via", SIPMessage.via(transport: target.transport, sentBy: localHostPort, branch: ctx.newBranch()))
+            invite = previous
+        } else {
+            let domain = settings.domain
+            let callerNumber = settings.callerNumber
+            invite = SIPMessage.invite(
+                requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
+                to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
+                localHostPort: localHostPort, localIP: ip, contactUser: callerNumber, branch: ctx.newBranch(), sessionID: UInt64(call.id))
+        }
         call.lastInvite = invite
+        call.lastInviteTransport = target.transport
         return ctx.startTransaction(invite, owner: .callInvite(call: call.id), to: target.ip, port: target.port,
                                     transport: target.transport, timers: settings.timers, call: call.id, actor: settings.actor)
     }
@@ -244,7 +253,7 @@ extension PBXState {
     func sendAck(for ok: SIPMessage, of invite: SIPMessage, call: Int, _ ctx: PBXCallerContext) -> (message: SIPMessage, ip: String, port: Int, transport: Transport) {
         let (to, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
         let ack = invite.inDialogRequest("ACK", for: ok, branch: ctx.newBranch(), cseq: invite.cseq?.number ?? 1, transport: transport,
-                                         localHostPort: hostPort(ip, 5060))
+                                         localHostPort: localHostPort)
         ctx.send(ack, to: to, port: port, transport: transport, call: call, retransmission: false)
         return (ack, to, port, transport)
     }

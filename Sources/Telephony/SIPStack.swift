@@ -45,7 +45,7 @@ extension World {
     var serverTransactions: ServerTransactions { ServerTransactions(world: self) }
 
     struct ClientTransactions {
-        unowned let world: World
+        unowned(unsafe) let world: World
         subscript(id: Int) -> Txn? {
             get { world.stacks[SIPStack.stackIndex(of: id)].clients[id] }
             nonmutating set { world.stacks[SIPStack.stackIndex(of: id)].clients[id] = newValue }
@@ -53,7 +53,7 @@ extension World {
     }
 
     struct ServerTransactions {
-        unowned let world: World
+        unowned(unsafe) let world: World
         subscript(id: Int) -> ServerTxnRecord? {
             get { world.stacks[SIPStack.stackIndex(of: id)].servers[id] }
             nonmutating set { world.stacks[SIPStack.stackIndex(of: id)].servers[id] = newValue }

@@ -48,7 +48,7 @@ extension World {
 /// unique in the run, the PBX's SIP stack on the simulated network, the public network, and the
 /// trace (the call rows go to the sink and to `onCallEnded`).
 final class WorldCallerContext: PBXCallerContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
     private var pbx: PBXState { world.pbxs[pi] }

@@ -7,7 +7,7 @@ import Trace
 /// simulated network to the site's DNS server, timeouts are engine events, results go to the call
 /// or the registration that asked.
 final class WorldResolverContext: ResolverContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
 
@@ -39,7 +39,7 @@ final class WorldResolverContext: ResolverContext {
 /// The world as the context of the site's DNS server: names of the simulated hosts, responses
 /// on the simulated network.
 final class WorldDNSContext: DNSServerContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     init(world: World) { self.world = world }
     func address(ofHostNamed name: String) -> String? { world.network.address(ofHostNamed: name) }
     func send(_ response: DNSResponse, from: String, to ip: String, port: Int) {

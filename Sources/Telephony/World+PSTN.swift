@@ -45,7 +45,7 @@ extension World {
 /// behind public trunks take the calls offered to them, and a failure or a release reaches the
 /// call's origin (the caller's PBX, or a carrier server's gateway).
 final class WorldPublicNetworkContext: PublicNetworkContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     init(world: World) { self.world = world }
     var now: SimTime { world.sim.now }
     func schedule(_ step: PSTNStep, call: Int, after delay: SimTime) -> EventID {
@@ -79,7 +79,7 @@ final class WorldPublicNetworkContext: PublicNetworkContext {
 /// timers are engine events, and ALERTING, CONNECT and failures travel back over the call's
 /// public-network path, or, for an internal call, straight to the same PBX's caller side.
 final class WorldCalleeContext: PBXCalleeContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
     var now: SimTime { world.sim.now }

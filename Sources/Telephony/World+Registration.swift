@@ -6,7 +6,7 @@ import Trace
 /// The world as the context of one card's registration node: its engine timers, the network's
 /// transactions, the PBX's stub resolver, the card's blocklist and the trace.
 final class WorldRegistrationContext: RegistrationContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
 

@@ -6,7 +6,7 @@ import Trace
 /// in the world's transaction layer, their packets on the simulated network, and a gateway
 /// server's calls on the simulated public network.
 final class WorldCarrierContext: CarrierContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     init(world: World) { self.world = world }
 
     var now: SimTime { world.sim.now }

@@ -6,7 +6,7 @@ import Glibc
 
 /// The world as the context of its traffic sources (`TrafficSource`).
 final class WorldTrafficContext: TrafficContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     init(world: World) { self.world = world }
     var now: SimTime { world.sim.now }
     func scheduleArrival(_ source: TrafficSource, at time: SimTime) {

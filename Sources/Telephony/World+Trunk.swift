@@ -7,7 +7,7 @@ import Trace
 /// simulated network's transactions, the PBX's stub resolver, the card's blocklist and fail-back,
 /// the public trunk for a reroute, and the trace.
 final class WorldTrunkContext: TrunkCallContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     init(world: World) { self.world = world }
 
     var nowNs: Int64 { world.sim.now.ns }

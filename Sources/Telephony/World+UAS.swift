@@ -5,7 +5,7 @@ import Trace
 /// The world as the context of a PBX's answering card (`CardUAS`): the PBX's SIP stack, engine
 /// events for its legs, and the calls the same PBX placed.
 final class WorldUASContext: CardUASContext {
-    unowned let world: World
+    unowned(unsafe) let world: World
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
     private var pbx: PBXState { world.pbxs[pi] }
