@@ -250,7 +250,7 @@ final class LiveTrunkContext: TrunkCallContext {
     func reroute(_ call: TrunkCall, reason: String) { if let c = card.calls[call.id] { card.rerouteDecided(c, reason: reason) } }
     func connected(_ call: TrunkCall, target: RouteTarget) {
         guard let c = card.calls[call.id] else { return }
-        // Fail-back `dns-ttl` (as World.noteConnected): new calls start here while the record lasts.
+        // Fail-back `dns-ttl` (as PBXState.noteConnected): new calls start here while the record lasts.
         if card.health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
            let until = card.health.connected(to: target, attempt: call.attempts,
                                                   recordExpires: (card.stub.cache.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? card.stub.cache.entries["A \(name)"])?.expires.ns) {
