@@ -16,26 +16,76 @@ struct RunOutput: Sendable {
     var events: [TraceEvent]
     var callCount: Int
     var endTime: SimTime
+    /// The trace's fingerprint, computed by the worker that simulated the run (off the writer).
+    var fingerprint: String
 }
 
-/// What the pipelined writer of `generate` has done (touched by one thread at a time: the writer
-/// while a chunk is written, the main thread after waiting for it).
-final class WriteState: @unchecked Sendable {
-    var written = 0
-    var failure: (Error, Int)?
-}
+/// The simulation side of `generate`: worker threads take run positions in order, one at a time,
+/// and leave each result for the writer, who takes them back in order. Workers wait while they
+/// are `ahead` runs beyond what is written (bounded memory) and stop when cancelled.
+final class RunPipeline: @unchecked Sendable {
+    typealias Outcome = Result<RunOutput?, ScenarioError>
+    private var mutex = pthread_mutex_t()
+    private var changed = pthread_cond_t()
+    private var next = 0
+    private var writtenUpTo = 0
+    private var cancelled = false
+    private var results: [Int: Outcome] = [:]
+    private let count: Int
+    private let ahead: Int
+    private let group = DispatchGroup()
 
-/// Hands values that are used by one thread at a time to the writer queue.
-struct Unchecked<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
+    init(count: Int, ahead: Int) {
+        self.count = count
+        self.ahead = ahead
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&changed, nil)
+    }
+    deinit { pthread_cond_destroy(&changed); pthread_mutex_destroy(&mutex) }
 
-final class OutputBox: @unchecked Sendable {
-    private var items: [Int: Result<RunOutput?, ScenarioError>] = [:]
-    private let lock = NSLockLike()
-    func put(_ i: Int, _ r: Result<RunOutput?, ScenarioError>) { lock.locked { items[i] = r } }
-    func take(_ i: Int) -> Result<RunOutput?, ScenarioError>? { lock.locked { items.removeValue(forKey: i) } }
+    private func locked<T>(_ body: () -> T) -> T { pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }; return body() }
+
+    /// Starts `workers` threads (serial queues: each its own thread) running `run` on positions.
+    func start(workers: Int, _ run: @escaping @Sendable (Int) -> Outcome) {
+        for w in 0..<workers {
+            DispatchQueue(label: "pbxsim.generate.worker-\(w)").async(group: group) { [self] in
+                while let k = claim() {
+                    let r = run(k)
+                    locked { results[k] = r; pthread_cond_broadcast(&changed) }
+                }
+            }
+        }
+    }
+
+    /// The next position to simulate; nil when there is none left or the pipeline is cancelled.
+    private func claim() -> Int? {
+        locked {
+            while !cancelled && next < count && next - writtenUpTo >= ahead { pthread_cond_wait(&changed, &mutex) }
+            guard !cancelled, next < count else { return nil }
+            next += 1
+            return next - 1
+        }
+    }
+
+    /// The results from position `k` on that are ready, in order (at least one: waits for it),
+    /// at most `max`.
+    func takeReady(from k: Int, max: Int) -> [Outcome] {
+        locked {
+            while results[k] == nil { pthread_cond_wait(&changed, &mutex) }
+            var out: [Outcome] = []
+            var j = k
+            while out.count < max, let r = results.removeValue(forKey: j) { out.append(r); j += 1 }
+            return out
+        }
+    }
+
+    /// The writer has written every position before `k`: workers may go further.
+    func written(upTo k: Int) { locked { writtenUpTo = k; pthread_cond_broadcast(&changed) } }
+
+    func cancel() { locked { cancelled = true; pthread_cond_broadcast(&changed) } }
+
+    /// Waits for the workers to finish their current run and stop.
+    func join() { group.wait() }
 }
 
 /// A pthread mutex (Foundation-free).
@@ -120,97 +170,75 @@ extension PBXSim {
             let progress = Progress(total: indices.count, label: "\(sw.name) seed \(seed)" + (shard.map { " shard \($0)" } ?? ""))
             let sweepHash = sweepFileHash
             let startedAt = startedAtTimestamp()
-            let batch = threads * 4
-            var pos = 0
-            // Writing is pipelined: one serial writer stores a chunk's runs while the next chunk is
-            // simulated by the --jobs workers.
-            let writerQueue = DispatchQueue(label: "pbxsim.generate.writer")
-            let writes = DispatchGroup()
-            let writeState = WriteState()
-            func stopOnWriteFailure() throws {
-                guard let (error, index) = writeState.failure else { return }
-                printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
-                           + "; run \(index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
-                try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(index + 1)")
-                throw ExitStatus(code: 3)
+            // The --jobs workers simulate runs, each taking the next one not yet taken (no barrier
+            // between batches); this thread writes them in run-index order as they are ready, up to
+            // `batch` runs per transaction (a failure or a kill loses at most those, which a rerun
+            // redoes). Workers stay at most `ahead` runs beyond the writer, so memory stays bounded.
+            let batch = 64
+            let pipeline = RunPipeline(count: indices.count, ahead: max(128, threads * 32))
+            let seed = self.seed
+            let todo = indices
+            pipeline.start(workers: threads) { k in
+                let i = todo[k]
+                if stopRequested() { return .success(nil) }
+                do {
+                    let (s, params) = try sw.scenario(run: i, seed: seed)
+                    let sink = MemoryTraceSink()
+                    let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
+                    world.runUntilQuiet(limit: SimTime.maxDuration, shouldStop: stopRequested)
+                    if stopRequested() { return .success(nil) }
+                    world.recordCallsInProgress()
+                    return .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
+                                              callCount: world.callCount, endTime: world.now,
+                                              fingerprint: TraceFingerprint.of(sink.events)))
+                } catch let e as ScenarioError {
+                    return .failure(e)
+                } catch {
+                    return .failure(ScenarioError(file: sw.file, line: nil, column: nil, key: "", message: "\(error)"))
+                }
             }
-            while pos < indices.count {
-                let chunk = Array(indices[pos..<min(indices.count, pos + batch)])
-                let box = OutputBox()
-                let seed = self.seed
-                // `threads` workers, each taking every threads-th run of the chunk: --jobs 1 runs
-                // them one after another on this thread (concurrentPerform alone would use every core).
-                DispatchQueue.concurrentPerform(iterations: min(threads, chunk.count)) { w in
-                  for k in stride(from: w, to: chunk.count, by: threads) {
-                    let i = chunk[k]
-                    do {
-                        let (s, params) = try sw.scenario(run: i, seed: seed)
-                        let sink = MemoryTraceSink()
-                        let world = ScenarioRunner.makeWorld(s, sink: sink, traceLevel: level)
-                        world.runUntilQuiet(limit: SimTime.maxDuration, shouldStop: stopRequested)
-                        if stopRequested() { box.put(k, .success(nil)); continue }
-                        world.recordCallsInProgress()
-                        box.put(k, .success(RunOutput(index: i, scenario: s, params: params, events: sink.events,
-                                                      callCount: world.callCount, endTime: world.now)))
-                    } catch let e as ScenarioError {
-                        box.put(k, .failure(e))
-                    } catch {
-                        box.put(k, .failure(ScenarioError(file: sw.file, line: nil, column: nil, key: "", message: "\(error)")))
-                    }
-                  }
-                }
+            defer { pipeline.cancel(); pipeline.join() }
+            var written = 0
+            var stopped = false
+            while written < indices.count && !stopped {
                 var outs: [RunOutput] = []
-                for k in chunk.indices {
-                    switch box.take(k)! {
+                for r in pipeline.takeReady(from: written, max: batch) {
+                    switch r {
                     case .failure(let e):
-                        writes.wait()
-                        printError("error: run \(chunk[k]): \(e)"); throw ExitStatus(code: 2)
+                        pipeline.cancel()
+                        printError("error: run \(todo[written + outs.count]): \(e)"); throw ExitStatus(code: 2)
                     case .success(let out?): outs.append(out)
-                    case .success(nil): break // stopped by a signal before it finished: not written
+                    case .success(nil): stopped = true // stopped by a signal before it finished: not written
                     }
+                    if stopped { break }
                 }
-                // The previous chunk must be written before this one (runs stay in index order);
-                // this chunk is written while the next one is simulated.
-                writes.wait()
-                try stopOnWriteFailure()
-                writes.enter()
-                let job = Unchecked((outs, store, self, progress))
-                writerQueue.async {
-                    let (outs, store, command, progress) = job.value
-                    // The chunk's runs in one transaction: its rows and run metadata commit
-                    // together (a failure or a kill loses at most this chunk, which a rerun redoes).
-                    var done = 0
-                    do {
-                        try store.transaction {
-                            for out in outs {
-                                do { try command.write(out, store: store, sweepHash: sweepHash, startedAt: startedAt) } catch {
-                                    writeState.failure = (error, out.index)
-                                    throw error
-                                }
-                                done += 1
-                            }
+                var failedAt: Int?
+                do {
+                    try store.transaction {
+                        for out in outs {
+                            failedAt = out.index
+                            try write(out, store: store, sweepHash: sweepHash, startedAt: startedAt)
                         }
-                        writeState.written += done
-                        progress.update(writeState.written)
-                    } catch {
-                        if writeState.failure == nil { writeState.failure = (error, outs.first?.index ?? 0) }
                     }
-                    writes.leave()
+                } catch {
+                    pipeline.cancel()
+                    let index = failedAt ?? todo[written]
+                    printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
+                               + "; run \(index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
+                    try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(index + 1)")
+                    throw ExitStatus(code: 3)
                 }
-                pos += chunk.count
-                if stopRequested() {
-                    writes.wait()
-                    try stopOnWriteFailure()
-                    let written = writeState.written
+                written += outs.count
+                pipeline.written(upTo: written)
+                progress.update(written)
+                if stopped || stopRequested() {
+                    pipeline.cancel()
                     progress.finish()
                     let (code, name) = stopStatus()
                     printError("stopped by \(name): \(written + done.count) of \(indices.count + done.count) run(s) are complete in \(db); run the same command again to resume")
                     throw ExitStatus(code: code)
                 }
             }
-            writes.wait()
-            try stopOnWriteFailure()
-            let written = writeState.written
             progress.finish()
             let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = ?", [.text(sweepHash)]) ?? 0
             print("made \(written) run(s)\(done.isEmpty ? "" : " (\(done.count) already there)"), \(calls) call(s) in all; \(db) is \(byteCount(fileBytes(db)))")
@@ -225,10 +253,11 @@ extension PBXSim {
             try store.recordHosts(runID, ScenarioRunner.hostRoles(s.world))
             try store.recordProvenance(runID, params: s.runParams + [("dataset_seed", String(seed)), ("trace_level", trace.rawValue)] + out.params,
                                        pbxConfigs: ScenarioRunner.pbxConfigJSON(s.world))
-            let sink = try store.makeSink(runID: runID)
+            // This thread is the writer: the rows go in as they are recorded, in the open transaction.
+            let sink = try store.makeSink(runID: runID, inline: true)
             for e in out.events { sink.record(e) }
             try sink.flush()
-            try store.recordFingerprint(runID, TraceFingerprint.of(out.events))
+            try store.recordFingerprint(runID, out.fingerprint)
             try store.finishRun(runID, status: "completed", endedAtUs: out.endTime.microseconds, calls: out.callCount)
         }
     }

@@ -33,10 +33,14 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     /// The first error met while recording; recording stops after it and `flush` rethrows it.
     public private(set) var error: Error?
 
-    init(store: TraceStore, runID: Int64, batchSize: Int) throws {
+    /// Rows are written in `record`, on the caller's thread (no writer queue).
+    let inline: Bool
+
+    init(store: TraceStore, runID: Int64, batchSize: Int, inline: Bool = false) throws {
         self.store = store
         self.runID = runID
         self.batchSize = batchSize
+        self.inline = inline
         insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
         insertMessage = try store.db.prepare("""
             INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id,
@@ -52,6 +56,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     }
 
     public func record(_ event: TraceEvent) {
+        if inline { write(event); return }
         chunk.append(event)
         if chunk.count >= SQLiteTraceSink.chunkSize { submit() }
     }
@@ -128,6 +133,11 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     }
 
     public func flush() throws {
+        if inline {
+            if let e = error { try? commit(); throw e }
+            try commit()
+            return
+        }
         submit()
         var failure: Error?
         writer.sync {

@@ -252,7 +252,7 @@ public final class TraceStore {
     /// Appends a `run` row (status `running`) and returns its id. `runID` forces the id (dataset
     /// generation uses run index + 1, so shards merge into the same ids as one big run).
     public func beginRun(_ info: RunInfo, runID: Int64? = nil) throws -> Int64 {
-        let s = try db.prepare("""
+        let s = try db.cached("""
             INSERT INTO run (run_id, scenario, seed, started_at, status, scenario_file, scenario_hash, pbxsim_version, tool,
                              sweep_file, sweep_hash, run_index, writer)
             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)
@@ -276,16 +276,16 @@ public final class TraceStore {
     /// Records per-run parameters (sweep draws) and per-PBX configuration (JSON).
     public func recordProvenance(_ runID: Int64, params: [(String, String)], pbxConfigs: [(String, String)]) throws {
         try transaction {
-            let p = try db.prepare("INSERT OR REPLACE INTO run_param (run_id, name, value) VALUES (?,?,?)")
+            let p = try db.cached("INSERT OR REPLACE INTO run_param (run_id, name, value) VALUES (?,?,?)")
             for (k, v) in params { p.bind(1, runID); p.bind(2, k); p.bind(3, v); try p.run() }
-            let c = try db.prepare("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
+            let c = try db.cached("INSERT OR REPLACE INTO pbx_config (run_id, pbx, config) VALUES (?,?,?)")
             for (k, v) in pbxConfigs { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
         }
     }
 
     /// Stores the run's trace fingerprint (`TraceFingerprint`).
     public func recordFingerprint(_ runID: Int64, _ fingerprint: String) throws {
-        let s = try db.prepare("UPDATE run SET fingerprint = ? WHERE run_id = ?")
+        let s = try db.cached("UPDATE run SET fingerprint = ? WHERE run_id = ?")
         s.bind(1, fingerprint)
         s.bind(2, runID)
         try s.run()
@@ -294,7 +294,7 @@ public final class TraceStore {
     public func finishRun(_ runID: Int64, status: String, endedAtUs: Int64, calls: Int) throws {
         // The writer is only needed while the run is written: clearing it keeps finished
         // databases identical from one generation to the next.
-        let s = try db.prepare("UPDATE run SET status = ?, ended_at_us = ?, calls = ?, writer = NULL WHERE run_id = ?")
+        let s = try db.cached("UPDATE run SET status = ?, ended_at_us = ?, calls = ?, writer = NULL WHERE run_id = ?")
         s.bind(1, status)
         s.bind(2, endedAtUs)
         s.bind(3, calls)
@@ -304,7 +304,7 @@ public final class TraceStore {
 
     public func recordExpectations(_ runID: Int64, _ rows: [(call: Int?, field: String, expected: String, actual: String, held: Bool)]) throws {
         try transaction {
-            let s = try db.prepare("INSERT INTO expectation (run_id, idx, call_id, field, expected, actual, held) VALUES (?,?,?,?,?,?,?)")
+            let s = try db.cached("INSERT INTO expectation (run_id, idx, call_id, field, expected, actual, held) VALUES (?,?,?,?,?,?,?)")
             for (i, r) in rows.enumerated() {
                 s.bind(1, runID); s.bind(2, i + 1); s.bind(3, r.call); s.bind(4, r.field); s.bind(5, r.expected)
                 s.bind(6, r.actual); s.bind(7, r.held ? 1 : 0)
@@ -317,7 +317,7 @@ public final class TraceStore {
     /// `dns`, `host`), so that readers can name the parties of a call.
     public func recordHosts(_ runID: Int64, _ hosts: [(name: String, ip: String, role: String)]) throws {
         try transaction {
-            let s = try db.prepare("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
+            let s = try db.cached("INSERT OR REPLACE INTO host (run_id, name, ip, role) VALUES (?,?,?,?)")
             for h in hosts {
                 s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
                 try s.run()
@@ -328,7 +328,7 @@ public final class TraceStore {
     /// Stores the run summary: one row per PBX (and `(all)`) and field.
     public func recordSummary(_ runID: Int64, _ rows: [(pbx: String, field: String, value: Double?)]) throws {
         try transaction {
-            let s = try db.prepare("INSERT OR REPLACE INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?)")
+            let s = try db.cached("INSERT OR REPLACE INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?)")
             for r in rows {
                 s.bind(1, runID); s.bind(2, r.pbx); s.bind(3, r.field)
                 if let v = r.value { sqlite3_bind_double_shim(s, 4, v) } else { s.bind(4, nil as Int64?) }
@@ -366,7 +366,10 @@ public final class TraceStore {
         }
     }
 
-    public func makeSink(runID: Int64, batchSize: Int = 20_000) throws -> SQLiteTraceSink {
-        try SQLiteTraceSink(store: self, runID: runID, batchSize: batchSize)
+    /// A sink for a run's trace. `inline`: rows are written on the caller's thread as they are
+    /// recorded (for a caller that is itself a writer thread, as `generate`'s is; the default hands
+    /// them to a writer thread of the sink's own, so that a simulation and SQLite use two cores).
+    public func makeSink(runID: Int64, batchSize: Int = 20_000, inline: Bool = false) throws -> SQLiteTraceSink {
+        try SQLiteTraceSink(store: self, runID: runID, batchSize: batchSize, inline: inline)
     }
 }
