@@ -89,6 +89,14 @@ def main():
     for e in jline(out):
         print(f"engine, hold model, {e['pending']:>7,} pending: {e['events_per_s']:>11,} events/s")
 
+    # The building blocks of one failover call, alone (the floor of this design's cost per call).
+    _, _, out = timed([BENCH, "parts"])
+    p = jline(out)[0]
+    budget = 1e9 / (10 * peer["calls_per_s"])
+    print(f"one failover call's parts: INVITEs {p['call_invites_ns']:,} ns, 3 INVITE transactions {3 * p['invite_transaction_ns']:,} ns, "
+          f"19 engine events {19 * p['engine_event_ns']:,} ns: {p['per_call_floor_ns'] / 1000:.1f} us a call, "
+          f"against {budget / 1000:.1f} us a call for 10 x the peer")
+
     # End to end.
     print(f"\n{'callers':>8} {'trace':>6} {'calls':>9} {'calls/s':>9} {'x peer':>7} {'events/s':>10} {'rows/s':>9} "
           f"{'peak MB':>8} {'B/call':>7}")
