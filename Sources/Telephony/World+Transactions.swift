@@ -21,14 +21,12 @@ extension World {
     func txnInput(_ id: Int, _ input: (inout ClientTransaction, Int64) -> [TransactionAction]) {
         guard let t = transactions[id] else { return }
         let actions = input(&t.machine, sim.now.ns)
-        transactions[id] = t
-        perform(actions, txn: id)
+        perform(actions, t, txn: id)
     }
 
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
         guard let t = transactions[id] else { return }
         t.timers[timer] = nil
-        transactions[id] = t
         step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID,
              fields: [StepField("timer", timer.rawValue), StepField("branch", branchOf(t))])
         txnInput(id) { m, now in m.timerFired(timer, now: now) }
@@ -44,9 +42,11 @@ extension World {
         txnInput(id) { m, _ in m.abandon() }
     }
 
-    private func perform(_ actions: [TransactionAction], txn id: Int) {
+    /// Performs a transaction's actions. `t` is the transaction's record (a reference, looked up
+    /// once); an action that ends it (the TU abandons it on a response) stops the rest.
+    private func perform(_ actions: [TransactionAction], _ t: Txn, txn id: Int) {
         for a in actions {
-            guard let t = transactions[id] else { return }
+            if t.removed { return }
             switch a {
             case .send(let msg, let re):
                 sendSIP(msg, from: t.localIP, to: t.remoteIP, dstPort: t.remotePort, transport: t.machine.transport,
@@ -54,9 +54,8 @@ extension World {
             case .startTimer(let timer, let at):
                 if let old = t.timers[timer] { sim.cancel(old) }
                 t.timers[timer] = sim.schedule(.txnTimer(txn: id, timer: timer), at: SimTime(ns: max(at, sim.now.ns)))
-                transactions[id] = t
             case .cancelTimer(let timer):
-                if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old); transactions[id] = t }
+                if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old) }
             case .stateChanged(let from, let to):
                 step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID,
                      fields: [StepField("transaction", txnKindName(t)), StepField("branch", branchOf(t)), StepField("from", from), StepField("to", to)])
@@ -68,7 +67,8 @@ extension World {
                 txnTransportFailed(id, t)
             }
         }
-        if let t = transactions[id], isTerminated(t) {
+        if !t.removed, isTerminated(t) {
+            t.removed = true
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
             let stack = stacks[SIPStack.stackIndex(of: id)]

@@ -67,6 +67,8 @@ final class Txn {
     var timers = TimerSlots()
     var callID: Int?
     var actor: String
+    /// The transaction has ended and left its stack.
+    var removed = false
 
     init(machine: ClientTransaction, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String) {
         self.machine = machine; self.owner = owner; self.localIP = localIP; self.remoteIP = remoteIP
