@@ -125,6 +125,22 @@ def main():
                 elif not (level == "full" and callers == 2000 and calls == n):
                     os.remove(db)
 
+    # Flat in the size of the site: the models alone on the 2,000- and 9,000-caller workloads,
+    # interleaved (this machine's noise between two runs is larger than the difference), medians.
+    flat = {2000: [], 9000: []}
+    flat_yaml = {}
+    for callers in (2000, 9000):
+        flat_yaml[callers] = os.path.join(tmp, f"flat-{callers}.yaml")
+        with open(flat_yaml[callers], "w") as f:
+            f.write(workload.scenario(min(n, 20_000), callers))
+    for _ in range(5):
+        for callers in (2000, 9000):
+            _, _, out = timed([BENCH, "models", flat_yaml[callers], "calls"])
+            flat[callers].append(jline(out)[0]["calls_per_s"])
+    m2, m9 = sorted(flat[2000])[2], sorted(flat[9000])[2]
+    print(f"\nflat: models alone at --trace calls, 5 interleaved pairs, medians: {m2:,} calls/s with 2,000 callers, "
+          f"{m9:,} with 9,000 ({(m9 - m2) / m2 * 100:+.1f} %)")
+
     # The store against a bare loop.
     yaml = os.path.join(tmp, "store.yaml")
     with open(yaml, "w") as f:
