@@ -222,9 +222,12 @@ extension PBXSim {
                     }
                 } catch {
                     pipeline.cancel()
+                    // The batch's transaction rolled back: none of its runs is in the database.
                     let index = failedAt ?? todo[written]
+                    let ids = outs.map { $0.index + 1 }
                     printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
-                               + "; run \(index + 1) is incomplete (run the same command again to redo it), earlier runs are intact")
+                               + " while writing run \(index + 1); its batch of \(ids.count) run(s) (ids \(ids.first ?? index + 1)-\(ids.last ?? index + 1)) is not written,"
+                               + " the \(written + done.count) run(s) before it are intact; run the same command again to write the rest")
                     try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(index + 1)")
                     throw ExitStatus(code: 3)
                 }

@@ -325,6 +325,29 @@ import Trace
         #expect(try d.scalarInt("SELECT count(*) FROM call WHERE run_id = 1") == 1)
     }
 
+    /// `generate` into a database that reaches its size limit stops with exit 3 and says which
+    /// runs are written: the batch it was writing rolled back whole, the runs before it are
+    /// complete and intact, and the same command with room finishes the rest.
+    @Test func generateIntoAFullDatabaseKeepsTheRunsBefore() throws {
+        let db = tempPath("gen-full.sqlite")
+        let sweep = packageRoot.appendingPathComponent("sweeps/failover.yaml").path
+        let r = try runCLI(["generate", sweep, "--runs", "400", "--jobs", "2", "--db", db, "--max-db-size", "2M"])
+        #expect(r.status == 3 && r.err.contains("size limit") && r.err.contains("is not written"), "\(r.err)")
+        let d = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(try d.rows("PRAGMA integrity_check").first?[0] == "ok")
+        let completed = try d.scalarInt("SELECT count(*) FROM run WHERE status = 'completed'") ?? -1
+        #expect(completed > 0 && completed < 400)
+        // The message names how many runs before the failed batch are intact, and they are.
+        #expect(r.err.contains("the \(completed) run(s) before it are intact"), "\(r.err)")
+        // Completed runs are the first ones, in order, each with its call rows.
+        #expect(try d.scalarInt("SELECT max(run_id) FROM run WHERE status = 'completed'") == completed)
+        #expect(try d.scalarInt("SELECT count(DISTINCT run_id) FROM call") == completed)
+        let again = try runCLI(["generate", sweep, "--runs", "400", "--jobs", "2", "--db", db])
+        #expect(again.status == 0 && again.out.contains("resuming: \(completed) of 400"), "\(again.out)\(again.err)")
+        let e = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(try e.scalarInt("SELECT count(*) FROM run WHERE status = 'completed'") == 400)
+    }
+
     /// A SIP message larger than a UDP datagram is refused by name in a pcap export.
     @Test func pcapRefusesOversizedMessages() throws {
         let db = tempPath("big-message.sqlite")
