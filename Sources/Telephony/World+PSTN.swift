@@ -111,7 +111,10 @@ final class WorldCalleeContext: PBXCalleeContext {
         }
     }
     func ringTimedOut(call: Int) {
-        world.endCall(call, outcome: .noAnswer, detail: "ring timeout")
+        // Over the public network the failure goes to the call's origin: the caller's PBX ends the
+        // call, a carrier's gateway answers its INVITE with 480 (as a DISCONNECT for no answer
+        // would make it); an internal call ends at once.
+        failed(call: call, outcome: .noAnswer, detail: "ring timeout")
     }
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
         world.step(kind, actor, detail(), call: call, fields: fields())
