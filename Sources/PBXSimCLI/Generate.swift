@@ -197,6 +197,7 @@ extension PBXSim {
                     return .failure(ScenarioError(file: sw.file, line: nil, column: nil, key: "", message: "\(error)"))
                 }
             }
+            // Every way out (done, a failure, a signal) stops the workers and waits for them.
             defer { pipeline.cancel(); pipeline.join() }
             var written = 0
             var stopped = false
@@ -205,7 +206,6 @@ extension PBXSim {
                 for r in pipeline.takeReady(from: written, max: batch) {
                     switch r {
                     case .failure(let e):
-                        pipeline.cancel()
                         printError("error: run \(todo[written + outs.count]): \(e)"); throw ExitStatus(code: 2)
                     case .success(let out?): outs.append(out)
                     case .success(nil): stopped = true // stopped by a signal before it finished: not written
@@ -221,21 +221,18 @@ extension PBXSim {
                         }
                     }
                 } catch {
-                    pipeline.cancel()
                     // The batch's transaction rolled back: none of its runs is in the database.
                     let index = failedAt ?? todo[written]
                     let ids = outs.map { $0.index + 1 }
                     printError("error: " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
                                + " while writing run \(index + 1); its batch of \(ids.count) run(s) (ids \(ids.first ?? index + 1)-\(ids.last ?? index + 1)) is not written,"
                                + " the \(written + done.count) run(s) before it are intact; run the same command again to write the rest")
-                    try? store.db.execute("UPDATE run SET status = 'interrupted' WHERE run_id = \(index + 1)")
                     throw ExitStatus(code: 3)
                 }
                 written += outs.count
                 pipeline.written(upTo: written)
                 progress.update(written)
                 if stopped || stopRequested() {
-                    pipeline.cancel()
                     progress.finish()
                     let (code, name) = stopStatus()
                     printError("stopped by \(name): \(written + done.count) of \(indices.count + done.count) run(s) are complete in \(db); run the same command again to resume")

@@ -56,13 +56,6 @@ public protocol NetworkContext: AnyObject {
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField])
 }
 
-/// Two host addresses in a fixed order: the key of a connection between them.
-struct HostPair: Hashable {
-    let a: String, b: String
-    init(_ x: String, _ y: String) { if x < y { a = x; b = y } else { a = y; b = x } }
-    func involves(_ ip: String) -> Bool { a == ip || b == ip }
-}
-
 /// The IP network (a node): hosts by address (interned as indices), one-way latency, loss,
 /// outages, partitions, the packets in flight and the open TLS connections. It decides at send
 /// time whether and when a packet arrives, keeps it until then, and hands it over on arrival
@@ -79,9 +72,9 @@ public struct Network {
     /// Packets on the wire, by id.
     private var inFlight: [Int: Packet] = [:]
     private var packetCounter = 0
-    /// Open TLS connections, by unordered pair of host addresses: the first message between two
-    /// hosts pays the TCP and TLS handshake, later ones (both ways) reuse the connection.
-    private var tlsConnections: Set<HostPair> = []
+    /// Open TLS connections, by unordered pair of hosts (by index, as partitions are): the first
+    /// message between two hosts pays the TCP and TLS handshake, later ones (both ways) reuse it.
+    private var tlsConnections: Set<Int64> = []
 
     public init(latency: SimTime, rng: Xoshiro256) {
         self.latency = latency
@@ -188,7 +181,7 @@ public struct Network {
         }
         guard delivered else { return }
         var handshake = SimTime.zero
-        if transport == .tls, tlsConnections.insert(HostPair(src, dst)).inserted {
+        if transport == .tls, tlsConnections.insert(Self.pairKey(si!, di!)).inserted {
             // A new TLS connection: the TCP and TLS handshakes are modelled as one extra round trip
             // before the message can go (no crypto, no session resumption).
             handshake = lat + latency(di, si)
@@ -221,9 +214,11 @@ public struct Network {
         return p
     }
 
-    /// A host that goes down or closes its SIP port loses its TLS connections: the next message
-    /// to it pays the handshake again.
-    public mutating func dropConnections(of ips: Set<String>) {
-        tlsConnections = tlsConnections.filter { pair in !ips.contains(where: pair.involves) }
+    /// Hosts (by name or address) that go down or close their SIP port lose their TLS
+    /// connections: the next message to them pays the handshake again.
+    public mutating func dropConnections(of hosts: [String]) {
+        let gone = Set(hosts.compactMap { index(of: $0) }.map(Int64.init))
+        guard !gone.isEmpty else { return }
+        tlsConnections = tlsConnections.filter { !gone.contains($0 >> 32) && !gone.contains($0 & 0xffff_ffff) }
     }
 }

@@ -175,8 +175,8 @@ extension PBXState {
     /// at the failover that ended with a live answer from a later target, that is any response
     /// but 408, 503 or a transport error (a 486 through the secondary proves it alive), not only
     /// when a call connects there.
-    func noteAlive(target: RouteTarget, attempt: Int, call: Int, now: SimTime, _ ctx: PBXCallerContext) {
-        guard let card, let until = card.health.liveAnswer(from: target, attempt: attempt, now: now.ns) else { return }
+    func noteAlive(target: RouteTarget, attempt: Int, call: Int, _ ctx: PBXCallerContext) {
+        guard let card, let until = card.health.liveAnswer(from: target, attempt: attempt, now: ctx.now.ns) else { return }
         ctx.record(.failover, "\(name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call,
                    [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
@@ -186,11 +186,11 @@ extension PBXState {
     func noteConnected(target: RouteTarget, attempt: Int, call: Int, _ ctx: PBXCallerContext) {
         guard let card, card.health.failback == .dnsTTL else { return }
         var expires: Int64?
-        if case .dns(let name, _) = target.origin {
-            expires = (resolver.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? resolver.entries["A \(name)"])?.expires.ns
+        if case .dns(let dnsName, _) = target.origin {
+            expires = (resolver.entries["SRV \(target.transport.srvPrefix)\(dnsName)"] ?? resolver.entries["A \(dnsName)"])?.expires.ns
         }
         guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: expires) else { return }
-        ctx.record(.failover, "\(self.name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
+        ctx.record(.failover, "\(name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
                    [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
 }

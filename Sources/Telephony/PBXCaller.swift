@@ -69,7 +69,7 @@ extension PBXState {
         calls[id] = call
         callBySIPCallID[call.sipCallID] = id
         let caller = "\(name)/\(ext.number)"
-        ctx.record(.callPlaced, caller, "dials \(number)", call: id, [StepField("dialed", number), StepField("digits", phoneDigits(number))])
+        ctx.record(.callPlaced, caller, "dials \(number)", call: id, [StepField("dialed", number), StepField("digits", call.digits)])
         guard ext.activity == .idle else {
             end(call, outcome: .failed, detail: "caller \(caller) is already in a call", ctx)
             return call
@@ -130,9 +130,13 @@ extension PBXState {
         ctx.record(.routeSelected, name, "SIP trunk (V-SIPGW, \(card.config.transport.rawValue))", call: call.id, [StepField("decision", "sip"), StepField("transport", card.config.transport.rawValue)])
         call.route = .sip
         call.phase = .sipTrying
-        let router = CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns, reroutePolicy: card.config.reroutePolicy),
-                                sequence: card.config.inviteSequence(registeredWith: card.registration.registeredWith,
-                                                                     preferred: card.health.preferredTarget(now: ctx.now.ns)))
+        startTrunk(call, CallRouter(config: .init(inviteTimeout: card.config.inviteTimeout?.ns, reroutePolicy: card.config.reroutePolicy),
+                                    sequence: card.config.inviteSequence(registeredWith: card.registration.registeredWith,
+                                                                         preferred: card.health.preferredTarget(now: ctx.now.ns))), ctx)
+    }
+
+    /// The call's trunk node (`TrunkCall`) with its router, started: the SIP trunk or a TIE gateway.
+    private func startTrunk(_ call: Call, _ router: CallRouter, _ ctx: PBXCallerContext) {
         let trunk = TrunkCall(id: call.id, router: router, rng: ctx.stream("call-\(call.id)"))
         call.trunk = trunk
         trunk.start(ctx.trunkContext)
@@ -174,11 +178,8 @@ extension PBXState {
             call.route = .sip
             call.phase = .sipTrying
             ctx.record(.routeSelected, actor, "TIE call over gateway group \(group.id): gateway \(gw.name) (\(gw.ip))", call: call.id, [StepField("decision", "tie"), StepField("gateway_group", group.id), StepField("gateway", gw.name), StepField("ip", gw.ip)])
-            let router = CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
-                                    sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)]))
-            let trunk = TrunkCall(id: call.id, router: router, rng: ctx.stream("call-\(call.id)"))
-            call.trunk = trunk
-            trunk.start(ctx.trunkContext)
+            startTrunk(call, CallRouter(config: .init(inviteTimeout: group.timeout.ns, reroutePolicy: .failures),
+                                        sequence: FailoverSequence(stages: [.address(gw.ip, port: nil, origin: .configured)])), ctx)
             return
         }
         ctx.record(.reroute, name, "no gateway of group \(group.id) available: reroute to the public trunk", call: call.id,

@@ -193,14 +193,10 @@ public final class PublicNetwork {
         send(.connect, call: id, after: delay(of: id), ctx)
     }
 
-    /// The PBX the call was offered to alerts (its extension rings): ALERTING travels back.
-    public func alerting(call id: Int, _ ctx: PublicNetworkContext) {
-        send(.alerting, call: id, after: delay(of: id), ctx)
-    }
-
-    /// The PBX the call was offered to connects (its extension answered): CONNECT travels back.
-    public func connect(call id: Int, _ ctx: PublicNetworkContext) {
-        send(.connect, call: id, after: delay(of: id), ctx)
+    /// The PBX the call was offered to sends ALERTING (its extension rings) or CONNECT (it
+    /// answered): the message travels back over the call's path.
+    public func progress(_ step: PSTNStep, call id: Int, _ ctx: PublicNetworkContext) {
+        send(step, call: id, after: delay(of: id), ctx)
     }
 
     /// The call fails in the network or at the PBX it was offered to. A gateway's call leaves the

@@ -86,7 +86,7 @@ final class WorldCallerContext: PBXCallerContext {
     var ownNetworkUp: Bool { world.network.isUp(pbx.ip) }
     func gatewayAvailable(_ ip: String) -> Bool { world.network.isUp(ip) }
     func setCardState(_ s: CardState, reason: String) { world.setCardState(pbx: pi, s, reason: reason) }
-    var trunkContext: TrunkCallContext { world.trunkContext }
+    var trunkContext: TrunkCallContext { world.trunkContexts[pi] }
     func publicSetup(call: Int, digits: String, telco: String) -> Bool {
         guard let ti = world.publicNetwork.telco(named: telco) else { return false }
         world.publicNetwork.setup(call: call, digits: digits, origin: .pbx(pi), originTelco: ti, at: ti, toll: false, world.publicNetworkContext)

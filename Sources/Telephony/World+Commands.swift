@@ -10,7 +10,7 @@ extension World {
             dial(ref, number: number, hold: hold)
         case .down(let hosts):
             for h in hosts { setHost(h, "down", change: "down") { $0.up = false; $0.refusesSIP = false } }
-            dropConnections(of: hosts)
+            network.dropConnections(of: hosts)
             for (i, p) in pbxs.enumerated() where hosts.contains(where: { network.index(of: $0) == network.index(of: p.ip) }) {
                 setCardState(pbx: i, .fault, reason: "own network unreachable")
             }
@@ -26,7 +26,7 @@ extension World {
             }
         case .refuse(let hosts):
             for h in hosts { setHost(h, "up, SIP port closed (refuses)", change: "refuse") { $0.up = true; $0.refusesSIP = true } }
-            dropConnections(of: hosts)
+            network.dropConnections(of: hosts)
         case .partition(let a, let b):
             network.partition(a, b)
             func names(_ hs: [String]) -> String { hs.map { network.host($0)?.name ?? $0 }.joined(separator: ", ") }
@@ -108,13 +108,6 @@ extension World {
         step(.callEnded, answeredParty[call.id] ?? "far end", "the called side hangs up (public network release)", call: call.id,
              fields: [StepField("side", "callee"), StepField("event", "hangup")])
         pbxs[call.pbx].farEndReleased(call, callerContexts[call.pbx])
-    }
-
-    /// A host that goes down or closes its SIP port loses its TLS connections: the next message
-    /// to it pays the handshake again.
-    private func dropConnections(of hosts: [String]) {
-        let ips = Set(hosts.compactMap { network.ip(of: $0) })
-        network.dropConnections(of: ips)
     }
 
     private func setHost(_ h: String, _ what: String, change kind: String, extra: [StepField] = [], _ change: (inout Host) -> Void) {

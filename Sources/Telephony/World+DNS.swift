@@ -29,7 +29,7 @@ final class WorldResolverContext: ResolverContext {
     func finished(_ requester: ResolveRequester, name: String, result: Resolution) {
         switch requester {
         case .call(let c):
-            world.pbxs[pi].calls[c]?.trunk?.resolved(result, for: name, world.trunkContext)
+            world.pbxs[pi].calls[c]?.trunk?.resolved(result, for: name, world.trunkContexts[pi])
         case .registration(let p):
             world.pbxs[p].card?.registration.resolved(result, for: name, world.registrationContext(p))
         }

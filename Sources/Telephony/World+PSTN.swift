@@ -12,18 +12,12 @@ extension World {
         switch s {
         case .arriveTelco(let ti, let toll):
             publicNetwork.arrive(call: id, telco: ti, toll: toll, publicNetworkContext)
-        case .alerting:
+        case .alerting, .connect:
             if case .gateway(let server)? = publicNetwork.origin(of: id) {
-                sipServers[server].publicNetworkProgress(call: id, code: 180, carrierContext)
-                return
+                sipServers[server].publicNetworkProgress(call: id, code: s == .connect ? 200 : 180, carrierContext)
+            } else {
+                withCall(id) { p, c, ctx in p.publicProgress(c, s, ctx) }
             }
-            withCall(id) { p, c, ctx in p.publicProgress(c, .alerting, ctx) }
-        case .connect:
-            if case .gateway(let server)? = publicNetwork.origin(of: id) {
-                sipServers[server].publicNetworkProgress(call: id, code: 200, carrierContext)
-                return
-            }
-            withCall(id) { p, c, ctx in p.publicProgress(c, .connect, ctx) }
         }
     }
 
@@ -95,8 +89,7 @@ final class WorldCalleeContext: PBXCalleeContext {
     }
     private func progress(_ step: PSTNStep, call: Int) {
         if world.publicNetwork.carries(call) {
-            if case .alerting = step { world.publicNetwork.alerting(call: call, world.publicNetworkContext) }
-            else { world.publicNetwork.connect(call: call, world.publicNetworkContext) }
+            world.publicNetwork.progress(step, call: call, world.publicNetworkContext)
         } else {
             // An internal call: the PBX's own caller side hears it at once.
             let e = world.sim.schedule(.pstn(call: call, step), after: .zero)

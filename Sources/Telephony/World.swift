@@ -36,7 +36,7 @@ public enum Event: Sendable {
 }
 
 /// The steps of a public-network call (ISDN-like signalling, not on the IP network).
-public enum PSTNStep: Sendable {
+public enum PSTNStep: Sendable, Equatable {
     case arriveTelco(telco: Int, toll: Bool)
     case alerting
     case connect
@@ -86,10 +86,7 @@ public final class World {
     public var network: Network
     var dnsServer: DNSServer?
     public internal(set) var sipServers: [CarrierServer] = []
-    /// Nodes by address: what a packet to an address reaches.
-    var serverIndex: [String: Int] = [:]
-    var pbxIndex: [String: Int] = [:]
-    /// The same by host index (what a packet carries), with the SIP stack at each host.
+    /// The nodes at each host, by host index (what a packet carries): what a packet reaches.
     struct HostNodes { var server: Int?; var pbx: Int?; var stack: Int? }
     var atHost: [HostNodes] = []
     /// The public network (telephone companies, subscriber lines) and its context.
@@ -114,7 +111,8 @@ public final class World {
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).
-    lazy var trunkContext = WorldTrunkContext(world: self)
+    /// Per PBX, the context of its calls' trunk nodes (`TrunkCall`).
+    lazy var trunkContexts = pbxs.indices.map { WorldTrunkContext(world: self, pbx: $0) }
     /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
     lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
     lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
@@ -163,6 +161,8 @@ public final class World {
             dnsServer = DNSServer(hostIP: ip, zone: d.records, defaultTTL: d.defaultTTL)
         }
         var locations: [String: LocationService] = [:]
+        // The first server and the first PBX at each address take its packets.
+        var serverIndex: [String: Int] = [:], pbxIndex: [String: Int] = [:]
         for s in config.sipServers {
             let ip = network.ip(of: s.host) ?? s.host
             let location = locations[s.domain] ?? LocationService(domain: s.domain)
@@ -277,7 +277,7 @@ public final class World {
             if let p = network.arrive(packet: id, networkContext) { deliver(p) }
         case .txnTimer(let id, let timer): txnTimerFired(id, timer)
         case .failoverTimer(let c, let attempt):
-            withCall(c) { _, call, _ in call.trunk?.failoverTimerFired(attempt: attempt, at: sim.now.ns, trunkContext) }
+            withCall(c) { p, call, _ in call.trunk?.failoverTimerFired(attempt: attempt, at: sim.now.ns, trunkContexts[p.index]) }
         case .dnsTimeout(let p, let job, let attempt): dnsTimeout(pbx: p, job: job, attempt: attempt)
         case .command(let id):
             pendingScenarioEvents -= 1

@@ -11,8 +11,7 @@ import Trace
 @Suite struct CardUASTests {
     final class FakeContext: CardUASContext {
         var ids = 0
-        var held: Set<String> = []
-        var serverTxns: [SIPMessage] = []
+        var serverTxns = FakeServerTransactions()
         var responses: [(txn: Int, msg: SIPMessage)] = []
         var twoXX: [Int: SIPMessage] = [:]
         var stopped: [Int] = []
@@ -26,15 +25,9 @@ import Trace
         var hungUp: [Int] = []
         func newTag() -> String { ids += 1; return "tag\(ids)" }
         func newBranch() -> String { ids += 1; return "z9hG4bK-b\(ids)" }
-        func matchServerTransaction(_ request: SIPMessage) -> Bool {
-            held.contains("\(request.branch ?? "") \(request.method == "ACK" ? "INVITE" : request.method ?? "")")
-        }
+        func matchServerTransaction(_ request: SIPMessage) -> Bool { serverTxns.matches(request) }
         func startServerTransaction(_ request: SIPMessage, leg: Int, localPort: Int, replyTo: (ip: String, port: Int),
-                                    transport: Transport, call: Int?) -> Int {
-            serverTxns.append(request)
-            held.insert("\(request.branch ?? "") \(request.method ?? "")")
-            return serverTxns.count
-        }
+                                    transport: Transport, call: Int?) -> Int { serverTxns.start(request) }
         func respond(_ txn: Int, _ response: SIPMessage) { responses.append((txn, response)) }
         func startTwoXX(_ response: SIPMessage, leg: Int, replyTo: (ip: String, port: Int), transport: Transport, call: Int?) -> Int {
             twoXX[100 + leg] = response
@@ -187,6 +180,6 @@ import Trace
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         // The same call through another proxy: a new branch, the same Call-ID.
         uas.receive(invite("0123451011", branch: "z9hG4bK-other"), from: ("192.0.2.11", 5060), localPort: 5060, transport: .udp, call: 1, ctx)
-        #expect(ctx.resent.map(\.statusCode) == [180] && ctx.serverTxns.count == 1)
+        #expect(ctx.resent.map(\.statusCode) == [180] && ctx.serverTxns.started.count == 1)
     }
 }

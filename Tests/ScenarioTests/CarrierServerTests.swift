@@ -13,8 +13,7 @@ import Trace
         var now = SimTime.zero
         var ids = 0
         /// Requests the server's transaction layer already holds ("branch METHOD"; ACK matches INVITE).
-        var held: Set<String> = []
-        var started: [SIPMessage] = []
+        var serverTxns = FakeServerTransactions()
         var responses: [(txn: Int, msg: SIPMessage)] = []
         var resent: [(msg: SIPMessage, ip: String, port: Int)] = []
         var forwarded: [(msg: SIPMessage, ip: String, port: Int, upstream: String)] = []
@@ -26,16 +25,9 @@ import Trace
 
         func newTag() -> String { ids += 1; return "tag\(ids)" }
         func newBranch() -> String { ids += 1; return "z9hG4bK-down\(ids)" }
-        func matchServerTransaction(_ request: SIPMessage, server: CarrierServer) -> Bool {
-            let m = request.method == "ACK" ? "INVITE" : request.method ?? ""
-            return held.contains("\(request.branch ?? "") \(m)")
-        }
+        func matchServerTransaction(_ request: SIPMessage, server: CarrierServer) -> Bool { serverTxns.matches(request) }
         func startServerTransaction(_ request: SIPMessage, server: CarrierServer, localPort: Int, replyTo: (ip: String, port: Int),
-                                    transport: Transport, call: Int?) -> Int {
-            started.append(request)
-            held.insert("\(request.branch ?? "") \(request.method ?? "")")
-            return started.count
-        }
+                                    transport: Transport, call: Int?) -> Int { serverTxns.start(request) }
         func respond(_ txn: Int, _ response: SIPMessage) { responses.append((txn, response)) }
         func sendRetransmission(_ message: SIPMessage, server: CarrierServer, fromPort: Int, to ip: String, port: Int,
                                 transport: Transport, call: Int?) { resent.append((message, ip, port)) }
@@ -153,16 +145,16 @@ import Trace
         var ack = invite("0123459999")
         ack.startLine = .request(method: "ACK", uri: "sip:0123459999@itsp.example")
         s.receive(ack, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
-        #expect(ctx.started.count == 1 && ctx.codes == [100, 404] && ctx.resent.isEmpty)
+        #expect(ctx.serverTxns.started.count == 1 && ctx.codes == [100, 404] && ctx.resent.isEmpty)
         // After the transaction ended, the server's own record answers a retransmission again.
-        ctx.held.removeAll()
+        ctx.serverTxns.endAll()
         s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         #expect(ctx.resent.map(\.msg.statusCode) == [404])
         #expect(ctx.resent.first?.ip == pbx1.ip)
         // 64 s later the record is gone: the same branch is a new request.
         s.expire(record: try #require(ctx.expiries.first).record)
         s.receive(invite("0123459999"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
-        #expect(ctx.started.count == 2)
+        #expect(ctx.serverTxns.started.count == 2)
     }
 
     @Test func cancelIsAnsweredAndSentDownstream() throws {
@@ -173,7 +165,7 @@ import Trace
         s.receive(inv, from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         s.receive(inv.cancelRequest(), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
         // The CANCEL has its own transaction (same branch, method CANCEL) and gets 200.
-        #expect(ctx.started.map(\.method) == ["REGISTER", "INVITE", "CANCEL"])
+        #expect(ctx.serverTxns.started.map(\.method) == ["REGISTER", "INVITE", "CANCEL"])
         #expect(ctx.responses.last?.txn == 3 && ctx.responses.last?.msg.statusCode == 200)
         #expect(ctx.cancelled == [101])
     }

@@ -8,13 +8,13 @@ import SimCore
 /// PBX and public-network depth (issue 4), through the model.
 @Suite struct PSTNTests {
     /// A site with only the public network: PBX-1 (area 098, no SIP card) and PBX-2 (area 012).
-    func site(pbx1: String = "", pbx2: String = "", telco012: String = "", extra: String = "") -> String {
+    func site(pbx1: String = "", pbx2: String = "", telco012: String = "", extra: String = "", hosts: String = "") -> String {
         """
         name: pstn
         seed: 1
         \(extra)
         network:
-          hosts: {pbx1.example: 198.51.100.1, pbx2.example: 198.51.100.2}
+          hosts: {pbx1.example: 198.51.100.1, pbx2.example: 198.51.100.2\(hosts.isEmpty ? "" : ", " + hosts)}
         telephone_companies:
           - {name: TELCO-098, area_code: "098"}
           - name: TELCO-012
@@ -168,34 +168,16 @@ import SimCore
     /// A call a carrier's gateway terminated on the public network, to a PBX extension that never
     /// answers: at the far PBX's ring timeout the failure goes back to the gateway, which answers
     /// the INVITE with 480 (as a DISCONNECT for no answer makes it); the caller's PBX gets the 480
-    /// over SIP and ACKs it, and the far PBX's channel and extension are free again.
+    /// over SIP and ACKs it, and the far PBX lets the call go without a step of its own.
     @Test func ringTimeoutBehindAGatewayIsA480() throws {
-        let yaml = """
-        name: gateway-ring-timeout
-        seed: 1
-        defaults: {ring_timeout: 20s, no_answer_timeout: 90s}
-        network:
-          hosts: {sip1.itsp.example: 192.0.2.10, pbx1.example: 198.51.100.1, pbx2.example: 198.51.100.2}
-        sip_servers:
-          - {host: sip1.itsp.example, domain: itsp.example, pstn_gateway: true}
-        telephone_companies:
-          - {name: TELCO-098, area_code: "098"}
-          - {name: TELCO-012, area_code: "012"}
-        pbxs:
-          - name: PBX-1
-            host: pbx1.example
-            telephone_company: TELCO-098
-            extensions: [{numbers: "1000..1009"}]
-            public_trunk: {channels: 2, numbers: ["098-765-4321"]}
-            v_sipgw: {sip_server: 192.0.2.10, registrar: 192.0.2.10, numbers: ["098-765-4321"]}
-          - name: PBX-2
-            host: pbx2.example
-            telephone_company: TELCO-012
-            extensions: [{number: "1011"}]
-            trunk_groups: [{id: 1, channels: 2, numbers: ["012-345-1011"]}]
-            did: {remove: 6}
-
-        """
+        // PBX-1's card reaches a gateway server; PBX-2 registers nothing, so the call ends up on
+        // PBX-2's public trunk through the gateway.
+        let yaml = site(pbx1: "public_trunk: {channels: 2, numbers: [\"098-765-4321\"]}\n"
+                            + "v_sipgw: {sip_server: 192.0.2.10, registrar: 192.0.2.10, numbers: [\"098-765-4321\"]}",
+                        pbx2: "did: {remove: 6}",
+                        extra: "defaults: {ring_timeout: 20s, no_answer_timeout: 90s}\n"
+                            + "sip_servers: [{host: sip1.itsp.example, domain: itsp.example, pstn_gateway: true}]",
+                        hosts: "sip1.itsp.example: 192.0.2.10")
         let (r, t) = try run(yaml, [("0s", "unanswered PBX-2/1011"), ("1s", "dial PBX-1/1000 012-345-1011")])
         let c = try #require(r.calls[1])
         #expect(c.route == "sip" && c.outcome == "no-answer" && c.rerouted == false, "\(c)")
@@ -207,7 +189,7 @@ import SimCore
         #expect(rang.atNs == 21_210_000_000) // SETUP at 1.21 s, then the 20 s ring timeout
         #expect(t.steps(.callEnded).last?.detail.hasPrefix("no-answer: 480") == true)
         #expect(t.sipMessages.contains { $0.method == "ACK" && $0.atNs >= rang.atNs && $0.src.hasPrefix("198.51.100.1") })
-        // The far PBX's incoming channel was released quietly with the failure; its extension is idle.
+        // The far PBX's incoming channel was released quietly with the failure.
         #expect(t.steps(.trunkReleased).allSatisfy { $0.actor != "PBX-2" })
     }
 

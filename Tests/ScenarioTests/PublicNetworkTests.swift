@@ -130,7 +130,7 @@ import Trace
         ctx.deliverArrival(net)
         #expect(net.destination(of: 1) == 1 && net.origin(of: 1) == .pbx(0))
         // The far PBX alerts: ALERTING back over the whole path (200 + 300 + 150 ms).
-        net.alerting(call: 1, ctx)
+        net.progress(.alerting, call: 1, ctx)
         #expect(ctx.scheduled.last?.after == .milliseconds(650))
         // Its extension is busy: the failure goes to the caller's PBX, which still holds the call.
         net.fail(call: 1, outcome: .busy, detail: "PBX-2/1011 busy", ctx)

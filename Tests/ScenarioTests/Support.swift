@@ -2,6 +2,7 @@ import Foundation
 @testable import Scenario
 import Trace
 import SimCore
+import SIP
 
 /// The seed topology with hooks for the parts a test changes.
 func topology(pbx1Card: String = "", pbx2Card: String = "failover_timer_register: 4s", dnsExtra: String = "",
@@ -90,4 +91,23 @@ extension MemoryTraceSink {
     func steps(_ kind: StepKind, call: Int? = nil) -> [Step] {
         steps.filter { $0.kind == kind && (call == nil || $0.callID == call) }
     }
+}
+
+/// The server transactions a component test's fake SIP stack holds, matched as RFC 3261 §17.2.3
+/// matches them: by top Via branch and method, an ACK matching its INVITE's transaction.
+struct FakeServerTransactions {
+    /// The requests that started a transaction, in order (a transaction's id is its position + 1).
+    private(set) var started: [SIPMessage] = []
+    private var held: Set<String> = []
+
+    func matches(_ request: SIPMessage) -> Bool {
+        held.contains("\(request.branch ?? "") \(request.method == "ACK" ? "INVITE" : request.method ?? "")")
+    }
+    mutating func start(_ request: SIPMessage) -> Int {
+        started.append(request)
+        held.insert("\(request.branch ?? "") \(request.method ?? "")")
+        return started.count
+    }
+    /// Every transaction ends (its timer ran out): none matches any more.
+    mutating func endAll() { held.removeAll() }
 }
