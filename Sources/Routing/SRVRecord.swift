@@ -22,14 +22,28 @@ public enum RFC2782 {
     /// the same order on every machine.
     /// - Complexity: O(n²) in the records of one priority (n is tiny in practice).
     public static func order<G: UniformSource>(_ records: [SRVRecord], using rng: inout G) -> [SRVRecord] {
-        let usable = records.filter { $0.target != "." }
-        let priorities = Set(usable.map(\.priority)).sorted()
+        // The usable records by ascending priority, in the given order within a priority (a
+        // stable insertion sort: no set of priorities, no filtered copy per priority; this runs
+        // for every call that reaches its DNS stage).
+        var usable: [SRVRecord] = []
+        usable.reserveCapacity(records.count)
+        for r in records where r.target != "." {
+            var i = usable.count
+            usable.append(r)
+            while i > 0 && usable[i - 1].priority > r.priority { usable[i] = usable[i - 1]; i -= 1 }
+            usable[i] = r
+        }
         var out: [SRVRecord] = []
         out.reserveCapacity(usable.count)
-        for p in priorities {
-            let group = usable.filter { $0.priority == p }
+        var pending: [SRVRecord] = []
+        var start = 0
+        while start < usable.count {
+            var end = start + 1
+            while end < usable.count && usable[end].priority == usable[start].priority { end += 1 }
             // Zero weights first, stable otherwise.
-            var pending = group.filter { $0.weight == 0 } + group.filter { $0.weight != 0 }
+            pending.removeAll(keepingCapacity: true)
+            for k in start..<end where usable[k].weight == 0 { pending.append(usable[k]) }
+            for k in start..<end where usable[k].weight != 0 { pending.append(usable[k]) }
             while !pending.isEmpty {
                 let total = pending.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
                 let r = rng.uniformInclusive(total)
@@ -41,6 +55,7 @@ public enum RFC2782 {
                 }
                 out.append(pending.remove(at: chosen))
             }
+            start = end
         }
         return out
     }

@@ -7,9 +7,14 @@ public enum ClientTransaction: Sendable {
 
     /// An INVITE transaction for an INVITE, else a non-INVITE one.
     public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
+        self.init(request: request, branch: request.branch ?? "", transport: transport, timers: timers)
+    }
+
+    /// The same, with the request's top Via branch already known (parsed once by the driver).
+    public init(request: SIPMessage, branch: String, transport: Transport, timers: TimerPolicy) {
         self = request.method == "INVITE"
-            ? .invite(InviteClientTransaction(request: request, transport: transport, timers: timers))
-            : .nonInvite(NonInviteClientTransaction(request: request, transport: transport, timers: timers))
+            ? .invite(InviteClientTransaction(request: request, branch: branch, transport: transport, timers: timers))
+            : .nonInvite(NonInviteClientTransaction(request: request, branch: branch, transport: transport, timers: timers))
     }
 
     /// The key a response is matched by (§17.1.3): the top Via branch and the CSeq method, which
@@ -33,32 +38,34 @@ public enum ClientTransaction: Sendable {
         switch self { case .invite(let x): return x.state == .terminated; case .nonInvite(let x): return x.state == .terminated }
     }
 
+    // Each input moves the machine out of the enum (`consume self`) and back, so that the
+    // request it holds is neither copied nor retained per input (issue 11's profile).
     public mutating func start(now: Int64) -> [TransactionAction] {
-        switch self {
+        switch consume self {
         case .invite(var x): let a = x.start(now: now); self = .invite(x); return a
         case .nonInvite(var x): let a = x.start(now: now); self = .nonInvite(x); return a
         }
     }
     public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
-        switch self {
+        switch consume self {
         case .invite(var x): let a = x.receive(response, now: now); self = .invite(x); return a
         case .nonInvite(var x): let a = x.receive(response, now: now); self = .nonInvite(x); return a
         }
     }
     public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
-        switch self {
+        switch consume self {
         case .invite(var x): let a = x.timerFired(timer, now: now); self = .invite(x); return a
         case .nonInvite(var x): let a = x.timerFired(timer, now: now); self = .nonInvite(x); return a
         }
     }
     public mutating func transportError(now: Int64) -> [TransactionAction] {
-        switch self {
+        switch consume self {
         case .invite(var x): let a = x.transportError(now: now); self = .invite(x); return a
         case .nonInvite(var x): let a = x.transportError(now: now); self = .nonInvite(x); return a
         }
     }
     public mutating func abandon() -> [TransactionAction] {
-        switch self {
+        switch consume self {
         case .invite(var x): let a = x.abandon(); self = .invite(x); return a
         case .nonInvite(var x): let a = x.abandon(); self = .nonInvite(x); return a
         }

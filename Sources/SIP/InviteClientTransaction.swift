@@ -34,9 +34,14 @@ public struct InviteClientTransaction: Sendable {
     private var ack: SIPMessage?
 
     public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
+        self.init(request: request, branch: request.branch ?? "", transport: transport, timers: timers)
+    }
+
+    /// The same, with the request's top Via branch already known (parsed once by the driver).
+    public init(request: SIPMessage, branch: String, transport: Transport, timers: TimerPolicy) {
         precondition(request.method == "INVITE", "an INVITE transaction needs an INVITE")
         self.request = request
-        self.branch = request.branch ?? ""
+        self.branch = branch
         self.transport = transport
         self.timers = timers
         self.intervalA = timers.t1

@@ -10,9 +10,14 @@ public struct NonInviteClientTransaction: Sendable {
     public private(set) var sends = 0
 
     public init(request: SIPMessage, transport: Transport, timers: TimerPolicy) {
+        self.init(request: request, branch: request.branch ?? "", transport: transport, timers: timers)
+    }
+
+    /// The same, with the request's top Via branch already known (parsed once by the driver).
+    public init(request: SIPMessage, branch: String, transport: Transport, timers: TimerPolicy) {
         precondition(request.method != "INVITE" && request.method != "ACK", "not a non-INVITE request")
         self.request = request
-        self.branch = request.branch ?? ""
+        self.branch = branch
         self.transport = transport
         self.timers = timers
         self.intervalE = timers.t1

@@ -42,6 +42,7 @@ public struct SIPMessage: Sendable, Equatable {
 
     /// ASCII case-insensitive equality without allocating.
     @inline(__always) static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
         var ia = a.utf8.makeIterator(), ib = b.utf8.makeIterator()
         while true {
             switch (ia.next(), ib.next()) {
@@ -61,24 +62,38 @@ public struct SIPMessage: Sendable, Equatable {
         return false
     }
 
+    /// The long and compact forms of a header name, without lower-casing or hashing it: the
+    /// lookups below run for every message the model handles (issue 11's profile). The long form
+    /// keeps the caller's case (matching ignores case).
+    @inline(__always) static func forms(of name: String) -> (long: String, short: String?) {
+        if name.utf8.count == 1 {
+            for (c, long) in compactPairs where equalsIgnoringCase(name, c) { return (long, c) }
+            return (name, nil)
+        }
+        for (c, long) in compactPairs where equalsIgnoringCase(name, long) { return (long, c) }
+        return (name, nil)
+    }
+
+    /// The compact forms (RFC 3261 §7.3.3) and the names they stand for.
+    static let compactPairs: [(String, String)] = [("v", "via"), ("i", "call-id"), ("f", "from"), ("t", "to"),
+                                                   ("l", "content-length"), ("m", "contact"), ("c", "content-type")]
+
     /// First value of a header (case-insensitive, compact forms accepted).
     public func header(_ name: String) -> String? {
-        let want = SIPMessage.canonical(name)
-        let short = SIPMessage.compactOf[want]
+        let (want, short) = SIPMessage.forms(of: name)
         for h in headers where SIPMessage.matches(h.name, canonical: want, compact: short) { return h.value }
         return nil
     }
 
     /// Every value of a header, in order.
     public func headerValues(_ name: String) -> [String] {
-        let want = SIPMessage.canonical(name)
-        let short = SIPMessage.compactOf[want]
+        let (want, short) = SIPMessage.forms(of: name)
         return headers.filter { SIPMessage.matches($0.name, canonical: want, compact: short) }.map(\.value)
     }
 
     public mutating func setHeader(_ name: String, _ value: String) {
-        let want = SIPMessage.canonical(name)
-        if let i = headers.firstIndex(where: { SIPMessage.canonical($0.name) == want }) {
+        let (want, short) = SIPMessage.forms(of: name)
+        if let i = headers.firstIndex(where: { SIPMessage.matches($0.name, canonical: want, compact: short) }) {
             headers[i].value = value
         } else {
             headers.append((name, value))
@@ -135,8 +150,12 @@ public struct SIPMessage: Sendable, Equatable {
     /// Value of `;name=value` in a header value (outside angle brackets for name-addr forms).
     /// Scans the UTF-8 bytes once; allocates only the result.
     public static func parameter(_ name: String, in value: String) -> String? {
-        let bytes = Array(value.utf8)
-        let key = Array(name.utf8)
+        var value = value, name = name
+        // Native strings are contiguous UTF-8: scan them in place (no copy into an array).
+        return value.withUTF8 { bytes in name.withUTF8 { key in parameter(key, in: bytes) } }
+    }
+
+    private static func parameter(_ key: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> String? {
         var i = 0
         if let close = bytes.lastIndex(of: UInt8(ascii: ">")) { i = close + 1 }
         let n = bytes.count

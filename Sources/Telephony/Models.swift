@@ -218,6 +218,9 @@ public final class PBXState {
         for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
     }
     public var name: String { config.name }
+    /// The actors of its card and of its IP gateway in the trace, built once.
+    lazy var cardActor = "\(config.name)/V-SIPGW"
+    lazy var gatewayActor = "\(config.name)/IP-GW"
     /// Its SIP address as Via and Contact write it.
     lazy var localHostPort = hostPort(ip, 5060)
 
@@ -347,5 +350,7 @@ extension Xoshiro256: UniformSource {}
 
 /// Digits of a phone number: dashes, spaces and dots are not digits.
 public func phoneDigits(_ s: String) -> String {
-    String(s.filter { $0 != "-" && $0 != " " && $0 != "." && $0 != "(" && $0 != ")" })
+    // Most numbers carry no separator: return them as they are, without a pass over characters.
+    if !s.utf8.contains(where: { $0 == 0x2D || $0 == 0x20 || $0 == 0x2E || $0 == 0x28 || $0 == 0x29 }) { return s }
+    return String(s.filter { $0 != "-" && $0 != " " && $0 != "." && $0 != "(" && $0 != ")" })
 }

@@ -66,6 +66,9 @@ public struct Network {
     public private(set) var hosts: [Host] = []
     private var byIP: [String: Int] = [:]
     private var byName: [String: Int] = [:]
+    /// Names and addresses in one table, a name first where a string is both (what
+    /// `byName[x] ?? byIP[x]` gives, in one lookup: every send looks its addresses up).
+    private var byKey: [String: Int] = [:]
     /// Pairs of hosts (by index, smaller first) that a partition separates.
     private var cut: Set<Int64> = []
     var rng: Xoshiro256
@@ -84,10 +87,12 @@ public struct Network {
     public mutating func addHost(name: String, ip: String) {
         byIP[ip] = hosts.count
         byName[name] = hosts.count
+        byKey[name] = hosts.count
+        byKey[ip] = byName[ip] ?? hosts.count
         hosts.append(Host(name: name, ip: ip))
     }
 
-    public func index(of nameOrIP: String) -> Int? { byName[nameOrIP] ?? byIP[nameOrIP] }
+    public func index(of nameOrIP: String) -> Int? { byKey[nameOrIP] }
     public func host(_ nameOrIP: String) -> Host? { index(of: nameOrIP).map { hosts[$0] } }
     public func ip(of name: String) -> String? { host(name)?.ip }
     public func name(ofIP ip: String) -> String { byIP[ip].map { hosts[$0].name } ?? ip }
@@ -163,7 +168,14 @@ public struct Network {
     /// message between two hosts pays one extra round trip for the handshakes.
     public mutating func sendSIP(_ msg: SIPMessage, from src: String, srcPort: Int, to dst: String, dstPort: Int,
                                  transport: Transport, call: Int?, retransmission: Bool, _ ctx: NetworkContext) {
-        let si = index(of: src), di = index(of: dst)
+        sendSIP(msg, from: src, host: index(of: src), srcPort: srcPort, to: dst, host: index(of: dst), dstPort: dstPort,
+                transport: transport, call: call, retransmission: retransmission, ctx)
+    }
+
+    /// The same, with the two addresses' host indices already looked up (`index(of:)`; a client
+    /// transaction looks them up once, not once per retransmission).
+    mutating func sendSIP(_ msg: SIPMessage, from src: String, host si: Int?, srcPort: Int, to dst: String, host di: Int?, dstPort: Int,
+                          transport: Transport, call: Int?, retransmission: Bool, _ ctx: NetworkContext) {
         let fate = fate(si, di, reliable: transport.isReliable)
         // A refusing host is reached, but nothing listens on its SIP port.
         let refused = fate == .delivered && (di.map { hosts[$0].refusesSIP } ?? false)

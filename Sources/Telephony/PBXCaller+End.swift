@@ -165,6 +165,7 @@ extension PBXState {
     /// The call leaves the PBX's table of calls in progress.
     func forget(_ call: Call, _ ctx: PBXCallerContext) {
         calls[call.id] = nil
+        call.trunk?.ended = true
         callBySIPCallID[call.sipCallID] = nil
         ctx.forgotten(call: call.id)
     }

@@ -151,9 +151,9 @@ extension PBXState {
     /// SIP settings of a call: the V-SIPGW card's, or RFC defaults for a TIE call over an IP
     /// gateway (addressed by the gateway's IP, caller ID = the extension).
     func sipSettings(_ call: Call) -> (transport: Transport, timers: TimerPolicy, domain: String, callerNumber: String, actor: String) {
-        if let gw = call.viaGateway { return (.udp, .rfcDefault, gw.ip, call.callerExt, "\(name)/IP-GW") }
+        if let gw = call.viaGateway { return (.udp, .rfcDefault, gw.ip, call.callerExt, gatewayActor) }
         let c = card!.config
-        return (c.transport, c.timers, c.sipDomain, c.numbers.first ?? call.callerExt, "\(name)/V-SIPGW")
+        return (c.transport, c.timers, c.sipDomain, c.numbers.first ?? call.callerExt, cardActor)
     }
 
     /// A private number of a TIE route: the lowest-numbered gateway of the group that is available
@@ -200,9 +200,11 @@ extension PBXState {
     func sendInvite(_ call: Call, to target: RouteTarget, _ ctx: PBXCallerContext) -> Int {
         let settings = sipSettings(call)
         let invite: SIPMessage
-        if var previous = call.lastInvite, call.lastInviteTransport == target.transport {
+        if call.lastInviteTransport == target.transport, var previous = call.lastInvite {
             // The next attempt of the same call over the same transport: the same INVITE with a new
-            // branch (built once per call, not once per attempt: issue 11's profile).
+            // branch (built once per call, not once per attempt: issue 11's profile). The call lets
+            // go of it first, so that its headers change in place when nothing else holds them.
+            call.lastInvite = nil
             previous.setHeader("Via", SIPMessage.via(transport: target.transport, sentBy: localHostPort, branch: ctx.newBranch()))
             invite = previous
         } else {

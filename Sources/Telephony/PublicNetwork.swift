@@ -95,6 +95,13 @@ public final class PublicNetwork {
     /// (00XY) is the carrier choice, not part of the number; anything from `#` on is dropped; a
     /// number without the trunk prefix is a local number in the caller's area.
     public static func nationalNumber(_ digits: String, originArea: String) -> String {
+        // Dialled numbers are ASCII: work on their bytes (no grapheme breaking per call).
+        if digits.utf8.allSatisfy({ $0 < 0x80 }) {
+            var d = Substring(digits).utf8[...]
+            if let hash = d.firstIndex(of: UInt8(ascii: "#")) { d = d[..<hash] }
+            if d.starts(with: [0x30, 0x30]), d.count > 4, d.dropFirst(2).first != 0x30 { d = d.dropFirst(4) }
+            return d.first == 0x30 ? String(Substring(d)) : originArea + Substring(d)
+        }
         var d = Substring(digits)
         if let hash = d.firstIndex(of: "#") { d = d[..<hash] }
         if d.hasPrefix("00"), d.count > 4, d.dropFirst(2).first != "0" { d = d.dropFirst(4) }

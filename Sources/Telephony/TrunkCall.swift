@@ -48,6 +48,9 @@ public final class TrunkCall {
     public private(set) var targets: [String] = []
     /// Orders SRV targets of equal priority (RFC 2782).
     var rng: Xoshiro256
+    /// Set by its driver when the call it routes has ended (a context's `isLive` may read it
+    /// instead of looking the call up before every action).
+    public var ended = false
 
     public init(id: Int, router: CallRouter, rng: Xoshiro256) {
         self.id = id; self.router = router; self.rng = rng

@@ -9,11 +9,13 @@ extension World {
                           port: Int, transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
         let stack = stack(at: localIP)
         let id = stack.newID()
-        let machine = ClientTransaction(request: request, transport: transport, timers: timers)
-        stack.clients[id] = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
-                                callID: call, actor: actor)
-        if let b = request.branch { stack.clientByKey[ClientTransaction.key(branch: b, method: request.method ?? "")] = id }
-        txnInput(id) { m, now in m.start(now: now) }
+        let branch = request.branch
+        let machine = ClientTransaction(request: request, branch: branch ?? "", transport: transport, timers: timers)
+        let t = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
+                    callID: call, actor: actor, localHost: network.index(of: localIP), remoteHost: network.index(of: remoteIP))
+        stack.clients[id] = t
+        if branch != nil { stack.clientByKey[t.key] = id }
+        perform(t.machine.start(now: sim.now.ns), t, txn: id)
         return id
     }
 
@@ -33,9 +35,9 @@ extension World {
     }
 
 
-    func branchOf(_ t: Txn) -> String { t.machine.branch }
+    func branchOf(_ t: Txn) -> String { t.branch }
 
-    func isTerminated(_ t: Txn) -> Bool { t.machine.isTerminated }
+    func isTerminated(_ t: Txn) -> Bool { t.terminated }
 
     /// Stops a transaction its owner no longer wants.
     func abandonTransaction(_ id: Int) {
@@ -49,14 +51,15 @@ extension World {
             if t.removed { return }
             switch a {
             case .send(let msg, let re):
-                sendSIP(msg, from: t.localIP, to: t.remoteIP, dstPort: t.remotePort, transport: t.machine.transport,
-                        call: t.callID, retransmission: re)
+                network.sendSIP(msg, from: t.localIP, host: t.localHost, srcPort: 5060, to: t.remoteIP, host: t.remoteHost,
+                                dstPort: t.remotePort, transport: t.transport, call: t.callID, retransmission: re, networkContext)
             case .startTimer(let timer, let at):
                 if let old = t.timers[timer] { sim.cancel(old) }
                 t.timers[timer] = sim.schedule(.txnTimer(txn: id, timer: timer), at: SimTime(ns: max(at, sim.now.ns)))
             case .cancelTimer(let timer):
                 if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old) }
             case .stateChanged(let from, let to):
+                if to == "terminated" { t.terminated = true }
                 step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID,
                      fields: [StepField("transaction", txnKindName(t)), StepField("branch", branchOf(t)), StepField("from", from), StepField("to", to)])
             case .deliver(let response):
@@ -72,7 +75,7 @@ extension World {
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
             let stack = stacks[SIPStack.stackIndex(of: id)]
-            if stack.clientByKey[t.machine.key] == id { stack.clientByKey[t.machine.key] = nil }
+            if stack.clientByKey[t.key] == id { stack.clientByKey[t.key] = nil }
         }
     }
 

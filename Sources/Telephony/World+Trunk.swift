@@ -20,7 +20,7 @@ final class WorldTrunkContext: TrunkCallContext {
         guard let c = pbx.calls[call.id], c.viaGateway == nil else { return false }
         return pbx.card?.health.isBlocked(ip, now: nowNs) ?? false
     }
-    func isLive(_ call: TrunkCall) -> Bool { pbx.calls[call.id] != nil }
+    func isLive(_ call: TrunkCall) -> Bool { !call.ended }
     func resolve(name: String, port: Int?, for call: TrunkCall) {
         guard let c = pbx.calls[call.id] else { return }
         world.resolve(pbx: pi, name: name, port: port, transport: pbx.sipSettings(c).transport, for: .call(c.id), call: c.id)

@@ -60,6 +60,15 @@ enum TxnOwner {
 
 final class Txn {
     var machine: ClientTransaction
+    /// What the driver reads on every input, kept beside the machine so that reading it does not
+    /// copy the machine out of its enum: its transport, its matching key (§17.1.3), its branch.
+    let transport: Transport
+    let key: String
+    let branch: String
+    /// The two addresses' host indices in the network, looked up once.
+    let localHost: Int?, remoteHost: Int?
+    /// The machine reached `terminated` (from its `stateChanged` actions).
+    var terminated = false
     var owner: TxnOwner
     var localIP: String
     var remoteIP: String
@@ -70,8 +79,11 @@ final class Txn {
     /// The transaction has ended and left its stack.
     var removed = false
 
-    init(machine: ClientTransaction, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String) {
+    init(machine: ClientTransaction, owner: TxnOwner, localIP: String, remoteIP: String, remotePort: Int, callID: Int?, actor: String,
+         localHost: Int?, remoteHost: Int?) {
+        self.localHost = localHost; self.remoteHost = remoteHost
         self.machine = machine; self.owner = owner; self.localIP = localIP; self.remoteIP = remoteIP
+        self.transport = machine.transport; self.key = machine.key; self.branch = machine.branch
         self.remotePort = remotePort; self.callID = callID; self.actor = actor
     }
 }

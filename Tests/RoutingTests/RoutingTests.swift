@@ -24,6 +24,9 @@ struct TestRNG: UniformSource {
 let sec: Int64 = 1_000_000_000
 func never(_ ip: String) -> Bool { false }
 
+/// Draws 0 every time.
+struct ZeroRNG: UniformSource { mutating func uniformInclusive(_ bound: UInt64) -> UInt64 { 0 } }
+
 func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priority: p, weight: w, port: 5060, target: t) }
 
 @Suite struct RFC2782Tests {
@@ -62,6 +65,19 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
             #expect(Set(o.prefix(2)) == ["a", "b"])
             #expect(o[2] == "c" && o[3] == "d")
         }
+    }
+
+    /// Within a priority the arrangement keeps the given order (zero weights first): with every
+    /// weight zero each draw is r = 0 and picks the first pending record, so the order is the
+    /// given order by ascending priority, whatever the priorities' order in the answer.
+    @Test func equalWeightsKeepTheGivenOrderWithinAPriority() {
+        var rng = TestRNG(state: 3)
+        let rrs = [srv(20, 0, "c"), srv(10, 0, "a"), srv(20, 0, "d"), srv(5, 0, "z"), srv(10, 0, "b"), srv(20, 0, ".")]
+        #expect(RFC2782.order(rrs, using: &rng).map(\.target) == ["z", "a", "b", "c", "d"])
+        let mixed = [srv(10, 5, "w"), srv(10, 0, "zero1"), srv(10, 0, "zero2")]
+        // Zero weights are arranged first: a draw of 0 picks "zero1".
+        var zeroRNG = ZeroRNG()
+        #expect(RFC2782.order(mixed, using: &zeroRNG).map(\.target) == ["zero1", "zero2", "w"])
     }
 
     /// Item 11: target "." means no service.

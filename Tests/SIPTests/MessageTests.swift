@@ -38,6 +38,26 @@ import Testing
         #expect(m.retryAfterSeconds == 120)
     }
 
+    /// Header lookups take either form of a name in any case (RFC 3261 §7.3.1, §7.3.3), and
+    /// setting a header replaces the line written in its compact form.
+    @Test func headerNamesMatchInEitherFormAndAnyCase() throws {
+        var m = try SIPMessage.parse("SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKx\r\nf: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\ni: abc\r\nCSeq: 1 INVITE\r\nX-Extra: y\r\nl: 0\r\n\r\n")
+        #expect(m.header("VIA") == "SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKx")
+        #expect(m.header("v") == m.header("via"))
+        #expect(m.header("Call-ID") == "abc" && m.header("I") == "abc")
+        #expect(m.header("T") == "<sip:c@d>")
+        #expect(m.header("x-extra") == "y" && m.header("X-EXTRA") == "y")
+        #expect(m.header("Contact") == nil && m.header("m") == nil)
+        #expect(m.header("vi") == nil)
+        let lines = m.headers.count
+        m.setHeader("Via", "SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKnew")
+        #expect(m.headerValues("v") == ["SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKnew"])
+        #expect(m.headers.count == lines && m.headers[0].name == "v")
+        #expect(m.branch == "z9hG4bKnew")
+        #expect(SIPMessage.parameter("BRANCH", in: "SIP/2.0/UDP h;rport ; branch = z9hG4bK7 ;x=1") == "z9hG4bK7")
+        #expect(SIPMessage.parameter("tag", in: "\"A;tag=no\" <sip:a@b;tag=no>;tag=yes") == "yes")
+    }
+
     static func fails(_ text: String) -> Bool {
         do { _ = try SIPMessage.parse(text); return false } catch { return error is SIPMessage.ParseError }
     }

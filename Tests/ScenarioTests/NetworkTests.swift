@@ -41,6 +41,20 @@ import Trace
                   retransmission: false, ctx)
     }
 
+    /// A host is found by its name or its address; where one host's name is another's address
+    /// the name wins, whichever was added first.
+    @Test func hostsAreFoundByNameOrAddressNameFirst() {
+        var n = network()
+        #expect(n.index(of: "sip1") == 1 && n.index(of: "192.0.2.10") == 1)
+        #expect(n.index(of: "nowhere") == nil)
+        n.addHost(name: "198.51.100.1", ip: "198.51.100.9")   // named like pbx1's address
+        n.addHost(name: "odd", ip: "far")                        // addressed like far's name
+        #expect(n.index(of: "198.51.100.1") == 3)
+        #expect(n.index(of: "far") == 2)
+        #expect(n.index(of: "198.51.100.9") == 3 && n.index(of: "odd") == 4)
+        #expect(n.name(ofIP: "198.51.100.1") == "pbx1")
+    }
+
     @Test func latencyIsTheSlowerHostsOrTheNetworks() throws {
         let ctx = FakeContext()
         var n = network()
