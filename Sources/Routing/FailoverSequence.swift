@@ -115,11 +115,12 @@ public struct FailoverSequence: Sendable {
         case .addresses(let ips, let port):
             resolved[name] = ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) }
         case .srv(let rrs):
-            let byRecord = Dictionary(rrs.map { ($0.record, $0.addresses) }, uniquingKeysWith: { a, _ in a })
             let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
             var list: [RouteTarget] = []
             for rr in ordered {
-                for ip in byRecord[rr] ?? [] {
+                // The first answer entry for the record (an SRV answer is a handful of records: a
+                // scan, not a table hashed per call).
+                for ip in rrs.first(where: { $0.record == rr })?.addresses ?? [] {
                     list.append(RouteTarget(ip: ip, port: Int(rr.port), transport: transport, origin: .dns(name: name, host: rr.target)))
                 }
             }

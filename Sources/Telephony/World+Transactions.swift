@@ -31,7 +31,7 @@ extension World {
         t.timers[timer] = nil
         step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID,
              fields: [StepField("timer", timer.rawValue), StepField("branch", branchOf(t))])
-        txnInput(id) { m, now in m.timerFired(timer, now: now) }
+        perform(t.machine.timerFired(timer, now: sim.now.ns), t, txn: id)
     }
 
 
@@ -46,8 +46,12 @@ extension World {
 
     /// Performs a transaction's actions. `t` is the transaction's record (a reference, looked up
     /// once); an action that ends it (the TU abandons it on a response) stops the rest.
-    private func perform(_ actions: [TransactionAction], _ t: Txn, txn id: Int) {
-        for a in actions {
+    private func perform(_ actions: consuming [TransactionAction], _ t: Txn, txn id: Int) {
+        // The actions are moved out of the array one by one (reversed, then popped), not copied:
+        // a send action holds the whole message.
+        var pending = actions
+        pending.reverse()
+        while let a = pending.popLast() {
             if t.removed { return }
             switch a {
             case .send(let msg, let re):
