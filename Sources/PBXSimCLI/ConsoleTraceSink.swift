@@ -89,6 +89,15 @@ final class ConsoleTraceSink: TraceSink {
             buffered[c.callID] = nil
             return
         }
+        // A line nobody will see is not laid out: a call's steps under --quiet, a step of no call
+        // without --verbose (laying out and wrapping a line costs more than simulating its step).
+        let callOf: Int?
+        switch e {
+        case .step(let s): callOf = s.callID
+        case .sipMessage(let m): callOf = m.callID
+        case .callEnded: return
+        }
+        if callOf != nil ? quiet : !verbose { return }
         guard let (call, text) = line(for: e) else { return }
         if let c = call {
             if quiet { return }

@@ -28,7 +28,22 @@ public enum Transport: String, Sendable, Hashable, CaseIterable {
 
 /// `ip:port`, with an IPv6 address in brackets (`[2001:db8::1]:5060`), as SIP and the trace write it.
 public func hostPort(_ ip: String, _ port: Int) -> String {
-    hasColon(ip) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    if hasColon(ip) || port < 0 { return "[\(ip)]:\(port)" }
+    // Written into a string of exactly its size (an interpolation reserves and grows a buffer):
+    // the full trace builds dozens of these a call (issue 11's profile).
+    var ip = ip
+    var digits = 1, p = port
+    while p >= 10 { digits += 1; p /= 10 }
+    let n = ip.utf8.count
+    return String(unsafeUninitializedCapacity: n + 1 + digits) { buf in
+        ip.withUTF8 { src in
+            if let base = src.baseAddress, n > 0 { buf.baseAddress!.update(from: base, count: n) }
+        }
+        buf[n] = UInt8(ascii: ":")
+        var q = port, i = n + digits
+        repeat { buf[i] = UInt8(ascii: "0") + UInt8(q % 10); q /= 10; i -= 1 } while q > 0
+        return n + 1 + digits
+    }
 }
 
 /// Whether an address has a colon (an IPv6 literal), on its UTF-8 bytes: `String.contains` with a

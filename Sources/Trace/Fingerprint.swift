@@ -23,7 +23,14 @@ public struct TraceFingerprint: Sendable {
     public mutating func add(_ event: TraceEvent) {
         switch event {
         case .step(let s):
-            mix("S"); mix(s.atNs); mix(s.callID); mix(s.actor); mix(s.kind.rawValue); mix(s.fields.json ?? "")
+            mix("S"); mix(s.atNs); mix(s.callID); mix(s.actor); mix(s.kind.rawValue)
+            // The fields' JSON text, hashed as it is written (the same bytes as mix(json)).
+            if !s.fields.isEmpty {
+                var h = FNVBytes(hash: hash)
+                s.fields.writeJSON(&h)
+                hash = h.hash
+            }
+            hash = (hash ^ 0x1f) &* 0x0000_0100_0000_01b3 // field separator
         case .sipMessage(let m):
             mix("M"); mix(m.atNs); mix(m.callID); mix(m.src); mix(m.dst)
             if let method = m.method { mix(method) } else { mix(m.statusCode) }
@@ -46,6 +53,12 @@ public struct TraceFingerprint: Sendable {
         for e in events { f.add(e) }
         return f.text
     }
+}
+
+/// FNV-1a over bytes as a JSON writer emits them.
+struct FNVBytes: UTF8ByteSink {
+    var hash: UInt64
+    @inline(__always) mutating func put(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
 }
 
 /// A sink that only fingerprints what passes through it.

@@ -52,3 +52,64 @@ public enum JSON {
         }
     }
 }
+
+/// Where a JSON writer puts its UTF-8 bytes: a buffer, or a hash that consumes them as they come.
+public protocol UTF8ByteSink {
+    mutating func put(_ byte: UInt8)
+}
+
+extension UTF8ByteSink {
+    @inline(__always) mutating func put(_ s: String) {
+        var s = s
+        s.withUTF8 { for b in $0 { put(b) } }
+    }
+
+    /// A JSON string: quoted, escaped as `JSON.escape` escapes (RFC 8259 §7).
+    @inline(__always) mutating func putJSONString(_ s: String) {
+        put(0x22)
+        var s = s
+        s.withUTF8 { bytes in
+            for b in bytes {
+                switch b {
+                case 0x22: put(0x5C); put(0x22)
+                case 0x5C: put(0x5C); put(0x5C)
+                case 0x0A: put(0x5C); put(0x6E)
+                case 0x0D: put(0x5C); put(0x72)
+                case 0x09: put(0x5C); put(0x74)
+                case 0..<0x20:
+                    put(0x5C); put(0x75); put(0x30); put(0x30); put(JSON.hexDigit(b >> 4)); put(JSON.hexDigit(b & 0xF))
+                default: put(b)
+                }
+            }
+        }
+        put(0x22)
+    }
+
+    /// An integer in decimal, as `String(v)` writes it.
+    @inline(__always) mutating func putDecimal(_ v: Int64) {
+        if v < 0 { put(0x2D) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        var m = v.magnitude
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[n] = 0x30 + UInt8(m % 10); m /= 10; n += 1 } while m > 0
+        }
+        withUnsafeBytes(of: &digits) { d in
+            while n > 0 { n -= 1; put(d[n]) }
+        }
+    }
+}
+
+/// A growing byte buffer for a JSON text.
+public struct JSONBytes: UTF8ByteSink {
+    public var bytes: [UInt8] = []
+    public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
+    @inline(__always) public mutating func put(_ byte: UInt8) { bytes.append(byte) }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+extension JSON {
+    @inline(__always) static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
+}

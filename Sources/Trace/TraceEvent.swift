@@ -82,15 +82,26 @@ extension Array where Element == StepField {
     /// The fields as one JSON object, in order; nil when there are none.
     public var json: String? {
         guard !isEmpty else { return nil }
-        var o = JSONObject()
-        for f in self {
+        var out = JSONBytes(capacity: 96)
+        writeJSON(&out)
+        return out.text
+    }
+
+    /// The same JSON text, byte by byte into `out` (a buffer, or the trace fingerprint's hash:
+    /// no string is built per field; this runs for every step of the trace).
+    @inline(__always) public func writeJSON<S: UTF8ByteSink>(_ out: inout S) {
+        out.put(0x7B)
+        for (i, f) in enumerated() {
+            if i > 0 { out.put(0x2C) }
+            out.putJSONString(f.name)
+            out.put(0x3A)
             switch f.value {
-            case .int(let v): o.add(f.name, v)
-            case .double(let v): o.add(f.name, v)
-            case .text(let v): o.add(f.name, v)
+            case .int(let v): out.putDecimal(v)
+            case .double(let v): out.put(JSON.number(v))
+            case .text(let v): out.putJSONString(v)
             }
         }
-        return o.text
+        out.put(0x7D)
     }
 }
 

@@ -50,4 +50,31 @@ import Trace
         #expect(parsed.int("latency_ns") == 24_000_000)
         #expect(StepFields.parse(nil).values.isEmpty && StepFields.parse("not json").values.isEmpty)
     }
+
+    /// The fields' JSON is RFC 8259 text that Foundation reads back, written exactly as the
+    /// column holds it (escapes, signs, numbers), and the trace fingerprint hashes those bytes.
+    @Test func fieldsJSONIsExactAndFingerprinted() throws {
+        let fields: [StepField] = [.init("q\"k", "a\"b\\c\n\r\t\u{01}\u{1f} é ✓"), .init("neg", -42), .init("min", Int64.min),
+                                   .init("zero", 0), .init("big", Int64.max), .init("whole", 3.0), .init("frac", 0.125)]
+        let json = try #require(fields.json)
+        #expect(json == #"{"q\"k":"a\"b\\c\n\r\t\u0001\u001f é ✓","neg":-42,"min":-9223372036854775808,"zero":0,"big":9223372036854775807,"whole":3,"frac":0.125}"#)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["q\"k"] as? String == "a\"b\\c\n\r\t\u{01}\u{1f} é ✓")
+        #expect((object["neg"] as? NSNumber)?.int64Value == -42 && (object["min"] as? NSNumber)?.int64Value == Int64.min)
+        #expect([StepField]().json == nil)
+        // FNV-1a 64 over "S", the time and call as 8 bytes each, actor, kind, the JSON text, each
+        // followed by the separator 0x1f: the fingerprint's definition (docs/trace-schema.md).
+        func fnv(_ h: inout UInt64, _ bytes: [UInt8]) { for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 } }
+        func int8(_ v: Int64) -> [UInt8] { (0..<8).map { UInt8((UInt64(bitPattern: v) >> (8 * UInt64($0))) & 0xff) } }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let parts: [(bytes: [UInt8], separated: Bool)] = [(Array("S".utf8), true), (int8(5), false), (int8(7), false),
+                                                         (Array("PBX-1".utf8), true), (Array("failover".utf8), true), (Array(json.utf8), true)]
+        for p in parts {
+            fnv(&h, p.bytes)
+            if p.separated { fnv(&h, [0x1f]) }
+        }
+        var f = TraceFingerprint()
+        f.add(.step(Step(atNs: 5, callID: 7, actor: "PBX-1", kind: .failover, detail: "ignored", fields: fields)))
+        #expect(f.hash == h)
+    }
 }

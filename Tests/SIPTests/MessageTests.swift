@@ -58,6 +58,29 @@ import Testing
         #expect(SIPMessage.parameter("tag", in: "\"A;tag=no\" <sip:a@b;tag=no>;tag=yes") == "yes")
     }
 
+    /// `host:port` as the trace and the headers write it; an IPv6 literal in brackets (RFC 5118 §4).
+    @Test func hostPortWritesTheAddressAndPort() {
+        #expect(hostPort("192.0.2.10", 5060) == "192.0.2.10:5060")
+        #expect(hostPort("198.51.100.1", 0) == "198.51.100.1:0")
+        #expect(hostPort("sip3.itsp.example", 65535) == "sip3.itsp.example:65535")
+        #expect(hostPort("2001:db8::1", 5061) == "[2001:db8::1]:5061")
+        #expect(hostPort("", 7) == ":7")
+        #expect(hostPort("a", 10) == "a:10" && hostPort("a", 9) == "a:9" && hostPort("a", 100) == "a:100")
+    }
+
+    /// The wire form: start line, headers in order, Content-Length computed (any stored one
+    /// dropped, in either form), blank line, body.
+    @Test func encodingWritesEveryLineOnceWithTheBodysLength() throws {
+        var m = SIPMessage(startLine: .response(code: 486, reason: "Busy Here"),
+                           headers: [("v", "SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKx"), ("l", "99"), ("Content-Length", "7"), ("X-Ünï", "välue")],
+                           body: "abc")
+        #expect(m.encoded() == "SIP/2.0 486 Busy Here\r\nv: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bKx\r\nX-Ünï: välue\r\nContent-Length: 3\r\n\r\nabc")
+        m = SIPMessage(startLine: .request(method: "OPTIONS", uri: "sip:a@b"), headers: [], body: "")
+        #expect(m.encoded() == "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n")
+        let invite = sampleInvite()
+        #expect(try SIPMessage.parse(invite.encoded()) == invite)
+    }
+
     static func fails(_ text: String) -> Bool {
         do { _ = try SIPMessage.parse(text); return false } catch { return error is SIPMessage.ParseError }
     }
