@@ -64,14 +64,24 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     /// Hands the current chunk to the writer (waiting while too many are in flight).
     func submit() {
         guard !chunk.isEmpty else { return }
-        let batch = chunk
+        var batch = chunk
         chunk = []
         chunk.reserveCapacity(SQLiteTraceSink.chunkSize)
+        // The writer moves the events out one by one (reversed, then popped) instead of copying
+        // each (a copy retains every string of the event).
+        batch.reverse()
+        let box = EventBox(batch)
         slots.wait()
         writer.async {
-            for e in batch { self.write(e) }
+            while let e = box.events.popLast() { self.write(e) }
             self.slots.signal()
         }
+    }
+
+    /// A chunk of events owned by the writer's block alone, so that it pops them in place.
+    final class EventBox: @unchecked Sendable {
+        var events: [TraceEvent]
+        init(_ events: consuming [TraceEvent]) { self.events = events }
     }
 
     /// Binds and inserts one event (on the writer queue).
@@ -84,28 +94,26 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
             case .step(let s):
                 seq += 1
                 let st = insertStep
-                st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID)
-                st.bind(5, s.actor); st.bind(6, s.kind.rawValue); st.bind(7, s.detail); st.bind(8, s.atNs)
-                st.bind(9, s.fields.json)
-                try st.run()
+                st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID); st.bind(8, s.atNs)
+                try st.run(texts: [(5, s.actor), (6, s.kind.rawValue), (7, s.detail), (9, s.fields.json)])
             case .sipMessage(let m):
                 seq += 1
                 let st = insertMessage
                 st.bind(1, runID); st.bind(2, seq); st.bind(3, m.atNs / 1000); st.bind(4, m.callID)
-                st.bind(5, m.src); st.bind(6, m.dst); st.bind(7, m.method); st.bind(8, m.statusCode)
-                st.bind(9, m.branch); st.bind(10, m.sipCallID); st.bind(11, m.delivered ? 1 : 0)
+                st.bind(8, m.statusCode); st.bind(11, m.delivered ? 1 : 0)
                 // A retransmission repeating the text of the last message of its transaction and
                 // direction is stored once: '' here, and raw_of points at the row that has it.
                 let key = TextKey(branch: m.branch, method: m.method, status: m.statusCode, src: m.src, dst: m.dst)
+                let raw: String
                 if m.retransmission, let first = lastText[key], first.raw == m.raw {
-                    st.bind(12, ""); st.bind(16, first.seq)
+                    raw = ""; st.bind(16, first.seq)
                 } else {
-                    st.bind(12, m.raw); st.bind(16, nil as Int64?)
+                    raw = m.raw; st.bind(16, nil as Int64?)
                     if lastText.count >= 100_000 { lastText.removeAll(keepingCapacity: true) }
                     lastText[key] = (seq, m.raw)
                 }
-                st.bind(13, m.retransmission ? 1 : 0); st.bind(14, m.transport); st.bind(15, m.atNs)
-                try st.run()
+                st.bind(13, m.retransmission ? 1 : 0); st.bind(15, m.atNs)
+                try st.run(texts: [(5, m.src), (6, m.dst), (7, m.method), (9, m.branch), (10, m.sipCallID), (12, raw), (14, m.transport)])
             case .callEnded(let c):
                 let st = insertCall
                 st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)

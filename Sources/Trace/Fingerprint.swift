@@ -9,8 +9,12 @@ public struct TraceFingerprint: Sendable {
     public init() {}
 
     mutating func mix(_ s: String) {
-        for b in s.utf8 { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        hash = (hash ^ 0x1f) &* 0x0000_0100_0000_01b3 // field separator
+        // Over the UTF-8 buffer, not the UTF8View's iterator (five times the instructions a byte,
+        // on every byte of every SIP message of the full trace).
+        var s = s
+        var h = hash
+        s.withUTF8 { for b in $0 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 } }
+        hash = (h ^ 0x1f) &* 0x0000_0100_0000_01b3 // field separator
     }
     /// An integer as its 8 bytes (no text formatting on the hot path); nil as a distinct marker.
     mutating func mix(_ v: Int64) {
