@@ -121,7 +121,7 @@ extension PBXSim {
         @Option(help: ArgumentHelp("Generate only the runs with index % K == I.", valueName: "I/K"), transform: Shard.parse)
         var shard: Shard?
 
-        @Option(help: "Simulation threads (default: the number of CPU cores).")
+        @Option(help: "Simulation threads (default: the number of CPU cores minus one, at least one: the writer is a core's worth of work).")
         var jobs: Int?
 
         @Option(help: "What to record: full (steps and SIP messages with their text), steps (no SIP messages), calls (call rows only).")
@@ -166,7 +166,9 @@ extension PBXSim {
                 indices = indices.filter { !done.contains($0) }
             }
             installStopHandlers()
-            let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            // Writing the runs in order is itself about a core's worth of work (docs/performance.md):
+            // by default one worker fewer than cores, so that the workers and the writer each have one.
+            let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1)
             let progress = Progress(total: indices.count, label: "\(sw.name) seed \(seed)" + (shard.map { " shard \($0)" } ?? ""))
             let sweepHash = sweepFileHash
             let startedAt = startedAtTimestamp()
