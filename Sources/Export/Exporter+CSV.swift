@@ -4,16 +4,43 @@ import Trace
 extension Exporter {
     /// RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled.
     static func csvField(_ s: String?) -> String {
-        guard let s else { return "" }
-        var needs = false
-        for u in s.utf8 where u == UInt8(ascii: ",") || u == UInt8(ascii: "\"") || u == 10 || u == 13 { needs = true; break }
-        if !needs { return s }
-        var o = "\""
-        for ch in s { if ch == "\"" { o += "\"\"" } else { o.append(ch) } }
-        return o + "\""
+        var out: [UInt8] = []
+        appendCSVField(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    static func csvLine(_ fields: [String?]) -> String { fields.map(csvField).joined(separator: ",") + "\r\n" }
+    /// One field (RFC 4180): as it is, or quoted with its quotes doubled when it holds a comma, a
+    /// quote or a line break. On UTF-8 bytes: a quote is doubled even where a combining mark
+    /// follows it (iterating characters missed that one), and no grapheme is broken per byte.
+    static func appendCSVField(_ s: String?, to out: inout [UInt8]) {
+        guard var s else { return }
+        s.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) {
+                out.append(contentsOf: bytes)
+                return
+            }
+            out.append(0x22)
+            for b in bytes {
+                if b == 0x22 { out.append(0x22) }
+                out.append(b)
+            }
+            out.append(0x22)
+        }
+    }
+
+    /// A record: the fields, comma-separated, CRLF; written into one buffer (an export writes a
+    /// line per step and per message).
+    static func csvLine(_ fields: [String?]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        for (i, f) in fields.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            appendCSVField(f, to: &out)
+        }
+        out.append(0x0D)
+        out.append(0x0A)
+        return String(decoding: out, as: UTF8.self)
+    }
 
     public static let callColumns = ["run_id", "call_id", "caller", "dialed", "placed_at_us", "ended_at_us", "outcome", "route",
                                      "answered_by", "setup_delay_us", "pbx", "sip_attempts", "sip_targets", "rerouted", "final_code",

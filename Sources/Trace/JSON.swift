@@ -1,17 +1,32 @@
 /// A minimal JSON writer with a stable key order (insertion order), for trace columns and exports.
+/// It writes into one byte buffer as keys are added (exports write one object per step and per
+/// message: a string per member, joined at the end, was most of an export's time).
 public struct JSONObject {
-    var parts: [String] = []
-    public init() {}
+    var out = JSONBytes(capacity: 256)
+    var empty = true
+    public init() { out.put(0x7B) }
 
-    public mutating func add(_ key: String, _ v: String?) { parts.append(JSON.string(key) + ":" + (v.map(JSON.string) ?? "null")) }
-    public mutating func add(_ key: String, _ v: Int?) { parts.append(JSON.string(key) + ":" + (v.map { String($0) } ?? "null")) }
-    public mutating func add(_ key: String, _ v: Int64?) { parts.append(JSON.string(key) + ":" + (v.map { String($0) } ?? "null")) }
-    public mutating func add(_ key: String, _ v: Double?) { parts.append(JSON.string(key) + ":" + (v.map(JSON.number) ?? "null")) }
-    public mutating func add(_ key: String, _ v: Bool?) { parts.append(JSON.string(key) + ":" + (v.map { $0 ? "true" : "false" } ?? "null")) }
+    @inline(__always) mutating func key(_ k: String) {
+        if !empty { out.put(0x2C) }
+        empty = false
+        out.putJSONString(k)
+        out.put(0x3A)
+    }
+    @inline(__always) mutating func null() { out.put(0x6E); out.put(0x75); out.put(0x6C); out.put(0x6C) }
+
+    public mutating func add(_ key: String, _ v: String?) { self.key(key); if let v { out.putJSONString(v) } else { null() } }
+    public mutating func add(_ key: String, _ v: Int?) { self.key(key); if let v { out.putDecimal(Int64(v)) } else { null() } }
+    public mutating func add(_ key: String, _ v: Int64?) { self.key(key); if let v { out.putDecimal(v) } else { null() } }
+    public mutating func add(_ key: String, _ v: Double?) { self.key(key); if let v { out.put(JSON.number(v)) } else { null() } }
+    public mutating func add(_ key: String, _ v: Bool?) { self.key(key); if let v { out.put(v ? "true" : "false") } else { null() } }
     /// Adds an already encoded JSON value.
-    public mutating func addRaw(_ key: String, _ json: String) { parts.append(JSON.string(key) + ":" + json) }
+    public mutating func addRaw(_ key: String, _ json: String) { self.key(key); out.put(json) }
 
-    public var text: String { "{" + parts.joined(separator: ",") + "}" }
+    public var text: String {
+        var b = out
+        b.put(0x7D)
+        return b.text
+    }
 }
 
 public enum JSON {
@@ -66,20 +81,23 @@ extension UTF8ByteSink {
 
     /// A JSON string: quoted, escaped as `JSON.escape` escapes (RFC 8259 §7).
     @inline(__always) mutating func putJSONString(_ s: String) {
-        put(0x22)
         var s = s
-        s.withUTF8 { bytes in
-            for b in bytes {
-                switch b {
-                case 0x22: put(0x5C); put(0x22)
-                case 0x5C: put(0x5C); put(0x5C)
-                case 0x0A: put(0x5C); put(0x6E)
-                case 0x0D: put(0x5C); put(0x72)
-                case 0x09: put(0x5C); put(0x74)
-                case 0..<0x20:
-                    put(0x5C); put(0x75); put(0x30); put(0x30); put(JSON.hexDigit(b >> 4)); put(JSON.hexDigit(b & 0xF))
-                default: put(b)
-                }
+        s.withUTF8 { putJSONString(utf8: $0) }
+    }
+
+    /// The same, from UTF-8 bytes.
+    mutating func putJSONString(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        put(0x22)
+        for b in bytes {
+            switch b {
+            case 0x22: put(0x5C); put(0x22)
+            case 0x5C: put(0x5C); put(0x5C)
+            case 0x0A: put(0x5C); put(0x6E)
+            case 0x0D: put(0x5C); put(0x72)
+            case 0x09: put(0x5C); put(0x74)
+            case 0..<0x20:
+                put(0x5C); put(0x75); put(0x30); put(0x30); put(JSON.hexDigit(b >> 4)); put(JSON.hexDigit(b & 0xF))
+            default: put(b)
             }
         }
         put(0x22)
@@ -108,6 +126,36 @@ public struct JSONBytes: UTF8ByteSink {
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
     @inline(__always) public mutating func put(_ byte: UInt8) { bytes.append(byte) }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// A text as it is, in one copy.
+    @inline(__always) mutating func put(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// A JSON string, the same bytes as the generic writer's; a text with nothing to escape (most
+    /// of them) is copied in one piece.
+    @inline(__always) mutating func putJSONString(_ s: String) {
+        var s = s
+        s.withUTF8 { src in
+            if !src.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+                bytes.append(0x22)
+                bytes.append(contentsOf: src)
+                bytes.append(0x22)
+                return
+            }
+            var escaped = EscapingSink(bytes: bytes)
+            bytes = []
+            escaped.putJSONString(utf8: src)
+            bytes = escaped.bytes
+        }
+    }
+}
+
+/// The generic escaping writer over a byte array (the slow path of `JSONBytes.putJSONString`).
+struct EscapingSink: UTF8ByteSink {
+    var bytes: [UInt8]
+    @inline(__always) mutating func put(_ byte: UInt8) { bytes.append(byte) }
 }
 
 extension JSON {

@@ -1,7 +1,8 @@
 import Testing
 import Foundation
 import Store
-import Export
+@testable import Export
+import Trace
 
 /// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF inside quotes).
 func parseCSV(_ text: String) -> [[String]] {
@@ -56,6 +57,23 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
             #expect(r.status == 0)
         }
         return db
+    }
+
+    /// RFC 4180 fields and JSON objects as the exporters write them, read back by a parser and by
+    /// Foundation: quotes doubled (also before a combining mark), line breaks and commas quoted,
+    /// JSON escapes, nulls, numbers.
+    @Test func fieldsAndObjectsAreWrittenExactly() throws {
+        let awkward = "a \"q\"\u{301}, b\r\nc"
+        let line = Exporter.csvLine(["plain", nil, awkward, "", "é,✓"])
+        #expect(line == "plain,,\"a \"\"q\"\"\u{301}, b\r\nc\",,\"é,✓\"\r\n")
+        #expect(parseCSV(line).first == ["plain", "", awkward, "", "é,✓"])
+        var o = JSONObject()
+        o.add("s", awkward); o.add("none", nil as String?); o.add("n", -7); o.add("big", Int64.max); o.add("d", 0.5)
+        o.add("b", true); o.addRaw("raw", "[1,2]")
+        #expect(o.text == #"{"s":"a \"q\"\#u{301}, b\r\nc","none":null,"n":-7,"big":9223372036854775807,"d":0.5,"b":true,"raw":[1,2]}"#)
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(o.text.utf8)) as? [String: Any])
+        #expect(back["s"] as? String == awkward && back["none"] is NSNull && (back["raw"] as? [Int]) == [1, 2])
+        #expect(JSONObject().text == "{}")
     }
 
     @Test func jsonlRoundTrip() throws {
