@@ -100,12 +100,11 @@ final class ConsoleTraceSink: TraceSink {
         if callOf != nil ? quiet : !verbose { return }
         guard let (call, text) = line(for: e) else { return }
         if let c = call {
-            if quiet { return }
             if case .step(let st) = e, st.kind == .callPlaced { buffered[c] = [text]; return }
             // Steps after the call ended (BYE completion) are in the trace, not on the console.
             buffered[c]?.append(text)
-        } else if verbose {
-            print(text)
+        } else {
+            print(text) // --verbose: a step of no call
         }
     }
 

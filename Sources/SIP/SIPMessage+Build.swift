@@ -156,7 +156,7 @@ extension SIPMessage {
         // "A single Via header field value matching the top Via value in the request being
         // cancelled" (§9.1): a proxy's CANCEL downstream carries its own Via only (§16.10).
         if let top = header("Via"), headerValues("Via").count > 1 {
-            let i = cancel.headers.firstIndex { SIPMessage.canonical($0.name) == "via" }!
+            let i = cancel.headers.firstIndex { SIPMessage.isHeader($0.name, "via") }!
             cancel.removeHeaders("Via")
             cancel.headers.insert(("Via", top), at: i)
         }

@@ -7,11 +7,13 @@ extension SIPMessage {
         // every message of the full trace (issue 11's profile: appending piece by piece, with a
         // lower-cased copy of every header name, was a third of the full trace's cost).
         let lengthText = String(body.utf8.count)
-        var size = 0
+        // The start line's three parts: `METHOD URI SIP/2.0` or `SIP/2.0 CODE REASON`.
+        let first: (String, String, String)
         switch startLine {
-        case .request(let m, let u): size = m.utf8.count + 1 + u.utf8.count + 10
-        case .response(let c, let r): size = 8 + String(c).utf8.count + 1 + r.utf8.count + 2
+        case .request(let m, let u): first = (m, u, "SIP/2.0")
+        case .response(let c, let r): first = ("SIP/2.0", String(c), r)
         }
+        var size = first.0.utf8.count + first.1.utf8.count + first.2.utf8.count + 4
         for h in headers where !SIPMessage.isContentLength(h.name) { size += h.name.utf8.count + h.value.utf8.count + 4 }
         size += 16 + lengthText.utf8.count + 4 + body.utf8.count
         return String(unsafeUninitializedCapacity: size) { buf in
@@ -24,10 +26,7 @@ extension SIPMessage {
                     at += src.count
                 }
             }
-            switch startLine {
-            case .request(let m, let u): put(m); put(" "); put(u); put(" SIP/2.0\r\n")
-            case .response(let c, let r): put("SIP/2.0 "); put(String(c)); put(" "); put(r); put("\r\n")
-            }
+            put(first.0); put(" "); put(first.1); put(" "); put(first.2); put("\r\n")
             for h in headers where !SIPMessage.isContentLength(h.name) { put(h.name); put(": "); put(h.value); put("\r\n") }
             put("Content-Length: "); put(lengthText); put("\r\n\r\n")
             put(body)

@@ -29,17 +29,6 @@ public struct SIPMessage: Sendable, Equatable {
     public var requestURI: String? { if case .request(_, let u) = startLine { return u } else { return nil } }
     public var statusCode: Int? { if case .response(let c, _) = startLine { return c } else { return nil } }
 
-    static let compact: [String: String] = ["v": "via", "i": "call-id", "f": "from", "t": "to", "l": "content-length",
-                                            "m": "contact", "c": "content-type"]
-
-    static func canonical(_ name: String) -> String {
-        let l = name.lowercased()
-        return compact[l] ?? l
-    }
-
-    /// The compact form of a canonical header name, if it has one.
-    static let compactOf: [String: String] = Dictionary(uniqueKeysWithValues: compact.map { ($1, $0) })
-
     /// ASCII case-insensitive equality without allocating.
     @inline(__always) static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
@@ -55,7 +44,7 @@ public struct SIPMessage: Sendable, Equatable {
         }
     }
 
-    /// Whether a header line's name is `want` (already canonical, lower case) or its compact form.
+    /// Whether a header line's name is `want` (any case) or its compact form `short`.
     @inline(__always) static func matches(_ name: String, canonical want: String, compact short: String?) -> Bool {
         if equalsIgnoringCase(name, want) { return true }
         if let short, name.utf8.count == 1, equalsIgnoringCase(name, short) { return true }
@@ -74,7 +63,13 @@ public struct SIPMessage: Sendable, Equatable {
         return (name, nil)
     }
 
-    /// The compact forms (RFC 3261 §7.3.3) and the names they stand for.
+    /// Whether a header line's name is the header `want`, in either form and any case.
+    @inline(__always) static func isHeader(_ name: String, _ want: String) -> Bool {
+        let (long, short) = forms(of: want)
+        return matches(name, canonical: long, compact: short)
+    }
+
+    /// The compact forms (RFC 3261 §7.3.3) and the names they stand for: the one table of them.
     static let compactPairs: [(String, String)] = [("v", "via"), ("i", "call-id"), ("f", "from"), ("t", "to"),
                                                    ("l", "content-length"), ("m", "contact"), ("c", "content-type")]
 
@@ -101,19 +96,19 @@ public struct SIPMessage: Sendable, Equatable {
     }
 
     public mutating func removeHeaders(_ name: String) {
-        let want = SIPMessage.canonical(name)
-        headers.removeAll { SIPMessage.canonical($0.name) == want }
+        let (want, short) = SIPMessage.forms(of: name)
+        headers.removeAll { SIPMessage.matches($0.name, canonical: want, compact: short) }
     }
 
     /// Inserts a Via above the existing ones (what a proxy does when it forwards a request).
     public mutating func pushVia(_ value: String) {
-        let i = headers.firstIndex { SIPMessage.canonical($0.name) == "via" } ?? 0
+        let i = headers.firstIndex { SIPMessage.isHeader($0.name, "via") } ?? 0
         headers.insert(("Via", value), at: i)
     }
 
     /// Removes the topmost Via (what a proxy does before relaying a response upstream).
     public mutating func popVia() {
-        if let i = headers.firstIndex(where: { SIPMessage.canonical($0.name) == "via" }) { headers.remove(at: i) }
+        if let i = headers.firstIndex(where: { SIPMessage.isHeader($0.name, "via") }) { headers.remove(at: i) }
     }
 
     /// The transport and sent-by of the top Via (`SIP/2.0/UDP 192.0.2.10:5060;branch=...`), where a

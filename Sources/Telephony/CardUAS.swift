@@ -71,7 +71,7 @@ final class CardUAS {
 
     init(pbx: PBXState, ringTimeout: SimTime) { self.pbx = pbx; self.ringTimeout = ringTimeout }
 
-    private var actor: String { "\(pbx.name)/V-SIPGW" }
+    private var actor: String { pbx.cardActor }
 
     private func add(_ leg: IncomingLeg) -> Int {
         counter += 1

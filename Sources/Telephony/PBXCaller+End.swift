@@ -178,7 +178,7 @@ extension PBXState {
     /// when a call connects there.
     func noteAlive(target: RouteTarget, attempt: Int, call: Int, _ ctx: PBXCallerContext) {
         guard let card, let until = card.health.liveAnswer(from: target, attempt: attempt, now: ctx.now.ns) else { return }
-        ctx.record(.failover, "\(name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call,
+        ctx.record(.failover, cardActor, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call,
                    [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
 
@@ -191,7 +191,7 @@ extension PBXState {
             expires = (resolver.entries["SRV \(target.transport.srvPrefix)\(dnsName)"] ?? resolver.entries["A \(dnsName)"])?.expires.ns
         }
         guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: expires) else { return }
-        ctx.record(.failover, "\(name)/V-SIPGW", "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
+        ctx.record(.failover, cardActor, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
                    [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
 }

@@ -161,7 +161,7 @@ extension PBXState {
     /// without a timeout (Panasonic §4.3.2.1, checklist 27). No reply within the group's timeout
     /// ("about 4 seconds"), or no gateway at all: reroute to the public trunk (Quick Dial).
     func routeTIE(_ call: Call, group: GatewayGroupConfig, _ ctx: PBXCallerContext) {
-        let actor = "\(name)/IP-GW"
+        let actor = gatewayActor
         for gw in group.gateways {
             if !ctx.gatewayAvailable(gw.ip) {
                 ctx.record(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id,

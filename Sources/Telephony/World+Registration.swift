@@ -60,7 +60,7 @@ extension World {
         guard let card = pbxs[pi].card, card.state != s else { return }
         let old = card.state
         card.state = s
-        step(.cardState, "\(pbxs[pi].name)/V-SIPGW", "\(old.rawValue) -> \(s.rawValue): \(reason)",
+        step(.cardState, pbxs[pi].cardActor, "\(old.rawValue) -> \(s.rawValue): \(reason)",
              fields: [StepField("pbx", pbxs[pi].name), StepField("from", old.rawValue), StepField("to", s.rawValue), StepField("reason", reason)])
     }
 
@@ -69,13 +69,13 @@ extension World {
     func addToBlocklist(pbx pi: Int, ip: String, until: SimTime, call: Int?) {
         guard let card = pbxs[pi].card else { return }
         card.health.block(ip, until: until.ns)
-        step(.blocklistAdded, "\(pbxs[pi].name)/V-SIPGW", "\(ip) gets no request until \(until) (Retry-After)", call: call,
+        step(.blocklistAdded, pbxs[pi].cardActor, "\(ip) gets no request until \(until) (Retry-After)", call: call,
              fields: [StepField("ip", ip), StepField("until_ns", until.ns)])
         sim.schedule(.blocklistExpiry(pbx: pi, address: addressID(ip)), at: until)
     }
 
     func blocklistExpired(pbx pi: Int, ip: String) {
         guard let card = pbxs[pi].card, card.health.unblockIfExpired(ip, now: sim.now.ns) else { return }
-        step(.blocklistExpired, "\(pbxs[pi].name)/V-SIPGW", "\(ip) eligible again", fields: [StepField("ip", ip)])
+        step(.blocklistExpired, pbxs[pi].cardActor, "\(ip) eligible again", fields: [StepField("ip", ip)])
     }
 }

@@ -27,7 +27,7 @@ extension World {
             lastModelEventTime = nil
             for i in cards {
                 guard let card = pbxs[i].card else { continue }
-                let actor = "\(pbxs[i].name)/V-SIPGW"
+                let actor = pbxs[i].cardActor
                 if let t = card.registration.registeredWith {
                     let until = card.registration.registeredUntil
                     step(.registration, actor, "warm start: registered at \(t.hostPort) until \(until) (as on a running site; cold_start: true to watch the boot)",

@@ -29,15 +29,10 @@ extension World {
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
         guard let t = transactions[id] else { return }
         t.timers[timer] = nil
-        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(branchOf(t)))", call: t.callID,
-             fields: [StepField("timer", timer.rawValue), StepField("branch", branchOf(t))])
+        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(t.branch))", call: t.callID,
+             fields: [StepField("timer", timer.rawValue), StepField("branch", t.branch)])
         perform(t.machine.timerFired(timer, now: sim.now.ns), t, txn: id)
     }
-
-
-    func branchOf(_ t: Txn) -> String { t.branch }
-
-    func isTerminated(_ t: Txn) -> Bool { t.terminated }
 
     /// Stops a transaction its owner no longer wants.
     func abandonTransaction(_ id: Int) {
@@ -64,8 +59,8 @@ extension World {
                 if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old) }
             case .stateChanged(let from, let to):
                 if to == "terminated" { t.terminated = true }
-                step(.txnState, t.actor, "\(txnKindName(t)) \(branchOf(t)): \(from) -> \(to)", call: t.callID,
-                     fields: [StepField("transaction", txnKindName(t)), StepField("branch", branchOf(t)), StepField("from", from), StepField("to", to)])
+                step(.txnState, t.actor, "\(txnKindName(t)) \(t.branch): \(from) -> \(to)", call: t.callID,
+                     fields: [StepField("transaction", txnKindName(t)), StepField("branch", t.branch), StepField("from", from), StepField("to", to)])
             case .deliver(let response):
                 txnDelivered(id, t, response)
             case .timedOut(let timer):
@@ -74,7 +69,7 @@ extension World {
                 txnTransportFailed(id, t)
             }
         }
-        if !t.removed, isTerminated(t) {
+        if !t.removed, t.terminated {
             t.removed = true
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil

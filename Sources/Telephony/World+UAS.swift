@@ -9,7 +9,7 @@ final class WorldUASContext: CardUASContext {
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
     private var pbx: PBXState { world.pbxs[pi] }
-    private var actor: String { "\(pbx.name)/V-SIPGW" }
+    private var actor: String { pbx.cardActor }
 
     func newTag() -> String { world.newTag() }
     func newBranch() -> String { world.newBranch() }

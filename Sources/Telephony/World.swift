@@ -186,7 +186,7 @@ public final class World {
         for (i, p) in config.pbxs.enumerated() {
             let st = PBXState(config: p, ip: network.ip(of: p.host) ?? p.host, ringRNG: streams.stream("ring-\(p.name)"), ringTimeout: config.defaults.ringTimeout)
             if let c = p.card {
-                st.card = VSIPGWCard(config: c, actor: "\(p.name)/V-SIPGW", callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
+                st.card = VSIPGWCard(config: c, actor: st.cardActor, callID: "reg-\(i + 1)@\(p.host)", fromTag: "rt\(i + 1)")
             }
             if pbxIndex[st.ip] == nil { pbxIndex[st.ip] = pbxs.count }
             st.index = pbxs.count

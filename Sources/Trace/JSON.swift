@@ -48,22 +48,9 @@ public enum JSON {
         var s = s
         return s.withUTF8 { bytes -> String in
             guard bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return String(decoding: bytes, as: UTF8.self) }
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count + bytes.count / 8 + 8)
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            for b in bytes {
-                switch b {
-                case 0x22: out.append(0x5C); out.append(0x22)
-                case 0x5C: out.append(0x5C); out.append(0x5C)
-                case 0x0A: out.append(0x5C); out.append(0x6E)
-                case 0x0D: out.append(0x5C); out.append(0x72)
-                case 0x09: out.append(0x5C); out.append(0x74)
-                case 0..<0x20:
-                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-                default: out.append(b)
-                }
-            }
-            return String(decoding: out, as: UTF8.self)
+            var out = JSONBytes(capacity: bytes.count + bytes.count / 8 + 8)
+            out.putEscaped(utf8: bytes)
+            return out.text
         }
     }
 }
@@ -88,6 +75,13 @@ extension UTF8ByteSink {
     /// The same, from UTF-8 bytes.
     mutating func putJSONString(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         put(0x22)
+        putEscaped(utf8: bytes)
+        put(0x22)
+    }
+
+    /// The bytes of a JSON string's content, escaped (RFC 8259 §7): the one escaping table of the
+    /// trace and the exports.
+    mutating func putEscaped(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         for b in bytes {
             switch b {
             case 0x22: put(0x5C); put(0x22)
@@ -100,7 +94,6 @@ extension UTF8ByteSink {
             default: put(b)
             }
         }
-        put(0x22)
     }
 
     /// An integer in decimal, as `String(v)` writes it.
@@ -144,18 +137,9 @@ public struct JSONBytes: UTF8ByteSink {
                 bytes.append(0x22)
                 return
             }
-            var escaped = EscapingSink(bytes: bytes)
-            bytes = []
-            escaped.putJSONString(utf8: src)
-            bytes = escaped.bytes
+            putJSONString(utf8: src)
         }
     }
-}
-
-/// The generic escaping writer over a byte array (the slow path of `JSONBytes.putJSONString`).
-struct EscapingSink: UTF8ByteSink {
-    var bytes: [UInt8]
-    @inline(__always) mutating func put(_ byte: UInt8) { bytes.append(byte) }
 }
 
 extension JSON {
