@@ -4,6 +4,7 @@
     python3 Benchmarks/bench.py                 # 100,000 calls per end-to-end run (about 15 minutes)
     python3 Benchmarks/bench.py --calls 20000   # quicker
     python3 Benchmarks/bench.py --big           # also 1,000,000 calls at each trace level
+    python3 Benchmarks/bench.py --only-big      # only the 1,000,000-call runs and their exports (about 75 minutes)
 
 Builds the release binaries, then measures: the SimPy peer (Benchmarks/peers/failover_simpy.py)
 on the same failover workload; pbxsim end to end at each trace level with a 2,000- and a
@@ -70,8 +71,14 @@ def jline(out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=100_000)
-    ap.add_argument("--big", action="store_true", help="also 1,000,000 calls at each trace level")
+    ap.add_argument("--big", action="store_true", help="also 1,000,000 calls at each trace level, with both "
+                    "caller ranges, and every export of the 1,000,000-call full trace")
+    ap.add_argument("--only-big", action="store_true", help="only the 1,000,000-call runs and their exports "
+                    "(the end-to-end table's ratio uses a 100,000-call run of the peer)")
+    ap.add_argument("--big-calls", type=int, default=1_000_000, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.only_big:
+        a.big = True
     print("building release binaries ...", flush=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "pbxsim"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "pbxsim-bench"], cwd=ROOT, check=True, capture_output=True)
@@ -86,6 +93,19 @@ def main():
     print(f"\nSimPy {peer['simpy']} peer, {n} calls: {peer['calls_per_s']:,} calls/s, {peer['events_per_s']:,} events/s, "
           f"{peer['peak_rss_mb']} MB (records nothing)")
 
+    if not a.only_big:
+        engine_and_parts(peer)
+
+    # End to end.
+    end_to_end(a, n, tmp, peer)
+    if a.only_big:
+        print(f"\n(temporary files in {tmp})")
+        return
+    rest(a, n, tmp, peer)
+    print(f"\n(temporary files in {tmp})")
+
+
+def engine_and_parts(peer):
     # The engine alone.
     _, _, out = timed([BENCH, "engine"])
     print()
@@ -100,15 +120,48 @@ def main():
           f"19 engine events {19 * p['engine_event_ns']:,} ns: {p['per_call_floor_ns'] / 1000:.1f} us a call, "
           f"against {budget / 1000:.1f} us a call for 10 x the peer")
 
-    # End to end.
+
+def export_all(db, calls, label):
+    """Every export format of one full-trace database; each output is removed once measured
+    (the 1,000,000-call jsonl alone is about 20 GB)."""
+    print()
+    for fmt in ("jsonl", "episodes", "csv", "pcap"):
+        out_path = db + f".export-{fmt}"
+        wall, rss, _ = timed([PBXSIM, "export", db, "--format", fmt, "--out", out_path])
+        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out_path) for f in fs) \
+            if os.path.isdir(out_path) else sum(os.path.getsize(x) for x in _outputs(out_path))
+        print(f"export {fmt:>8}, {label}: {calls / wall:>9,.0f} calls/s  ({wall:.1f} s, {rss:.0f} MB, "
+              f"{size / calls:,.0f} B/call written)", flush=True)
+        _remove(out_path)
+
+
+def _outputs(path):
+    """The files an export to `path` wrote (csv writes PATH-calls.csv and PATH-steps.csv)."""
+    d, base = os.path.split(path)
+    return [os.path.join(d, f) for f in os.listdir(d) if f == base or f.startswith(base + "-") or f.startswith(base + ".")]
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        for dp, dirs, fs in os.walk(path, topdown=False):
+            for f in fs:
+                os.remove(os.path.join(dp, f))
+            for x in dirs:
+                os.rmdir(os.path.join(dp, x))
+        os.rmdir(path)
+    else:
+        for x in _outputs(path):
+            os.remove(x)
+
+
+def end_to_end(a, n, tmp, peer):
     print(f"\n{'callers':>8} {'trace':>6} {'calls':>9} {'calls/s':>9} {'x peer':>7} {'events/s':>10} {'rows/s':>9} "
           f"{'peak MB':>8} {'B/call':>7}")
-    sizes = [n] + ([1_000_000] if a.big else [])
+    sizes = ([] if a.only_big else [n]) + ([a.big_calls] if a.big else [])
     full_db = None
     for calls in sizes:
+        big_full_db = None
         for callers in (2000, 9000):
-            if calls > n and callers == 9000:
-                continue
             yaml = os.path.join(tmp, f"w-{calls}-{callers}.yaml")
             with open(yaml, "w") as f:
                 f.write(workload.scenario(calls, callers))
@@ -125,8 +178,19 @@ def main():
                       f"{events / wall:>10,.0f} {rows / wall:>9,.0f} {rss:>8.0f} {size / calls:>7,.0f}", flush=True)
                 if level == "full" and callers == 2000 and calls == n:
                     full_db = db
-                elif not (level == "full" and callers == 2000 and calls == n):
+                elif level == "full" and callers == 2000:
+                    big_full_db = db
+                else:
                     os.remove(db)
+            os.remove(yaml)
+        if big_full_db:
+            # Every export of the large full trace, then the database goes (12 GB at 1,000,000 calls).
+            export_all(big_full_db, calls, f"{calls:,}-call full trace")
+            os.remove(big_full_db)
+    a.full_db = full_db
+
+
+def rest(a, n, tmp, peer):
 
     # Flat in the size of the site: the models alone on the 2,000- and 9,000-caller workloads,
     # interleaved (this machine's noise between two runs is larger than the difference), medians.
@@ -169,11 +233,7 @@ def main():
           f"{s['bare_bytes_per_call']:,} B/call without the text dedupe")
 
     # Exports of the full-trace run.
-    print()
-    for fmt in ("jsonl", "episodes", "csv", "pcap"):
-        out_path = os.path.join(tmp, f"export-{fmt}")
-        wall, rss, _ = timed([PBXSIM, "export", full_db, "--format", fmt, "--out", out_path])
-        print(f"export {fmt:>8}: {n / wall:>9,.0f} calls/s  ({wall:.1f} s, {rss:.0f} MB)")
+    export_all(a.full_db, n, f"{n:,}-call full trace")
 
     # generate, one job against two.
     walls = {}
@@ -182,7 +242,6 @@ def main():
         walls[jobs], _, _ = timed([PBXSIM, "generate", os.path.join(ROOT, "sweeps/failover.yaml"), "--runs", "2000",
                                   "--jobs", str(jobs), "--db", db])
     print(f"\ngenerate 2000 runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: {walls[1] / walls[2]:.2f}x")
-    print(f"\n(temporary files in {tmp})")
 
 
 if __name__ == "__main__":
