@@ -11,10 +11,10 @@ nothing. Prints one JSON line: calls, events, wall seconds, calls/s, events/s, p
 
     python3 Benchmarks/peers/failover_simpy.py CALLS [CALLERS]
 """
+import argparse
 import json
 import random
 import resource
-import sys
 import time
 
 import simpy
@@ -79,9 +79,25 @@ def source(env, rng, trunk, stats, idle, busy_lines, calls):
         env.process(call(env, rng, trunk, stats, idle, busy_lines))
 
 
+def count(text):
+    """A positive whole number of calls or callers; 1e6 is accepted for 1,000,000."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number")
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(value)
+
+
 def main():
-    calls = int(float(sys.argv[1])) if len(sys.argv) > 1 else 100_000
-    callers = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog="Prints one JSON line; Benchmarks/bench.py runs it beside pbxsim.")
+    ap.add_argument("calls", nargs="?", type=count, default=100_000, help="calls to simulate (default 100,000)")
+    ap.add_argument("callers", nargs="?", type=count, default=2000,
+                    help="extensions in the caller range (default 2,000)")
+    a = ap.parse_args()
+    calls, callers = a.calls, a.callers
     rng = random.Random(1)
     env = simpy.Environment()
     trunk = simpy.Resource(env, capacity=2000)
