@@ -106,27 +106,33 @@ extension Exporter {
             net.latency = params.first { $0[0] == "latency" }?[1] ?? nil
             net.loss = params.first { $0[0] == "loss" }?[1] ?? nil
             let reader = TraceReader(db: db)
+            // The call's own columns come with it (one statement for all the calls, not one each).
             let calls = try db.prepare("""
-                SELECT c.call_id, (SELECT min(seq) FROM step s INDEXED BY step_call WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
+                SELECT \(TraceReader.callColumns),
+                       (SELECT min(seq) FROM step s INDEXED BY step_call WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
                 FROM call c WHERE c.run_id = ? ORDER BY c.call_id
                 """)
+            let firstSeqColumn = TraceReader.callColumns.split(separator: ",").count
             calls.bind(1, run)
             while try calls.step() {
                 if shouldStop() { throw ExportError.interrupted }
-                let callID = Int(calls.int(0))
-                let firstSeq = calls.isNull(1) ? Int64.max : calls.int(1)
+                let c = TraceReader.callRow(calls)
+                let firstSeq = calls.isNull(firstSeqColumn) ? Int64.max : calls.int(firstSeqColumn)
                 while pending && hostSteps.int(0) < firstSeq {
                     net.apply(StepFields.parse(hostSteps.text(1)))
                     pending = try hostSteps.step()
                 }
-                guard let c = try reader.call(runID: run, callID: callID) else { continue }
-                let rows = try reader.rows(runID: run, callID: callID)
+                let rows = try reader.rows(runID: run, callID: c.callID, fieldsOf: Exporter.episodeFieldKinds.contains)
                 out.write(episode(run: run, call: c, rows: rows, network: net, config: configs[c.pbx] ?? "null",
                                   paramsJSON: paramsJSON, runRow: runRow, startEpoch: startEpoch, split: splitValue))
                 out.write("\n")
             }
         }
     }
+
+    /// The step kinds whose typed fields `episode` reads (the attempts); the fields of the others
+    /// are not parsed.
+    static let episodeFieldKinds: Set<String> = ["attempt-started", "failover", "sip-response", "reroute", "call-ended"]
 
     func episode(run: Int64, call c: TraceReader.CallRow, rows: [TraceReader.Row], network: NetworkState, config: String,
                  paramsJSON: String, runRow: [String?], startEpoch: Int64?, split: String?) -> String {

@@ -125,6 +125,10 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Ends the statement's current execution (it keeps its bindings): a query left on a row
+    /// would hold its read snapshot open.
+    public func reset() { sqlite3_reset(stmt) }
+
     /// Steps once; true when a row is available, false when done.
     @discardableResult
     public func step() throws -> Bool {
