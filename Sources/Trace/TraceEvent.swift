@@ -246,27 +246,48 @@ public final class FanOutTraceSink: TraceSink {
 }
 
 /// The typed fields of a recorded step, read back from the `step.fields` column (a flat JSON
-/// object of strings and numbers, as `[StepField].json` writes it).
+/// object of strings and numbers, as `[StepField].json` writes it). Kept as pairs sorted by name
+/// (a step has a handful): no hashing to read one, and `json` needs no sort.
 public struct StepFields: Sendable, Equatable {
-    public var values: [String: FieldValue] = [:]
+    /// Sorted by name, one per name.
+    private var pairs: [(name: String, value: FieldValue)] = []
 
-    public init(_ values: [String: FieldValue] = [:]) { self.values = values }
+    public init(_ values: [String: FieldValue] = [:]) {
+        pairs = values.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+    }
 
-    public subscript(_ name: String) -> FieldValue? { values[name] }
+    /// The fields by name.
+    public var values: [String: FieldValue] { Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { _, b in b }) }
+
+    public static func == (a: StepFields, b: StepFields) -> Bool {
+        a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public subscript(_ name: String) -> FieldValue? {
+        for p in pairs where p.name == name { return p.value }
+        return nil
+    }
     public func text(_ name: String) -> String? {
-        switch values[name] { case .text(let s)?: return s; default: return nil }
+        switch self[name] { case .text(let s)?: return s; default: return nil }
     }
     public func int(_ name: String) -> Int64? {
-        switch values[name] { case .int(let v)?: return v; case .double(let d)?: return Int64(exactly: d); default: return nil }
+        switch self[name] { case .int(let v)?: return v; case .double(let d)?: return Int64(exactly: d); default: return nil }
     }
     public func double(_ name: String) -> Double? {
-        switch values[name] { case .int(let v)?: return Double(v); case .double(let d)?: return d; default: return nil }
+        switch self[name] { case .int(let v)?: return Double(v); case .double(let d)?: return d; default: return nil }
+    }
+
+    /// Sets a field, keeping the pairs sorted (a later value for a name replaces the earlier).
+    mutating func set(_ name: String, _ value: FieldValue) {
+        var i = pairs.count
+        while i > 0 && pairs[i - 1].name > name { i -= 1 }
+        if i > 0 && pairs[i - 1].name == name { pairs[i - 1].value = value } else { pairs.insert((name, value), at: i) }
     }
 
     /// The fields as a JSON object, keys sorted (`{}` when there are none).
     public var json: String {
         var o = JSONObject()
-        for (k, v) in values.sorted(by: { $0.key < $1.key }) {
+        for (k, v) in pairs {
             switch v {
             case .int(let x): o.add(k, x)
             case .double(let x): o.add(k, x)
@@ -276,17 +297,29 @@ public struct StepFields: Sendable, Equatable {
         return o.text
     }
 
-    /// Parses what `[StepField].json` wrote; nil or malformed text gives no fields.
+    /// Parses what `[StepField].json` wrote; nil or malformed text gives no fields (what was read
+    /// before the fault is kept, as the reader always did).
     public static func parse(_ json: String?) -> StepFields {
-        guard let json else { return StepFields() }
-        var out: [String: FieldValue] = [:]
-        let b = Array(json.utf8)
+        guard var json else { return StepFields() }
+        return json.withUTF8 { parse(utf8: $0) }
+    }
+
+    static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> StepFields {
+        var out = StepFields()
         var i = 0
         func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
         func string() -> String? {
             guard i < b.count, b[i] == 0x22 else { return nil }
             i += 1
-            var bytes: [UInt8] = []
+            // Without escapes (the usual case) the text is the bytes between the quotes.
+            let start = i
+            while i < b.count, b[i] != 0x22, b[i] != 0x5C { i += 1 }
+            if i >= b.count || b[i] == 0x22 {
+                let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+                i += 1
+                return s
+            }
+            var bytes = Array(b[start..<i])
             while i < b.count, b[i] != 0x22 {
                 if b[i] == 0x5C, i + 1 < b.count {
                     i += 1
@@ -295,7 +328,7 @@ public struct StepFields: Sendable, Equatable {
                     case 0x72: bytes.append(0x0D)
                     case 0x74: bytes.append(0x09)
                     case 0x75 where i + 4 < b.count:
-                        let hex = String(decoding: b[(i + 1)...(i + 4)], as: UTF8.self)
+                        let hex = String(decoding: UnsafeBufferPointer(rebasing: b[(i + 1)...(i + 4)]), as: UTF8.self)
                         if let v = UInt32(hex, radix: 16), let u = Unicode.Scalar(v) { bytes.append(contentsOf: Array(String(u).utf8)) }
                         i += 4
                     default: bytes.append(b[i])
@@ -307,7 +340,7 @@ public struct StepFields: Sendable, Equatable {
             return String(decoding: bytes, as: UTF8.self)
         }
         skipSpace()
-        guard i < b.count, b[i] == 0x7B else { return StepFields() }
+        guard i < b.count, b[i] == 0x7B else { return out }
         i += 1
         while true {
             skipSpace()
@@ -319,17 +352,17 @@ public struct StepFields: Sendable, Equatable {
             skipSpace()
             if i < b.count, b[i] == 0x22 {
                 guard let v = string() else { break }
-                out[key] = .text(v)
+                out.set(key, .text(v))
             } else {
                 let start = i
                 while i < b.count, b[i] != 0x2C, b[i] != 0x7D { i += 1 }
-                let t = String(decoding: b[start..<i], as: UTF8.self).filter { $0 != " " }
-                if let v = Int64(t) { out[key] = .int(v) } else if let d = Double(t) { out[key] = .double(d) }
+                let t = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self).filter { $0 != " " }
+                if let v = Int64(t) { out.set(key, .int(v)) } else if let d = Double(t) { out.set(key, .double(d)) }
             }
             skipSpace()
             if i < b.count, b[i] == 0x2C { i += 1; continue }
             break
         }
-        return StepFields(out)
+        return out
     }
 }

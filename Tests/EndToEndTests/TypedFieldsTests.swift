@@ -78,6 +78,23 @@ import Trace
         #expect(StepFields.parse(nil).values.isEmpty && StepFields.parse("not json").values.isEmpty)
     }
 
+    /// What the reader makes of the column: escapes (with and without plain text around them),
+    /// a repeated name (the last one holds), spaces, numbers, a fault part-way (what came before
+    /// it is kept), and `json` with its names sorted whatever the stored order.
+    @Test func fieldsParseEdges() {
+        let f = StepFields.parse(#" { "z" : "a\"b" , "a":1,"m":"x\ny\u00e9\t","a": 2 ,"d": 2.5, "e":"", "n": -7 } "#)
+        #expect(f.text("z") == "a\"b" && f.text("m") == "x\nyé\t" && f.text("e") == "")
+        #expect(f.int("a") == 2 && f.double("d") == 2.5 && f.int("d") == nil && f.int("n") == -7 && f.double("n") == -7)
+        #expect(f.values.count == 6 && f["missing"] == nil && f.text("a") == nil)
+        #expect(f.json == #"{"a":2,"d":2.5,"e":"","m":"x\nyé\t","n":-7,"z":"a\"b"}"#)
+        #expect(f == StepFields(["n": .int(-7), "a": .int(2), "z": .text("a\"b"), "m": .text("x\nyé\t"), "d": .double(2.5), "e": .text("")]))
+        #expect(f != StepFields(["a": .int(2)]))
+        let cut = StepFields.parse(#"{"b":"ok","c":3,"x" 4,"y":5}"#)
+        #expect(cut.values == ["b": .text("ok"), "c": .int(3)])
+        #expect(StepFields.parse("{}").values.isEmpty && StepFields.parse("").json == "{}")
+        #expect(StepFields.parse(#"{"s":"unterminated"#).text("s") == "unterminated")
+    }
+
     /// The fields' JSON is RFC 8259 text that Foundation reads back, written exactly as the
     /// column holds it (escapes, signs, numbers), and the trace fingerprint hashes those bytes.
     @Test func fieldsJSONIsExactAndFingerprinted() throws {
