@@ -22,6 +22,67 @@ extension Exporter {
 
     /// The Call-ID header of a message made unique across runs: `r<run>-` before its value.
     static func runScopedCallID(_ raw: String, run: Int64) -> String {
+        String(decoding: runScopedCallIDBytes(raw, run: run), as: UTF8.self)
+    }
+
+    /// `runScopedCallID` as the UTF-8 of the datagram. Lines are found on bytes (CRLF); up to the
+    /// first empty line, a line `Call-ID:` or `i:` (any case) with something after the colon gets
+    /// `r<run>-` before its value, the spaces after the colon becoming one. The rest is copied as
+    /// it is. A message with a non-ASCII header line takes the character-by-character path (a
+    /// combining mark after the colon belongs to it there, so the name does not match).
+    static func runScopedCallIDBytes(_ raw: String, run: Int64) -> [UInt8] {
+        var raw = raw
+        return raw.withUTF8 { b -> [UInt8] in
+            var out: [UInt8] = []
+            out.reserveCapacity(b.count + 24)
+            let prefix = Array("r\(run)-".utf8)
+            var i = 0
+            while true {
+                // The line [i, j); CRLF follows unless j is the end.
+                var j = i
+                while j < b.count && !(b[j] == 0x0D && j + 1 < b.count && b[j + 1] == 0x0A) { j += 1 }
+                if j == i {
+                    // The empty line ends the headers: the rest goes as it is.
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: b[i...]))
+                    return out
+                }
+                let line = UnsafeBufferPointer(rebasing: b[i..<j])
+                if line.contains(where: { $0 >= 0x80 }) {
+                    return Array(runScopedCallIDByCharacters(String(decoding: b, as: UTF8.self), run: run).utf8)
+                }
+                let name = callIDNameLength(line)
+                if name > 0 {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: line[0..<name]))
+                    out.append(0x20)
+                    out.append(contentsOf: prefix)
+                    var v = name
+                    while v < line.count && line[v] == 0x20 { v += 1 }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: line[v...]))
+                } else {
+                    out.append(contentsOf: line)
+                }
+                if j == b.count { return out }
+                out.append(0x0D); out.append(0x0A)
+                i = j + 2
+            }
+        }
+    }
+
+    /// The length of `Call-ID:` or `i:` (any case) at the start of the line when
+    /// something follows the colon; 0 otherwise.
+    private static func callIDNameLength(_ line: UnsafeBufferPointer<UInt8>) -> Int {
+        for name in [callIDName, compactCallIDName] where line.count > name.count {
+            var k = 0
+            while k < name.count && (line[k] | (line[k] >= 0x41 && line[k] <= 0x5A ? 0x20 : 0)) == name[k] { k += 1 }
+            if k == name.count { return k }
+        }
+        return 0
+    }
+    private static let callIDName = Array("call-id:".utf8)
+    private static let compactCallIDName = Array("i:".utf8)
+
+    /// The character-by-character form of `runScopedCallID` (headers with non-ASCII text).
+    static func runScopedCallIDByCharacters(_ raw: String, run: Int64) -> String {
         var lines = raw.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
         for i in lines.indices {
             if lines[i].isEmpty { break } // end of headers
@@ -59,7 +120,7 @@ extension Exporter {
                 if shouldStop() { throw ExportError.interrupted }
                 if deliveredOnly && s.int(4) == 0 { continue }
                 guard let (srcIP, srcPort) = Exporter.endpoint(s.text(1) ?? ""), let (dstIP, dstPort) = Exporter.endpoint(s.text(2) ?? "") else { continue }
-                let payload = Array(Exporter.runScopedCallID(s.text(3) ?? "", run: run).utf8)
+                let payload = Exporter.runScopedCallIDBytes(s.text(3) ?? "", run: run)
                 // One UDP datagram carries at most 65,507 bytes over IPv4 (65,527 over IPv6).
                 let limit = srcIP.count == 4 ? 65_507 : 65_527
                 guard payload.count <= limit else { throw ExportError.tooLarge(run: run, seq: s.int(5), bytes: payload.count, limit: limit) }
