@@ -84,7 +84,8 @@ extension Exporter {
                                          when?.weekday, when?.timeOfDay] + card
                 calls.write(Exporter.csvLine(fields + inputs + extra))
             }
-            try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in
+            // The steps file has no fields column: they are not parsed.
+            try mergedRowsWithCall(run: run, callID: nil, allCalls: true, parseFields: false) { row, call in
                 let r = String(run), callText = call.map(String.init)
                 switch row {
                 case .step(let seq, let t, let actor, let kind, let detail, _):

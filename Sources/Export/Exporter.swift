@@ -93,7 +93,9 @@ public struct Exporter {
         try mergedRowsWithCall(run: run, callID: callID, allCalls: allCalls) { row, _ in body(row) }
     }
 
-    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, _ body: (TraceReader.Row, Int?) -> Void) throws {
+    /// `parseFields`: false gives steps empty fields (a reader that writes no fields skips
+    /// parsing them).
+    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, parseFields: Bool = true, _ body: (TraceReader.Row, Int?) -> Void) throws {
         let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
         // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
         // run along the (run_id, seq) key); without one, the run's rows in key order.
@@ -110,7 +112,7 @@ public struct Exporter {
             if shouldStop() { throw ExportError.interrupted }
             if haveStep && (!haveMsg || steps.int(0) < msgs.int(0)) {
                 let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "",
-                                               fields: StepFields.parse(steps.text(6)))
+                                               fields: parseFields ? StepFields.parse(steps.text(6)) : StepFields())
                 body(row, steps.isNull(5) ? nil : Int(steps.int(5)))
                 haveStep = try steps.step()
             } else {
