@@ -58,9 +58,15 @@ public enum JSON {
 /// Where a JSON writer puts its UTF-8 bytes: a buffer, or a hash that consumes them as they come.
 public protocol UTF8ByteSink {
     mutating func put(_ byte: UInt8)
+    /// Several bytes as they are (a buffer appends them in one copy).
+    mutating func put(contentsOf bytes: UnsafeBufferPointer<UInt8>)
 }
 
 extension UTF8ByteSink {
+    @inline(__always) public mutating func put(contentsOf bytes: UnsafeBufferPointer<UInt8>) {
+        for b in bytes { put(b) }
+    }
+
     @inline(__always) mutating func put(_ s: String) {
         var s = s
         s.withUTF8 { for b in $0 { put(b) } }
@@ -81,19 +87,25 @@ extension UTF8ByteSink {
 
     /// The bytes of a JSON string's content, escaped (RFC 8259 §7): the one escaping table of the
     /// trace and the exports.
+    /// The bytes between escapes go on in runs (a SIP text has a CRLF every few dozen bytes).
     mutating func putEscaped(utf8 bytes: UnsafeBufferPointer<UInt8>) {
-        for b in bytes {
+        var start = 0
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
+            if start < i { put(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
+            start = i + 1
             switch b {
             case 0x22: put(0x5C); put(0x22)
             case 0x5C: put(0x5C); put(0x5C)
             case 0x0A: put(0x5C); put(0x6E)
             case 0x0D: put(0x5C); put(0x72)
             case 0x09: put(0x5C); put(0x74)
-            case 0..<0x20:
+            default:
                 put(0x5C); put(0x75); put(0x30); put(0x30); put(JSON.hexDigit(b >> 4)); put(JSON.hexDigit(b & 0xF))
-            default: put(b)
             }
         }
+        if start < bytes.count { put(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
     }
 
     /// An integer in decimal, as `String(v)` writes it.
@@ -118,6 +130,7 @@ public struct JSONBytes: UTF8ByteSink {
     public var bytes: [UInt8] = []
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
     @inline(__always) public mutating func put(_ byte: UInt8) { bytes.append(byte) }
+    @inline(__always) public mutating func put(contentsOf src: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: src) }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// A text as it is, in one copy.
