@@ -122,7 +122,8 @@ extension Exporter {
                     net.apply(StepFields.parse(hostSteps.text(1)))
                     pending = try hostSteps.step()
                 }
-                let rows = try reader.rows(runID: run, callID: c.callID, fieldsOf: Exporter.episodeFieldKinds.contains)
+                // An episode lists its messages without their text.
+                let rows = try reader.rows(runID: run, callID: c.callID, fieldsOf: Exporter.episodeFieldKinds.contains, raw: false)
                 out.write(episode(run: run, call: c, rows: rows, network: net, config: configs[c.pbx] ?? "null",
                                   paramsJSON: paramsJSON, runRow: runRow, startEpoch: startEpoch, split: splitValue))
                 out.write("\n")

@@ -51,8 +51,10 @@ public struct TraceReader {
     /// The events of one call (or of no call when `callID` is nil), in order. `fieldsOf` says
     /// which steps' typed fields to parse (by kind; the others get empty fields): a reader that
     /// looks at the fields of a few kinds (the episodes export) skips parsing the rest, which
-    /// was a fifth of its time. The statements are prepared once per connection and reused.
-    public func rows(runID: Int64, callID: Int?, fieldsOf: ((String) -> Bool)? = nil) throws -> [Row] {
+    /// was a fifth of its time. `raw`: false leaves the messages' text empty (no text to read,
+    /// and no lookup of the row a retransmission repeats). The statements are prepared once per
+    /// connection and reused.
+    public func rows(runID: Int64, callID: Int?, fieldsOf: ((String) -> Bool)? = nil, raw: Bool = true) throws -> [Row] {
         let cond = callID == nil ? "call_id IS NULL" : "call_id = ?"
         // INDEXED BY: left to itself SQLite walks the (run_id, seq) key to avoid a sort, which
         // reads every row of the run for one call.
@@ -68,7 +70,7 @@ public struct TraceReader {
                              fields: fields))
         }
         let msgs = try db.cached("""
-            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL)
+            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(raw ? TraceStore.rawSQL : "''")
             FROM sip_message m INDEXED BY sip_message_call
             WHERE m.run_id = ? AND m.\(cond) ORDER BY m.seq
             """)
