@@ -16,6 +16,7 @@ import Foundation
         ("python3 train.py", "DatasetRecipeTests runs the recipe's script"),
         ("python3 Benchmarks/bench.py", "benchmarks build release binaries and run for minutes; they print figures, tests never time anything"),
         ("python3 Benchmarks/instructions.py", "counts instructions under valgrind for minutes; it prints figures, tests never time anything"),
+        ("python3 Benchmarks/peers/", "the SimPy peer is a benchmark (bench.py runs it): it prints figures, tests never time anything"),
     ]
 
     static func commands() throws -> [(file: String, line: String)] {
