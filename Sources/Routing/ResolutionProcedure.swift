@@ -40,9 +40,19 @@ public struct ResolutionProcedure: Sendable {
     public private(set) var qname: String
     public private(set) var qtype: DNSType
     private var srv: [SRVRecord] = []
-    private var srvAddresses: [SRVRecord: [String]] = [:]
-    private var pendingTargets: [SRVRecord] = []
+    /// The addresses found for each record of `srv`, by index; identical records share the entry
+    /// of the first of them (`slot`). An answer has a few records: a scan, not a hash per call.
+    private var srvAddresses: [[String]?] = []
+    /// Records (by index into `srv`) whose addresses are still to be asked for, in order.
+    private var pendingTargets: [Int] = []
     private var collected: [String] = []
+
+    /// The entry of `srv[i]`: the first record equal to it.
+    private func slot(_ i: Int) -> Int {
+        var j = 0
+        while j < i && srv[j] != srv[i] { j += 1 }
+        return j
+    }
 
     public init(name: String, port: Int?, transport: Transport) {
         self.name = name; self.port = port; self.transport = transport
@@ -63,21 +73,22 @@ public struct ResolutionProcedure: Sendable {
                 // No SRV: A records of the name itself at the default port (RFC 3263 §4.2).
                 return ask(name, .a)
             }
-            let usable = r.srv.filter { $0.target != "." }
-            if usable.isEmpty { return .failed("SRV target \".\": service not available at \(name)") }
+            if !r.srv.contains(where: { $0.target != "." }) { return .failed("SRV target \".\": service not available at \(name)") }
             srv = r.srv
-            for rr in usable {
-                if let ips = r.additional[rr.target] { srvAddresses[rr] = ips }
-                else if let ips = cachedAddresses(rr.target) { srvAddresses[rr] = ips }
-                else { pendingTargets.append(rr) }
+            srvAddresses = Array(repeating: nil, count: srv.count)
+            for i in srv.indices where srv[i].target != "." {
+                let target = srv[i].target
+                if !r.additional.isEmpty, let ips = r.additional[target] { srvAddresses[slot(i)] = ips }
+                else if let ips = cachedAddresses(target) { srvAddresses[slot(i)] = ips }
+                else { pendingTargets.append(i) }
             }
             return continueTargets()
         case .a, .aaaa:
             // RFC 3263: A and AAAA records, IPv4 first. An A answer is followed by an AAAA query.
             if !srv.isEmpty {
                 // The addresses of one SRV target.
-                if let rr = pendingTargets.first {
-                    if r.rcode == .noError { srvAddresses[rr, default: []] += r.a }
+                if let i = pendingTargets.first {
+                    if r.rcode == .noError { let k = slot(i); srvAddresses[k] = (srvAddresses[k] ?? []) + r.a }
                     if qtype == .a { return ask(qname, .aaaa) }
                     pendingTargets.removeFirst()
                 }
@@ -98,8 +109,12 @@ public struct ResolutionProcedure: Sendable {
     }
 
     private mutating func continueTargets() -> Step {
-        if let next = pendingTargets.first { return ask(next.target, .a) }
-        let list = srv.filter { $0.target != "." }.map { Resolution.ResolvedSRV(record: $0, addresses: srvAddresses[$0] ?? []) }
+        if let next = pendingTargets.first { return ask(srv[next].target, .a) }
+        var list: [Resolution.ResolvedSRV] = []
+        list.reserveCapacity(srv.count)
+        for i in srv.indices where srv[i].target != "." {
+            list.append(Resolution.ResolvedSRV(record: srv[i], addresses: srvAddresses[slot(i)] ?? []))
+        }
         return .done(.srv(list))
     }
 }

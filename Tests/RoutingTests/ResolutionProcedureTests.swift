@@ -27,6 +27,22 @@ import SIP
                 == .done(.srv([.init(record: sip1, addresses: ["192.0.2.10"])])))
     }
 
+    /// A "." record among others is left out; a record listed twice is asked for each time it
+    /// is listed and both copies get every address found (one entry per distinct record, as the
+    /// table keyed by record did).
+    @Test func dotAndRepeatedRecords() {
+        let dot = SRVRecord(priority: 0, weight: 0, port: 0, target: ".")
+        var p = ResolutionProcedure(name: "itsp.example", port: nil, transport: .udp)
+        #expect(p.answer(ans("_sip._udp.itsp.example", .srv, srv: [sip2, dot, sip2, sip1], additional: ["sip1.itsp.example": ["192.0.2.10"]]),
+                         cachedAddresses: none) == .query(name: "sip2.itsp.example", type: .a))
+        #expect(p.answer(ans("sip2.itsp.example", .a, a: ["192.0.2.11"]), cachedAddresses: none) == .query(name: "sip2.itsp.example", type: .aaaa))
+        #expect(p.answer(ans("sip2.itsp.example", .aaaa), cachedAddresses: none) == .query(name: "sip2.itsp.example", type: .a))
+        #expect(p.answer(ans("sip2.itsp.example", .a, a: ["192.0.2.12"]), cachedAddresses: none) == .query(name: "sip2.itsp.example", type: .aaaa))
+        let both = ["192.0.2.11", "192.0.2.12"]
+        #expect(p.answer(ans("sip2.itsp.example", .aaaa), cachedAddresses: none)
+                == .done(.srv([.init(record: sip2, addresses: both), .init(record: sip2, addresses: both), .init(record: sip1, addresses: ["192.0.2.10"])])))
+    }
+
     /// No SRV: the name's A then AAAA records at 5060 (5061 for TLS, whose SRV is `_sips._tcp`).
     @Test func noSRVFallsBackToAddresses() {
         var p = ResolutionProcedure(name: "itsp.example", port: nil, transport: .udp)
