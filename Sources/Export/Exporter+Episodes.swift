@@ -112,7 +112,7 @@ extension Exporter {
                        (SELECT min(seq) FROM step s INDEXED BY step_call WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
                 FROM call c WHERE c.run_id = ? ORDER BY c.call_id
                 """)
-            let firstSeqColumn = TraceReader.callColumns.split(separator: ",").count
+            let firstSeqColumn = TraceReader.callColumnCount
             calls.bind(1, run)
             while try calls.step() {
                 if shouldStop() { throw ExportError.interrupted }

@@ -20,12 +20,8 @@ extension Exporter {
         return out
     }
 
-    /// The Call-ID header of a message made unique across runs: `r<run>-` before its value.
-    static func runScopedCallID(_ raw: String, run: Int64) -> String {
-        String(decoding: runScopedCallIDBytes(raw, run: run), as: UTF8.self)
-    }
-
-    /// `runScopedCallID` as the UTF-8 of the datagram. Lines are found on bytes (CRLF); up to the
+    /// The datagram of a message, its Call-ID made unique across runs: `r<run>-` before its
+    /// value. Lines are found on bytes (CRLF); up to the
     /// first empty line, a line `Call-ID:` or `i:` (any case) with something after the colon gets
     /// `r<run>-` before its value, the spaces after the colon becoming one. The rest is copied as
     /// it is. A message with a non-ASCII header line takes the character-by-character path (a
@@ -71,17 +67,19 @@ extension Exporter {
     /// The length of `Call-ID:` or `i:` (any case) at the start of the line when
     /// something follows the colon; 0 otherwise.
     private static func callIDNameLength(_ line: UnsafeBufferPointer<UInt8>) -> Int {
-        for name in [callIDName, compactCallIDName] where line.count > name.count {
-            var k = 0
-            while k < name.count && (line[k] | (line[k] >= 0x41 && line[k] <= 0x5A ? 0x20 : 0)) == name[k] { k += 1 }
-            if k == name.count { return k }
+        // The name's length when the line starts with it (lower-case name, ASCII case folded).
+        func match(_ name: StaticString) -> Int {
+            let n = name.utf8CodeUnitCount
+            guard line.count > n else { return 0 }
+            let p = name.utf8Start
+            for k in 0..<n where (line[k] | (line[k] >= 0x41 && line[k] <= 0x5A ? 0x20 : 0)) != p[k] { return 0 }
+            return n
         }
-        return 0
+        let long = match("call-id:")
+        return long > 0 ? long : match("i:")
     }
-    private static let callIDName = Array("call-id:".utf8)
-    private static let compactCallIDName = Array("i:".utf8)
 
-    /// The character-by-character form of `runScopedCallID` (headers with non-ASCII text).
+    /// The character-by-character form of `runScopedCallIDBytes` (headers with non-ASCII text).
     static func runScopedCallIDByCharacters(_ raw: String, run: Int64) -> String {
         var lines = raw.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
         for i in lines.indices {

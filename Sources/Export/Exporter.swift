@@ -93,33 +93,30 @@ public struct Exporter {
         try mergedRowsWithCall(run: run, callID: callID, allCalls: allCalls) { row, _ in body(row) }
     }
 
-    /// `parseFields`: false gives steps empty fields (a reader that writes no fields skips
-    /// parsing them).
-    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, parseFields: Bool = true, _ body: (TraceReader.Row, Int?) -> Void) throws {
+    /// `fieldsOf`: which steps' typed fields to parse, by kind (`TraceReader.stepRow`); a reader
+    /// that writes no fields skips parsing them.
+    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, fieldsOf: ((String) -> Bool)? = nil,
+                            _ body: (TraceReader.Row, Int?) -> Void) throws {
         let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
         // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
         // run along the (run_id, seq) key); without one, the run's rows in key order.
         let stepIndex = allCalls ? "" : "INDEXED BY step_call", msgIndex = allCalls ? "" : "INDEXED BY sip_message_call"
-        let steps = try db.prepare("SELECT seq, at_ns, actor, kind, detail, call_id, fields FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
+        let steps = try db.prepare("SELECT \(TraceReader.stepColumns), call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""
-            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(TraceStore.rawSQL), m.call_id
+            SELECT \(TraceReader.messageColumns()), m.call_id
             FROM sip_message m \(msgIndex) WHERE m.run_id = ? \(cond.replacingOccurrences(of: "AND call_id", with: "AND m.call_id")) ORDER BY m.seq
             """)
         msgs.bind(1, run)
+        let stepCall = TraceReader.stepColumnCount, messageCall = TraceReader.messageColumnCount
         var haveStep = try steps.step(), haveMsg = try msgs.step()
         while haveStep || haveMsg {
             if shouldStop() { throw ExportError.interrupted }
             if haveStep && (!haveMsg || steps.int(0) < msgs.int(0)) {
-                let row = TraceReader.Row.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: steps.text(3) ?? "", detail: steps.text(4) ?? "",
-                                               fields: parseFields ? StepFields.parse(steps.text(6)) : StepFields())
-                body(row, steps.isNull(5) ? nil : Int(steps.int(5)))
+                body(TraceReader.stepRow(steps, fieldsOf: fieldsOf), steps.isNull(stepCall) ? nil : Int(steps.int(stepCall)))
                 haveStep = try steps.step()
             } else {
-                let row = TraceReader.Row.message(seq: msgs.int(0), atNs: msgs.int(1), src: msgs.text(2) ?? "", dst: msgs.text(3) ?? "",
-                                                  method: msgs.text(4), status: msgs.isNull(5) ? nil : Int(msgs.int(5)), branch: msgs.text(6) ?? "",
-                                                  delivered: msgs.int(7) != 0, retransmission: msgs.int(8) != 0, raw: msgs.text(9) ?? "")
-                body(row, msgs.isNull(10) ? nil : Int(msgs.int(10)))
+                body(TraceReader.messageRow(msgs), msgs.isNull(messageCall) ? nil : Int(msgs.int(messageCall)))
                 haveMsg = try msgs.step()
             }
         }

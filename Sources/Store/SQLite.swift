@@ -138,7 +138,6 @@ public final class SQLiteStatement {
         throw SQLiteError(code: rc, message: db.lastError, context: "step")
     }
 
-    /// Steps a statement that returns no rows, then resets it for the next binding.
     /// Binds these texts in place and runs the statement once (an insert). SQLite reads each text
     /// from the string's own UTF-8 buffer (`SQLITE_STATIC`) instead of copying it
     /// (`SQLITE_TRANSIENT` copies every text of every row: 13 % of the trace writer's
@@ -176,6 +175,7 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Steps a statement that returns no rows, then resets it for the next binding.
     @inline(__always) public func run() throws {
         let rc = sqlite3_step(stmt)
         sqlite3_reset(stmt)

@@ -58,31 +58,50 @@ public struct TraceReader {
         let cond = callID == nil ? "call_id IS NULL" : "call_id = ?"
         // INDEXED BY: left to itself SQLite walks the (run_id, seq) key to avoid a sort, which
         // reads every row of the run for one call.
-        let steps = try db.cached("SELECT seq, at_ns, actor, kind, detail, fields FROM step INDEXED BY step_call WHERE run_id = ? AND \(cond) ORDER BY seq")
+        let steps = try db.cached("SELECT \(TraceReader.stepColumns) FROM step INDEXED BY step_call WHERE run_id = ? AND \(cond) ORDER BY seq")
         defer { steps.reset() }
         steps.bind(1, runID)
         if let c = callID { steps.bind(2, c) }
         var out: [Row] = []
-        while try steps.step() {
-            let kind = steps.text(3) ?? ""
-            let fields = (fieldsOf?(kind) ?? true) ? StepFields.parse(steps.text(5)) : StepFields()
-            out.append(.step(seq: steps.int(0), atNs: steps.int(1), actor: steps.text(2) ?? "", kind: kind, detail: steps.text(4) ?? "",
-                             fields: fields))
-        }
+        while try steps.step() { out.append(TraceReader.stepRow(steps, fieldsOf: fieldsOf)) }
         let msgs = try db.cached("""
-            SELECT m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, \(raw ? TraceStore.rawSQL : "''")
-            FROM sip_message m INDEXED BY sip_message_call
+            SELECT \(TraceReader.messageColumns(raw: raw)) FROM sip_message m INDEXED BY sip_message_call
             WHERE m.run_id = ? AND m.\(cond) ORDER BY m.seq
             """)
         defer { msgs.reset() }
         msgs.bind(1, runID)
         if let c = callID { msgs.bind(2, c) }
-        while try msgs.step() {
-            out.append(.message(seq: msgs.int(0), atNs: msgs.int(1), src: msgs.text(2) ?? "", dst: msgs.text(3) ?? "",
-                                method: msgs.text(4), status: msgs.isNull(5) ? nil : Int(msgs.int(5)), branch: msgs.text(6) ?? "",
-                                delivered: msgs.int(7) != 0, retransmission: msgs.int(8) != 0, raw: msgs.text(9) ?? ""))
-        }
+        while try msgs.step() { out.append(TraceReader.messageRow(msgs)) }
         return out.sorted { $0.seq < $1.seq }
+    }
+
+    /// The `step` columns `stepRow` reads, in its order (a query may add columns after them).
+    public static let stepColumns = "seq, at_ns, actor, kind, detail, fields"
+    /// The number of columns in `stepColumns` (where a query's own columns start).
+    public static let stepColumnCount = stepColumns.split(separator: ",").count
+
+    /// The step of the current row of a statement that selects `stepColumns` first; its typed
+    /// fields are parsed when `fieldsOf` says so for its kind (all of them without `fieldsOf`).
+    public static func stepRow(_ s: SQLiteStatement, fieldsOf: ((String) -> Bool)? = nil) -> Row {
+        let kind = s.text(3) ?? ""
+        let fields = (fieldsOf?(kind) ?? true) ? StepFields.parse(s.text(5)) : StepFields()
+        return .step(seq: s.int(0), atNs: s.int(1), actor: s.text(2) ?? "", kind: kind, detail: s.text(4) ?? "", fields: fields)
+    }
+
+    /// The `sip_message` columns (alias `m`) `messageRow` reads, in its order; without `raw`
+    /// the text is left empty (nothing to read, and no lookup of the row a retransmission
+    /// repeats).
+    public static func messageColumns(raw: Bool = true) -> String {
+        "m.seq, m.at_ns, m.src, m.dst, m.method, m.status_code, m.branch, m.delivered, m.retransmission, " + (raw ? TraceStore.rawSQL : "''")
+    }
+    /// The number of columns in `messageColumns` (where a query's own columns start).
+    public static let messageColumnCount = messageColumns(raw: false).split(separator: ",").count
+
+    /// The SIP message of the current row of a statement that selects `messageColumns` first.
+    public static func messageRow(_ s: SQLiteStatement) -> Row {
+        .message(seq: s.int(0), atNs: s.int(1), src: s.text(2) ?? "", dst: s.text(3) ?? "", method: s.text(4),
+                 status: s.isNull(5) ? nil : Int(s.int(5)), branch: s.text(6) ?? "", delivered: s.int(7) != 0,
+                 retransmission: s.int(8) != 0, raw: s.text(9) ?? "")
     }
 
     public func call(runID: Int64, callID: Int) throws -> CallRow? {
@@ -109,6 +128,8 @@ public struct TraceReader {
         call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx, \
         sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, released_by
         """
+    /// The number of columns in `callColumns` (where a query's own columns start).
+    public static let callColumnCount = callColumns.split(separator: ",").count
 
     /// The call of the current row of a statement that selects `callColumns` first.
     public static func callRow(_ s: SQLiteStatement) -> CallRow {

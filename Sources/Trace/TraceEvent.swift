@@ -257,7 +257,7 @@ public struct StepFields: Sendable, Equatable {
     }
 
     /// The fields by name.
-    public var values: [String: FieldValue] { Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { _, b in b }) }
+    public var values: [String: FieldValue] { Dictionary(uniqueKeysWithValues: pairs.map { ($0.name, $0.value) }) }
 
     public static func == (a: StepFields, b: StepFields) -> Bool {
         a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.name == $1.name && $0.value == $1.value }

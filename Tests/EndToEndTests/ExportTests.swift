@@ -191,11 +191,12 @@ func tsharkFields(_ pcap: String, _ fields: [String]) throws -> [[String]] {
     /// long names in any case, runs of spaces, a name with nothing after it, a Call-ID in the
     /// body, no final CRLF, bare CR and LF, non-ASCII headers and bodies, empty text).
     @Test func callIDIsScopedToTheRunOnBytes() {
+        func scoped(_ raw: String, run: Int64) -> String { String(decoding: Exporter.runScopedCallIDBytes(raw, run: run), as: UTF8.self) }
         let invite = "INVITE sip:1011@x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nCall-ID:   abc@h\r\nCSeq: 1 INVITE\r\n\r\nv=0\r\nCall-ID: body\r\n"
-        #expect(Exporter.runScopedCallID(invite, run: 7)
+        #expect(scoped(invite, run: 7)
                 == "INVITE sip:1011@x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nCall-ID: r7-abc@h\r\nCSeq: 1 INVITE\r\n\r\nv=0\r\nCall-ID: body\r\n")
-        #expect(Exporter.runScopedCallID("SIP/2.0 200 OK\r\ni:x\r\nCALL-id: y", run: 12) == "SIP/2.0 200 OK\r\ni: r12-x\r\nCALL-id: r12-y")
-        #expect(Exporter.runScopedCallID("A\r\nCall-ID:\r\ni:\r\n", run: 1) == "A\r\nCall-ID:\r\ni:\r\n")
+        #expect(scoped("SIP/2.0 200 OK\r\ni:x\r\nCALL-id: y", run: 12) == "SIP/2.0 200 OK\r\ni: r12-x\r\nCALL-id: r12-y")
+        #expect(scoped("A\r\nCall-ID:\r\ni:\r\n", run: 1) == "A\r\nCall-ID:\r\ni:\r\n")
         let cases = [invite, "", "\r\n", "Call-ID: a", "i: a\r\n\r\n", "x\nCall-ID: a\r\nb\rc\r\n", "Call-ID: é\r\ni: b\r\n\r\nbody é",
                      "To: <sip:é@x>\r\nCall-ID: a\r\n", "Call-ID:\u{301} a\r\n", "Via: a\r\n\r\n\r\nCall-ID: late", "Call-Id:  \r\n",
                      "Call-ID-X: a\r\ncall-id:b\r\nI:c\r\n\r\n"]
