@@ -31,6 +31,27 @@ public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension CallRouter.Action {
+    /// An action list with room for what one input usually returns (the given actions, a
+    /// skipped candidate, the next attempt and its timer), so that appending does not regrow it
+    /// (issue 11's profile: about twelve array allocations a failover call before).
+    @inline(__always) static func list() -> [CallRouter.Action] {
+        var out: [CallRouter.Action] = []
+        out.reserveCapacity(6)
+        return out
+    }
+    @inline(__always) static func list(_ a: CallRouter.Action) -> [CallRouter.Action] {
+        var out = list()
+        out.append(a)
+        return out
+    }
+    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action) -> [CallRouter.Action] {
+        var out = list(a)
+        out.append(b)
+        return out
+    }
+}
+
 /// The trunk-routing core for one call: walks the failover sequence, decides on each response
 /// and timer, and says when to reroute to the public trunk. Sans-I/O: it never sends, waits or
 /// resolves; it returns actions, and the driver reports back what happened.
@@ -84,7 +105,9 @@ public struct CallRouter: Sendable {
 
     public mutating func start(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
         precondition(state == .idle, "start in state \(state)")
-        return advance(now: now, isBlocked: isBlocked)
+        var out = Action.list()
+        advance(now: now, isBlocked: isBlocked, into: &out)
+        return out
     }
 
     /// The driver resolved a name the core asked for.
@@ -92,22 +115,24 @@ public struct CallRouter: Sendable {
                                                    using rng: inout G, isBlocked: (String) -> Bool) -> [Action] {
         guard case .resolving(let n) = state, n == name else { return [] }
         sequence.provide(resolution, for: name, using: &rng)
-        return advance(now: now, isBlocked: isBlocked)
+        var out = Action.list()
+        advance(now: now, isBlocked: isBlocked, into: &out)
+        return out
     }
 
     /// The per-target INVITE timeout fired before any response.
     public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
         guard case .trying(let t) = state, let timeout = config.inviteTimeout else { return [] }
-        var out: [Action] = [.abandonAttempt, .failover(from: t, reason: .noResponse(timeoutNs: timeout))]
-        out += advance(now: now, isBlocked: isBlocked)
+        var out = Action.list(.abandonAttempt, .failover(from: t, reason: .noResponse(timeoutNs: timeout)))
+        advance(now: now, isBlocked: isBlocked, into: &out)
         return out
     }
 
     /// Timer B fired (only reachable without a provisional response).
     public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
         guard case .trying(let t) = state else { return [] }
-        var out: [Action] = [.disarmFailoverTimer, .failover(from: t, reason: .transactionTimeout)]
-        out += advance(now: now, isBlocked: isBlocked)
+        var out = Action.list(.disarmFailoverTimer, .failover(from: t, reason: .transactionTimeout))
+        advance(now: now, isBlocked: isBlocked, into: &out)
         return out
     }
 
@@ -117,8 +142,8 @@ public struct CallRouter: Sendable {
         case .trying(let x), .proceeding(let x): t = x
         default: return []
         }
-        var out: [Action] = [.disarmFailoverTimer, .failover(from: t, reason: .transportError)]
-        out += advance(now: now, isBlocked: isBlocked)
+        var out = Action.list(.disarmFailoverTimer, .failover(from: t, reason: .transportError))
+        advance(now: now, isBlocked: isBlocked, into: &out)
         return out
     }
 
@@ -141,12 +166,12 @@ public struct CallRouter: Sendable {
             return [.disarmFailoverTimer, .connected(t)]
         }
         if code == 503 {
-            var out: [Action] = [.disarmFailoverTimer]
+            var out = Action.list(.disarmFailoverTimer)
             if let ra = retryAfter, ra > 0 {
                 out.append(.blocklist(ip: t.ip, until: now + Int64(ra) * 1_000_000_000))
             }
             out.append(.failover(from: t, reason: .serviceUnavailable(retryAfter: retryAfter)))
-            out += advance(now: now, isBlocked: isBlocked)
+            advance(now: now, isBlocked: isBlocked, into: &out)
             return out
         }
         state = .done
@@ -169,8 +194,8 @@ public struct CallRouter: Sendable {
         }
     }
 
-    private mutating func advance(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        var out: [Action] = []
+    /// Moves to the next target of the sequence, appending what that takes to `out`.
+    private mutating func advance(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         let step = sequence.next(isBlocked: isBlocked)
         for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason.description)) }
         sequence.skipped.removeAll()
@@ -187,6 +212,5 @@ public struct CallRouter: Sendable {
             state = .done
             out.append(.reroute(reason: attempts.isEmpty ? "no SIP target available" : "all \(attempts.count) SIP targets failed"))
         }
-        return out
     }
 }

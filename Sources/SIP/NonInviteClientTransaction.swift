@@ -33,7 +33,7 @@ public struct NonInviteClientTransaction: Sendable {
     /// Sends the request; over UDP arms Timer E at T1; arms Timer F at 64·T1.
     public mutating func start(now: Int64) -> [TransactionAction] {
         precondition(state == .idle, "start in state \(state)")
-        var out: [TransactionAction] = []
+        var out = TransactionAction.list()
         move(to: .trying, &out)
         out.append(.send(request, retransmission: false))
         sends = 1
@@ -43,7 +43,7 @@ public struct NonInviteClientTransaction: Sendable {
     }
 
     public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
-        var out: [TransactionAction] = []
+        var out = TransactionAction.list()
         switch (timer, state) {
         case (.E, .trying):
             out.append(.send(request, retransmission: true))
@@ -69,7 +69,7 @@ public struct NonInviteClientTransaction: Sendable {
 
     public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
         guard let code = response.statusCode else { return [] }
-        var out: [TransactionAction] = []
+        var out = TransactionAction.list()
         switch state {
         case .trying, .proceeding:
             if code < 200 {
@@ -90,7 +90,7 @@ public struct NonInviteClientTransaction: Sendable {
 
     public mutating func transportError(now: Int64) -> [TransactionAction] {
         guard state == .trying || state == .proceeding else { return [] }
-        var out: [TransactionAction] = [.cancelTimer(.E), .cancelTimer(.F)]
+        var out = TransactionAction.list(.cancelTimer(.E), .cancelTimer(.F))
         move(to: .terminated, &out)
         out.append(.transportFailed)
         return out
@@ -98,7 +98,7 @@ public struct NonInviteClientTransaction: Sendable {
 
     public mutating func abandon() -> [TransactionAction] {
         guard state != .terminated else { return [] }
-        var out: [TransactionAction] = [.cancelTimer(.E), .cancelTimer(.F), .cancelTimer(.K)]
+        var out = TransactionAction.list(.cancelTimer(.E), .cancelTimer(.F), .cancelTimer(.K))
         move(to: .terminated, &out)
         return out
     }

@@ -57,7 +57,7 @@ public func uriHost(_ host: String) -> String {
 }
 
 /// The SDP address of a connection line: `IP4 192.0.2.1` or `IP6 2001:db8::1`.
-public func sdpAddress(_ ip: String) -> String { hasColon(ip) ? "IP6 \(ip)" : "IP4 \(ip)" }
+public func sdpAddress(_ ip: String) -> String { concat(hasColon(ip) ? "IP6 " : "IP4 ", ip) }
 
 /// Splits `ip:port` or `[v6]:port`; the port defaults to 5060.
 public func splitHostPort(_ hp: String) -> (ip: String, port: Int) {
@@ -76,7 +76,7 @@ public let branchCookie = "z9hG4bK"
 
 extension SIPMessage {
     public static func via(transport: Transport, sentBy: String, branch: String) -> String {
-        "SIP/2.0/\(transport.rawValue) \(sentBy);branch=\(branch)"
+        concat("SIP/2.0/", transport.rawValue, " ", sentBy, ";branch=", branch)
     }
 
     /// An initial INVITE with an SDP offer (RFC 4566, PCMU).
@@ -85,16 +85,18 @@ extension SIPMessage {
                               contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
         // One interpolation, not an array joined: this is built for every INVITE of every call.
         let address = sdpAddress(localIP)
-        let sdp = "v=0\r\no=pbxsim \(sessionID) \(sessionID) IN \(address)\r\ns=pbxsim\r\nc=IN \(address)\r\nt=0 0\r\n"
-            + "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+        let session = String(sessionID)
+        let sdp = concat("v=0\r\no=pbxsim ", session, " ", session, " IN ", address, "\r\ns=pbxsim\r\nc=IN ", address,
+                         "\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+                         + "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
         return SIPMessage(startLine: .request(method: "INVITE", uri: requestURI), headers: [
             ("Via", via(transport: transport, sentBy: localHostPort, branch: branch)),
             ("Max-Forwards", "70"),
-            ("From", "<\(from)>;tag=\(fromTag)"),
-            ("To", "<\(to)>"),
+            ("From", concat("<", from, ">;tag=", fromTag)),
+            ("To", concat("<", to, ">")),
             ("Call-ID", callID),
-            ("CSeq", "\(cseq) INVITE"),
-            ("Contact", "<sip:\(contactUser)@\(localHostPort)\(transport.uriParam)>"),
+            ("CSeq", concat(String(cseq), " INVITE")),
+            ("Contact", concat("<sip:", contactUser, "@", localHostPort, transport.uriParam, ">")),
             ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
             ("User-Agent", "pbxsim V-SIPGW"),
             ("Content-Type", "application/sdp"),

@@ -181,7 +181,7 @@ public final class PBXState {
     public internal(set) var index = 0
     /// The calls its extensions placed that are still in progress (its calling side's records),
     /// and the same by SIP Call-ID (to ACK a copy of a 2xx again).
-    public internal(set) var calls: [Int: Call] = [:]
+    public internal(set) var calls = IntMap<Call>()
     var callBySIPCallID: [String: Int] = [:]
     public var extensions: [String: ExtensionState] = [:]
     public var card: VSIPGWCard?

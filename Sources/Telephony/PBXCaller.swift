@@ -65,7 +65,7 @@ extension PBXState {
         let id = ctx.newCallID()
         let call = Call(id: id, pbx: index, callerExt: ext.number, dialed: number, digits: phoneDigits(number),
                         placedAt: ctx.now, hold: hold ?? ctx.defaultHold,
-                        sipCallID: "\(id)-\(ctx.uniqueToken())@\(config.host)", fromTag: ctx.newTag())
+                        sipCallID: concat(String(id), "-", ctx.uniqueToken(), "@", config.host), fromTag: ctx.newTag())
         calls[id] = call
         callBySIPCallID[call.sipCallID] = id
         let caller = "\(name)/\(ext.number)"
@@ -210,9 +210,10 @@ extension PBXState {
         } else {
             let domain = settings.domain
             let callerNumber = settings.callerNumber
+            let uri = concat("sip:", call.digits, "@", domain)
             invite = SIPMessage.invite(
-                requestURI: "sip:\(call.digits)@\(domain)", from: "sip:\(callerNumber)@\(domain)", fromTag: call.fromTag,
-                to: "sip:\(call.digits)@\(domain)", callID: call.sipCallID, cseq: 1, transport: target.transport,
+                requestURI: uri, from: concat("sip:", callerNumber, "@", domain), fromTag: call.fromTag,
+                to: uri, callID: call.sipCallID, cseq: 1, transport: target.transport,
                 localHostPort: localHostPort, localIP: ip, contactUser: callerNumber, branch: ctx.newBranch(), sessionID: UInt64(call.id))
         }
         call.lastInvite = invite

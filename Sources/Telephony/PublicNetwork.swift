@@ -64,7 +64,7 @@ public final class PublicNetwork {
         var destPBX: Int?
         var events: [EventID] = []
     }
-    private var paths: [Int: Path] = [:]
+    private var paths = IntMap<Path>()
 
     public init(telcos: [TelcoConfig], answerStream: Xoshiro256) {
         self.telcos = telcos

@@ -1,3 +1,4 @@
+import SimCore
 import SIP
 
 /// One node's SIP transaction layer (issue 9 item 3): the client transactions it started, matched
@@ -10,7 +11,7 @@ final class SIPStack {
     /// Its index in `World.stacks`.
     let index: Int
     private var counter = 0
-    var clients: [Int: Txn] = [:]
+    var clients = IntMap<Txn>()
     var clientByKey: [String: Int] = [:]
     var servers: [Int: ServerTxnRecord] = [:]
     var serverByKey: [ServerKey: Int] = [:]

@@ -40,7 +40,7 @@ public final class StubResolver {
     }
 
     public private(set) var cache = ResolverCache()
-    private var jobs: [Int: Job] = [:]
+    private var jobs = IntMap<Job>()
     private var counter = 0
     public init() {}
 

@@ -42,11 +42,7 @@ extension World {
     /// Performs a transaction's actions. `t` is the transaction's record (a reference, looked up
     /// once); an action that ends it (the TU abandons it on a response) stops the rest.
     private func perform(_ actions: consuming [TransactionAction], _ t: Txn, txn id: Int) {
-        // The actions are moved out of the array one by one (reversed, then popped), not copied:
-        // a send action holds the whole message.
-        var pending = actions
-        pending.reverse()
-        while let a = pending.popLast() {
+        for a in actions {
             if t.removed { return }
             switch a {
             case .send(let msg, let re):

@@ -115,7 +115,7 @@ public final class World {
     public internal(set) var pbxs: [PBXState] = []
     public let telcos: [TelcoConfig]
     /// The calls in progress, by id: which PBX placed each (the call itself is that PBX's record).
-    var callIndex: [Int: Int] = [:]
+    var callIndex = IntMap<Int>()
     public internal(set) var callCount = 0
     /// The SIP stacks of the nodes (PBXs, carrier servers), and which is at which address.
     var stacks: [SIPStack] = []
@@ -137,10 +137,10 @@ public final class World {
     lazy var callerContexts = pbxs.indices.map { WorldCallerContext(world: self, pbx: $0) }
     /// Who answered each call in progress, as the answering node reported it (the trace's
     /// `answered_by`): an observation of the run, not part of any node's state.
-    var answeredParty: [Int: String] = [:]
+    var answeredParty = IntMap<String>()
     /// The carrier server whose gateway terminated each call on the public network (the
     /// dispatcher's registry: the server forgets its leg when the call is forgotten).
-    var gatewayLegs: [Int: Int] = [:]
+    var gatewayLegs = IntMap<Int>()
     /// Addresses interned as integer ids, for events that name one.
     var addresses: [String] = []
     var addressIDs: [String: Int] = [:]
@@ -207,7 +207,7 @@ public final class World {
     }
 
     func nextID() -> UInt64 { idCounter += 1; return idCounter }
-    func newBranch() -> String { "\(branchCookie)-\(String(nextID(), radix: 16))" }
+    func newBranch() -> String { concat(branchCookie, "-", String(nextID(), radix: 16)) }
     func newTag() -> String { "t" + String(nextID(), radix: 16) }
 
     // MARK: - Trace helpers

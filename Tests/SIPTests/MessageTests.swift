@@ -136,3 +136,31 @@ import Testing
         #expect(SIPMessage.target(ofURI: "sip:x@[2001:db8::11];transport=tls") == ("2001:db8::11", 5061, .tls))
     }
 }
+
+@Suite struct ConcatTests {
+    @Test func sameAsJoined() {
+        let cases: [[String]] = [
+            [], [""], ["a"], ["", "", ""],
+            ["SIP/2.0/", "UDP", " ", "192.0.2.10:5060", ";branch=", "z9hG4bK-1f"], // longer than 15 bytes
+            ["sip:", "0123451011", "@", "sip.example.net"],
+            ["<", "sip:1000@pbx", ">"], // up to 15 bytes: stored inline
+            ["héllo ", "wörld ", "→ ", "日本語"], // multi-byte UTF-8
+            [String(repeating: "x", count: 1_000), "", "y"],
+        ]
+        for parts in cases {
+            let joined = parts.joined()
+            let got: String
+            switch parts.count {
+            case 0: got = concat()
+            case 1: got = concat(parts[0])
+            case 3: got = concat(parts[0], parts[1], parts[2])
+            case 4: got = concat(parts[0], parts[1], parts[2], parts[3])
+            case 6: got = concat(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
+            default: got = parts.dropFirst().reduce(parts[0]) { concat($0, $1) }
+            }
+            #expect(got == joined)
+            #expect(Array(got.utf8) == Array(joined.utf8))
+            #expect(got.utf8.count == joined.utf8.count)
+        }
+    }
+}

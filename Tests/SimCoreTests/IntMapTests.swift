@@ -1,0 +1,65 @@
+import Testing
+@testable import SimCore
+
+/// IntMap against Dictionary as the model: the same operations must leave the same contents.
+@Suite struct IntMapTests {
+    @Test func matchesDictionaryUnderRandomOperations() {
+        var rng = Xoshiro256(seed: 7)
+        var map = IntMap<Int>()
+        var model: [Int: Int] = [:]
+        // Keys from a small range, so that inserts, replacements and removals collide and wrap
+        // around the table's end; negative keys and large ones too.
+        for step in 0..<200_000 {
+            let r = Int(rng.next() % 1_000)
+            let key = r % 3 == 0 ? -r : (r % 7 == 0 ? r << 40 : r)
+            switch rng.next() % 4 {
+            case 0, 1:
+                map[key] = step
+                model[key] = step
+            case 2:
+                #expect(map.removeValue(forKey: key) == model.removeValue(forKey: key))
+            default:
+                #expect(map[key] == model[key])
+            }
+            if step % 10_000 == 0 {
+                #expect(map.count == model.count)
+                #expect(Dictionary(uniqueKeysWithValues: map.map { ($0.key, $0.value) }) == model)
+            }
+        }
+        #expect(map.count == model.count)
+        #expect(map.keys.sorted() == model.keys.sorted())
+        #expect(map.values.sorted() == model.values.sorted())
+        for (k, v) in model { #expect(map[k] == v) }
+    }
+
+    @Test func removalKeepsEveryOtherKeyOfACollidingRun() {
+        // Keys that all sit in one run of the probe sequence (the table is at its smallest):
+        // removing any one must leave every other one findable (backward-shift deletion).
+        for victim in 0..<4 {
+            var map = IntMap<String>()
+            let keys = [3, 11, 19, 27]
+            for k in keys { map[k] = "v\(k)" }
+            map[keys[victim]] = nil
+            for (i, k) in keys.enumerated() {
+                #expect(map[k] == (i == victim ? nil : "v\(k)"))
+            }
+            #expect(map.count == 3)
+        }
+    }
+
+    @Test func growsAndEmpties() {
+        var map: IntMap<Int> = [1: 10, 2: 20]
+        #expect(map[1] == 10 && map[2] == 20 && map.count == 2)
+        for k in 0..<10_000 { map[k] = k * 2 }
+        #expect(map.count == 10_000)
+        #expect(map[9_999] == 19_998)
+        #expect(map[10_000] == nil)
+        #expect(map[5, default: -1] == 10 && map[-5, default: -1] == -1)
+        for k in stride(from: 0, to: 10_000, by: 2) { map.removeValue(forKey: k) }
+        #expect(map.count == 5_000)
+        #expect(map.keys.allSatisfy { $0 % 2 == 1 })
+        map.removeAll()
+        #expect(map.isEmpty && map[1] == nil)
+        #expect(Array(map).isEmpty)
+    }
+}
