@@ -32,24 +32,12 @@ public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension CallRouter.Action {
-    /// An action list with room for what one input usually returns (the given actions, a
-    /// skipped candidate, the next attempt and its timer), so that appending does not regrow it
-    /// (issue 11's profile: about twelve array allocations a failover call before).
-    @inline(__always) static func list() -> [CallRouter.Action] {
-        var out: [CallRouter.Action] = []
-        out.reserveCapacity(6)
-        return out
-    }
-    @inline(__always) static func list(_ a: CallRouter.Action) -> [CallRouter.Action] {
-        var out = list()
-        out.append(a)
-        return out
-    }
-    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action) -> [CallRouter.Action] {
-        var out = list(a)
-        out.append(b)
-        return out
-    }
+    /// `items` in a list with room for what one input usually returns: the given actions, a
+    /// skipped candidate, the next attempt and its timer (six).
+    @inline(__always) static func list() -> [CallRouter.Action] { Array(reservingCapacity: 6) }
+    @inline(__always) static func list(_ a: CallRouter.Action) -> [CallRouter.Action] { var out = list(); out.append(a); return out }
+    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action) -> [CallRouter.Action] { var out = list(a); out.append(b); return out }
+    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action, _ c: CallRouter.Action) -> [CallRouter.Action] { var out = list(a, b); out.append(c); return out }
 }
 
 /// The trunk-routing core for one call: walks the failover sequence, decides on each response

@@ -17,24 +17,11 @@ public enum TransactionAction: Sendable, Equatable {
 }
 
 extension TransactionAction {
-    /// An empty action list with room for the most one input of a client transaction returns
-    /// (five), so that appending never regrows it: growing from empty took two or three
-    /// allocations per input, about fifteen inputs a failover call (issue 11's profile).
-    @inline(__always) static func list() -> [TransactionAction] {
-        var out: [TransactionAction] = []
-        out.reserveCapacity(5)
-        return out
-    }
-    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction) -> [TransactionAction] {
-        var out = list()
-        out.append(a); out.append(b)
-        return out
-    }
-    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction, _ c: TransactionAction) -> [TransactionAction] {
-        var out = list(a, b)
-        out.append(c)
-        return out
-    }
+    /// `items` in a list with room for the most one input of a client transaction returns (five).
+    @inline(__always) static func list() -> [TransactionAction] { Array(reservingCapacity: 5) }
+    @inline(__always) static func list(_ a: TransactionAction) -> [TransactionAction] { var out = list(); out.append(a); return out }
+    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction) -> [TransactionAction] { var out = list(a); out.append(b); return out }
+    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction, _ c: TransactionAction) -> [TransactionAction] { var out = list(a, b); out.append(c); return out }
 }
 
 /// RFC 3261 §17.1.1 client INVITE transaction, sans-I/O.

@@ -17,20 +17,12 @@ extension SIPMessage {
         for h in headers where !SIPMessage.isContentLength(h.name) { size += h.name.utf8.count + h.value.utf8.count + 4 }
         size += 16 + lengthText.utf8.count + 4 + body.utf8.count
         return String(unsafeUninitializedCapacity: size) { buf in
-            var at = 0
-            func put(_ piece: String) {
-                var piece = piece
-                piece.withUTF8 { src in
-                    guard let base = src.baseAddress, src.count > 0 else { return }
-                    (buf.baseAddress! + at).update(from: base, count: src.count)
-                    at += src.count
-                }
-            }
-            put(first.0); put(" "); put(first.1); put(" "); put(first.2); put("\r\n")
-            for h in headers where !SIPMessage.isContentLength(h.name) { put(h.name); put(": "); put(h.value); put("\r\n") }
-            put("Content-Length: "); put(lengthText); put("\r\n\r\n")
-            put(body)
-            return at
+            var w = ExactUTF8Writer(buf)
+            w.put(first.0); w.put(" "); w.put(first.1); w.put(" "); w.put(first.2); w.put("\r\n")
+            for h in headers where !SIPMessage.isContentLength(h.name) { w.put(h.name); w.put(": "); w.put(h.value); w.put("\r\n") }
+            w.put("Content-Length: "); w.put(lengthText); w.put("\r\n\r\n")
+            w.put(body)
+            return w.count
         }
     }
 

@@ -10,82 +10,70 @@
 /// Iteration visits the entries in slot order: deterministic for the same sequence of
 /// operations, but not sorted; sort the keys where order matters (as with `Dictionary`).
 /// `Int.min` cannot be a key (it marks an empty slot).
-public struct IntMap<Value>: Sequence, ExpressibleByDictionaryLiteral {
+public struct IntMap<Value>: Sequence {
     @usableFromInline static var empty: Int { Int.min }
     @usableFromInline var slots: [Int]
     @usableFromInline var stored: [Value?]
-    /// 64 minus log2 of the capacity: the shift that takes a product's top bits as the slot.
-    @usableFromInline var shift: Int
     @usableFromInline var n = 0
     @inlinable public var count: Int { n }
 
-    @inlinable public init() { self.init(minimumCapacity: 8) }
-
-    @inlinable public init(minimumCapacity: Int) {
-        var cap = 8, bits = 3
-        while cap < minimumCapacity * 2 { cap <<= 1; bits += 1 }
-        slots = Array(repeating: IntMap.empty, count: cap)
-        stored = Array(repeating: nil, count: cap)
-        shift = 64 - bits
-    }
-
-    @inlinable public init(dictionaryLiteral elements: (Int, Value)...) {
-        self.init(minimumCapacity: elements.count)
-        for (k, v) in elements { self[k] = v }
+    /// An empty table of eight slots; it doubles whenever it would be more than half full.
+    @inlinable public init() {
+        slots = Array(repeating: IntMap.empty, count: 8)
+        stored = Array(repeating: nil, count: 8)
     }
 
     @inlinable public var isEmpty: Bool { count == 0 }
     @inlinable var mask: Int { slots.count - 1 }
+    /// 64 minus log2 of the capacity (a power of two): the shift that takes a product's top bits
+    /// as the slot.
+    @inlinable var shift: Int { 64 - slots.count.trailingZeroBitCount }
 
     @inlinable @inline(__always) func home(_ key: Int) -> Int {
         Int(truncatingIfNeeded: (UInt64(bitPattern: Int64(key)) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(shift))
     }
 
-    /// The slot holding `key`, or nil.
-    @inlinable @inline(__always) func find(_ key: Int) -> Int? {
+    /// Where `key` is, or the empty slot that ends its probe sequence (where it would go).
+    @inlinable @inline(__always) func probe(_ key: Int) -> (slot: Int, found: Bool) {
         var i = home(key)
         while true {
             let k = slots[i]
-            if k == key { return i }
-            if k == IntMap.empty { return nil }
+            if k == key { return (i, true) }
+            if k == IntMap.empty { return (i, false) }
             i = (i + 1) & mask
         }
     }
 
     @inlinable public subscript(key: Int) -> Value? {
         get {
-            guard let i = find(key) else { return nil }
-            return stored[i]
+            let (i, found) = probe(key)
+            return found ? stored[i] : nil
         }
         set {
             if let v = newValue { insert(key, v) } else { removeValue(forKey: key) }
         }
     }
 
-    @inlinable public subscript(key: Int, default fallback: @autoclosure () -> Value) -> Value {
-        get { self[key] ?? fallback() }
-        set { self[key] = newValue }
-    }
-
     @inlinable mutating func insert(_ key: Int, _ value: Value) {
         precondition(key != IntMap.empty, "IntMap: Int.min cannot be a key")
-        if let i = find(key) { stored[i] = value; return }
-        if (count + 1) * 2 > slots.count { grow() }
-        var i = home(key)
-        while slots[i] != IntMap.empty { i = (i + 1) & mask }
-        slots[i] = key
+        var (i, found) = probe(key)
+        if !found {
+            if (count + 1) * 2 > slots.count {
+                grow()
+                i = probe(key).slot
+            }
+            slots[i] = key
+            n += 1
+        }
         stored[i] = value
-        n += 1
     }
 
     @usableFromInline mutating func grow() {
         let oldSlots = slots, oldValues = stored
         slots = Array(repeating: IntMap.empty, count: oldSlots.count * 2)
         stored = Array(repeating: nil, count: oldSlots.count * 2)
-        shift -= 1
         for (i, k) in oldSlots.enumerated() where k != IntMap.empty {
-            var j = home(k)
-            while slots[j] != IntMap.empty { j = (j + 1) & mask }
+            let j = probe(k).slot
             slots[j] = k
             stored[j] = oldValues[i]
         }
@@ -93,7 +81,8 @@ public struct IntMap<Value>: Sequence, ExpressibleByDictionaryLiteral {
 
     @inlinable @discardableResult
     public mutating func removeValue(forKey key: Int) -> Value? {
-        guard var hole = find(key) else { return nil }
+        var (hole, found) = probe(key)
+        guard found else { return nil }
         let removed = stored[hole]
         // Backward-shift deletion: move each following entry of the run into the hole when the
         // hole lies between that entry's home slot and where it sits (cyclically).
@@ -114,11 +103,6 @@ public struct IntMap<Value>: Sequence, ExpressibleByDictionaryLiteral {
         stored[hole] = nil
         n -= 1
         return removed
-    }
-
-    @inlinable public mutating func removeAll() {
-        for i in slots.indices { slots[i] = IntMap.empty; stored[i] = nil }
-        n = 0
     }
 
     /// The keys, in slot order.
