@@ -49,8 +49,10 @@ public struct FailoverSequence: Sendable {
     public let transport: Transport
     public let defaultPort: Int
     private var stageIndex = 0
-    /// Targets of the current stage not yet handed out.
+    /// Targets of the current stage; those from `pendingNext` on are not handed out yet (an
+    /// index, not removal from the front, which moved the rest each time).
     private var pending: [RouteTarget] = []
+    private var pendingNext = 0
     private var stageLoaded = false
     /// IP addresses already handed out: each address is tried once per request.
     public private(set) var tried: [String] = []
@@ -84,10 +86,12 @@ public struct FailoverSequence: Sendable {
                         return .needResolution(name: name, port: port)
                     }
                 }
+                pendingNext = 0
                 stageLoaded = true
             }
-            while !pending.isEmpty {
-                let t = pending.removeFirst()
+            while pendingNext < pending.count {
+                let t = pending[pendingNext]
+                pendingNext += 1
                 if tried.contains(t.ip) {
                     skipped.append((t.ip, .alreadyTried))
                     continue
@@ -117,6 +121,7 @@ public struct FailoverSequence: Sendable {
         case .srv(let rrs):
             let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
             var list: [RouteTarget] = []
+            list.reserveCapacity(rrs.reduce(0) { $0 + $1.addresses.count })
             for rr in ordered {
                 // The first answer entry for the record (an SRV answer is a handful of records: a
                 // scan, not a table hashed per call).

@@ -52,6 +52,19 @@ public struct IntMap<Value>: Sequence {
         set {
             if let v = newValue { insert(key, v) } else { removeValue(forKey: key) }
         }
+        // In place, as `Dictionary` does: `map[k]?.field = x` changes the stored value without
+        // copying it (a copy of a struct value retains each of its strings).
+        _modify {
+            let (i, found) = probe(key)
+            if found {
+                yield &stored[i]
+                if case .none = stored[i] { removeSlot(i) }
+            } else {
+                var fresh: Value? = nil
+                yield &fresh
+                if let v = fresh { insert(key, v) }
+            }
+        }
     }
 
     @inlinable mutating func insert(_ key: Int, _ value: Value) {
@@ -81,12 +94,18 @@ public struct IntMap<Value>: Sequence {
 
     @inlinable @discardableResult
     public mutating func removeValue(forKey key: Int) -> Value? {
-        var (hole, found) = probe(key)
+        let (i, found) = probe(key)
         guard found else { return nil }
-        let removed = stored[hole]
-        // Backward-shift deletion: move each following entry of the run into the hole when the
-        // hole lies between that entry's home slot and where it sits (cyclically).
-        var j = hole
+        let removed = stored[i]
+        removeSlot(i)
+        return removed
+    }
+
+    /// Empties slot `i` and keeps every other key findable: backward-shift deletion moves each
+    /// following entry of the run into the hole when the hole lies between that entry's home slot
+    /// and where it sits (cyclically).
+    @inlinable mutating func removeSlot(_ i: Int) {
+        var hole = i, j = i
         while true {
             j = (j + 1) & mask
             let k = slots[j]
@@ -95,14 +114,13 @@ public struct IntMap<Value>: Sequence {
             let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
             if movable {
                 slots[hole] = k
-                stored[hole] = stored[j]
+                stored.swapAt(hole, j)
                 hole = j
             }
         }
         slots[hole] = IntMap.empty
         stored[hole] = nil
         n -= 1
-        return removed
     }
 
     /// The keys, in slot order.

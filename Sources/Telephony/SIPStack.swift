@@ -10,13 +10,16 @@ import SIP
 final class SIPStack {
     /// Its index in `World.stacks`.
     let index: Int
+    /// The network's index of the address it serves (nil for an address no host has): what a
+    /// transaction it starts sends from, looked up once, not per transaction.
+    let host: Int?
     private var counter = 0
     var clients = IntMap<Txn>()
     var clientByKey: [String: Int] = [:]
     var servers: [Int: ServerTxnRecord] = [:]
     var serverByKey: [ServerKey: Int] = [:]
 
-    init(index: Int) { self.index = index }
+    init(index: Int, host: Int?) { self.index = index; self.host = host }
 
     /// A new transaction id of this stack.
     func newID() -> Int {
@@ -33,10 +36,11 @@ extension World {
     /// its own stack on first use).
     func stack(at ip: String) -> SIPStack {
         if let i = stackIndex[ip] { return stacks[i] }
-        let s = SIPStack(index: stacks.count)
+        let host = network.index(of: ip)
+        let s = SIPStack(index: stacks.count, host: host)
         stacks.append(s)
         stackIndex[ip] = s.index
-        if let h = network.index(of: ip), atHost[h].stack == nil, network.hosts[h].ip == ip { atHost[h].stack = s.index }
+        if let h = host, atHost[h].stack == nil, network.hosts[h].ip == ip { atHost[h].stack = s.index }
         return s
     }
 

@@ -12,7 +12,7 @@ extension World {
         let branch = request.branch
         let machine = ClientTransaction(request: request, branch: branch ?? "", transport: transport, timers: timers)
         let t = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
-                    callID: call, actor: actor, localHost: network.index(of: localIP), remoteHost: network.index(of: remoteIP))
+                    callID: call, actor: actor, localHost: stack.host, remoteHost: network.index(of: remoteIP))
         stack.clients[id] = t
         if branch != nil { stack.clientByKey[t.key] = id }
         perform(t.machine.start(now: sim.now.ns), t, txn: id)

@@ -18,7 +18,7 @@ import Trace
     }
 
     @Test func idsCarryTheirStack() {
-        let a = SIPStack(index: 0), b = SIPStack(index: 3)
+        let a = SIPStack(index: 0, host: nil), b = SIPStack(index: 3, host: nil)
         let ia = a.newID(), ib = b.newID(), ib2 = b.newID()
         #expect(SIPStack.stackIndex(of: ia) == 0 && SIPStack.stackIndex(of: ib) == 3 && SIPStack.stackIndex(of: ib2) == 3)
         #expect(ib != ib2)

@@ -12,12 +12,16 @@ import Testing
         for step in 0..<200_000 {
             let r = Int(rng.next() % 1_000)
             let key = r % 3 == 0 ? -r : (r % 7 == 0 ? r << 40 : r)
-            switch rng.next() % 4 {
+            switch rng.next() % 5 {
             case 0, 1:
                 map[key] = step
                 model[key] = step
             case 2:
                 #expect(map.removeValue(forKey: key) == model.removeValue(forKey: key))
+            case 3:
+                // In place (the `_modify` accessor): a present key changes, an absent one stays absent.
+                map[key]? += 1
+                model[key]? += 1
             default:
                 #expect(map[key] == model[key])
             }
@@ -45,6 +49,20 @@ import Testing
             }
             #expect(map.count == 3)
         }
+    }
+
+    @Test func inPlaceAccessInsertsChangesAndRemoves() {
+        func set(_ slot: inout [Int]?, _ value: [Int]?) { slot = value }
+        var map = IntMap<[Int]>()
+        for k in [3, 11, 19, 27] { map[k] = [k] } // one colliding run
+        map[11]?.append(12)
+        #expect(map[11] == [11, 12])
+        set(&map[19], nil) // through an inout access: removes, and the run stays findable
+        #expect(map[19] == nil && map.count == 3 && map[27] == [27] && map[3] == [3])
+        set(&map[40], [40]) // an absent key: inserted
+        #expect(map[40] == [40] && map.count == 4)
+        set(&map[41], nil) // absent and set to nil: nothing happens
+        #expect(map[41] == nil && map.count == 4)
     }
 
     @Test func growsAndEmpties() {
