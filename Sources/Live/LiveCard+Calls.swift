@@ -251,9 +251,8 @@ final class LiveTrunkContext: TrunkCallContext {
     func connected(_ call: TrunkCall, target: RouteTarget) {
         guard let c = card.calls[call.id] else { return }
         // Fail-back `dns-ttl` (as PBXState.noteConnected): new calls start here while the record lasts.
-        if card.health.failback == .dnsTTL, case .dns(let name, _) = target.origin,
-           let until = card.health.connected(to: target, attempt: call.attempts,
-                                                  recordExpires: (card.stub.cache.entries["SRV \(target.transport.srvPrefix)\(name)"] ?? card.stub.cache.entries["A \(name)"])?.expires.ns) {
+        if card.health.failback == .dnsTTL, case .dns = target.origin,
+           let until = card.health.connected(to: target, attempt: call.attempts, recordExpires: card.stub.cache.recordExpiry(of: target)) {
             card.step(.failover, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call.id,
                  fields: [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
         }

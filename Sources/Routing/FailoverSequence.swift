@@ -1,3 +1,4 @@
+import SimCore
 import SIP
 
 /// The ordered list of places to send one request (an INVITE or a REGISTER), built lazily stage by
@@ -57,8 +58,8 @@ public struct FailoverSequence: Sendable {
     /// IP addresses already handed out: each address is tried once per request.
     public private(set) var tried: [String] = []
     /// Resolutions received, by name (one resolution serves `firstOf` and `allOf` of a name).
-    private var resolved: [String: [RouteTarget]] = [:]
-    private var failedNames: [String: String] = [:]
+    private var resolved: [StringKey: [RouteTarget]] = [:]
+    private var failedNames: [StringKey: String] = [:]
     /// What was passed over and why, in order (drained by the driver for the trace).
     public var skipped: [(target: String, reason: SkipReason)] = []
 
@@ -77,10 +78,10 @@ public struct FailoverSequence: Sendable {
                 case .address(let ip, let port, let origin):
                     pending = [RouteTarget(ip: ip, port: port ?? defaultPort, transport: transport, origin: origin)]
                 case .firstOf(let name, let port), .allOf(let name, let port):
-                    if let why = failedNames[name] {
+                    if let why = failedNames[StringKey(name)] {
                         skipped.append((name, .resolutionFailed(why)))
                         pending = []
-                    } else if let list = resolved[name] {
+                    } else if let list = resolved[StringKey(name)] {
                         if case .firstOf = stages[stageIndex] { pending = Array(list.prefix(1)) } else { pending = list }
                     } else {
                         return .needResolution(name: name, port: port)
@@ -115,9 +116,9 @@ public struct FailoverSequence: Sendable {
     public mutating func provide<G: UniformSource>(_ resolution: Resolution, for name: String, using rng: inout G) {
         switch resolution {
         case .failure(let why):
-            failedNames[name] = why
+            failedNames[StringKey(name)] = why
         case .addresses(let ips, let port):
-            resolved[name] = ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) }
+            resolved[StringKey(name)] = ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) }
         case .srv(let rrs):
             let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
             var list: [RouteTarget] = []
@@ -129,10 +130,10 @@ public struct FailoverSequence: Sendable {
                     list.append(RouteTarget(ip: ip, port: Int(rr.port), transport: transport, origin: .dns(name: name, host: rr.target)))
                 }
             }
-            if list.isEmpty { failedNames[name] = "no usable SRV target" } else { resolved[name] = list }
+            if list.isEmpty { failedNames[StringKey(name)] = "no usable SRV target" } else { resolved[StringKey(name)] = list }
         }
     }
 
     /// The ordered list a name resolved to (for the trace).
-    public func resolvedTargets(_ name: String) -> [RouteTarget]? { resolved[name] }
+    public func resolvedTargets(_ name: String) -> [RouteTarget]? { resolved[StringKey(name)] }
 }

@@ -9,18 +9,50 @@ public struct SIPMessage: Sendable, Equatable {
         case response(code: Int, reason: String)
     }
 
-    public var startLine: StartLine
-    public var headers: [(name: String, value: String)]
-    public var body: String
+    /// The message's parts behind one reference, copied on write: a message is handed from the
+    /// transaction to its actions, the network, the trace and the receiver, and a copy is then
+    /// one reference count instead of one for each of its strings and its header list (issue
+    /// 11's profile: copying and destroying messages inside transaction actions was about 8 % of
+    /// a failover call).
+    @usableFromInline final class Storage: @unchecked Sendable {
+        // Mutated only through `SIPMessage`'s accessors, after `makeUnique` made this reference
+        // the only one: a shared storage is never written.
+        @usableFromInline var startLine: StartLine
+        @usableFromInline var headers: [(name: String, value: String)]
+        @usableFromInline var body: String
+        @usableFromInline init(startLine: StartLine, headers: [(name: String, value: String)], body: String) {
+            self.startLine = startLine; self.headers = headers; self.body = body
+        }
+    }
+
+    @usableFromInline var storage: Storage
 
     public init(startLine: StartLine, headers: [(name: String, value: String)] = [], body: String = "") {
-        self.startLine = startLine
-        self.headers = headers
-        self.body = body
+        storage = Storage(startLine: startLine, headers: headers, body: body)
+    }
+
+    @inlinable mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) {
+            storage = Storage(startLine: storage.startLine, headers: storage.headers, body: storage.body)
+        }
+    }
+
+    public var startLine: StartLine {
+        @inlinable get { storage.startLine }
+        @inlinable _modify { makeUnique(); yield &storage.startLine }
+    }
+    public var headers: [(name: String, value: String)] {
+        @inlinable get { storage.headers }
+        @inlinable _modify { makeUnique(); yield &storage.headers }
+    }
+    public var body: String {
+        @inlinable get { storage.body }
+        @inlinable _modify { makeUnique(); yield &storage.body }
     }
 
     public static func == (a: SIPMessage, b: SIPMessage) -> Bool {
-        a.startLine == b.startLine && a.body == b.body && a.headers.count == b.headers.count
+        if a.storage === b.storage { return true }
+        return a.startLine == b.startLine && a.body == b.body && a.headers.count == b.headers.count
             && zip(a.headers, b.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 

@@ -184,12 +184,32 @@ public struct DNSServer {
 public struct ResolverCache: Sendable {
     public init() {}
     public struct Entry: Sendable { public var expires: SimTime; public var response: DNSResponse }
-    public var entries: [String: Entry] = [:]
+    /// A cached answer's name and type: hashed once from the name's bytes (`StringKey`), where a
+    /// key of text ("SRV _sip._udp.itsp.example") was built and SipHashed on every lookup.
+    public struct Key: Hashable, Sendable {
+        public let type: DNSType
+        public let name: StringKey
+        public init(_ name: String, _ type: DNSType) { self.name = StringKey(name); self.type = type }
+        /// As the REPL's `dns` view shows and sorts it: `SRV _sip._udp.itsp.example`.
+        public var text: String { "\(type.rawValue) \(name.string)" }
+        public func hash(into hasher: inout Hasher) { hasher.combine(name); hasher.combine(type) }
+        public func _rawHashValue(seed: Int) -> Int {
+            name._rawHashValue(seed: seed ^ (type == .srv ? 0x5256 : type == .a ? 0x41 : 0x41414141))
+        }
+    }
+    public var entries: [Key: Entry] = [:]
 
-    static func key(_ name: String, _ type: DNSType) -> String { "\(type.rawValue) \(name)" }
+    static func key(_ name: String, _ type: DNSType) -> Key { Key(name, type) }
+
+    /// When the record a DNS target came from expires (its SRV answer, else its A answer; nil for
+    /// a target not from DNS): how long fail-back `dns-ttl` keeps new calls there.
+    public func recordExpiry(of target: RouteTarget) -> Int64? {
+        guard case .dns(let name, _) = target.origin else { return nil }
+        return (entries[Key(target.transport.srvPrefix + name, .srv)] ?? entries[Key(name, .a)])?.expires.ns
+    }
 
     public func lookup(_ name: String, _ type: DNSType, now: SimTime) -> DNSResponse? {
-        guard let e = entries[ResolverCache.key(name, type)], e.expires > now else { return nil }
+        guard let e = entries[Key(name, type)], e.expires > now else { return nil }
         return e.response
     }
 
@@ -206,6 +226,6 @@ public struct ResolverCache: Sendable {
 
     /// Live entries, for the REPL's `dns NAME` view.
     public func live(now: SimTime) -> [(key: String, expires: SimTime, response: DNSResponse)] {
-        entries.filter { $0.value.expires > now }.sorted { $0.key < $1.key }.map { ($0.key, $0.value.expires, $0.value.response) }
+        entries.filter { $0.value.expires > now }.map { ($0.key.text, $0.value.expires, $0.value.response) }.sorted { $0.0 < $1.0 }
     }
 }

@@ -182,7 +182,7 @@ public final class PBXState {
     /// The calls its extensions placed that are still in progress (its calling side's records),
     /// and the same by SIP Call-ID (to ACK a copy of a 2xx again).
     public internal(set) var calls = IntMap<Call>()
-    var callBySIPCallID: [String: Int] = [:]
+    var callBySIPCallID: [StringKey: Int] = [:]
     public var extensions: [String: ExtensionState] = [:]
     public var card: VSIPGWCard?
     public var groups: [TrunkGroupState]
@@ -207,7 +207,7 @@ public final class PBXState {
     var resolver: ResolverCache { stub.cache }
     public var stats = PBXStats()
     /// Calls in progress per gateway name.
-    var gatewayInUse: [String: Int] = [:]
+    var gatewayInUse: [StringKey: Int] = [:]
     init(config: PBXConfig, ip: String, ringRNG: Xoshiro256, ringTimeout: SimTime) {
         self.config = config
         self.ringTimeout = ringTimeout

@@ -64,11 +64,11 @@ public struct Network {
     public var latency: SimTime
     public var loss: Double = 0
     public private(set) var hosts: [Host] = []
-    private var byIP: [String: Int] = [:]
-    private var byName: [String: Int] = [:]
+    private var byIP: [StringKey: Int] = [:]
+    private var byName: [StringKey: Int] = [:]
     /// Names and addresses in one table, a name first where a string is both (what
     /// `byName[x] ?? byIP[x]` gives, in one lookup: every send looks its addresses up).
-    private var byKey: [String: Int] = [:]
+    private var byKey: [StringKey: Int] = [:]
     /// Pairs of hosts (by index, smaller first) that a partition separates.
     private var cut: Set<Int64> = []
     var rng: Xoshiro256
@@ -85,18 +85,19 @@ public struct Network {
     }
 
     public mutating func addHost(name: String, ip: String) {
-        byIP[ip] = hosts.count
-        byName[name] = hosts.count
-        byKey[name] = hosts.count
-        byKey[ip] = byName[ip] ?? hosts.count
+        let ipKey = StringKey(ip), nameKey = StringKey(name)
+        byIP[ipKey] = hosts.count
+        byName[nameKey] = hosts.count
+        byKey[nameKey] = hosts.count
+        byKey[ipKey] = byName[ipKey] ?? hosts.count
         hosts.append(Host(name: name, ip: ip))
     }
 
-    public func index(of nameOrIP: String) -> Int? { byKey[nameOrIP] }
+    public func index(of nameOrIP: String) -> Int? { byKey[StringKey(nameOrIP)] }
     public func host(_ nameOrIP: String) -> Host? { index(of: nameOrIP).map { hosts[$0] } }
     public func ip(of name: String) -> String? { host(name)?.ip }
-    public func name(ofIP ip: String) -> String { byIP[ip].map { hosts[$0].name } ?? ip }
-    public func isUp(_ ip: String) -> Bool { host(ip)?.up ?? false }
+    public func name(ofIP ip: String) -> String { byIP[StringKey(ip)].map { hosts[$0].name } ?? ip }
+    public func isUp(_ ip: String) -> Bool { index(of: ip).map { hosts[$0].up } ?? false }
 
     public mutating func update(_ nameOrIP: String, _ change: (inout Host) -> Void) -> Bool {
         guard let i = index(of: nameOrIP) else { return false }

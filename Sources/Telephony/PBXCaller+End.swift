@@ -16,7 +16,7 @@ extension PBXState {
             let (to, port, transport) = SIPMessage.target(ofURI: SIPMessage.uri(in: ok.header("Contact") ?? ""))
             let bye = invite.inDialogRequest("BYE", for: ok, branch: ctx.newBranch(), cseq: 2, transport: transport,
                                              localHostPort: localHostPort)
-            call.byeTxn = ctx.startTransaction(bye, owner: .callBye(call: call.id), to: to, port: port, transport: transport,
+            call.byeTxn = ctx.startTransaction(bye, branch: nil, owner: .callBye(call: call.id), to: to, port: port, transport: transport,
                                                timers: settings.timers, call: call.id, actor: settings.actor)
             finish(call, outcome: .answered, keepOpen: true, ctx)
         } else {
@@ -64,7 +64,7 @@ extension PBXState {
         let cancel = x.request.cancelRequest()
         ctx.record(.cancel, tx.actor, "CANCEL to \(hostPort(tx.remoteIP, tx.remotePort)) (branch \(x.branch))", call: id,
                    [StepField("event", "sent"), StepField("target", hostPort(tx.remoteIP, tx.remotePort)), StepField("branch", x.branch)])
-        _ = ctx.startTransaction(cancel, owner: .callCancel(call: id), to: tx.remoteIP, port: tx.remotePort,
+        _ = ctx.startTransaction(cancel, branch: nil, owner: .callCancel(call: id), to: tx.remoteIP, port: tx.remotePort,
                                  transport: x.transport, timers: x.timers, call: id, actor: tx.actor)
     }
 
@@ -82,7 +82,7 @@ extension PBXState {
         let bye = x.request.inDialogRequest("BYE", for: r, branch: ctx.newBranch(), cseq: (x.request.cseq?.number ?? 1) + 1, transport: transport,
                                             localHostPort: localHostPort)
         ctx.record(.cancel, tx.actor, "2xx crossed the CANCEL: ACK, then BYE to release the far end (RFC 3261 §15)", call: id, [StepField("event", "2xx-crossed")])
-        _ = ctx.startTransaction(bye, owner: .callCancel(call: id), to: to, port: port, transport: transport,
+        _ = ctx.startTransaction(bye, branch: nil, owner: .callCancel(call: id), to: to, port: port, transport: transport,
                                  timers: x.timers, call: id, actor: tx.actor)
     }
 
@@ -166,7 +166,7 @@ extension PBXState {
     func forget(_ call: Call, _ ctx: PBXCallerContext) {
         calls[call.id] = nil
         call.trunk?.ended = true
-        callBySIPCallID[call.sipCallID] = nil
+        callBySIPCallID[StringKey(call.sipCallID)] = nil
         ctx.forgotten(call: call.id)
     }
 
@@ -186,11 +186,7 @@ extension PBXState {
     /// the DNS-TTL policy makes new calls start there while the record lasts.
     func noteConnected(target: RouteTarget, attempt: Int, call: Int, _ ctx: PBXCallerContext) {
         guard let card, card.health.failback == .dnsTTL else { return }
-        var expires: Int64?
-        if case .dns(let dnsName, _) = target.origin {
-            expires = (resolver.entries["SRV \(target.transport.srvPrefix)\(dnsName)"] ?? resolver.entries["A \(dnsName)"])?.expires.ns
-        }
-        guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: expires) else { return }
+        guard let until = card.health.connected(to: target, attempt: attempt, recordExpires: resolver.recordExpiry(of: target)) else { return }
         ctx.record(.failover, cardActor, "fail-back: new calls start at \(target.hostPort) until the DNS record expires at \(SimTime(ns: until))", call: call,
                    [StepField("failback", "dns-ttl"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }

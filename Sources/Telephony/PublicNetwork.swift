@@ -42,10 +42,10 @@ public protocol PublicNetworkContext: AnyObject {
 /// gateway through its handoff.
 public final class PublicNetwork {
     public let telcos: [TelcoConfig]
-    private let byName: [String: Int]
+    private let byName: [StringKey: Int]
     /// Area codes by length, longest first, for the longest-prefix match of a national number.
     private let areaLengths: [Int]
-    private let byArea: [String: Int]
+    private let byArea: [StringKey: Int]
     /// Subscriber lines in a call.
     private var busy: Set<String> = []
     /// How long subscriber lines ring before they answer.
@@ -69,11 +69,11 @@ public final class PublicNetwork {
     public init(telcos: [TelcoConfig], answerStream: Xoshiro256) {
         self.telcos = telcos
         self.answerStream = answerStream
-        var names: [String: Int] = [:], areas: [String: Int] = [:]
+        var names: [StringKey: Int] = [:], areas: [StringKey: Int] = [:]
         for (i, t) in telcos.enumerated() {
-            if names[t.name] == nil { names[t.name] = i }
+            if names[StringKey(t.name)] == nil { names[StringKey(t.name)] = i }
             // The first company listed for an area code owns it (as the scan in list order did).
-            if areas[t.areaCode] == nil { areas[t.areaCode] = i }
+            if areas[StringKey(t.areaCode)] == nil { areas[StringKey(t.areaCode)] = i }
         }
         byName = names
         byArea = areas
@@ -81,12 +81,12 @@ public final class PublicNetwork {
     }
 
     /// The company of that name.
-    public func telco(named name: String) -> Int? { byName[name] }
+    public func telco(named name: String) -> Int? { byName[StringKey(name)] }
 
     /// The telephone company that owns a national number (longest area-code prefix).
     public func owner(of national: String) -> Int? {
         for n in areaLengths where n <= national.count {
-            if let i = byArea[String(national.prefix(n))] { return i }
+            if let i = byArea[StringKey(String(national.prefix(n)))] { return i }
         }
         return nil
     }

@@ -15,7 +15,7 @@ final class SIPStack {
     let host: Int?
     private var counter = 0
     var clients = IntMap<Txn>()
-    var clientByKey: [String: Int] = [:]
+    var clientByKey: [StringKey: Int] = [:]
     var servers: [Int: ServerTxnRecord] = [:]
     var serverByKey: [ServerKey: Int] = [:]
 
@@ -35,11 +35,11 @@ extension World {
     /// The SIP stack of the node at an address (a PBX or a carrier server; another address gets
     /// its own stack on first use).
     func stack(at ip: String) -> SIPStack {
-        if let i = stackIndex[ip] { return stacks[i] }
+        if let i = stackIndex[StringKey(ip)] { return stacks[i] }
         let host = network.index(of: ip)
         let s = SIPStack(index: stacks.count, host: host)
         stacks.append(s)
-        stackIndex[ip] = s.index
+        stackIndex[StringKey(ip)] = s.index
         if let h = host, atHost[h].stack == nil, network.hosts[h].ip == ip { atHost[h].stack = s.index }
         return s
     }

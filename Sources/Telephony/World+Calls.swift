@@ -74,9 +74,9 @@ final class WorldCallerContext: PBXCallerContext {
     func scheduleHangup(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.hangup(call: call), after: delay) }
     func cancel(_ id: EventID) { world.sim.cancel(id) }
     func stream(_ name: String) -> Xoshiro256 { world.streams.stream(name) }
-    func startTransaction(_ request: SIPMessage, owner: TxnOwner, to ip: String, port: Int, transport: Transport,
+    func startTransaction(_ request: SIPMessage, branch: String?, owner: TxnOwner, to ip: String, port: Int, transport: Transport,
                           timers: TimerPolicy, call: Int?, actor: String) -> Int {
-        world.startTransaction(request, owner: owner, from: pbx.ip, to: ip, port: port, transport: transport, timers: timers, call: call, actor: actor)
+        world.startTransaction(request, branch: branch, owner: owner, from: pbx.ip, to: ip, port: port, transport: transport, timers: timers, call: call, actor: actor)
     }
     func transaction(_ id: Int) -> Txn? { world.transactions[id] }
     func abandonTransaction(_ id: Int) { world.abandonTransaction(id) }

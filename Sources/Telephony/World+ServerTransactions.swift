@@ -64,7 +64,7 @@ extension World {
     /// The server transaction a request belongs to, if any (a retransmission, or the ACK of a non-2xx).
     func serverTxn(for request: SIPMessage, at ip: String) -> Int? {
         guard let b = request.branch, let m = request.method else { return nil }
-        return stackIndex[ip].flatMap { stacks[$0].serverByKey[World.serverKey(branch: b, method: m)] }
+        return stackIndex[StringKey(ip)].flatMap { stacks[$0].serverByKey[World.serverKey(branch: b, method: m)] }
     }
 
     /// Starts the UAS core's retransmission of a 2xx it has just sent (§13.3.1.4).

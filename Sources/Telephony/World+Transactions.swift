@@ -5,16 +5,16 @@ import Trace
 extension World {
     /// Creates and starts a client transaction; returns its id.
     @discardableResult
-    func startTransaction(_ request: SIPMessage, owner: TxnOwner, from localIP: String, to remoteIP: String,
+    func startTransaction(_ request: SIPMessage, branch knownBranch: String? = nil, owner: TxnOwner, from localIP: String, to remoteIP: String,
                           port: Int, transport: Transport, timers: TimerPolicy, call: Int?, actor: String) -> Int {
         let stack = stack(at: localIP)
         let id = stack.newID()
-        let branch = request.branch
+        let branch = knownBranch ?? request.branch
         let machine = ClientTransaction(request: request, branch: branch ?? "", transport: transport, timers: timers)
         let t = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
                     callID: call, actor: actor, localHost: stack.host, remoteHost: network.index(of: remoteIP))
         stack.clients[id] = t
-        if branch != nil { stack.clientByKey[t.key] = id }
+        if branch != nil { stack.clientByKey[StringKey(t.key)] = id }
         perform(t.machine.start(now: sim.now.ns), t, txn: id)
         return id
     }
@@ -70,7 +70,8 @@ extension World {
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
             let stack = stacks[SIPStack.stackIndex(of: id)]
-            if stack.clientByKey[t.key] == id { stack.clientByKey[t.key] = nil }
+            let key = StringKey(t.key)
+            if stack.clientByKey[key] == id { stack.clientByKey[key] = nil }
         }
     }
 

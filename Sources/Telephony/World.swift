@@ -119,7 +119,7 @@ public final class World {
     public internal(set) var callCount = 0
     /// The SIP stacks of the nodes (PBXs, carrier servers), and which is at which address.
     var stacks: [SIPStack] = []
-    var stackIndex: [String: Int] = [:]
+    var stackIndex: [StringKey: Int] = [:]
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).
@@ -334,7 +334,7 @@ public final class World {
         case .dnsResponse(let r):
             if let pi = atHost[p.dstHost].pbx { dnsAnswer(pbx: pi, r) }
         case .unreachable(let branch, let method, let transport):
-            if let id = atHost[p.dstHost].stack.flatMap({ stacks[$0].clientByKey[ClientTransaction.key(branch: branch, method: method)] }) {
+            if let id = atHost[p.dstHost].stack.flatMap({ stacks[$0].clientByKey[StringKey(ClientTransaction.key(branch: branch, method: method))] }) {
                 let t = transactions[id]!
                 step(.transportError, t.actor, transport == .udp ? "ICMP port unreachable from \(hostPort(p.srcIP, p.srcPort))"
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
@@ -351,7 +351,7 @@ public final class World {
                     pbxReceiveRequest(pi, msg, from: p, transport: transport)
                 }
             } else if let b = msg.branch, let s = nodes.stack,
-                      let id = stacks[s].clientByKey[ClientTransaction.key(branch: b, method: msg.cseq?.method ?? "")] {
+                      let id = stacks[s].clientByKey[StringKey(ClientTransaction.key(branch: b, method: msg.cseq?.method ?? ""))] {
                 txnInput(id) { m, now in m.receive(msg, now: now) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {

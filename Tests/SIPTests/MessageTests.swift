@@ -16,6 +16,28 @@ import Testing
         #expect(m.branch?.hasPrefix("z9hG4bK") == true)
     }
 
+    /// A message is a value: its parts sit behind one shared reference (issue 11), and changing a
+    /// copy in any part must leave the original as it was.
+    @Test func copiesAreIndependentValues() {
+        let original = sampleInvite()
+        let text = original.encoded()
+        var a = original, b = original, c = original
+        a.setHeader("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK-other")
+        b.startLine = .request(method: "CANCEL", uri: "sip:x@y")
+        c.body = ""
+        c.headers.append(("X-Test", "1"))
+        #expect(original.encoded() == text)
+        #expect(original.branch != a.branch && a.branch == "z9hG4bK-other")
+        #expect(b.method == "CANCEL" && original.method == "INVITE")
+        #expect(c.body.isEmpty && !original.body.isEmpty && c.header("X-Test") == "1" && original.header("X-Test") == nil)
+        #expect(a != original && b != original && c != original)
+        // Changing a message nothing else holds changes it in place, and keeps it equal to itself.
+        var d = sampleInvite()
+        d.setHeader("Max-Forwards", "69")
+        #expect(d.header("Max-Forwards") == "69" && d == d)
+        #expect(original == sampleInvite())
+    }
+
     @Test func roundTrip() throws {
         let m = sampleInvite()
         let parsed = try SIPMessage.parse(m.encoded())
