@@ -39,35 +39,43 @@ public enum ClientTransaction: Sendable {
     }
 
     // Each input moves the machine out of the enum (`consume self`) and back, so that the
-    // request it holds is neither copied nor retained per input (issue 11's profile).
-    public mutating func start(now: Int64) -> [TransactionAction] {
+    // request it holds is neither copied nor retained per input, and appends its actions to the
+    // driver's list, so that it allocates nothing (issue 11's profile).
+    public mutating func start(now: Int64, into out: inout [TransactionAction]) {
         switch consume self {
-        case .invite(var x): let a = x.start(now: now); self = .invite(x); return a
-        case .nonInvite(var x): let a = x.start(now: now); self = .nonInvite(x); return a
+        case .invite(var x): x.start(now: now, into: &out); self = .invite(x)
+        case .nonInvite(var x): x.start(now: now, into: &out); self = .nonInvite(x)
         }
     }
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
+    public mutating func receive(_ response: SIPMessage, now: Int64, into out: inout [TransactionAction]) {
         switch consume self {
-        case .invite(var x): let a = x.receive(response, now: now); self = .invite(x); return a
-        case .nonInvite(var x): let a = x.receive(response, now: now); self = .nonInvite(x); return a
+        case .invite(var x): x.receive(response, now: now, into: &out); self = .invite(x)
+        case .nonInvite(var x): x.receive(response, now: now, into: &out); self = .nonInvite(x)
         }
     }
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64, into out: inout [TransactionAction]) {
         switch consume self {
-        case .invite(var x): let a = x.timerFired(timer, now: now); self = .invite(x); return a
-        case .nonInvite(var x): let a = x.timerFired(timer, now: now); self = .nonInvite(x); return a
+        case .invite(var x): x.timerFired(timer, now: now, into: &out); self = .invite(x)
+        case .nonInvite(var x): x.timerFired(timer, now: now, into: &out); self = .nonInvite(x)
         }
     }
-    public mutating func transportError(now: Int64) -> [TransactionAction] {
+    public mutating func transportError(now: Int64, into out: inout [TransactionAction]) {
         switch consume self {
-        case .invite(var x): let a = x.transportError(now: now); self = .invite(x); return a
-        case .nonInvite(var x): let a = x.transportError(now: now); self = .nonInvite(x); return a
+        case .invite(var x): x.transportError(now: now, into: &out); self = .invite(x)
+        case .nonInvite(var x): x.transportError(now: now, into: &out); self = .nonInvite(x)
         }
     }
-    public mutating func abandon() -> [TransactionAction] {
+    public mutating func abandon(into out: inout [TransactionAction]) {
         switch consume self {
-        case .invite(var x): let a = x.abandon(); self = .invite(x); return a
-        case .nonInvite(var x): let a = x.abandon(); self = .nonInvite(x); return a
+        case .invite(var x): x.abandon(into: &out); self = .invite(x)
+        case .nonInvite(var x): x.abandon(into: &out); self = .nonInvite(x)
         }
     }
+
+    // The same inputs returning a new list.
+    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
+    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
+    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
+    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
 }

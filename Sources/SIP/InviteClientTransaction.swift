@@ -17,17 +17,20 @@ public enum TransactionAction: Sendable, Equatable {
 }
 
 extension TransactionAction {
-    /// `items` in a list with room for the most one input of a client transaction returns (five).
-    @inline(__always) static func list() -> [TransactionAction] { Array(reservingCapacity: 5) }
-    @inline(__always) static func list(_ a: TransactionAction) -> [TransactionAction] { var out = list(); out.append(a); return out }
-    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction) -> [TransactionAction] { var out = list(a); out.append(b); return out }
-    @inline(__always) static func list(_ a: TransactionAction, _ b: TransactionAction, _ c: TransactionAction) -> [TransactionAction] { var out = list(a, b); out.append(c); return out }
+    /// The actions `input` appends to a new list with room for the most one input of a client
+    /// transaction appends (five).
+    @inline(__always) static func collect(_ input: (inout [TransactionAction]) -> Void) -> [TransactionAction] {
+        var out = [TransactionAction](reservingCapacity: 5)
+        input(&out)
+        return out
+    }
 }
 
 /// RFC 3261 §17.1.1 client INVITE transaction, sans-I/O.
 ///
 /// Inputs are named for what happened (`start`, `receive`, `timerFired`, `transportError`,
-/// `abandon`); each returns the actions to perform, in order.
+/// `abandon`); each appends the actions to perform, in order, to the driver's list (or returns
+/// them in a new one).
 public struct InviteClientTransaction: Sendable {
     public enum State: String, Sendable { case idle, calling, proceeding, completed, terminated }
 
@@ -63,19 +66,16 @@ public struct InviteClientTransaction: Sendable {
     }
 
     /// Sends the INVITE; over UDP arms Timer A at T1; arms Timer B at 64·T1.
-    public mutating func start(now: Int64) -> [TransactionAction] {
+    public mutating func start(now: Int64, into out: inout [TransactionAction]) {
         precondition(state == .idle, "start in state \(state)")
-        var out = TransactionAction.list()
         move(to: .calling, &out)
         out.append(.send(request, retransmission: false))
         sends = 1
         if !transport.isReliable { out.append(.startTimer(.A, at: now + intervalA)) }
         out.append(.startTimer(.B, at: now + timers.timerB))
-        return out
     }
 
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
-        var out = TransactionAction.list()
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64, into out: inout [TransactionAction]) {
         switch (timer, state) {
         case (.A, .calling):
             out.append(.send(request, retransmission: true))
@@ -91,12 +91,10 @@ public struct InviteClientTransaction: Sendable {
         default:
             break // a stale timer (the state moved on): ignore
         }
-        return out
     }
 
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
-        guard let code = response.statusCode else { return [] }
-        var out = TransactionAction.list()
+    public mutating func receive(_ response: SIPMessage, now: Int64, into out: inout [TransactionAction]) {
+        guard let code = response.statusCode else { return }
         switch state {
         case .calling, .proceeding:
             if code < 200 {
@@ -126,29 +124,38 @@ public struct InviteClientTransaction: Sendable {
         case .idle, .terminated:
             break
         }
-        return out
     }
 
     /// The transport reported a fatal error for this transaction (ICMP unreachable, refused TCP).
-    public mutating func transportError(now: Int64) -> [TransactionAction] {
-        guard state == .calling || state == .proceeding else { return [] }
-        var out = TransactionAction.list(.cancelTimer(.A), .cancelTimer(.B))
+    public mutating func transportError(now: Int64, into out: inout [TransactionAction]) {
+        guard state == .calling || state == .proceeding else { return }
+        out.append(.cancelTimer(.A))
+        out.append(.cancelTimer(.B))
         move(to: .terminated, &out)
         out.append(.transportFailed)
-        return out
     }
 
     /// The transaction user gives up on this transaction before a final response (per-target
     /// failover timeout): stop retransmitting and forget it. A transaction that already has its
     /// final response (`completed`) is the TU's no more: it stays until Timer D, absorbing and
     /// re-ACKing retransmitted finals (§17.1.1.2), so abandoning it does nothing.
-    public mutating func abandon() -> [TransactionAction] {
-        guard state == .calling || state == .proceeding || state == .idle else { return [] }
-        var out = TransactionAction.list(.cancelTimer(.A), .cancelTimer(.B))
+    public mutating func abandon(into out: inout [TransactionAction]) {
+        guard state == .calling || state == .proceeding || state == .idle else { return }
+        out.append(.cancelTimer(.A))
+        out.append(.cancelTimer(.B))
         move(to: .terminated, &out)
-        return out
     }
 
     /// RFC 3261 §9.1: a CANCEL may be sent only once a provisional response has arrived.
     public var mayCancel: Bool { state == .proceeding }
+}
+
+extension InviteClientTransaction {
+    // The same inputs returning a new list (for tests and one-off callers; the drivers pass a
+    // list they reuse, so that an input allocates nothing: issue 11).
+    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
+    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
+    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
+    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
 }

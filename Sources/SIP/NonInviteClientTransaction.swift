@@ -31,19 +31,16 @@ public struct NonInviteClientTransaction: Sendable {
     }
 
     /// Sends the request; over UDP arms Timer E at T1; arms Timer F at 64·T1.
-    public mutating func start(now: Int64) -> [TransactionAction] {
+    public mutating func start(now: Int64, into out: inout [TransactionAction]) {
         precondition(state == .idle, "start in state \(state)")
-        var out = TransactionAction.list()
         move(to: .trying, &out)
         out.append(.send(request, retransmission: false))
         sends = 1
         if !transport.isReliable { out.append(.startTimer(.E, at: now + intervalE)) }
         out.append(.startTimer(.F, at: now + timers.timerF))
-        return out
     }
 
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] {
-        var out = TransactionAction.list()
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64, into out: inout [TransactionAction]) {
         switch (timer, state) {
         case (.E, .trying):
             out.append(.send(request, retransmission: true))
@@ -64,12 +61,10 @@ public struct NonInviteClientTransaction: Sendable {
         default:
             break
         }
-        return out
     }
 
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] {
-        guard let code = response.statusCode else { return [] }
-        var out = TransactionAction.list()
+    public mutating func receive(_ response: SIPMessage, now: Int64, into out: inout [TransactionAction]) {
+        guard let code = response.statusCode else { return }
         switch state {
         case .trying, .proceeding:
             if code < 200 {
@@ -85,21 +80,31 @@ public struct NonInviteClientTransaction: Sendable {
         case .idle, .completed, .terminated:
             break
         }
-        return out
     }
 
-    public mutating func transportError(now: Int64) -> [TransactionAction] {
-        guard state == .trying || state == .proceeding else { return [] }
-        var out = TransactionAction.list(.cancelTimer(.E), .cancelTimer(.F))
+    public mutating func transportError(now: Int64, into out: inout [TransactionAction]) {
+        guard state == .trying || state == .proceeding else { return }
+        out.append(.cancelTimer(.E))
+        out.append(.cancelTimer(.F))
         move(to: .terminated, &out)
         out.append(.transportFailed)
-        return out
     }
 
-    public mutating func abandon() -> [TransactionAction] {
-        guard state != .terminated else { return [] }
-        var out = TransactionAction.list(.cancelTimer(.E), .cancelTimer(.F), .cancelTimer(.K))
+    public mutating func abandon(into out: inout [TransactionAction]) {
+        guard state != .terminated else { return }
+        out.append(.cancelTimer(.E))
+        out.append(.cancelTimer(.F))
+        out.append(.cancelTimer(.K))
         move(to: .terminated, &out)
-        return out
     }
+}
+
+extension NonInviteClientTransaction {
+    // The same inputs returning a new list (for tests and one-off callers; the drivers pass a
+    // list they reuse, so that an input allocates nothing: issue 11).
+    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
+    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
+    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
+    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
 }

@@ -15,15 +15,25 @@ extension World {
                     callID: call, actor: actor, localHost: stack.host, remoteHost: network.index(of: remoteIP))
         stack.clients[id] = t
         if branch != nil { stack.clientByKey[StringKey(t.key)] = id }
-        perform(t.machine.start(now: sim.now.ns), t, txn: id)
+        run(t, txn: id) { m, now, out in m.start(now: now, into: &out) }
         return id
     }
 
-    /// Feeds an input to a transaction and performs the actions it returns.
-    func txnInput(_ id: Int, _ input: (inout ClientTransaction, Int64) -> [TransactionAction]) {
+    /// Feeds an input to a transaction and performs the actions it appends.
+    func txnInput(_ id: Int, _ input: (inout ClientTransaction, Int64, inout [TransactionAction]) -> Void) {
         guard let t = transactions[id] else { return }
-        let actions = input(&t.machine, sim.now.ns)
-        perform(actions, t, txn: id)
+        run(t, txn: id, input)
+    }
+
+    /// Feeds an input to a transaction's machine, collecting its actions in a list taken from
+    /// `actionLists` (a performed action may feed another transaction, so one list per depth),
+    /// performs them and puts the list back emptied: an input allocates no list (issue 11).
+    private func run(_ t: Txn, txn id: Int, _ input: (inout ClientTransaction, Int64, inout [TransactionAction]) -> Void) {
+        var out = actionLists.popLast() ?? [TransactionAction](reservingCapacity: 5)
+        input(&t.machine, sim.now.ns, &out)
+        perform(out, t, txn: id)
+        out.removeAll(keepingCapacity: true)
+        actionLists.append(out)
     }
 
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
@@ -31,17 +41,17 @@ extension World {
         t.timers[timer] = nil
         step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(t.branch))", call: t.callID,
              fields: [StepField("timer", timer.rawValue), StepField("branch", t.branch)])
-        perform(t.machine.timerFired(timer, now: sim.now.ns), t, txn: id)
+        run(t, txn: id) { m, now, out in m.timerFired(timer, now: now, into: &out) }
     }
 
     /// Stops a transaction its owner no longer wants.
     func abandonTransaction(_ id: Int) {
-        txnInput(id) { m, _ in m.abandon() }
+        txnInput(id) { m, _, out in m.abandon(into: &out) }
     }
 
     /// Performs a transaction's actions. `t` is the transaction's record (a reference, looked up
     /// once); an action that ends it (the TU abandons it on a response) stops the rest.
-    private func perform(_ actions: consuming [TransactionAction], _ t: Txn, txn id: Int) {
+    private func perform(_ actions: [TransactionAction], _ t: Txn, txn id: Int) {
         for a in actions {
             if t.removed { return }
             switch a {

@@ -120,6 +120,8 @@ public final class World {
     /// The SIP stacks of the nodes (PBXs, carrier servers), and which is at which address.
     var stacks: [SIPStack] = []
     var stackIndex: [StringKey: Int] = [:]
+    /// Emptied action lists of the client transactions, reused input after input.
+    var actionLists: [[TransactionAction]] = []
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).
@@ -340,7 +342,7 @@ public final class World {
                      : "\(transport == .tls ? "TCP connection (for TLS)" : "TCP connection") to \(hostPort(p.srcIP, p.srcPort)) refused", call: t.callID,
                      fields: [StepField("peer", hostPort(p.srcIP, p.srcPort)), StepField("transport", transport.rawValue),
                               StepField("cause", transport == .udp ? "icmp-port-unreachable" : "connection-refused")])
-                txnInput(id) { m, now in m.transportError(now: now) }
+                txnInput(id) { m, now, out in m.transportError(now: now, into: &out) }
             }
         case .sip(let msg, let transport):
             let nodes = atHost[p.dstHost]
@@ -352,7 +354,7 @@ public final class World {
                 }
             } else if let b = msg.branch, let s = nodes.stack,
                       let id = stacks[s].clientByKey[StringKey(ClientTransaction.key(branch: b, method: msg.cseq?.method ?? ""))] {
-                txnInput(id) { m, now in m.receive(msg, now: now) }
+                txnInput(id) { m, now, out in m.receive(msg, now: now, into: &out) }
             }
             else if let code = msg.statusCode, code >= 200, code < 300, msg.cseq?.method == "INVITE" {
                 // A copy of a 2xx to INVITE whose client transaction has ended with the first one.

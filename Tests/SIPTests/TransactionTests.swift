@@ -17,6 +17,21 @@ import Testing
         #expect(Set(d.sends.map { $0.message.branch ?? "" }) == ["z9hG4bK-test1"])
     }
 
+    /// The drivers reuse one action list: an input appends after what the list holds and
+    /// appends what the returning form of the same input returns, in the same order.
+    @Test func inputsAppendToTheDriversList() {
+        var a = ClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
+        var b = a
+        var list: [TransactionAction] = [.transportFailed]
+        a.start(now: 0, into: &list)
+        a.timerFired(.A, now: 500 * ms, into: &list)
+        a.abandon(into: &list)
+        let returned = b.start(now: 0) + b.timerFired(.A, now: 500 * ms) + b.abandon()
+        #expect(list == [.transportFailed] + returned)
+        #expect(returned.count == 4 + 2 + 3)
+        #expect(a.isTerminated && b.isTerminated)
+    }
+
     /// Item 3: everything scales with T1; T1 = 250 ms gives Timer B at 16 s.
     @Test func scalesWithT1() {
         var t = InviteClientTransaction(request: sampleInvite(), transport: .udp,
