@@ -47,22 +47,27 @@ public final class PublicNetwork {
     private let areaLengths: [Int]
     private let byArea: [StringKey: Int]
     /// Subscriber lines in a call.
-    private var busy: Set<String> = []
+    private var busy: Set<StringKey> = []
     /// How long subscriber lines ring before they answer.
     private var answerStream: Xoshiro256
 
     /// A call's path (the network's record of it): where it entered, the digits the first
     /// exchange received, the caller's area (for local numbers), the delay of one message end to
     /// end, the subscriber line it holds or the PBX it was offered to, and the messages of its
-    /// signalling still under way (cancelled when the call is released).
-    struct Path {
-        var origin: CircuitOrigin
-        var digits: String
-        var originArea: String
+    /// signalling still under way (cancelled when the call is released). A reference, so that
+    /// reading one field of it (the delay, for each message) does not copy its strings out of the
+    /// table (issue 11's profile: about a dozen copies a call).
+    final class Path {
+        let origin: CircuitOrigin
+        let digits: String
+        let originArea: String
         var delay: SimTime
         var subscriber: (telco: Int, number: String)?
         var destPBX: Int?
         var events: [EventID] = []
+        init(origin: CircuitOrigin, digits: String, originArea: String, delay: SimTime) {
+            self.origin = origin; self.digits = digits; self.originArea = originArea; self.delay = delay
+        }
     }
     private var paths = IntMap<Path>()
 
@@ -85,7 +90,8 @@ public final class PublicNetwork {
 
     /// The telephone company that owns a national number (longest area-code prefix).
     public func owner(of national: String) -> Int? {
-        for n in areaLengths where n <= national.count {
+        let length = national.utf8.count // area codes and numbers are ASCII digits
+        for n in areaLengths where n <= length {
             if let i = byArea[StringKey(String(national.prefix(n)))] { return i }
         }
         return nil
@@ -140,7 +146,7 @@ public final class PublicNetwork {
     /// SETUP arrives at an exchange: on to the number's company (toll), to a subscriber line, or
     /// to the PBX whose public trunk owns the number.
     public func arrive(call id: Int, telco ti: Int, toll: Bool, _ ctx: PublicNetworkContext) {
-        guard var path = paths[id] else { return }
+        guard let path = paths[id] else { return }
         let telco = telcos[ti]
         let national = PublicNetwork.nationalNumber(path.digits, originArea: path.originArea)
         guard let owner = owner(of: national) else {
@@ -154,7 +160,6 @@ public final class PublicNetwork {
                        [StepField("number", national), StepField("result", "toll"), StepField("to", telcos[owner].name)])
             let d = telco.tollDelay + telcos[owner].switchingDelay
             path.delay += d
-            paths[id] = path
             send(.arriveTelco(telco: owner, toll: true), call: id, after: d, ctx)
             return
         }
@@ -179,12 +184,12 @@ public final class PublicNetwork {
     /// Subscriber lines behave like phones: one call at a time, answer after their ring delay.
     private func ring(call id: Int, telco ti: Int, number: String, range: SubscriberRange, _ ctx: PublicNetworkContext) {
         let who = "\(telcos[ti].name)/\(number)"
-        if busy.contains(number) {
+        if busy.contains(StringKey(number)) {
             ctx.record(.extensionBusy, who, "subscriber busy", call: id, [StepField("party", who)])
             fail(call: id, outcome: .busy, detail: "\(who) busy (busy tone)", ctx)
             return
         }
-        busy.insert(number)
+        busy.insert(StringKey(number))
         paths[id]?.subscriber = (ti, number)
         ctx.record(.extensionRinging, who, "ringing", call: id, [StepField("party", who)])
         send(.alerting, call: id, after: delay(of: id), ctx)
@@ -225,6 +230,6 @@ public final class PublicNetwork {
         guard let path = paths.removeValue(forKey: id) else { return }
         for e in path.events { ctx.cancel(e) }
         if let dp = path.destPBX { ctx.releaseCallee(call: id, atPBX: dp, quietly: quietly) }
-        if let sub = path.subscriber { busy.remove(sub.number) }
+        if let sub = path.subscriber { busy.remove(StringKey(sub.number)) }
     }
 }

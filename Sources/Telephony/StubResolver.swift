@@ -28,12 +28,17 @@ public protocol ResolverContext: AnyObject {
 /// TTL cache (`ResolverCache`), the per-query timeout and tries. It owns its jobs and cache and
 /// reaches the network, the clock and the trace only through its context.
 public final class StubResolver {
-    struct Job {
-        var requester: ResolveRequester
+    /// A resolution under way. A reference: each step reads a few of its fields, and a copy out
+    /// of the table retained its procedure's names and lists (issue 11's profile).
+    final class Job {
+        let requester: ResolveRequester
         var procedure: ResolutionProcedure
         var attempt = 1
         var timeout: EventID?
-        var callID: Int?
+        let callID: Int?
+        init(requester: ResolveRequester, procedure: ResolutionProcedure, callID: Int?) {
+            self.requester = requester; self.procedure = procedure; self.callID = callID
+        }
         var name: String { procedure.name }
         var qname: String { procedure.qname }
         var qtype: DNSType { procedure.qtype }
@@ -107,7 +112,7 @@ public final class StubResolver {
     /// Hands an answer (from the network or the cache) to the job's procedure and does what it
     /// says: the next query (a fresh try count), the result, or the stage's failure.
     private func handleAnswer(_ id: Int, _ r: DNSResponse, _ ctx: ResolverContext) {
-        guard var job = jobs[id] else { return }
+        guard let job = jobs[id] else { return }
         let c = cache, now = SimTime(ns: ctx.nowNs)
         let next = job.procedure.answer(r.answer) { target in
             guard let a = c.lookup(target, .a, now: now), let aaaa = c.lookup(target, .aaaa, now: now) else { return nil }
@@ -116,13 +121,10 @@ public final class StubResolver {
         switch next {
         case .query:
             job.attempt = 1
-            jobs[id] = job
             query(id, ctx)
         case .done(let result):
-            jobs[id] = job
             finish(id, result, ctx)
         case .failed(let why):
-            jobs[id] = job
             failStage(id, why, ctx)
         }
     }
