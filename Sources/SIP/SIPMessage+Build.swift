@@ -31,12 +31,10 @@ public func hostPort(_ ip: String, _ port: Int) -> String {
     if hasColon(ip) || port < 0 { return "[\(ip)]:\(port)" }
     // Written into a string of exactly its size: the full trace builds dozens of these a call.
     let digits = ExactUTF8Writer.decimalDigits(port)
-    return String(unsafeUninitializedCapacity: ip.utf8.count + 1 + digits) { buf in
-        var w = ExactUTF8Writer(buf)
+    return String(utf8Count: ip.utf8.count + 1 + digits) { w in
         w.put(ip)
         w.put(byte: UInt8(ascii: ":"))
         w.put(decimal: port, digits: digits)
-        return w.count
     }
 }
 
@@ -67,6 +65,8 @@ public func splitHostPort(_ hp: String) -> (ip: String, port: Int) {
 
 /// The RFC 3261 magic cookie every branch starts with.
 public let branchCookie = "z9hG4bK"
+/// What the simulated nodes' branches start with, before their hexadecimal id.
+public let branchPrefix = "z9hG4bK-"
 
 extension SIPMessage {
     public static func via(transport: Transport, sentBy: String, branch: String) -> String {

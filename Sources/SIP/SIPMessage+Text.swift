@@ -16,13 +16,11 @@ extension SIPMessage {
         var size = first.0.utf8.count + first.1.utf8.count + first.2.utf8.count + 4
         for h in headers where !SIPMessage.isContentLength(h.name) { size += h.name.utf8.count + h.value.utf8.count + 4 }
         size += 16 + lengthText.utf8.count + 4 + body.utf8.count
-        return String(unsafeUninitializedCapacity: size) { buf in
-            var w = ExactUTF8Writer(buf)
+        return String(utf8Count: size) { w in
             w.put(first.0); w.put(" "); w.put(first.1); w.put(" "); w.put(first.2); w.put("\r\n")
             for h in headers where !SIPMessage.isContentLength(h.name) { w.put(h.name); w.put(": "); w.put(h.value); w.put("\r\n") }
             w.put("Content-Length: "); w.put(lengthText); w.put("\r\n\r\n")
             w.put(body)
-            return w.count
         }
     }
 

@@ -59,17 +59,16 @@ public final class TrunkCall {
     /// The last target tried.
     public var currentTarget: RouteTarget? { router.attempts.last }
 
-    private func blocked(_ ctx: TrunkCallContext) -> (String) -> Bool { { [unowned ctx, unowned self] in ctx.isBlocked($0, call: self) } }
 
     public func start(_ ctx: TrunkCallContext) {
-        let actions = router.start(now: ctx.nowNs, isBlocked: blocked(ctx))
+        let actions = router.start(now: ctx.nowNs, isBlocked: { ctx.isBlocked($0, call: self) })
         perform(actions, ctx)
     }
 
     /// The driver resolved a name the router asked for.
     public func resolved(_ result: Resolution, for name: String, _ ctx: TrunkCallContext) {
         var g = rng
-        let actions = router.resolved(result, for: name, now: ctx.nowNs, using: &g, isBlocked: blocked(ctx))
+        let actions = router.resolved(result, for: name, now: ctx.nowNs, using: &g, isBlocked: { ctx.isBlocked($0, call: self) })
         rng = g
         if let list = router.sequence.resolvedTargets(name) {
             ctx.record(.targetsResolved, "\(name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: self,
@@ -84,7 +83,7 @@ public final class TrunkCall {
         failoverTimer = nil
         ctx.record(.timerFired, "INVITE failover timer (attempt \(attempt))", call: self,
                    [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
-        perform(router.failoverTimerFired(now: at, isBlocked: blocked(ctx)), ctx)
+        perform(router.failoverTimerFired(now: at, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
     }
 
     /// A response of the current INVITE transaction.
@@ -97,7 +96,7 @@ public final class TrunkCall {
             perform(router.provisional(now: ctx.nowNs), ctx)
         } else {
             if code < 300 { inviteTxn = nil }
-            perform(router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: ctx.nowNs, isBlocked: blocked(ctx)), ctx)
+            perform(router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: ctx.nowNs, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
         }
     }
 
@@ -105,7 +104,7 @@ public final class TrunkCall {
     public func transactionFailed(timeout: Bool, _ ctx: TrunkCallContext) {
         inviteTxn = nil
         let now = ctx.nowNs
-        perform(timeout ? router.transactionTimedOut(now: now, isBlocked: blocked(ctx)) : router.transportFailed(now: now, isBlocked: blocked(ctx)), ctx)
+        perform(timeout ? router.transactionTimedOut(now: now, isBlocked: { ctx.isBlocked($0, call: self) }) : router.transportFailed(now: now, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
     }
 
     /// The caller gave up: no more failover (the driver CANCELs or abandons the INVITE).

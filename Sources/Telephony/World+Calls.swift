@@ -67,7 +67,7 @@ final class WorldCallerContext: PBXCallerContext {
         world.callIndex[world.callCount] = pi
         return world.callCount
     }
-    func uniqueToken() -> String { String(world.nextID(), radix: 16) }
+    func uniqueToken() -> String { hexTagged("", world.nextID()) }
     func newTag() -> String { world.newTag() }
     func newBranch() -> String { world.newBranch() }
     func scheduleNoAnswer(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.noAnswer(call: call), after: delay) }

@@ -209,8 +209,8 @@ public final class World {
     }
 
     func nextID() -> UInt64 { idCounter += 1; return idCounter }
-    func newBranch() -> String { concat(branchCookie, "-", String(nextID(), radix: 16)) }
-    func newTag() -> String { "t" + String(nextID(), radix: 16) }
+    func newBranch() -> String { hexTagged(branchPrefix, nextID()) }
+    func newTag() -> String { hexTagged("t", nextID()) }
 
     // MARK: - Trace helpers
 

@@ -185,4 +185,22 @@ import Testing
             #expect(got.utf8.count == joined.utf8.count)
         }
     }
+
+    /// Exactly 15 bytes is the last length built on the stack, 16 the first in its own buffer.
+    @Test func aroundTheInlineLimit() {
+        for n in 0...40 {
+            let a = String(repeating: "a", count: n / 2), b = String(repeating: "b", count: n - n / 2)
+            #expect(concat(a, b) == a + b)
+        }
+        #expect(hostPort("192.0.2.10", 5060) == "192.0.2.10:5060") // 15 bytes
+        #expect(hostPort("192.0.2.100", 5060) == "192.0.2.100:5060")
+        #expect(hostPort("2001:db8::1", 5061) == "[2001:db8::1]:5061")
+    }
+
+    @Test func hexTaggedIsPrefixAndRadix16() {
+        for n: UInt64 in [0, 1, 9, 10, 15, 16, 255, 256, 0xabc, 0xffff_ffff, 0x1234_5678_9abc_def0, .max] {
+            #expect(hexTagged("z9hG4bK-", n) == "z9hG4bK-" + String(n, radix: 16))
+            #expect(hexTagged("", n) == String(n, radix: 16))
+        }
+    }
 }
