@@ -139,8 +139,12 @@ extension PBXState {
     /// The `call` row of a call: ended now, or still in progress (no end time).
     func callRecord(_ call: Call, outcome: CallOutcome, ended: Bool, _ ctx: PBXCallerContext) -> CallRecord {
         let setup: Int64? = call.answeredAt.map { ($0 - call.placedAt).ns } ?? (outcome == .answered || !ended ? nil : (ctx.now - call.placedAt).ns)
-        let progress = [call.alertedAt, call.answeredAt].compactMap { $0 }.min()
-        var rec = CallRecord(callID: call.id, caller: "\(name)/\(call.callerExt)", dialed: call.dialed,
+        // The first sign of progress: ringing, else the answer (no arrays: one of these a call).
+        let progress = switch (call.alertedAt, call.answeredAt) {
+        case let (a?, b?): min(a, b)
+        case let (a, b): a ?? b
+        }
+        var rec = CallRecord(callID: call.id, caller: concat(name, "/", call.callerExt), dialed: call.dialed,
                              placedAtNs: call.placedAt.ns, endedAtNs: ended ? ctx.now.ns : nil, outcome: outcome, route: call.route,
                              answeredBy: outcome == .answered ? ctx.answeredParty(of: call.id) : nil, setupDelayNs: setup, sipTargets: call.sipTargets,
                              sipAttempts: call.sipAttempts, rerouted: call.rerouted, finalCode: call.finalCode,

@@ -153,8 +153,10 @@ extension PBXState {
     /// gateway (addressed by the gateway's IP, caller ID = the extension).
     func sipSettings(_ call: Call) -> (transport: Transport, timers: TimerPolicy, domain: String, callerNumber: String, actor: String) {
         if let gw = call.viaGateway { return (.udp, .rfcDefault, gw.ip, call.callerExt, gatewayActor) }
-        let c = card!.config
-        return (c.transport, c.timers, c.sipDomain, c.numbers.first ?? call.callerExt, cardActor)
+        // Field by field: `let c = card!.config` copied the whole configuration (a dozen strings
+        // retained and released) for every INVITE (issue 11's profile).
+        let card = card!
+        return (card.config.transport, card.config.timers, card.config.sipDomain, card.config.numbers.first ?? call.callerExt, cardActor)
     }
 
     /// A private number of a TIE route: the lowest-numbered gateway of the group that is available

@@ -1,3 +1,4 @@
+import SIP
 import SimCore
 import Trace
 
@@ -101,13 +102,17 @@ public final class PublicNetwork {
     /// (00XY) is the carrier choice, not part of the number; anything from `#` on is dropped; a
     /// number without the trunk prefix is a local number in the caller's area.
     public static func nationalNumber(_ digits: String, originArea: String) -> String {
-        // Dialled numbers are ASCII: work on their bytes (no grapheme breaking per call).
-        if digits.utf8.allSatisfy({ $0 < 0x80 }) {
-            var d = Substring(digits).utf8[...]
-            if let hash = d.firstIndex(of: UInt8(ascii: "#")) { d = d[..<hash] }
-            if d.starts(with: [0x30, 0x30]), d.count > 4, d.dropFirst(2).first != 0x30 { d = d.dropFirst(4) }
-            return d.first == 0x30 ? String(Substring(d)) : originArea + Substring(d)
+        // Dialled numbers are ASCII: work on their bytes in place (no grapheme breaking, no
+        // substring views: about 1,300 instructions a call each before, issue 11's profile).
+        let ascii = digits.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            let end = bytes.firstIndex(of: UInt8(ascii: "#")) ?? bytes.count
+            let zero = UInt8(ascii: "0")
+            let start = end > 4 && bytes[0] == zero && bytes[1] == zero && bytes[2] != zero ? 4 : 0
+            let number = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            return start < end && bytes[start] == zero ? number : concat(originArea, number)
         }
+        if let ascii, let national = ascii { return national }
         var d = Substring(digits)
         if let hash = d.firstIndex(of: "#") { d = d[..<hash] }
         if d.hasPrefix("00"), d.count > 4, d.dropFirst(2).first != "0" { d = d.dropFirst(4) }
