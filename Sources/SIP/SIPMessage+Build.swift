@@ -73,28 +73,29 @@ extension SIPMessage {
         concat("SIP/2.0/", transport.rawValue, " ", sentBy, ";branch=", branch)
     }
 
-    /// An initial INVITE with an SDP offer (RFC 4566, PCMU).
+    /// An initial INVITE with an SDP offer (RFC 4566, PCMU). Its headers and body are written on
+    /// first read (see `SIPMessage.Storage`).
     public static func invite(requestURI: String, from: String, fromTag: String, to: String, callID: String,
                               cseq: Int, transport: Transport, localHostPort: String, localIP: String,
                               contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
-        // Joined at their exact size (`concat`): this is built once for every call.
-        let address = sdpAddress(localIP)
-        let session = String(sessionID)
-        let sdp = concat("v=0\r\no=pbxsim ", session, " ", session, " IN ", address, "\r\ns=pbxsim\r\nc=IN ", address,
-                         "\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-                         + "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
-        return SIPMessage(startLine: .request(method: "INVITE", uri: requestURI), headers: [
-            ("Via", via(transport: transport, sentBy: localHostPort, branch: branch)),
-            ("Max-Forwards", "70"),
-            ("From", concat("<", from, ">;tag=", fromTag)),
-            ("To", concat("<", to, ">")),
-            ("Call-ID", callID),
-            ("CSeq", concat(String(cseq), " INVITE")),
-            ("Contact", concat("<sip:", contactUser, "@", localHostPort, transport.uriParam, ">")),
-            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
-            ("User-Agent", "pbxsim V-SIPGW"),
-            ("Content-Type", "application/sdp"),
-        ], body: sdp)
+        SIPMessage(invite: InviteParts(requestURI: requestURI, from: from, fromTag: fromTag, to: to, callID: callID, cseq: cseq,
+                                       transport: transport, localHostPort: localHostPort, localIP: localIP,
+                                       contactUser: contactUser, branch: branch, sessionID: sessionID))
+    }
+
+    /// The same INVITE with another top Via branch: the next attempt of a call, a new
+    /// transaction (RFC 3261 §17.1.1). An INVITE from `invite(...)` not yet written stays
+    /// unwritten; one already written (the full trace wrote it) shares its other headers and body,
+    /// with the top Via replaced (`SIP/2.0/TRANSPORT sentBy;branch=...`).
+    public func withBranch(_ branch: String, transport: Transport, sentBy: String) -> SIPMessage {
+        if var parts = storage.parts, parts.transport == transport, parts.localHostPort == sentBy,
+           !storage.built.load(ordering: .acquiring) {
+            parts.branch = branch
+            return SIPMessage(invite: parts)
+        }
+        var m = self
+        m.setHeader("Via", SIPMessage.via(transport: transport, sentBy: sentBy, branch: branch))
+        return m
     }
 
     /// A REGISTER for an address of record (RFC 3261 §10.2).
@@ -197,5 +198,35 @@ extension SIPMessage {
             ("Call-ID", header("Call-ID") ?? ""),
             ("CSeq", "\(cseq) \(method)"),
         ])
+    }
+}
+
+/// What an INVITE is made of, kept until its text is first needed (`SIPMessage.Storage`).
+@usableFromInline struct InviteParts: Sendable {
+    var requestURI, from, fromTag, to, callID: String
+    var cseq: Int
+    var transport: Transport
+    var localHostPort, localIP, contactUser, branch: String
+    var sessionID: UInt64
+
+    /// The headers and SDP body, each joined at its exact size (`concat`).
+    func headersAndBody() -> ([(name: String, value: String)], String) {
+        let address = sdpAddress(localIP)
+        let session = String(sessionID)
+        let sdp = concat("v=0\r\no=pbxsim ", session, " ", session, " IN ", address, "\r\ns=pbxsim\r\nc=IN ", address,
+                         "\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+                         + "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+        return ([
+            ("Via", SIPMessage.via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Max-Forwards", "70"),
+            ("From", concat("<", from, ">;tag=", fromTag)),
+            ("To", concat("<", to, ">")),
+            ("Call-ID", callID),
+            ("CSeq", concat(String(cseq), " INVITE")),
+            ("Contact", concat("<sip:", contactUser, "@", localHostPort, transport.uriParam, ">")),
+            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+            ("User-Agent", "pbxsim V-SIPGW"),
+            ("Content-Type", "application/sdp"),
+        ], sdp)
     }
 }

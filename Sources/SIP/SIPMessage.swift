@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A SIP message (RFC 3261 §7): a request or a response, ordered headers and a body.
 ///
 /// Headers keep their order and their names as written; lookups are case-insensitive and accept
@@ -14,14 +16,45 @@ public struct SIPMessage: Sendable, Equatable {
     /// one reference count instead of one for each of its strings and its header list (issue
     /// 11's profile: copying and destroying messages inside transaction actions was about 8 % of
     /// a failover call).
+    ///
+    /// An INVITE the model builds (`invite(...)`) keeps its parts (`InviteParts`) and writes its
+    /// headers and SDP body on first read: at `--trace calls` nothing reads the INVITEs sent to a
+    /// silent server, and writing them was about a tenth of a failover call (issue 11: "SIP text
+    /// encoded from typed messages only for the full trace"). The first read builds them once,
+    /// under a lock, for every copy sharing the storage; a storage with parts is never changed in
+    /// place (a change copies it into a plain one).
     @usableFromInline final class Storage: @unchecked Sendable {
-        // Mutated only through `SIPMessage`'s accessors, after `makeUnique` made this reference
-        // the only one: a shared storage is never written.
+        // Written only while this is the only reference (`makeUnique`), or once by `build`,
+        // under `lock`, before `built` is set (readers load `built` first, acquiring).
         @usableFromInline var startLine: StartLine
-        @usableFromInline var headers: [(name: String, value: String)]
-        @usableFromInline var body: String
+        @usableFromInline var builtHeaders: [(name: String, value: String)]
+        @usableFromInline var builtBody: String
+        @usableFromInline let parts: InviteParts?
+        @usableFromInline let built: Atomic<Bool>
+        let lock = Mutex<Void>(())
+
         @usableFromInline init(startLine: StartLine, headers: [(name: String, value: String)], body: String) {
-            self.startLine = startLine; self.headers = headers; self.body = body
+            self.startLine = startLine; builtHeaders = headers; builtBody = body
+            parts = nil; built = Atomic(true)
+        }
+
+        init(invite parts: InviteParts) {
+            startLine = .request(method: "INVITE", uri: parts.requestURI)
+            builtHeaders = []; builtBody = ""
+            self.parts = parts; built = Atomic(false)
+        }
+
+        /// Headers and body are there to read.
+        @inlinable @inline(__always) func ready() {
+            if !built.load(ordering: .acquiring) { build() }
+        }
+
+        @usableFromInline @inline(never) func build() {
+            lock.withLock { _ in
+                guard !built.load(ordering: .relaxed), let parts else { return }
+                (builtHeaders, builtBody) = parts.headersAndBody()
+                built.store(true, ordering: .releasing)
+            }
         }
     }
 
@@ -31,9 +64,12 @@ public struct SIPMessage: Sendable, Equatable {
         storage = Storage(startLine: startLine, headers: headers, body: body)
     }
 
+    init(invite parts: InviteParts) { storage = Storage(invite: parts) }
+
     @inlinable mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&storage) {
-            storage = Storage(startLine: storage.startLine, headers: storage.headers, body: storage.body)
+        if storage.parts != nil || !isKnownUniquelyReferenced(&storage) {
+            storage.ready()
+            storage = Storage(startLine: storage.startLine, headers: storage.builtHeaders, body: storage.builtBody)
         }
     }
 
@@ -42,12 +78,12 @@ public struct SIPMessage: Sendable, Equatable {
         @inlinable _modify { makeUnique(); yield &storage.startLine }
     }
     public var headers: [(name: String, value: String)] {
-        @inlinable get { storage.headers }
-        @inlinable _modify { makeUnique(); yield &storage.headers }
+        @inlinable get { storage.ready(); return storage.builtHeaders }
+        @inlinable _modify { makeUnique(); yield &storage.builtHeaders }
     }
     public var body: String {
-        @inlinable get { storage.body }
-        @inlinable _modify { makeUnique(); yield &storage.body }
+        @inlinable get { storage.ready(); return storage.builtBody }
+        @inlinable _modify { makeUnique(); yield &storage.builtBody }
     }
 
     public static func == (a: SIPMessage, b: SIPMessage) -> Bool {

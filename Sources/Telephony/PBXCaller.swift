@@ -206,13 +206,10 @@ extension PBXState {
         // The new attempt's branch, handed to the transaction as well: reading it back out of the
         // Via cost about 1,800 instructions an attempt (issue 11's profile).
         let branch = ctx.newBranch()
-        if call.lastInviteTransport == target.transport, var previous = call.lastInvite {
+        if call.lastInviteTransport == target.transport, let previous = call.lastInvite {
             // The next attempt of the same call over the same transport: the same INVITE with a new
-            // branch (built once per call, not once per attempt: issue 11's profile). The call lets
-            // go of it first, so that its headers change in place when nothing else holds them.
-            call.lastInvite = nil
-            previous.setHeader("Via", SIPMessage.via(transport: target.transport, sentBy: localHostPort, branch: branch))
-            invite = previous
+            // branch (its parts kept, not its text rebuilt: issue 11's profile).
+            invite = previous.withBranch(branch, transport: target.transport, sentBy: localHostPort)
         } else {
             let domain = settings.domain
             let callerNumber = settings.callerNumber

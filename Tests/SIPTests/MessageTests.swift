@@ -38,6 +38,62 @@ import Testing
         #expect(original == sampleInvite())
     }
 
+    /// An INVITE from the builder writes its text on first read (issue 11): whatever reads it
+    /// first (a header, the body, the encoding, a comparison), the text is the same, and it is
+    /// the text a parser reads back.
+    @Test func inviteWrittenOnFirstReadIsTheSameWhateverReadsFirst() throws {
+        let text = sampleInvite().encoded()
+        let reads: [(SIPMessage) -> String] = [
+            { $0.encoded() }, { $0.header("Via") ?? "" }, { $0.body }, { $0.branch ?? "" },
+            { "\($0.headers.count)" }, { $0 == sampleInvite() ? "equal" : "different" },
+        ]
+        for read in reads {
+            let m = sampleInvite()
+            _ = read(m)
+            #expect(m.encoded() == text)
+        }
+        #expect(try SIPMessage.parse(text) == sampleInvite())
+        #expect(sampleInvite().method == "INVITE" && sampleInvite().requestURI == "sip:0123451011@itsp.example")
+    }
+
+    /// The next attempt's INVITE: only the top Via's branch differs, whether the first was
+    /// written yet or not, and the first is left as it was.
+    @Test func withBranchChangesOnlyTheBranch() {
+        let expected = sampleInvite(branch: "z9hG4bK-next").encoded()
+        let unwritten = sampleInvite()
+        let written = sampleInvite(); _ = written.encoded()
+        for first in [unwritten, written] {
+            let next = first.withBranch("z9hG4bK-next", transport: .udp, sentBy: "198.51.100.1:5060")
+            #expect(next.encoded() == expected)
+            #expect(next.branch == "z9hG4bK-next" && first.branch == "z9hG4bK-test1")
+        }
+        // Another transport or address than the INVITE's: the Via says so.
+        let tcp = unwritten.withBranch("z9hG4bK-tcp", transport: .tcp, sentBy: "198.51.100.1:5060")
+        #expect(tcp.header("Via") == "SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK-tcp")
+        // A change to a copy of an unwritten INVITE leaves the original unwritten text alone.
+        var changed = sampleInvite()
+        let original = changed
+        changed.setHeader("Max-Forwards", "1")
+        #expect(original.encoded() == sampleInvite().encoded() && changed.header("Max-Forwards") == "1")
+    }
+
+    /// Copies of one unwritten INVITE read on several threads at once all see one text (the
+    /// first read writes it under a lock).
+    @Test func unwrittenInviteReadFromManyThreads() async {
+        let shared = sampleInvite()
+        let texts = await withTaskGroup(of: String.self) { group in
+            for i in 0..<16 {
+                group.addTask { i % 2 == 0 ? shared.encoded() : (shared.header("Content-Type") ?? "") + shared.body }
+            }
+            var all: [String] = []
+            for await t in group { all.append(t) }
+            return all
+        }
+        let text = sampleInvite().encoded()
+        #expect(texts.count == 16)
+        #expect(texts.allSatisfy { $0 == text || $0 == "application/sdp" + sampleInvite().body })
+    }
+
     @Test func roundTrip() throws {
         let m = sampleInvite()
         let parsed = try SIPMessage.parse(m.encoded())
