@@ -32,17 +32,21 @@ public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension CallRouter.Action {
-    /// `items` in a list with room for what one input usually returns: the given actions, a
+    /// An empty list with room for what one input usually appends: two actions of its own, a
     /// skipped candidate, the next attempt and its timer (six).
-    @inline(__always) static func list() -> [CallRouter.Action] { Array(reservingCapacity: 6) }
-    @inline(__always) static func list(_ a: CallRouter.Action) -> [CallRouter.Action] { var out = list(); out.append(a); return out }
-    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action) -> [CallRouter.Action] { var out = list(a); out.append(b); return out }
-    @inline(__always) static func list(_ a: CallRouter.Action, _ b: CallRouter.Action, _ c: CallRouter.Action) -> [CallRouter.Action] { var out = list(a, b); out.append(c); return out }
+    @inline(__always) public static func list() -> [CallRouter.Action] { Array(reservingCapacity: 6) }
+    /// The actions `input` appends to a new list.
+    @inline(__always) static func collect(_ input: (inout [CallRouter.Action]) -> Void) -> [CallRouter.Action] {
+        var out = list()
+        input(&out)
+        return out
+    }
 }
 
 /// The trunk-routing core for one call: walks the failover sequence, decides on each response
 /// and timer, and says when to reroute to the public trunk. Sans-I/O: it never sends, waits or
-/// resolves; it returns actions, and the driver reports back what happened.
+/// resolves; each input appends actions to the driver's list (or returns them in a new one), and
+/// the driver reports back what happened.
 public struct CallRouter: Sendable {
     public struct Config: Sendable {
         /// Per-target time to wait for any response before moving on; nil = rely on Timer B
@@ -91,84 +95,105 @@ public struct CallRouter: Sendable {
         self.sequence = sequence
     }
 
-    public mutating func start(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+    public mutating func start(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         precondition(state == .idle, "start in state \(state)")
-        var out = Action.list()
         advance(now: now, isBlocked: isBlocked, into: &out)
-        return out
     }
 
     /// The driver resolved a name the core asked for.
     public mutating func resolved<G: UniformSource>(_ resolution: Resolution, for name: String, now: Int64,
-                                                   using rng: inout G, isBlocked: (String) -> Bool) -> [Action] {
-        guard case .resolving(let n) = state, n == name else { return [] }
+                                                   using rng: inout G, isBlocked: (String) -> Bool, into out: inout [Action]) {
+        guard case .resolving(let n) = state, n == name else { return }
         sequence.provide(resolution, for: name, using: &rng)
-        var out = Action.list()
         advance(now: now, isBlocked: isBlocked, into: &out)
-        return out
     }
 
     /// The per-target INVITE timeout fired before any response.
-    public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        guard case .trying(let t) = state, let timeout = config.inviteTimeout else { return [] }
-        var out = Action.list(.abandonAttempt, .failover(from: t, reason: .noResponse(timeoutNs: timeout)))
+    public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
+        guard case .trying(let t) = state, let timeout = config.inviteTimeout else { return }
+        out.append(.abandonAttempt)
+        out.append(.failover(from: t, reason: .noResponse(timeoutNs: timeout)))
         advance(now: now, isBlocked: isBlocked, into: &out)
-        return out
     }
 
     /// Timer B fired (only reachable without a provisional response).
-    public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        guard case .trying(let t) = state else { return [] }
-        var out = Action.list(.disarmFailoverTimer, .failover(from: t, reason: .transactionTimeout))
+    public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
+        guard case .trying(let t) = state else { return }
+        out.append(.disarmFailoverTimer)
+        out.append(.failover(from: t, reason: .transactionTimeout))
         advance(now: now, isBlocked: isBlocked, into: &out)
-        return out
     }
 
-    public mutating func transportFailed(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+    public mutating func transportFailed(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         let t: RouteTarget
         switch state {
         case .trying(let x), .proceeding(let x): t = x
-        default: return []
+        default: return
         }
-        var out = Action.list(.disarmFailoverTimer, .failover(from: t, reason: .transportError))
+        out.append(.disarmFailoverTimer)
+        out.append(.failover(from: t, reason: .transportError))
         advance(now: now, isBlocked: isBlocked, into: &out)
-        return out
     }
 
     /// A 1xx arrived: stop failover for this call (no per-target timeout any more).
-    public mutating func provisional(now: Int64) -> [Action] {
-        guard case .trying(let t) = state else { return [] }
+    public mutating func provisional(now: Int64, into out: inout [Action]) {
+        guard case .trying(let t) = state else { return }
         state = .proceeding(t)
-        return [.disarmFailoverTimer]
+        out.append(.disarmFailoverTimer)
     }
 
     /// A final response arrived for the current attempt.
-    public mutating func finalResponse(code: Int, retryAfter: Int?, now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+    public mutating func finalResponse(code: Int, retryAfter: Int?, now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         let t: RouteTarget
         switch state {
         case .trying(let x), .proceeding(let x): t = x
-        default: return []
+        default: return
         }
+        out.append(.disarmFailoverTimer)
         if (200..<300).contains(code) {
             state = .done
-            return [.disarmFailoverTimer, .connected(t)]
+            out.append(.connected(t))
+            return
         }
         if code == 503 {
-            var out = Action.list(.disarmFailoverTimer)
             if let ra = retryAfter, ra > 0 {
                 out.append(.blocklist(ip: t.ip, until: now + Int64(ra) * 1_000_000_000))
             }
             out.append(.failover(from: t, reason: .serviceUnavailable(retryAfter: retryAfter)))
             advance(now: now, isBlocked: isBlocked, into: &out)
-            return out
+            return
         }
         state = .done
-        if code == 487 { return [.disarmFailoverTimer, .finish(outcome: .abandoned, code: code)] }
+        if code == 487 { out.append(.finish(outcome: .abandoned, code: code)); return }
         let rerouteable = config.reroutePolicy == .anyError || code == 408 || (500..<600).contains(code)
         if rerouteable {
-            return [.disarmFailoverTimer, .reroute(reason: "\(code) \(ReasonPhrase.for(code)) from \(t.hostPort)")]
+            out.append(.reroute(reason: "\(code) \(ReasonPhrase.for(code)) from \(t.hostPort)"))
+        } else {
+            out.append(.finish(outcome: CallRouter.outcome(forFinal: code), code: code))
         }
-        return [.disarmFailoverTimer, .finish(outcome: CallRouter.outcome(forFinal: code), code: code)]
+    }
+
+    // The same inputs returning a new list (for tests and one-off callers; a driver passes a list
+    // it reuses, so that an input allocates nothing: issue 11).
+    public mutating func start(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { start(now: now, isBlocked: isBlocked, into: &$0) }
+    }
+    public mutating func resolved<G: UniformSource>(_ resolution: Resolution, for name: String, now: Int64,
+                                                   using rng: inout G, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { resolved(resolution, for: name, now: now, using: &rng, isBlocked: isBlocked, into: &$0) }
+    }
+    public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { failoverTimerFired(now: now, isBlocked: isBlocked, into: &$0) }
+    }
+    public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { transactionTimedOut(now: now, isBlocked: isBlocked, into: &$0) }
+    }
+    public mutating func transportFailed(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { transportFailed(now: now, isBlocked: isBlocked, into: &$0) }
+    }
+    public mutating func provisional(now: Int64) -> [Action] { Action.collect { provisional(now: now, into: &$0) } }
+    public mutating func finalResponse(code: Int, retryAfter: Int?, now: Int64, isBlocked: (String) -> Bool) -> [Action] {
+        Action.collect { finalResponse(code: code, retryAfter: retryAfter, now: now, isBlocked: isBlocked, into: &$0) }
     }
 
     /// The call outcome for a definitive SIP final response (Q.850 practice, domain §4.3).

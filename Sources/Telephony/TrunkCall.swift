@@ -31,6 +31,9 @@ public protocol TrunkCallContext: AnyObject {
     func connected(_ call: TrunkCall, target: RouteTarget)
     /// A definitive final response ends the call over SIP.
     func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int)
+    /// Emptied action lists of the router, reused input after input (one per nesting depth: an
+    /// action may feed the router of this or another call again).
+    var actionLists: [[CallRouter.Action]] { get set }
 }
 
 /// One call's routing over the SIP trunk (a node of the card): it owns the `CallRouter`, the
@@ -60,21 +63,36 @@ public final class TrunkCall {
     public var currentTarget: RouteTarget? { router.attempts.last }
 
 
+    /// Feeds the router an input with a list from the context's spares, performs the actions it
+    /// appended and gives the list back emptied: an input allocates no list (issue 11).
+    /// `between` runs after the input and before its actions.
+    private func run(_ ctx: TrunkCallContext, _ input: (inout CallRouter, inout [CallRouter.Action]) -> Void,
+                     between: () -> Void = {}) {
+        var out = ctx.actionLists.popLast() ?? CallRouter.Action.list()
+        input(&router, &out)
+        between()
+        perform(out, ctx)
+        while !out.isEmpty { out.removeLast() }
+        ctx.actionLists.append(out)
+    }
+
     public func start(_ ctx: TrunkCallContext) {
-        let actions = router.start(now: ctx.nowNs, isBlocked: { ctx.isBlocked($0, call: self) })
-        perform(actions, ctx)
+        let now = ctx.nowNs
+        run(ctx) { r, out in r.start(now: now, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out) }
     }
 
     /// The driver resolved a name the router asked for.
     public func resolved(_ result: Resolution, for name: String, _ ctx: TrunkCallContext) {
         var g = rng
-        let actions = router.resolved(result, for: name, now: ctx.nowNs, using: &g, isBlocked: { ctx.isBlocked($0, call: self) })
-        rng = g
-        if let list = router.sequence.resolvedTargets(name) {
-            ctx.record(.targetsResolved, "\(name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: self,
-                       [StepField("name", name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
-        }
-        perform(actions, ctx)
+        let now = ctx.nowNs
+        run(ctx, { r, out in r.resolved(result, for: name, now: now, using: &g, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out) },
+            between: {
+                rng = g
+                if let list = router.sequence.resolvedTargets(name) {
+                    ctx.record(.targetsResolved, "\(name) -> \(list.map(\.hostPort).joined(separator: ", "))", call: self,
+                               [StepField("name", name), StepField("targets", list.map(\.hostPort).joined(separator: ","))])
+                }
+            })
     }
 
     /// The per-target INVITE timeout of `attempt` fired (at `at`, the instant it was due).
@@ -83,7 +101,7 @@ public final class TrunkCall {
         failoverTimer = nil
         ctx.record(.timerFired, "INVITE failover timer (attempt \(attempt))", call: self,
                    [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
-        perform(router.failoverTimerFired(now: at, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
+        run(ctx) { r, out in r.failoverTimerFired(now: at, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out) }
     }
 
     /// A response of the current INVITE transaction.
@@ -92,11 +110,13 @@ public final class TrunkCall {
         ctx.record(.sipResponse, "\(code) \(ReasonPhrase.for(code))", call: self, [StepField("code", code)])
         // Any response but 408 and 503 proves a later target alive: `failback: duration` starts here.
         if code != 408 && code != 503, let target = router.attempts.last { ctx.alive(self, target: target) }
+        let now = ctx.nowNs
         if code < 200 {
-            perform(router.provisional(now: ctx.nowNs), ctx)
+            run(ctx) { r, out in r.provisional(now: now, into: &out) }
         } else {
             if code < 300 { inviteTxn = nil }
-            perform(router.finalResponse(code: code, retryAfter: r.retryAfterSeconds, now: ctx.nowNs, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
+            let retryAfter = r.retryAfterSeconds
+            run(ctx) { r, out in r.finalResponse(code: code, retryAfter: retryAfter, now: now, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out) }
         }
     }
 
@@ -104,7 +124,13 @@ public final class TrunkCall {
     public func transactionFailed(timeout: Bool, _ ctx: TrunkCallContext) {
         inviteTxn = nil
         let now = ctx.nowNs
-        perform(timeout ? router.transactionTimedOut(now: now, isBlocked: { ctx.isBlocked($0, call: self) }) : router.transportFailed(now: now, isBlocked: { ctx.isBlocked($0, call: self) }), ctx)
+        run(ctx) { r, out in
+            if timeout {
+                r.transactionTimedOut(now: now, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out)
+            } else {
+                r.transportFailed(now: now, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out)
+            }
+        }
     }
 
     /// The caller gave up: no more failover (the driver CANCELs or abandons the INVITE).

@@ -11,6 +11,7 @@ final class WorldTrunkContext: TrunkCallContext {
     /// The PBX whose calls these are.
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
+    var actionLists: [[CallRouter.Action]] = []
 
     var nowNs: Int64 { world.sim.now.ns }
     private var pbx: PBXState { world.pbxs[pi] }

@@ -157,6 +157,29 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         #expect(a.contains { if case .reroute = $0 { return true } else { return false } })
     }
 
+    /// A driver reuses one list: each input appends after what it holds, the same actions the
+    /// returning form gives, for every kind of input.
+    @Test func inputsAppendToTheDriversList() {
+        var a = router(), b = router()
+        var list: [CallRouter.Action] = [.disarmFailoverTimer]
+        a.start(now: 0, isBlocked: never, into: &list)
+        a.provisional(now: 1 * sec, into: &list)
+        a.finalResponse(code: 503, retryAfter: 30, now: 2 * sec, isBlocked: never, into: &list)
+        a.failoverTimerFired(now: 6 * sec, isBlocked: never, into: &list)
+        a.finalResponse(code: 486, retryAfter: nil, now: 7 * sec, isBlocked: never, into: &list)
+        let returned = b.start(now: 0, isBlocked: never) + b.provisional(now: 1 * sec)
+            + b.finalResponse(code: 503, retryAfter: 30, now: 2 * sec, isBlocked: never)
+            + b.failoverTimerFired(now: 6 * sec, isBlocked: never)
+            + b.finalResponse(code: 486, retryAfter: nil, now: 7 * sec, isBlocked: never)
+        #expect(list == [.disarmFailoverTimer] + returned)
+        #expect(returned.contains(.blocklist(ip: "192.0.2.10", until: 32 * sec)))
+        // 503 from the first target (after its 100): the second; its timeout: nothing left; a
+        // late 486 once the router is done appends nothing.
+        #expect(attempts(returned) == ["192.0.2.10", "192.0.2.11"])
+        #expect(returned.last == .reroute(reason: "all 2 SIP targets failed"))
+        #expect(a.state == .done && b.state == .done)
+    }
+
     /// In RFC mode there is no failover timer: Timer B (32 s each) drives it.
     @Test func rfcModeUsesTimerB() {
         var r = router(timeout: nil)
