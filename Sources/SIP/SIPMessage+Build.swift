@@ -78,9 +78,10 @@ extension SIPMessage {
     public static func invite(requestURI: String, from: String, fromTag: String, to: String, callID: String,
                               cseq: Int, transport: Transport, localHostPort: String, localIP: String,
                               contactUser: String, branch: String, sessionID: UInt64) -> SIPMessage {
-        SIPMessage(invite: InviteParts(requestURI: requestURI, from: from, fromTag: fromTag, to: to, callID: callID, cseq: cseq,
-                                       transport: transport, localHostPort: localHostPort, localIP: localIP,
-                                       contactUser: contactUser, branch: branch, sessionID: sessionID))
+        SIPMessage(invite: InviteParts(call: .init(requestURI: requestURI, from: from, fromTag: fromTag, to: to, callID: callID, cseq: cseq,
+                                                   transport: transport, localHostPort: localHostPort, localIP: localIP,
+                                                   contactUser: contactUser, sessionID: sessionID),
+                                       branch: branch))
     }
 
     /// The same INVITE with another top Via branch: the next attempt of a call, a new
@@ -88,7 +89,7 @@ extension SIPMessage {
     /// unwritten; one already written (the full trace wrote it) shares its other headers and body,
     /// with the top Via replaced (`SIP/2.0/TRANSPORT sentBy;branch=...`).
     public func withBranch(_ branch: String, transport: Transport, sentBy: String) -> SIPMessage {
-        if var parts = storage.parts, parts.transport == transport, parts.localHostPort == sentBy,
+        if var parts = storage.parts, parts.call.transport == transport, parts.call.localHostPort == sentBy,
            !storage.built.load(ordering: .acquiring) {
             parts.branch = branch
             return SIPMessage(invite: parts)
@@ -201,29 +202,42 @@ extension SIPMessage {
     }
 }
 
-/// What an INVITE is made of, kept until its text is first needed (`SIPMessage.Storage`).
+/// What an INVITE is made of, kept until its text is first needed (`SIPMessage.Storage`): what
+/// every attempt of a call shares, behind one reference, and the attempt's branch.
 @usableFromInline struct InviteParts: Sendable {
-    var requestURI, from, fromTag, to, callID: String
-    var cseq: Int
-    var transport: Transport
-    var localHostPort, localIP, contactUser, branch: String
-    var sessionID: UInt64
+    final class Call: Sendable {
+        let requestURI, from, fromTag, to, callID: String
+        let cseq: Int
+        let transport: Transport
+        let localHostPort, localIP, contactUser: String
+        let sessionID: UInt64
+        init(requestURI: String, from: String, fromTag: String, to: String, callID: String, cseq: Int, transport: Transport,
+             localHostPort: String, localIP: String, contactUser: String, sessionID: UInt64) {
+            self.requestURI = requestURI; self.from = from; self.fromTag = fromTag; self.to = to; self.callID = callID
+            self.cseq = cseq; self.transport = transport; self.localHostPort = localHostPort; self.localIP = localIP
+            self.contactUser = contactUser; self.sessionID = sessionID
+        }
+    }
+    let call: Call
+    var branch: String
+    var requestURI: String { call.requestURI }
 
     /// The headers and SDP body, each joined at its exact size (`concat`).
     func headersAndBody() -> ([(name: String, value: String)], String) {
-        let address = sdpAddress(localIP)
-        let session = String(sessionID)
+        let c = call
+        let address = sdpAddress(c.localIP)
+        let session = String(c.sessionID)
         let sdp = concat("v=0\r\no=pbxsim ", session, " ", session, " IN ", address, "\r\ns=pbxsim\r\nc=IN ", address,
                          "\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
                          + "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
         return ([
-            ("Via", SIPMessage.via(transport: transport, sentBy: localHostPort, branch: branch)),
+            ("Via", SIPMessage.via(transport: c.transport, sentBy: c.localHostPort, branch: branch)),
             ("Max-Forwards", "70"),
-            ("From", concat("<", from, ">;tag=", fromTag)),
-            ("To", concat("<", to, ">")),
-            ("Call-ID", callID),
-            ("CSeq", concat(String(cseq), " INVITE")),
-            ("Contact", concat("<sip:", contactUser, "@", localHostPort, transport.uriParam, ">")),
+            ("From", concat("<", c.from, ">;tag=", c.fromTag)),
+            ("To", concat("<", c.to, ">")),
+            ("Call-ID", c.callID),
+            ("CSeq", concat(String(c.cseq), " INVITE")),
+            ("Contact", concat("<sip:", c.contactUser, "@", c.localHostPort, c.transport.uriParam, ">")),
             ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
             ("User-Agent", "pbxsim V-SIPGW"),
             ("Content-Type", "application/sdp"),
