@@ -23,7 +23,7 @@ let package = Package(
         .systemLibrary(name: "CResolv", path: "Sources/CResolv"),
         .target(name: "SimCore", swiftSettings: hotPath),
         .target(name: "SIP", swiftSettings: hotPath),
-        .target(name: "Routing", dependencies: ["SimCore", "SIP", "Trace"], swiftSettings: hotPath),
+        .target(name: "Routing", dependencies: ["SIP", "Trace"], swiftSettings: hotPath),
         .target(name: "Trace", swiftSettings: hotPath),
         .target(name: "Telephony", dependencies: ["SimCore", "SIP", "Routing", "Trace"], swiftSettings: hotPath),
         .target(name: "Scenario", dependencies: ["Telephony", "SimCore", "SIP", "Trace", "Routing", .product(name: "Yams", package: "Yams")]),

@@ -1,4 +1,3 @@
-import SimCore
 import SIP
 
 /// The ordered list of places to send one request (an INVITE or a REGISTER), built lazily stage by
@@ -57,9 +56,11 @@ public struct FailoverSequence: Sendable {
     private var stageLoaded = false
     /// IP addresses already handed out: each address is tried once per request.
     public private(set) var tried: [String] = []
-    /// Resolutions received, by name (one resolution serves `firstOf` and `allOf` of a name).
-    private var resolved: [StringKey: [RouteTarget]] = [:]
-    private var failedNames: [StringKey: String] = [:]
+    /// Resolutions received, by name (one resolution serves `firstOf` and `allOf` of a name): a
+    /// list scanned by name, not a table, since a sequence names one or two names (a dictionary
+    /// was an allocation and a hash per call, issue 11).
+    private var resolved: [(name: String, targets: [RouteTarget])] = []
+    private var failedNames: [(name: String, why: String)] = []
     /// What was passed over and why, in order (drained by the driver for the trace).
     public var skipped: [(target: String, reason: SkipReason)] = []
 
@@ -78,10 +79,10 @@ public struct FailoverSequence: Sendable {
                 case .address(let ip, let port, let origin):
                     pending = [RouteTarget(ip: ip, port: port ?? defaultPort, transport: transport, origin: origin)]
                 case .firstOf(let name, let port), .allOf(let name, let port):
-                    if let why = failedNames[StringKey(name)] {
+                    if let why = failedNames.first(where: { $0.name == name })?.why {
                         skipped.append((name, .resolutionFailed(why)))
                         pending = []
-                    } else if let list = resolved[StringKey(name)] {
+                    } else if let list = resolvedTargets(name) {
                         if case .firstOf = stages[stageIndex] { pending = Array(list.prefix(1)) } else { pending = list }
                     } else {
                         return .needResolution(name: name, port: port)
@@ -116,9 +117,9 @@ public struct FailoverSequence: Sendable {
     public mutating func provide<G: UniformSource>(_ resolution: Resolution, for name: String, using rng: inout G) {
         switch resolution {
         case .failure(let why):
-            failedNames[StringKey(name)] = why
+            setFailed(name, why)
         case .addresses(let ips, let port):
-            resolved[StringKey(name)] = ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) }
+            setResolved(name, ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) })
         case .srv(let rrs):
             let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
             var list: [RouteTarget] = []
@@ -130,10 +131,19 @@ public struct FailoverSequence: Sendable {
                     list.append(RouteTarget(ip: ip, port: Int(rr.port), transport: transport, origin: .dns(name: name, host: rr.target)))
                 }
             }
-            if list.isEmpty { failedNames[StringKey(name)] = "no usable SRV target" } else { resolved[StringKey(name)] = list }
+            if list.isEmpty { setFailed(name, "no usable SRV target") } else { setResolved(name, list) }
         }
     }
 
     /// The ordered list a name resolved to (for the trace).
-    public func resolvedTargets(_ name: String) -> [RouteTarget]? { resolved[StringKey(name)] }
+    public func resolvedTargets(_ name: String) -> [RouteTarget]? { resolved.first(where: { $0.name == name })?.targets }
+
+    /// A later answer for a name replaces the earlier one, as a table entry would.
+    private mutating func setResolved(_ name: String, _ targets: [RouteTarget]) {
+        if let i = resolved.firstIndex(where: { $0.name == name }) { resolved[i].targets = targets } else { resolved.append((name, targets)) }
+    }
+
+    private mutating func setFailed(_ name: String, _ why: String) {
+        if let i = failedNames.firstIndex(where: { $0.name == name }) { failedNames[i].why = why } else { failedNames.append((name, why)) }
+    }
 }
