@@ -23,7 +23,7 @@ public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .noResponse(let t): return "no response within \(Double(t) / 1e9)s"
+        case .noResponse(let t): return concat("no response within ", String(Double(t) / 1e9), "s")
         case .transactionTimeout: return "transaction timeout (408)"
         case .transportError: return "transport error (503)"
         case .serviceUnavailable(let ra): return ra.map { "503 Retry-After \($0)" } ?? "503 without Retry-After"

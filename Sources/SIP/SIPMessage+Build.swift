@@ -40,7 +40,9 @@ public func hostPort(_ ip: String, _ port: Int) -> String {
 
 /// Whether an address has a colon (an IPv6 literal), on its UTF-8 bytes: `String.contains` with a
 /// string argument was a measurable part of every message built (issue 11's profile).
-@inline(__always) func hasColon(_ s: String) -> Bool { s.utf8.contains(UInt8(ascii: ":")) }
+@inline(__always) func hasColon(_ s: String) -> Bool {
+    s.utf8.withContiguousStorageIfAvailable { $0.contains(UInt8(ascii: ":")) } ?? s.utf8.contains(UInt8(ascii: ":"))
+}
 
 /// A host as a SIP URI writes it: an IPv6 literal in brackets (RFC 3261 §25.1 `IPv6reference`,
 /// RFC 5118 §4), anything else as it is.

@@ -49,8 +49,9 @@ extension PBXState {
                 call.sentDigits = cand.digits
                 call.carrier = cand.carrier
                 call.trunkGroup = cand.group
-                ctx.record(.trunkSeized, p.name, "trunk group \(cand.group) channel \(ch + 1) seized (\(p.trunkInUse)/\(p.trunkChannels) in use)"
-                     + (cand.carrier.map { ", carrier \($0)" } ?? "") + ", sends \(cand.digits)", call: call.id,
+                ctx.record(.trunkSeized, p.name, concat("trunk group ", String(cand.group), " channel ", String(ch + 1), " seized (", String(p.trunkInUse),
+                                                      "/", String(p.trunkChannels), " in use)", cand.carrier.map { ", carrier " + $0 } ?? "",
+                                                      ", sends ", cand.digits), call: call.id,
                      [StepField("direction", "outgoing"), StepField("trunk_group", cand.group), StepField("channel", ch + 1),
                               StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels), StepField("sent_digits", cand.digits)]
                          + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))

@@ -99,7 +99,7 @@ public final class TrunkCall {
     public func failoverTimerFired(attempt: Int, at: Int64, _ ctx: TrunkCallContext) {
         guard attempts == attempt else { return }
         failoverTimer = nil
-        ctx.record(.timerFired, "INVITE failover timer (attempt \(attempt))", call: self,
+        ctx.record(.timerFired, concat("INVITE failover timer (attempt ", String(attempt), ")"), call: self,
                    [StepField("timer", "invite-failover"), StepField("attempt", attempt)])
         run(ctx) { r, out in r.failoverTimerFired(now: at, isBlocked: { ctx.isBlocked($0, call: self) }, into: &out) }
     }
@@ -147,7 +147,7 @@ public final class TrunkCall {
             case .attempt(let target, let n):
                 attempts = n
                 if !targets.contains(target.ip) { targets.append(target.ip) }
-                ctx.record(.attemptStarted, "attempt \(n): INVITE to \(target.hostPort) (\(target.originLabel))", call: self,
+                ctx.record(.attemptStarted, concat("attempt ", String(n), ": INVITE to ", target.hostPort, " (", target.originLabel, ")"), call: self,
                            [StepField("attempt", n)] + World.targetFields(target))
                 inviteTxn = ctx.sendInvite(self, to: target)
             case .armFailoverTimer(let at):
@@ -158,9 +158,9 @@ public final class TrunkCall {
             case .abandonAttempt:
                 if let t = inviteTxn { ctx.abandonTransaction(t); inviteTxn = nil }
             case .skipped(let what, let reason):
-                ctx.record(.targetSkipped, "\(what): \(reason)", call: self, [StepField("target", what), StepField("reason", reason)])
+                ctx.record(.targetSkipped, concat(what, ": ", reason), call: self, [StepField("target", what), StepField("reason", reason)])
             case .failover(let from, let reason):
-                ctx.record(.failover, "leave \(from.hostPort): \(reason)", call: self,
+                ctx.record(.failover, concat("leave ", from.hostPort, ": ", reason.description), call: self,
                            [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))
             case .blocklist(let ip, let until):
                 ctx.block(ip, until: until, call: self)

@@ -41,7 +41,7 @@ extension World {
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
         guard let t = transactions[id] else { return }
         t.timers[timer] = nil
-        step(.timerFired, t.actor, "Timer \(timer.rawValue) (branch \(t.branch))", call: t.callID,
+        step(.timerFired, t.actor, concat("Timer ", timer.rawValue, " (branch ", t.branch, ")"), call: t.callID,
              fields: [StepField("timer", timer.rawValue), StepField("branch", t.branch)])
         run(t, txn: id) { m, now, out in m.timerFired(timer, now: now, into: &out) }
     }
@@ -67,7 +67,7 @@ extension World {
                 if let old = t.timers.removeValue(forKey: timer) { sim.cancel(old) }
             case .stateChanged(let from, let to):
                 if to == "terminated" { t.terminated = true }
-                step(.txnState, t.actor, "\(txnKindName(t)) \(t.branch): \(from) -> \(to)", call: t.callID,
+                step(.txnState, t.actor, concat(txnKindName(t), " ", t.branch, ": ", from, " -> ", to), call: t.callID,
                      fields: [StepField("transaction", txnKindName(t)), StepField("branch", t.branch), StepField("from", from), StepField("to", to)])
             case .deliver(let response):
                 txnDelivered(id, t, response)
