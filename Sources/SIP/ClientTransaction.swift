@@ -1,7 +1,7 @@
 /// A client transaction of either kind (RFC 3261 §17.1): what a driver keeps per transaction, so
 /// that it feeds inputs without caring which machine it holds. The simulated world and live mode
 /// both keep these.
-public enum ClientTransaction: Sendable {
+public enum ClientTransaction: ClientTransactionInputs, Sendable {
     case invite(InviteClientTransaction)
     case nonInvite(NonInviteClientTransaction)
 
@@ -72,7 +72,20 @@ public enum ClientTransaction: Sendable {
         }
     }
 
-    // The same inputs returning a new list.
+}
+
+/// The inputs of a client transaction (RFC 3261 §17.1), each appending its actions to the
+/// driver's list, which the driver reuses so that an input allocates nothing (issue 11).
+public protocol ClientTransactionInputs {
+    mutating func start(now: Int64, into out: inout [TransactionAction])
+    mutating func receive(_ response: SIPMessage, now: Int64, into out: inout [TransactionAction])
+    mutating func timerFired(_ timer: SIPTimer, now: Int64, into out: inout [TransactionAction])
+    mutating func transportError(now: Int64, into out: inout [TransactionAction])
+    mutating func abandon(into out: inout [TransactionAction])
+}
+
+extension ClientTransactionInputs {
+    // The same inputs returning a new list, for tests and one-off callers.
     public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
     public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
     public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }

@@ -31,7 +31,7 @@ extension TransactionAction {
 /// Inputs are named for what happened (`start`, `receive`, `timerFired`, `transportError`,
 /// `abandon`); each appends the actions to perform, in order, to the driver's list (or returns
 /// them in a new one).
-public struct InviteClientTransaction: Sendable {
+public struct InviteClientTransaction: ClientTransactionInputs, Sendable {
     public enum State: String, Sendable { case idle, calling, proceeding, completed, terminated }
 
     public let request: SIPMessage
@@ -148,14 +148,4 @@ public struct InviteClientTransaction: Sendable {
 
     /// RFC 3261 §9.1: a CANCEL may be sent only once a provisional response has arrived.
     public var mayCancel: Bool { state == .proceeding }
-}
-
-extension InviteClientTransaction {
-    // The same inputs returning a new list (for tests and one-off callers; the drivers pass a
-    // list they reuse, so that an input allocates nothing: issue 11).
-    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
-    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
-    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
 }

@@ -1,5 +1,5 @@
 /// RFC 3261 §17.1.2 client non-INVITE transaction (REGISTER, BYE, OPTIONS), sans-I/O.
-public struct NonInviteClientTransaction: Sendable {
+public struct NonInviteClientTransaction: ClientTransactionInputs, Sendable {
     public enum State: String, Sendable { case idle, trying, proceeding, completed, terminated }
 
     public let request: SIPMessage
@@ -97,14 +97,4 @@ public struct NonInviteClientTransaction: Sendable {
         out.append(.cancelTimer(.K))
         move(to: .terminated, &out)
     }
-}
-
-extension NonInviteClientTransaction {
-    // The same inputs returning a new list (for tests and one-off callers; the drivers pass a
-    // list they reuse, so that an input allocates nothing: issue 11).
-    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
-    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
-    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
 }
