@@ -93,6 +93,7 @@ public struct CallRouter: Sendable {
     public init(config: Config, sequence: FailoverSequence) {
         self.config = config
         self.sequence = sequence
+        attempts.reserveCapacity(4) // the usual three attempts, without regrowing per append
     }
 
     public mutating func start(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
@@ -210,8 +211,10 @@ public struct CallRouter: Sendable {
     /// Moves to the next target of the sequence, appending what that takes to `out`.
     private mutating func advance(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         let step = sequence.next(isBlocked: isBlocked)
-        for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason.description)) }
-        sequence.skipped.removeAll()
+        if !sequence.skipped.isEmpty {
+            for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason.description)) }
+            sequence.skipped.removeAll(keepingCapacity: true)
+        }
         switch step {
         case .target(let t):
             attempts.append(t)

@@ -68,6 +68,9 @@ public struct FailoverSequence: Sendable {
         self.stages = stages
         self.transport = transport
         self.defaultPort = transport.defaultPort
+        // Room for the usual handful of addresses, so that appending does not regrow per call.
+        tried.reserveCapacity(4)
+        skipped.reserveCapacity(4)
     }
 
     /// The next target, or what is needed to find it.
@@ -77,7 +80,9 @@ public struct FailoverSequence: Sendable {
             if !stageLoaded {
                 switch stages[stageIndex] {
                 case .address(let ip, let port, let origin):
-                    pending = [RouteTarget(ip: ip, port: port ?? defaultPort, transport: transport, origin: origin)]
+                    // The list's buffer kept from stage to stage (no new array per address).
+                    pending.removeAll(keepingCapacity: true)
+                    pending.append(RouteTarget(ip: ip, port: port ?? defaultPort, transport: transport, origin: origin))
                 case .firstOf(let name, let port), .allOf(let name, let port):
                     if let why = failedNames.first(where: { $0.name == name })?.why {
                         skipped.append((name, .resolutionFailed(why)))

@@ -36,6 +36,7 @@ public enum RFC2782 {
         var out: [SRVRecord] = []
         out.reserveCapacity(usable.count)
         var pending: [SRVRecord] = []
+        pending.reserveCapacity(usable.count)
         var start = 0
         while start < usable.count {
             var end = start + 1

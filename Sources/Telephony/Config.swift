@@ -304,7 +304,8 @@ extension CardConfig {
     /// DNS target when it is a name), the SIP server's failover address, then every DNS target of the
     /// registrar (or SIP server) name. One definition for the simulated card and live mode.
     public func inviteSequence(registeredWith: RouteTarget?, preferred: RouteTarget?) -> FailoverSequence {
-        var stages: [FailoverSequence.Stage] = []
+        // At most five stages: one allocation, not one per append (this runs for every call).
+        var stages = [FailoverSequence.Stage](reservingCapacity: 5)
         if callsFollowRegistration, let reg = registeredWith { stages.append(.address(reg.ip, port: reg.port, origin: .preferred)) }
         if let pref = preferred { stages.append(.address(pref.ip, port: pref.port, origin: .preferred)) }
         switch sipServer {

@@ -68,6 +68,7 @@ public final class PublicNetwork {
         var events: [EventID] = []
         init(origin: CircuitOrigin, digits: String, originArea: String, delay: SimTime) {
             self.origin = origin; self.digits = digits; self.originArea = originArea; self.delay = delay
+            events.reserveCapacity(4) // SETUP's hops, ALERTING, CONNECT: one allocation
         }
     }
     private var paths = IntMap<Path>()

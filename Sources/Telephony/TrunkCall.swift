@@ -57,6 +57,7 @@ public final class TrunkCall {
 
     public init(id: Int, router: CallRouter, rng: Xoshiro256) {
         self.id = id; self.router = router; self.rng = rng
+        targets.reserveCapacity(4) // the usual three targets, without regrowing per append
     }
 
     /// The last target tried.
