@@ -226,7 +226,7 @@ extension LiveCard {
 final class LiveTrunkContext: TrunkCallContext {
     unowned let card: LiveCard
     init(_ card: LiveCard) { self.card = card }
-    var actionLists: [[CallRouter.Action]] = []
+    var actionLists = ActionListPool<CallRouter.Action>(capacity: CallRouter.Action.listCapacity)
     var nowNs: Int64 { card.now }
     func isBlocked(_ ip: String, call: TrunkCall) -> Bool { card.health.isBlocked(ip, now: card.now) }
     func isLive(_ call: TrunkCall) -> Bool { card.calls[call.id] != nil }

@@ -32,15 +32,9 @@ public enum FailoverReason: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension CallRouter.Action {
-    /// An empty list with room for what one input usually appends: two actions of its own, a
-    /// skipped candidate, the next attempt and its timer (six).
-    @inline(__always) public static func list() -> [CallRouter.Action] { Array(reservingCapacity: 6) }
-    /// The actions `input` appends to a new list.
-    @inline(__always) static func collect(_ input: (inout [CallRouter.Action]) -> Void) -> [CallRouter.Action] {
-        var out = list()
-        input(&out)
-        return out
-    }
+    /// What one input usually appends: two actions of its own, a skipped candidate, the next
+    /// attempt and its timer (six): the room a driver's list starts with.
+    public static let listCapacity = 6
 }
 
 /// The trunk-routing core for one call: walks the failover sequence, decides on each response
@@ -177,24 +171,24 @@ public struct CallRouter: Sendable {
     // The same inputs returning a new list (for tests and one-off callers; a driver passes a list
     // it reuses, so that an input allocates nothing: issue 11).
     public mutating func start(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { start(now: now, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { start(now: now, isBlocked: isBlocked, into: &$0) }
     }
     public mutating func resolved<G: UniformSource>(_ resolution: Resolution, for name: String, now: Int64,
                                                    using rng: inout G, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { resolved(resolution, for: name, now: now, using: &rng, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { resolved(resolution, for: name, now: now, using: &rng, isBlocked: isBlocked, into: &$0) }
     }
     public mutating func failoverTimerFired(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { failoverTimerFired(now: now, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { failoverTimerFired(now: now, isBlocked: isBlocked, into: &$0) }
     }
     public mutating func transactionTimedOut(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { transactionTimedOut(now: now, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { transactionTimedOut(now: now, isBlocked: isBlocked, into: &$0) }
     }
     public mutating func transportFailed(now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { transportFailed(now: now, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { transportFailed(now: now, isBlocked: isBlocked, into: &$0) }
     }
-    public mutating func provisional(now: Int64) -> [Action] { Action.collect { provisional(now: now, into: &$0) } }
+    public mutating func provisional(now: Int64) -> [Action] { [Action].collecting(capacity: Action.listCapacity) { provisional(now: now, into: &$0) } }
     public mutating func finalResponse(code: Int, retryAfter: Int?, now: Int64, isBlocked: (String) -> Bool) -> [Action] {
-        Action.collect { finalResponse(code: code, retryAfter: retryAfter, now: now, isBlocked: isBlocked, into: &$0) }
+        [Action].collecting(capacity: Action.listCapacity) { finalResponse(code: code, retryAfter: retryAfter, now: now, isBlocked: isBlocked, into: &$0) }
     }
 
     /// The call outcome for a definitive SIP final response (Q.850 practice, domain §4.3).

@@ -71,7 +71,6 @@ public enum ClientTransaction: ClientTransactionInputs, Sendable {
         case .nonInvite(var x): x.abandon(into: &out); self = .nonInvite(x)
         }
     }
-
 }
 
 /// The inputs of a client transaction (RFC 3261 §17.1), each appending its actions to the
@@ -86,9 +85,9 @@ public protocol ClientTransactionInputs {
 
 extension ClientTransactionInputs {
     // The same inputs returning a new list, for tests and one-off callers.
-    public mutating func start(now: Int64) -> [TransactionAction] { TransactionAction.collect { start(now: now, into: &$0) } }
-    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { TransactionAction.collect { receive(response, now: now, into: &$0) } }
-    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { TransactionAction.collect { timerFired(timer, now: now, into: &$0) } }
-    public mutating func transportError(now: Int64) -> [TransactionAction] { TransactionAction.collect { transportError(now: now, into: &$0) } }
-    public mutating func abandon() -> [TransactionAction] { TransactionAction.collect { abandon(into: &$0) } }
+    public mutating func start(now: Int64) -> [TransactionAction] { [TransactionAction].collecting(capacity: TransactionAction.listCapacity) { start(now: now, into: &$0) } }
+    public mutating func receive(_ response: SIPMessage, now: Int64) -> [TransactionAction] { [TransactionAction].collecting(capacity: TransactionAction.listCapacity) { receive(response, now: now, into: &$0) } }
+    public mutating func timerFired(_ timer: SIPTimer, now: Int64) -> [TransactionAction] { [TransactionAction].collecting(capacity: TransactionAction.listCapacity) { timerFired(timer, now: now, into: &$0) } }
+    public mutating func transportError(now: Int64) -> [TransactionAction] { [TransactionAction].collecting(capacity: TransactionAction.listCapacity) { transportError(now: now, into: &$0) } }
+    public mutating func abandon() -> [TransactionAction] { [TransactionAction].collecting(capacity: TransactionAction.listCapacity) { abandon(into: &$0) } }
 }

@@ -1,6 +1,6 @@
-/// Writes UTF-8 into a String allocated at exactly its final size, each piece copied once: how
-/// the messages, their headers and `ip:port` texts are built (`concat`, `SIPMessage.encoded`,
-/// `hostPort`), each in the closure of `String(unsafeUninitializedCapacity:initializingUTF8With:)`.
+/// Writes UTF-8 into a String of exactly its final size, each piece copied once: how the
+/// messages, their headers, `ip:port` texts, branches and tags are built (`concat`,
+/// `SIPMessage.encoded`, `hostPort`, `hexTagged`), each through `String(utf8Count:)`.
 ///
 /// A string interpolation or `+` grows its buffer as it goes (an `append` cost about 460
 /// instructions, and an INVITE took 22 of them): every message a call sends is built from such
@@ -10,8 +10,7 @@
     @usableFromInline let size: Int
     @usableFromInline var count = 0
 
-    /// A writer into the buffer of `String(unsafeUninitializedCapacity:initializingUTF8With:)`,
-    /// whose closure returns `count`.
+    /// A writer into a buffer of the size measured (`String(utf8Count:)` makes one).
     @inlinable @inline(__always) init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
         base = buffer.baseAddress!
         size = buffer.count

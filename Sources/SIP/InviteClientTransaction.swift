@@ -17,13 +17,9 @@ public enum TransactionAction: Sendable, Equatable {
 }
 
 extension TransactionAction {
-    /// The actions `input` appends to a new list with room for the most one input of a client
-    /// transaction appends (five).
-    @inline(__always) static func collect(_ input: (inout [TransactionAction]) -> Void) -> [TransactionAction] {
-        var out = [TransactionAction](reservingCapacity: 5)
-        input(&out)
-        return out
-    }
+    /// What one input of a client transaction appends at most (five): the room a driver's list
+    /// starts with.
+    public static let listCapacity = 5
 }
 
 /// RFC 3261 §17.1.1 client INVITE transaction, sans-I/O.

@@ -199,8 +199,6 @@ public struct ResolverCache: Sendable {
     }
     public var entries: [Key: Entry] = [:]
 
-    static func key(_ name: String, _ type: DNSType) -> Key { Key(name, type) }
-
     /// When the record a DNS target came from expires (its SRV answer, else its A answer; nil for
     /// a target not from DNS): how long fail-back `dns-ttl` keeps new calls there.
     public func recordExpiry(of target: RouteTarget) -> Int64? {
@@ -215,11 +213,11 @@ public struct ResolverCache: Sendable {
 
     public mutating func store(_ r: DNSResponse, now: SimTime) {
         guard r.rcode != .servfail else { return }
-        entries[ResolverCache.key(r.name, r.type)] = Entry(expires: now + r.ttl, response: r)
+        entries[Key(r.name, r.type)] = Entry(expires: now + r.ttl, response: r)
         for (name, ips) in r.additional {
             for (type, list) in [(DNSType.a, ips.filter { !$0.contains(":") }), (.aaaa, ips.filter { $0.contains(":") })] {
                 let a = DNSResponse(id: r.id, name: name, type: type, rcode: .noError, ttl: r.ttl, srv: [], a: list, additional: [:])
-                entries[ResolverCache.key(name, type)] = Entry(expires: now + r.ttl, response: a)
+                entries[Key(name, type)] = Entry(expires: now + r.ttl, response: a)
             }
         }
     }

@@ -31,9 +31,8 @@ public protocol TrunkCallContext: AnyObject {
     func connected(_ call: TrunkCall, target: RouteTarget)
     /// A definitive final response ends the call over SIP.
     func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int)
-    /// Emptied action lists of the router, reused input after input (one per nesting depth: an
-    /// action may feed the router of this or another call again).
-    var actionLists: [[CallRouter.Action]] { get set }
+    /// The router's action lists, reused input after input by every call of the context.
+    var actionLists: ActionListPool<CallRouter.Action> { get set }
 }
 
 /// One call's routing over the SIP trunk (a node of the card): it owns the `CallRouter`, the
@@ -63,18 +62,16 @@ public final class TrunkCall {
     /// The last target tried.
     public var currentTarget: RouteTarget? { router.attempts.last }
 
-
-    /// Feeds the router an input with a list from the context's spares, performs the actions it
-    /// appended and gives the list back emptied: an input allocates no list (issue 11).
-    /// `between` runs after the input and before its actions.
+    /// Feeds the router an input with a list from the context's `actionLists`, performs the
+    /// actions it appended and gives the list back. `between` runs after the input and before
+    /// its actions.
     private func run(_ ctx: TrunkCallContext, _ input: (inout CallRouter, inout [CallRouter.Action]) -> Void,
                      between: () -> Void = {}) {
-        var out = ctx.actionLists.popLast() ?? CallRouter.Action.list()
+        var out = ctx.actionLists.take()
         input(&router, &out)
         between()
         perform(out, ctx)
-        while !out.isEmpty { out.removeLast() }
-        ctx.actionLists.append(out)
+        ctx.actionLists.giveBack(&out)
     }
 
     public func start(_ ctx: TrunkCallContext) {

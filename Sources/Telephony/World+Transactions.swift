@@ -14,7 +14,7 @@ extension World {
         let t = Txn(machine: machine, owner: owner, localIP: localIP, remoteIP: remoteIP, remotePort: port,
                     callID: call, actor: actor, localHost: stack.host, remoteHost: network.index(of: remoteIP))
         stack.clients[id] = t
-        if branch != nil { stack.clientByKey[StringKey(t.key)] = id }
+        if branch != nil { stack.clientByKey[t.key] = id }
         run(t, txn: id) { m, now, out in m.start(now: now, into: &out) }
         return id
     }
@@ -25,17 +25,13 @@ extension World {
         run(t, txn: id, input)
     }
 
-    /// Feeds an input to a transaction's machine, collecting its actions in a list taken from
-    /// `actionLists` (a performed action may feed another transaction, so one list per depth),
-    /// performs them and puts the list back emptied: an input allocates no list (issue 11).
+    /// Feeds an input to a transaction's machine, collecting its actions in a list from
+    /// `actionLists`, performs them and gives the list back.
     private func run(_ t: Txn, txn id: Int, _ input: (inout ClientTransaction, Int64, inout [TransactionAction]) -> Void) {
-        var out = actionLists.popLast() ?? [TransactionAction](reservingCapacity: 5)
+        var out = actionLists.take()
         input(&t.machine, sim.now.ns, &out)
         perform(out, t, txn: id)
-        // Emptied from the end: `removeAll(keepingCapacity:)` goes through `replaceSubrange`,
-        // about 200 instructions for the usual two or three actions.
-        while !out.isEmpty { out.removeLast() }
-        actionLists.append(out)
+        actionLists.giveBack(&out)
     }
 
     func txnTimerFired(_ id: Int, _ timer: SIPTimer) {
@@ -82,8 +78,7 @@ extension World {
             t.timers.forEach { sim.cancel($0) }
             transactions[id] = nil
             let stack = stacks[SIPStack.stackIndex(of: id)]
-            let key = StringKey(t.key)
-            if stack.clientByKey[key] == id { stack.clientByKey[key] = nil }
+            if stack.clientByKey[t.key] == id { stack.clientByKey[t.key] = nil }
         }
     }
 

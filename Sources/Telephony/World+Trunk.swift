@@ -11,7 +11,7 @@ final class WorldTrunkContext: TrunkCallContext {
     /// The PBX whose calls these are.
     let pi: Int
     init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
-    var actionLists: [[CallRouter.Action]] = []
+    var actionLists = ActionListPool<CallRouter.Action>(capacity: CallRouter.Action.listCapacity)
 
     var nowNs: Int64 { world.sim.now.ns }
     private var pbx: PBXState { world.pbxs[pi] }

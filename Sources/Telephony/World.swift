@@ -63,7 +63,7 @@ final class Txn {
     /// What the driver reads on every input, kept beside the machine so that reading it does not
     /// copy the machine out of its enum: its transport, its matching key (§17.1.3), its branch.
     let transport: Transport
-    let key: String
+    let key: StringKey
     let branch: String
     /// The two addresses' host indices in the network, looked up once.
     let localHost: Int?, remoteHost: Int?
@@ -83,7 +83,7 @@ final class Txn {
          localHost: Int?, remoteHost: Int?) {
         self.localHost = localHost; self.remoteHost = remoteHost
         self.machine = machine; self.owner = owner; self.localIP = localIP; self.remoteIP = remoteIP
-        self.transport = machine.transport; self.key = machine.key; self.branch = machine.branch
+        self.transport = machine.transport; self.key = StringKey(machine.key); self.branch = machine.branch
         self.remotePort = remotePort; self.callID = callID; self.actor = actor
     }
 }
@@ -121,7 +121,7 @@ public final class World {
     var stacks: [SIPStack] = []
     var stackIndex: [StringKey: Int] = [:]
     /// Emptied action lists of the client transactions, reused input after input.
-    var actionLists: [[TransactionAction]] = []
+    var actionLists = ActionListPool<TransactionAction>(capacity: TransactionAction.listCapacity)
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).

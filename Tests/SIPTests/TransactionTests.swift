@@ -210,3 +210,39 @@ import Testing
         #expect(d.timers[.E] == nil && d.timers[.F] == nil)
     }
 }
+
+/// The drivers' reused action lists: one per nesting depth, handed back emptied, their buffers
+/// kept.
+@Suite struct ActionListPoolTests {
+    @Test func listsComeBackEmptyWithTheirRoomAndNestedTakesDoNotShare() {
+        var pool = ActionListPool<Int>(capacity: 5)
+        var outer = pool.take()
+        #expect(outer.isEmpty && outer.capacity >= 5)
+        outer.append(contentsOf: [1, 2, 3])
+        var inner = pool.take() // an action of the outer list fed another input
+        inner.append(9)
+        #expect(outer == [1, 2, 3] && inner == [9])
+        let grown = (0..<40).map { $0 }
+        inner.append(contentsOf: grown)
+        let innerRoom = inner.capacity
+        pool.giveBack(&inner)
+        #expect(inner.isEmpty)
+        pool.giveBack(&outer)
+        #expect(outer.isEmpty)
+        // Last given back, first taken: the outer list's buffer, emptied, then the inner one's.
+        var again = pool.take()
+        #expect(again.isEmpty && again.capacity >= 5)
+        again.append(7)
+        let second = pool.take()
+        #expect(second.isEmpty && second.capacity >= innerRoom)
+        #expect(again == [7])
+    }
+
+    @Test func collectingIsTheAppendingFormIntoANewList() {
+        var t = ClientTransaction(request: sampleInvite(), transport: .udp, timers: .rfcDefault)
+        var u = t
+        var list: [TransactionAction] = []
+        u.start(now: 0, into: &list)
+        #expect([TransactionAction].collecting(capacity: TransactionAction.listCapacity) { t.start(now: 0, into: &$0) } == list)
+    }
+}

@@ -11,7 +11,7 @@ import Trace
 @Suite struct TrunkCallTests {
     final class FakeContext: TrunkCallContext {
         var nowNs: Int64 = 0
-        var actionLists: [[CallRouter.Action]] = []
+        var actionLists = ActionListPool<CallRouter.Action>(capacity: CallRouter.Action.listCapacity)
         var blocked: [String: Int64] = [:]
         var timers = EventQueue<Int>()
         var invites: [(target: RouteTarget, at: Int64)] = []
