@@ -10,8 +10,22 @@ public struct EventID: Hashable, Sendable {
 /// A priority queue of events ordered by `(time, insertion sequence)`.
 ///
 /// Events scheduled for the same instant come out in the order they were scheduled (FIFO), which
-/// makes every run deterministic. A hand-written binary heap on `ContiguousArray`: measured faster
-/// than a min-max heap for the hold model (see docs/architecture.md).
+/// makes every run deterministic.
+///
+/// Three tiers, each event in exactly one:
+/// - **near**: a binary heap on `ContiguousArray` (hand-written: measured faster than a min-max
+///   heap for the hold model) holding every event before `horizon`;
+/// - **ring**: `bucketCount` buckets of `2^bucketShift` ns (67 ms by default, 68.7 s in all),
+///   unsorted lists of the events from `horizon` on;
+/// - **far**: a second binary heap for events past the ring.
+///
+/// When the near heap holds no live event, the earliest non-empty bucket moves into it (and the
+/// far events that the ring now covers move into the ring). A timer cancelled while it waits in a
+/// bucket (Timer B, 32 s, cancelled when the failover timer moves the call on after 4 s) is
+/// dropped there at no cost, instead of riding the heap to its top; and the near heap stays a
+/// few buckets deep, whatever the number of pending events (issue 11's profile: with one heap
+/// seven entries in ten were cancelled timers). The order is exactly the one heap's: the
+/// tiers split by time, and within the near heap `(time, seq)` decides.
 public struct EventQueue<Payload> {
     @usableFromInline struct Entry {
         @usableFromInline var time: SimTime
@@ -27,29 +41,54 @@ public struct EventQueue<Payload> {
         }
     }
 
+    /// The near heap: every event whose bucket is before `horizon`.
     @usableFromInline var heap: ContiguousArray<Entry> = []
+    /// The ring: bucket `b` (for `horizon <= b < horizon + bucketCount`) is `ring[b & mask]`.
+    @usableFromInline var ring: ContiguousArray<ContiguousArray<Entry>>
+    /// One bit per ring bucket that holds any entry (live or cancelled).
+    @usableFromInline var occupied: ContiguousArray<UInt64>
+    /// Events from bucket `horizon + bucketCount` on.
+    @usableFromInline var far: ContiguousArray<Entry> = []
+    /// The first bucket not yet moved into the near heap.
+    @usableFromInline var horizon: Int64 = 0
+    @usableFromInline let shift: Int64
+    @usableFromInline let mask: Int
     @usableFromInline var nextSeq: UInt64 = 0
     /// The current generation of each slot. An entry whose generation is older was cancelled
-    /// (lazy deletion: it stays in the heap until it reaches the top, where it is dropped and its
-    /// slot freed). No hashing on the hot path: every operation indexes an array.
+    /// (lazy deletion: it stays where it is until it reaches the top of a heap or its bucket is
+    /// emptied, where it is dropped and its slot freed). No hashing on the hot path: every
+    /// operation indexes an array.
     @usableFromInline var generations: ContiguousArray<UInt32> = []
     @usableFromInline var freeSlots: ContiguousArray<UInt32> = []
     @usableFromInline var liveCount = 0
 
-    public init() {}
+    /// - Parameters:
+    ///   - bucketShift: a bucket spans `2^bucketShift` ns (26: 67 ms).
+    ///   - bucketCount: buckets in the ring, a power of two and a multiple of 64 (1,024: with
+    ///     67 ms buckets the ring covers 68.7 s, past Timer B's 32 s).
+    public init(bucketShift: Int = 26, bucketCount: Int = 1024) {
+        precondition(bucketShift >= 0 && bucketShift < 62, "bucketShift out of range")
+        precondition(bucketCount >= 64 && bucketCount & (bucketCount - 1) == 0, "bucketCount must be a power of two, at least 64")
+        shift = Int64(bucketShift)
+        mask = bucketCount - 1
+        ring = ContiguousArray(repeating: [], count: bucketCount)
+        occupied = ContiguousArray(repeating: 0, count: bucketCount / 64)
+    }
 
     /// Number of live (not cancelled) events.
     @inlinable public var count: Int { liveCount }
     @inlinable public var isEmpty: Bool { liveCount == 0 }
 
-    /// - Complexity: O(log n)
     /// Sequence numbers of ordinary events carry this bit, so that at one instant every
     /// `first` event (scenario commands) runs before every ordinary one, each class FIFO.
     @usableFromInline static var ordinaryBit: UInt64 { 1 << 63 }
 
+    @inlinable func bucket(_ t: SimTime) -> Int64 { t.ns >> shift }
+
     /// Schedules an event. `first` events sort before ordinary events of the same instant (used
     /// for scenario and REPL commands, so that a command typed at time T and the same command
     /// replayed from a file at T run at the same point).
+    /// - Complexity: O(1) into the ring; O(log n) into a heap
     @discardableResult @inlinable
     public mutating func push(_ payload: Payload, at time: SimTime, first: Bool = false) -> EventID {
         let seq = first ? nextSeq : (nextSeq | EventQueue.ordinaryBit)
@@ -57,10 +96,25 @@ public struct EventQueue<Payload> {
         let slot: UInt32
         if let s = freeSlots.popLast() { slot = s } else { slot = UInt32(generations.count); generations.append(0) }
         let generation = generations[Int(slot)]
-        heap.append(Entry(time: time, seq: seq, slot: slot, generation: generation, payload: payload))
-        siftUp(heap.count - 1)
+        place(Entry(time: time, seq: seq, slot: slot, generation: generation, payload: payload))
         liveCount += 1
         return EventID(slot: slot, generation: generation)
+    }
+
+    /// Puts an entry in its tier.
+    @inlinable mutating func place(_ e: Entry) {
+        let b = bucket(e.time)
+        if b < horizon {
+            heap.append(e)
+            EventQueue.siftUp(&heap, heap.count - 1)
+        } else if b - horizon <= Int64(mask) {
+            let i = Int(truncatingIfNeeded: b) & mask
+            ring[i].append(e)
+            occupied[i >> 6] |= 1 << UInt64(i & 63)
+        } else {
+            far.append(e)
+            EventQueue.siftUp(&far, far.count - 1)
+        }
     }
 
     /// Marks an event cancelled; it will never be returned by `pop`. Cancelling an event that
@@ -75,24 +129,24 @@ public struct EventQueue<Payload> {
 
     /// The time of the earliest live event.
     @inlinable public mutating func peekTime() -> SimTime? {
-        dropCancelledTop()
+        settle()
         return heap.first?.time
     }
 
     /// Whether the earliest live event is a `first` (command) event.
     @inlinable public var peekIsFirst: Bool {
         mutating get {
-            dropCancelledTop()
+            settle()
             return heap.first.map { $0.seq & EventQueue.ordinaryBit == 0 } ?? false
         }
     }
 
     /// Removes and returns the earliest live event.
-    /// - Complexity: O(log n)
+    /// - Complexity: O(log n) amortised, n the events of the next few buckets
     @inlinable public mutating func pop() -> (time: SimTime, id: EventID, payload: Payload)? {
-        dropCancelledTop()
+        settle()
         guard let top = heap.first else { return nil }
-        removeTop()
+        EventQueue.removeTop(&heap)
         // The event ran: a later cancel of its id finds a newer generation; the slot is free.
         generations[Int(top.slot)] &+= 1
         freeSlots.append(top.slot)
@@ -100,22 +154,81 @@ public struct EventQueue<Payload> {
         return (top.time, EventID(slot: top.slot, generation: top.generation), top.payload)
     }
 
-    @inlinable mutating func dropCancelledTop() {
-        while let top = heap.first, generations[Int(top.slot)] != top.generation {
+    @inlinable func isLive(_ e: Entry) -> Bool { generations[Int(e.slot)] == e.generation }
+
+    /// Leaves the earliest live event at the top of the near heap, if there is one.
+    @inlinable mutating func settle() {
+        while let top = heap.first, !isLive(top) {
             freeSlots.append(top.slot)
-            removeTop()
+            EventQueue.removeTop(&heap)
+        }
+        if heap.isEmpty && liveCount > 0 { refill() }
+    }
+
+    /// The near heap has no live event: moves the earliest bucket holding one into it.
+    @inlinable mutating func refill() {
+        while heap.isEmpty {
+            guard let i = firstOccupied() else {
+                // The ring is empty: move it on to the earliest far event.
+                while let top = far.first, !isLive(top) {
+                    freeSlots.append(top.slot)
+                    EventQueue.removeTop(&far)
+                }
+                guard let top = far.first else { return }
+                horizon = bucket(top.time)
+                pullFar()
+                continue
+            }
+            // The bucket of slot i: the first at or after `horizon` with that slot.
+            let b = horizon + Int64((i - (Int(truncatingIfNeeded: horizon) & mask)) & mask)
+            var batch: ContiguousArray<Entry> = []
+            swap(&batch, &ring[i])
+            occupied[i >> 6] &= ~(1 << UInt64(i & 63))
+            horizon = b + 1
+            for e in batch {
+                if isLive(e) {
+                    heap.append(e)
+                    EventQueue.siftUp(&heap, heap.count - 1)
+                } else {
+                    freeSlots.append(e.slot)
+                }
+            }
+            pullFar()
         }
     }
 
-    @inlinable mutating func removeTop() {
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            siftDown(0)
+    /// Moves the far events that the ring now covers into it.
+    @inlinable mutating func pullFar() {
+        while let top = far.first, bucket(top.time) - horizon <= Int64(mask) {
+            EventQueue.removeTop(&far)
+            if isLive(top) { place(top) } else { freeSlots.append(top.slot) }
         }
     }
 
-    @inlinable mutating func siftUp(_ i0: Int) {
+    /// The ring slot of the earliest occupied bucket, searching from `horizon`'s slot round.
+    @inlinable func firstOccupied() -> Int? {
+        let words = occupied.count
+        let start = Int(truncatingIfNeeded: horizon) & mask
+        var w = start >> 6
+        // The first word: only the bits at or after the start.
+        var bits = occupied[w] & (~0 << UInt64(start & 63))
+        for _ in 0...words {
+            if bits != 0 { return (w << 6) | bits.trailingZeroBitCount }
+            w = (w + 1) % words
+            bits = occupied[w]
+        }
+        return nil
+    }
+
+    @inlinable static func removeTop(_ h: inout ContiguousArray<Entry>) {
+        let last = h.removeLast()
+        if !h.isEmpty {
+            h[0] = last
+            siftDown(&h, 0)
+        }
+    }
+
+    @inlinable static func siftUp(_ heap: inout ContiguousArray<Entry>, _ i0: Int) {
         heap.withUnsafeMutableBufferPointer { h in
             var i = i0
             let e = h[i]
@@ -129,7 +242,7 @@ public struct EventQueue<Payload> {
 
     /// Sifts down with unchecked buffer access (no bounds or uniqueness checks per step: the
     /// hot loop of every event).
-    @inlinable mutating func siftDown(_ i0: Int) {
+    @inlinable static func siftDown(_ heap: inout ContiguousArray<Entry>, _ i0: Int) {
         heap.withUnsafeMutableBufferPointer { h in
             var i = i0
             let n = h.count
@@ -145,9 +258,22 @@ public struct EventQueue<Payload> {
         }
     }
 
-    /// Debug invariant: every parent precedes its children.
+    /// Debug invariant: both heaps ordered, every entry in its tier, the occupancy bits exact,
+    /// the live count right.
     public func checkInvariants() -> Bool {
-        for i in 1..<max(1, heap.count) where heap[i].precedes(heap[(i - 1) >> 1]) { return false }
-        return true
+        for h in [heap, far] {
+            for i in 1..<max(1, h.count) where h[i].precedes(h[(i - 1) >> 1]) { return false }
+        }
+        if heap.contains(where: { bucket($0.time) >= horizon }) { return false }
+        if far.contains(where: { bucket($0.time) - horizon <= Int64(mask) }) { return false }
+        for (i, list) in ring.enumerated() {
+            if (occupied[i >> 6] >> UInt64(i & 63)) & 1 != (list.isEmpty ? 0 : 1) { return false }
+            for e in list {
+                let b = bucket(e.time)
+                if b < horizon || b - horizon > Int64(mask) || Int(truncatingIfNeeded: b) & mask != i { return false }
+            }
+        }
+        let live = heap.filter(isLive).count + far.filter(isLive).count + ring.reduce(0) { $0 + $1.filter(isLive).count }
+        return live == liveCount
     }
 }

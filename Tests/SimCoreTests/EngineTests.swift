@@ -170,3 +170,105 @@ import Testing
         #expect(sim.nextEventTime() == .seconds(2))
     }
 }
+
+/// The queue's three tiers (near heap, ring of buckets, far heap) against a reference that keeps
+/// every event in one list sorted by `(time, seq)`: the same events come out in the same order,
+/// whatever the mix of near, ring and far times, cancellations and `first` events.
+@Suite struct EventQueueTierTests {
+    /// A reference queue: a list kept sorted by `(time, first-before-ordinary, seq)`.
+    struct Reference {
+        var items: [(time: Int64, key: UInt64, id: Int)] = []
+        var seq: UInt64 = 0
+        mutating func push(_ id: Int, at t: Int64, first: Bool) {
+            let key = first ? seq : (seq | 1 << 63)
+            seq += 1
+            let i = items.firstIndex { $0.time > t || ($0.time == t && $0.key > key) } ?? items.count
+            items.insert((t, key, id), at: i)
+        }
+        mutating func cancel(_ id: Int) { items.removeAll { $0.id == id } }
+        mutating func pop() -> (time: Int64, id: Int)? { items.isEmpty ? nil : { let e = items.removeFirst(); return (e.time, e.id) }() }
+    }
+
+    /// Random operations with tiny buckets (2^shift ns, 64 of them), so that every path runs
+    /// many times: pushes into the near heap, the ring (wrapping round) and the far heap, jumps of
+    /// the horizon across empty rings, cancelled events in each tier, negative times.
+    @Test(arguments: [(0, 1), (3, 2), (6, 3), (10, 4)])
+    func sameOrderAsOneSortedList(shift: Int, seed: UInt64) {
+        var rng = Xoshiro256(seed: seed)
+        var q = EventQueue<Int>(bucketShift: shift, bucketCount: 64)
+        var ref = Reference()
+        var ids: [Int: EventID] = [:]
+        var now: Int64 = -500
+        var next = 0
+        let span = Int64(64) << Int64(shift)
+        for step in 0..<20_000 {
+            let r = rng.uniformInclusive(99)
+            if r < 55 {
+                // Near, within the ring, just past it, or far past it.
+                let reach: [Int64] = [1, span / 2, span, span * 3, span * 40]
+                let delta = Int64(rng.uniformInclusive(UInt64(reach[Int(rng.uniformInclusive(4))])))
+                let first = rng.uniformInclusive(9) == 0
+                ids[next] = q.push(next, at: SimTime(ns: now + delta), first: first)
+                ref.push(next, at: now + delta, first: first)
+                next += 1
+            } else if r < 70, !ids.isEmpty {
+                let victim = ids.keys.min()! + Int(rng.uniformInclusive(UInt64(min(ids.count, 50))))
+                if let id = ids[victim] {
+                    q.cancel(id)
+                    q.cancel(id) // twice is harmless
+                    ref.cancel(victim)
+                    ids[victim] = nil
+                }
+            } else {
+                let got = q.pop()
+                let want = ref.pop()
+                #expect(got?.payload == want?.id, "step \(step)")
+                #expect(got?.time.ns == want?.time, "step \(step)")
+                if let g = got {
+                    now = g.time.ns
+                    ids[g.payload] = nil
+                }
+            }
+            #expect(q.count == ref.items.count)
+            if step % 997 == 0 { #expect(q.checkInvariants(), "step \(step)") }
+        }
+        while let want = ref.pop() {
+            let got = q.pop()
+            #expect(got?.payload == want.id && got?.time.ns == want.time)
+        }
+        #expect(q.pop() == nil && q.isEmpty && q.checkInvariants())
+    }
+
+    /// A timer cancelled while it waits in the ring never reaches the near heap, and its slot is
+    /// reused once its bucket is passed.
+    @Test func cancelledRingEntriesAreDroppedWithTheirBucket() {
+        var q = EventQueue<String>()
+        let b = q.push("timer B", at: .seconds(32))
+        q.push("failover", at: .seconds(4))
+        q.cancel(b)
+        #expect(q.pop()?.payload == "failover")
+        #expect(q.pop() == nil && q.count == 0)
+        #expect(q.checkInvariants())
+        // The next event lies past timer B's bucket: reaching it drops timer B and frees its
+        // slot, so the two events after it need no new slot.
+        q.push("c", at: .seconds(40))
+        #expect(q.pop()?.payload == "c")
+        q.push("d", at: .seconds(41))
+        q.push("e", at: .seconds(42))
+        #expect(q.generations.count == 2)
+        #expect(q.pop()?.payload == "d" && q.pop()?.payload == "e" && q.pop() == nil)
+    }
+
+    /// Events an hour away sit in the far heap and come out in order after a jump of the ring.
+    @Test func farEventsComeOutInOrder() {
+        var q = EventQueue<Int>()
+        q.push(3, at: .seconds(7200))
+        q.push(1, at: .seconds(3600))
+        q.push(2, at: .seconds(3600))
+        q.push(0, at: .milliseconds(5))
+        #expect(q.checkInvariants())
+        var out: [Int] = []
+        while let e = q.pop() { out.append(e.payload); #expect(q.checkInvariants()) }
+        #expect(out == [0, 1, 2, 3])
+    }
+}
