@@ -16,7 +16,7 @@ public struct EventID: Hashable, Sendable {
 /// - **near**: a binary heap on `ContiguousArray` (hand-written: measured faster than a min-max
 ///   heap for the hold model) holding every event before `horizon`;
 /// - **ring**: `bucketCount` buckets of `2^bucketShift` ns (67 ms by default, 68.7 s in all),
-///   unsorted lists of the events from `horizon` on;
+///   unsorted lists of the events from `horizon` on, their nodes from one pool;
 /// - **far**: a second binary heap for events past the ring.
 ///
 /// When the near heap holds no live event, the earliest non-empty bucket moves into it (and the
@@ -43,8 +43,19 @@ public struct EventQueue<Payload> {
 
     /// The near heap: every event whose bucket is before `horizon`.
     @usableFromInline var heap: ContiguousArray<Entry> = []
-    /// The ring: bucket `b` (for `horizon <= b < horizon + bucketCount`) is `ring[b & mask]`.
-    @usableFromInline var ring: ContiguousArray<ContiguousArray<Entry>>
+    /// The ring: bucket `b` (for `horizon <= b < horizon + bucketCount`) is the list of nodes
+    /// starting at `ring[b & mask]` (-1: empty), linked through `Node.next`.
+    @usableFromInline var ring: ContiguousArray<Int32>
+    /// The ring's entries, in nodes from one pool (a list per bucket grown from nothing
+    /// allocated and copied about twice a failover call): a free node is on the free list from
+    /// `freeNode` and keeps its last entry until reused (the models' events hold no references).
+    @usableFromInline var nodes: ContiguousArray<Node> = []
+    @usableFromInline struct Node {
+        @usableFromInline var entry: Entry
+        @usableFromInline var next: Int32
+        @inlinable init(entry: Entry, next: Int32) { self.entry = entry; self.next = next }
+    }
+    @usableFromInline var freeNode: Int32 = -1
     /// One bit per ring bucket that holds any entry (live or cancelled).
     @usableFromInline var occupied: ContiguousArray<UInt64>
     /// Events from bucket `horizon + bucketCount` on.
@@ -71,7 +82,7 @@ public struct EventQueue<Payload> {
         precondition(bucketCount >= 64 && bucketCount & (bucketCount - 1) == 0, "bucketCount must be a power of two, at least 64")
         shift = Int64(bucketShift)
         mask = bucketCount - 1
-        ring = ContiguousArray(repeating: [], count: bucketCount)
+        ring = ContiguousArray(repeating: -1, count: bucketCount)
         occupied = ContiguousArray(repeating: 0, count: bucketCount / 64)
     }
 
@@ -109,7 +120,16 @@ public struct EventQueue<Payload> {
             EventQueue.siftUp(&heap, heap.count - 1)
         } else if b - horizon <= Int64(mask) {
             let i = Int(truncatingIfNeeded: b) & mask
-            ring[i].append(e)
+            let n: Int32
+            if freeNode >= 0 {
+                n = freeNode
+                freeNode = nodes[Int(n)].next
+                nodes[Int(n)] = Node(entry: e, next: ring[i])
+            } else {
+                n = Int32(nodes.count)
+                nodes.append(Node(entry: e, next: ring[i]))
+            }
+            ring[i] = n
             occupied[i >> 6] |= 1 << UInt64(i & 63)
         } else {
             far.append(e)
@@ -181,11 +201,16 @@ public struct EventQueue<Payload> {
             }
             // The bucket of slot i: the first at or after `horizon` with that slot.
             let b = horizon + Int64((i - (Int(truncatingIfNeeded: horizon) & mask)) & mask)
-            var batch: ContiguousArray<Entry> = []
-            swap(&batch, &ring[i])
+            var n = ring[i]
+            ring[i] = -1
             occupied[i >> 6] &= ~(1 << UInt64(i & 63))
             horizon = b + 1
-            for e in batch {
+            while n >= 0 {
+                let e = nodes[Int(n)].entry
+                let after = nodes[Int(n)].next
+                nodes[Int(n)].next = freeNode
+                freeNode = n
+                n = after
                 if isLive(e) {
                     heap.append(e)
                     EventQueue.siftUp(&heap, heap.count - 1)
@@ -266,14 +291,23 @@ public struct EventQueue<Payload> {
         }
         if heap.contains(where: { bucket($0.time) >= horizon }) { return false }
         if far.contains(where: { bucket($0.time) - horizon <= Int64(mask) }) { return false }
-        for (i, list) in ring.enumerated() {
-            if (occupied[i >> 6] >> UInt64(i & 63)) & 1 != (list.isEmpty ? 0 : 1) { return false }
-            for e in list {
+        var inRing: [Entry] = []
+        for (i, head) in ring.enumerated() {
+            if (occupied[i >> 6] >> UInt64(i & 63)) & 1 != (head < 0 ? 0 : 1) { return false }
+            var n = head
+            while n >= 0 {
+                let e = nodes[Int(n)].entry
                 let b = bucket(e.time)
                 if b < horizon || b - horizon > Int64(mask) || Int(truncatingIfNeeded: b) & mask != i { return false }
+                inRing.append(e)
+                n = nodes[Int(n)].next
             }
         }
-        let live = heap.filter(isLive).count + far.filter(isLive).count + ring.reduce(0) { $0 + $1.filter(isLive).count }
+        // Every node is in one bucket's list or free (and empty).
+        var free = 0, n = freeNode
+        while n >= 0 { free += 1; n = nodes[Int(n)].next }
+        if inRing.count + free != nodes.count { return false }
+        let live = heap.filter(isLive).count + far.filter(isLive).count + inRing.filter(isLive).count
         return live == liveCount
     }
 }
