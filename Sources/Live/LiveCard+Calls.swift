@@ -248,7 +248,7 @@ final class LiveTrunkContext: TrunkCallContext {
         card.step(.failover, "fail-back: new calls start at \(target.hostPort) until \(SimTime(ns: until))", call: call.id,
              fields: [StepField("failback", "duration"), StepField("target", target.hostPort), StepField("until_ns", until)])
     }
-    func reroute(_ call: TrunkCall, reason: String) { if let c = card.calls[call.id] { card.rerouteDecided(c, reason: reason) } }
+    func reroute(_ call: TrunkCall, reason: CallRouter.RerouteReason) { if let c = card.calls[call.id] { card.rerouteDecided(c, reason: reason.description) } }
     func connected(_ call: TrunkCall, target: RouteTarget) {
         guard let c = card.calls[call.id] else { return }
         // Fail-back `dns-ttl` (as PBXState.noteConnected): new calls start here while the record lasts.

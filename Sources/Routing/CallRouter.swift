@@ -68,11 +68,30 @@ public struct CallRouter: Sendable {
         /// Put an address on the card's Retry-After blocklist until this time.
         case blocklist(ip: String, until: Int64)
         /// Give up on SIP: take the public trunk.
-        case reroute(reason: String)
+        case reroute(reason: RerouteReason)
         /// A 2xx arrived: the call is connected over SIP.
         case connected(RouteTarget)
         /// A final answer ends the call over SIP without reroute.
         case finish(outcome: CallOutcome, code: Int)
+    }
+
+    /// Why a call leaves SIP for the public trunk; its text (`description`) is written only when
+    /// the trace records it (a string built per call at `--trace calls` was about 1,000
+    /// instructions, issue 11).
+    public enum RerouteReason: Sendable, Equatable, CustomStringConvertible {
+        /// No target was tried at all (none configured, resolvable or unblocked).
+        case noTarget
+        /// Every target tried failed; how many were tried.
+        case allFailed(attempts: Int)
+        /// A final answer that reroutes (408, 5xx, or any error under `any-error`), and from where.
+        case finalAnswer(code: Int, from: String)
+        public var description: String {
+            switch self {
+            case .noTarget: return "no SIP target available"
+            case .allFailed(let n): return "all \(n) SIP targets failed"
+            case .finalAnswer(let code, let from): return "\(code) \(ReasonPhrase.for(code)) from \(from)"
+            }
+        }
     }
 
     public enum State: Sendable, Equatable {
@@ -162,7 +181,7 @@ public struct CallRouter: Sendable {
         if code == 487 { out.append(.finish(outcome: .abandoned, code: code)); return }
         let rerouteable = config.reroutePolicy == .anyError || code == 408 || (500..<600).contains(code)
         if rerouteable {
-            out.append(.reroute(reason: "\(code) \(ReasonPhrase.for(code)) from \(t.hostPort)"))
+            out.append(.reroute(reason: .finalAnswer(code: code, from: t.hostPort)))
         } else {
             out.append(.finish(outcome: CallRouter.outcome(forFinal: code), code: code))
         }
@@ -220,7 +239,7 @@ public struct CallRouter: Sendable {
             out.append(.resolve(name: name, port: port))
         case .exhausted:
             state = .done
-            out.append(.reroute(reason: attempts.isEmpty ? "no SIP target available" : "all \(attempts.count) SIP targets failed"))
+            out.append(.reroute(reason: attempts.isEmpty ? .noTarget : .allFailed(attempts: attempts.count)))
         }
     }
 }

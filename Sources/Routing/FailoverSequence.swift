@@ -126,13 +126,12 @@ public struct FailoverSequence: Sendable {
         case .addresses(let ips, let port):
             setResolved(name, ips.map { RouteTarget(ip: $0, port: port, transport: transport, origin: .dns(name: name, host: name)) })
         case .srv(let rrs):
-            let ordered = RFC2782.order(rrs.map(\.record), using: &rng)
+            let ordered = RFC2782.orderedIndices(rrs.count, { rrs[$0].record.key }, using: &rng)
             var list: [RouteTarget] = []
             list.reserveCapacity(rrs.reduce(0) { $0 + $1.addresses.count })
-            for rr in ordered {
-                // The first answer entry for the record (an SRV answer is a handful of records: a
-                // scan, not a table hashed per call).
-                for ip in rrs.first(where: { $0.record == rr })?.addresses ?? [] {
+            for k in ordered {
+                let rr = rrs[k].record
+                for ip in rrs[k].addresses {
                     list.append(RouteTarget(ip: ip, port: Int(rr.port), transport: transport, origin: .dns(name: name, host: rr.target)))
                 }
             }

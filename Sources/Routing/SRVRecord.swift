@@ -9,6 +9,15 @@ public struct SRVRecord: Sendable, Hashable {
     public init(priority: UInt16, weight: UInt16, port: UInt16, target: String) {
         self.priority = priority; self.weight = weight; self.port = port; self.target = target
     }
+
+    /// What RFC 2782's ordering reads of a record: its priority, its weight, and whether it is
+    /// usable (its target is not "."). Plain integers: ordering copies no text.
+    public struct Key: Sendable {
+        public var priority: UInt16
+        public var weight: UInt16
+        public var usable: Bool
+    }
+    public var key: Key { Key(priority: priority, weight: weight, usable: target != ".") }
 }
 
 /// RFC 2782 target selection.
@@ -22,39 +31,50 @@ public enum RFC2782 {
     /// the same order on every machine.
     /// - Complexity: O(n²) in the records of one priority (n is tiny in practice).
     public static func order<G: UniformSource>(_ records: [SRVRecord], using rng: inout G) -> [SRVRecord] {
+        orderedIndices(records.count, { records[$0].key }, using: &rng).map { records[$0] }
+    }
+
+    /// The same order, as positions in the caller's list (`key(i)` is the i-th record's `key`): the
+    /// failover sequence orders its resolver's answer entries in place, without a list of
+    /// records copied out of them and without finding each chosen record back by comparing it
+    /// (issue 11's profile: about 3,000 instructions a call). Same draws, same order as `order`.
+    public static func orderedIndices<G: UniformSource>(_ count: Int, _ key: (Int) -> SRVRecord.Key, using rng: inout G) -> [Int] {
         // The usable records by ascending priority, in the given order within a priority (a
-        // stable insertion sort: no set of priorities, no filtered copy per priority; this runs
-        // for every call that reaches its DNS stage).
-        var usable: [SRVRecord] = []
-        usable.reserveCapacity(records.count)
-        for r in records where r.target != "." {
+        // stable insertion sort over positions).
+        var usable: [Int] = []
+        usable.reserveCapacity(count)
+        for k in 0..<count where key(k).usable {
+            let p = key(k).priority
             var i = usable.count
-            usable.append(r)
-            while i > 0 && usable[i - 1].priority > r.priority { usable[i] = usable[i - 1]; i -= 1 }
-            usable[i] = r
+            usable.append(k)
+            while i > 0 && key(usable[i - 1]).priority > p { usable[i] = usable[i - 1]; i -= 1 }
+            usable[i] = k
         }
-        var out: [SRVRecord] = []
+        var out: [Int] = []
         out.reserveCapacity(usable.count)
-        var pending: [SRVRecord] = []
+        // One priority's records waiting to be drawn, with their weights: zero weights first,
+        // stable otherwise.
+        var pending: [(index: Int, weight: UInt64)] = []
         pending.reserveCapacity(usable.count)
         var start = 0
         while start < usable.count {
+            let priority = key(usable[start]).priority
             var end = start + 1
-            while end < usable.count && usable[end].priority == usable[start].priority { end += 1 }
-            // Zero weights first, stable otherwise.
+            while end < usable.count && key(usable[end]).priority == priority { end += 1 }
             pending.removeAll(keepingCapacity: true)
-            for k in start..<end where usable[k].weight == 0 { pending.append(usable[k]) }
-            for k in start..<end where usable[k].weight != 0 { pending.append(usable[k]) }
+            for k in start..<end where key(usable[k]).weight == 0 { pending.append((usable[k], 0)) }
+            for k in start..<end where key(usable[k]).weight != 0 { pending.append((usable[k], UInt64(key(usable[k]).weight))) }
             while !pending.isEmpty {
-                let total = pending.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+                var total: UInt64 = 0
+                for p in pending { total += p.weight }
                 let r = rng.uniformInclusive(total)
                 var running: UInt64 = 0
                 var chosen = pending.count - 1
-                for (i, rr) in pending.enumerated() {
-                    running += UInt64(rr.weight)
+                for (i, p) in pending.enumerated() {
+                    running += p.weight
                     if running >= r { chosen = i; break }
                 }
-                out.append(pending.remove(at: chosen))
+                out.append(pending.remove(at: chosen).index)
             }
             start = end
         }

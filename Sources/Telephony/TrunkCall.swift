@@ -26,7 +26,7 @@ public protocol TrunkCallContext: AnyObject {
     /// A response other than 408 or 503 came from the current target (fail-back `duration`).
     func alive(_ call: TrunkCall, target: RouteTarget)
     /// Every target failed (or a reroutable final): the call leaves for the public trunk.
-    func reroute(_ call: TrunkCall, reason: String)
+    func reroute(_ call: TrunkCall, reason: CallRouter.RerouteReason)
     /// A 2xx from the target (the `call-answered` step is recorded).
     func connected(_ call: TrunkCall, target: RouteTarget)
     /// A definitive final response ends the call over SIP.

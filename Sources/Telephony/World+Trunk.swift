@@ -44,9 +44,9 @@ final class WorldTrunkContext: TrunkCallContext {
         guard pbx.calls[call.id] != nil else { return }
         pbx.noteAlive(target: target, attempt: call.attempts, call: call.id, ctx)
     }
-    func reroute(_ call: TrunkCall, reason: String) {
+    func reroute(_ call: TrunkCall, reason: CallRouter.RerouteReason) {
         guard let c = pbx.calls[call.id] else { return }
-        world.step(.reroute, pbx.name, "\(reason): reroute to the public trunk", call: c.id, fields: [StepField("reason", reason)])
+        world.step(.reroute, pbx.name, "\(reason): reroute to the public trunk", call: c.id, fields: [StepField("reason", reason.description)])
         c.rerouted = true
         pbx.startPublic(c, ctx)
     }

@@ -176,7 +176,8 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         // 503 from the first target (after its 100): the second; its timeout: nothing left; a
         // late 486 once the router is done appends nothing.
         #expect(attempts(returned) == ["192.0.2.10", "192.0.2.11"])
-        #expect(returned.last == .reroute(reason: "all 2 SIP targets failed"))
+        #expect(returned.last == .reroute(reason: .allFailed(attempts: 2)))
+        #expect(CallRouter.RerouteReason.allFailed(attempts: 2).description == "all 2 SIP targets failed")
         #expect(a.state == .done && b.state == .done)
     }
 

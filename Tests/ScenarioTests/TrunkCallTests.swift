@@ -33,7 +33,7 @@ import Trace
         func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: TrunkCall, _ fields: @autoclosure () -> [StepField]) { steps.append((kind, fields())) }
         func block(_ ip: String, until ns: Int64, call: TrunkCall) { blocked[ip] = ns }
         func alive(_ call: TrunkCall, target: RouteTarget) { alive.append(target.ip) }
-        func reroute(_ call: TrunkCall, reason: String) { rerouted = reason; live = false }
+        func reroute(_ call: TrunkCall, reason: CallRouter.RerouteReason) { rerouted = reason.description; live = false }
         func connected(_ call: TrunkCall, target: RouteTarget) { connectedTo = target }
         func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int) { finishedWith = (outcome, code); live = false }
 
