@@ -40,15 +40,16 @@ public enum RFC2782 {
     /// (issue 11's profile: about 3,000 instructions a call). Same draws, same order as `order`.
     public static func orderedIndices<G: UniformSource>(_ count: Int, _ key: (Int) -> SRVRecord.Key, using rng: inout G) -> [Int] {
         // The usable records by ascending priority, in the given order within a priority (a
-        // stable insertion sort over positions).
-        var usable: [Int] = []
+        // stable insertion sort over positions); each record's key read once.
+        var usable: [(index: Int, key: SRVRecord.Key)] = []
         usable.reserveCapacity(count)
-        for k in 0..<count where key(k).usable {
-            let p = key(k).priority
+        for k in 0..<count {
+            let kk = key(k)
+            guard kk.usable else { continue }
             var i = usable.count
-            usable.append(k)
-            while i > 0 && key(usable[i - 1]).priority > p { usable[i] = usable[i - 1]; i -= 1 }
-            usable[i] = k
+            usable.append((k, kk))
+            while i > 0 && usable[i - 1].key.priority > kk.priority { usable[i] = usable[i - 1]; i -= 1 }
+            usable[i] = (k, kk)
         }
         var out: [Int] = []
         out.reserveCapacity(usable.count)
@@ -58,12 +59,12 @@ public enum RFC2782 {
         pending.reserveCapacity(usable.count)
         var start = 0
         while start < usable.count {
-            let priority = key(usable[start]).priority
+            let priority = usable[start].key.priority
             var end = start + 1
-            while end < usable.count && key(usable[end]).priority == priority { end += 1 }
+            while end < usable.count && usable[end].key.priority == priority { end += 1 }
             pending.removeAll(keepingCapacity: true)
-            for k in start..<end where key(usable[k]).weight == 0 { pending.append((usable[k], 0)) }
-            for k in start..<end where key(usable[k]).weight != 0 { pending.append((usable[k], UInt64(key(usable[k]).weight))) }
+            for u in usable[start..<end] where u.key.weight == 0 { pending.append((u.index, 0)) }
+            for u in usable[start..<end] where u.key.weight != 0 { pending.append((u.index, UInt64(u.key.weight))) }
             while !pending.isEmpty {
                 var total: UInt64 = 0
                 for p in pending { total += p.weight }

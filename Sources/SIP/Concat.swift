@@ -92,6 +92,19 @@
     }
 }
 
+/// `n` (not negative) in decimal, with leading zeros up to `width` digits: the numbers a
+/// traffic source dials from a range (`zeroPaddedDecimal(1_299_990_000, width: 11)` is
+/// "01299990000"). The same as padding `String(n)` on the left with "0".
+@inlinable public func zeroPaddedDecimal(_ n: Int, width: Int) -> String {
+    precondition(n >= 0, "zeroPaddedDecimal: negative \(n)")
+    let digits = ExactUTF8Writer.decimalDigits(n)
+    let count = max(digits, width)
+    return String(utf8Count: count) { w in
+        for _ in 0..<(count - digits) { w.put(byte: UInt8(ascii: "0")) }
+        w.put(decimal: n, digits: digits)
+    }
+}
+
 extension String {
     /// A string of `count` UTF-8 bytes that `write` puts, in order, through an exact-size writer:
     /// up to 15 bytes on the stack and stored inline (no allocation), longer ones written into

@@ -104,7 +104,12 @@ public struct SubscriberRange: Sendable {
     public var last: String
     public var answerAfter: RingDelay
     public init(first: String, last: String, answerAfter: RingDelay) { self.first = first; self.last = last; self.answerAfter = answerAfter }
-    public func contains(_ n: String) -> Bool { n.count == first.count && n >= first && n <= last }
+    /// Whether `n` is in the range: as long as its ends and between them. The ends are ASCII
+    /// digits (the loader accepts nothing else), so an ASCII `n` is as long as they are when its
+    /// UTF-8 is (no grapheme counting per call); a number with any other character is in no range.
+    public func contains(_ n: String) -> Bool {
+        n.utf8.count == first.utf8.count && n.utf8.allSatisfy({ $0 < 0x80 }) && n >= first && n <= last
+    }
 }
 
 /// A group of IP gateways (another PBX's VoIP gateway, by address), tried lowest-numbered first.

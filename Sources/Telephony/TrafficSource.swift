@@ -1,3 +1,4 @@
+import SIP
 import SimCore
 import Trace
 #if canImport(Glibc)
@@ -92,8 +93,7 @@ public final class TrafficSource {
         var pick = destinations.uniformInclusive(max(totalNumbers, 1) - 1)
         for r in ranges {
             if pick < r.size {
-                let v = String(r.first + Int(pick))
-                return v.count >= r.digits ? v : String(repeating: "0", count: r.digits - v.count) + v
+                return zeroPaddedDecimal(r.first + Int(pick), width: r.digits)
             }
             pick -= r.size
         }

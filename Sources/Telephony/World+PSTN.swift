@@ -64,8 +64,8 @@ final class WorldPublicNetworkContext: PublicNetworkContext {
     }
     func answered(call: Int, by party: String) { world.answeredParty[call] = party }
     func pbxName(_ pbx: Int) -> String { world.pbxs[pbx].name }
-    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
-        world.step(kind, actor, detail(), call: call, fields: fields())
+    func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor(), detail(), call: call, fields: fields())
     }
 }
 

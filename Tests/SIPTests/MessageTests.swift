@@ -216,6 +216,19 @@ import Testing
 }
 
 @Suite struct ConcatTests {
+    @Test func zeroPaddedDecimalsPadToTheirWidth() {
+        #expect(zeroPaddedDecimal(1_299_990_000, width: 11) == "01299990000")
+        #expect(zeroPaddedDecimal(0, width: 3) == "000")
+        #expect(zeroPaddedDecimal(42, width: 0) == "42")
+        #expect(zeroPaddedDecimal(12345, width: 3) == "12345")
+        for n in [0, 7, 99, 100, 123_456_789, Int(Int32.max)] {
+            for w in 0...20 {
+                let plain = String(n)
+                #expect(zeroPaddedDecimal(n, width: w) == String(repeating: "0", count: max(0, w - plain.count)) + plain)
+            }
+        }
+    }
+
     @Test func sameAsJoined() {
         let cases: [[String]] = [
             [], [""], ["a"], ["", "", ""],

@@ -32,8 +32,8 @@ import Trace
         func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool) { calleeReleases.append((call, pbx, quietly)) }
         func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String) { failures.append((call, origin, outcome, detail)) }
         func answered(call: Int, by party: String) { answeredBy[call] = party }
-        func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
-            steps.append((kind, actor, detail()))
+        func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
+            steps.append((kind, actor(), detail()))
         }
         /// Delivers the last scheduled `arriveTelco`.
         func deliverArrival(_ net: PublicNetwork) {
@@ -60,6 +60,30 @@ import Trace
         #expect(net.owner(of: "0125551234") == 2) // 0125 beats 012
         #expect(net.owner(of: "0551234567") == nil)
         #expect(net.telco(named: "TELCO-098") == 0 && net.telco(named: "nowhere") == nil)
+    }
+
+    /// The owner table keyed by packed bytes (area codes of up to 7 ASCII bytes) and its
+    /// fallback (longer area codes, numbers with other characters) give the same answers as a
+    /// scan for the longest prefix.
+    @Test func ownersOfLongAndOddAreaCodes() {
+        let telcos = [TelcoConfig(name: "A", areaCode: "01"), TelcoConfig(name: "B", areaCode: "0123456"),
+                      TelcoConfig(name: "C", areaCode: "012345678"), TelcoConfig(name: "D", areaCode: "0é")]
+        let net = PublicNetwork(telcos: telcos, answerStream: Xoshiro256(seed: 1))
+        func scan(_ n: String) -> Int? {
+            telcos.indices.filter { n.hasPrefix(telcos[$0].areaCode) }.max { telcos[$0].areaCode.count < telcos[$1].areaCode.count }
+        }
+        for n in ["0199", "0123456000", "0123456789", "012345678", "01234567", "0123", "0é12", "0é", "01é", "02", "0", "", "0123456"] {
+            #expect(net.owner(of: n) == scan(n), "\(n)")
+        }
+        #expect(net.owner(of: "0123456789") == 2 && net.owner(of: "01234567") == 1 && net.owner(of: "0é12") == 3)
+    }
+
+    @Test func subscriberRangesHoldNumbersOfTheirLength() {
+        let r = SubscriberRange(first: "0120000000", last: "0120009999", answerAfter: .fixed(.seconds(1)))
+        #expect(r.contains("0120000000") && r.contains("0120004321") && r.contains("0120009999"))
+        #expect(!r.contains("0120010000") && !r.contains("012000999") && !r.contains("01200099990"))
+        // As many bytes as the ends, but not digits: in no range.
+        #expect("01200000é".utf8.count == 10 && !r.contains("01200000é"))
     }
 
     @Test func whatAnExchangeMakesOfDialledDigits() {
