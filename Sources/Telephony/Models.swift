@@ -183,7 +183,10 @@ public final class PBXState {
     /// and the same by SIP Call-ID (to ACK a copy of a 2xx again).
     public internal(set) var calls = IntMap<Call>()
     var callBySIPCallID: [StringKey: Int] = [:]
-    public var extensions: [String: ExtensionState] = [:]
+    /// Its extensions by number, fixed when the PBX is built.
+    public private(set) var extensions: [String: ExtensionState] = [:]
+    /// The same, keyed for the models' lookups (`extensionState(_:)`: no SipHash per call).
+    private var extensionsByKey: [StringKey: ExtensionState] = [:]
     public var card: VSIPGWCard?
     public var groups: [TrunkGroupState]
     public var trunkPeak = 0
@@ -216,7 +219,11 @@ public final class PBXState {
         self.groups = config.trunkGroups.map { TrunkGroupState(config: $0) }
         self.trunkChannels = config.trunkGroups.reduce(0) { $0 + $1.channels }
         for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
+        for (number, e) in extensions { extensionsByKey[StringKey(number)] = e }
     }
+
+    /// The extension of that number, if this PBX has one.
+    func extensionState(_ number: String) -> ExtensionState? { extensionsByKey[StringKey(number)] }
     public var name: String { config.name }
     /// The actors of its card and of its IP gateway in the trace, built once.
     lazy var cardActor = "\(config.name)/V-SIPGW"
@@ -227,7 +234,7 @@ public final class PBXState {
     /// The extension a called number reaches: its DID entry, else an extension of that number.
     func didMap(_ number: String) -> String? {
         if let e = config.did.map(number) { return e }
-        return extensions[number] != nil ? number : nil
+        return extensionState(number) != nil ? number : nil
     }
 
     /// Seizes a channel of group `gi` per its hunt order; nil when all are busy.
@@ -291,6 +298,8 @@ public final class Call {
     public let id: Int
     public let pbx: Int
     public let callerExt: String
+    /// The calling extension itself (an extension is never replaced: no lookup by number).
+    let callerState: ExtensionState
     public let dialed: String
     public let digits: String
     public let placedAt: SimTime
@@ -339,9 +348,9 @@ public final class Call {
     var cardStateAtDial: String?
     var recorded = false
 
-    init(id: Int, pbx: Int, callerExt: String, dialed: String, digits: String, placedAt: SimTime, hold: SimTime,
+    init(id: Int, pbx: Int, caller: ExtensionState, dialed: String, digits: String, placedAt: SimTime, hold: SimTime,
          sipCallID: String, fromTag: String) {
-        self.id = id; self.pbx = pbx; self.callerExt = callerExt; self.dialed = dialed; self.digits = digits
+        self.id = id; self.pbx = pbx; self.callerExt = caller.number; self.callerState = caller; self.dialed = dialed; self.digits = digits
         self.placedAt = placedAt; self.hold = hold; self.sipCallID = sipCallID; self.fromTag = fromTag
     }
 }

@@ -122,11 +122,10 @@ extension PBXState {
         if call.ringsHere { releaseCallee(call: call.id, quietly: false, ctx.calleeContext) }
         if call.usesSIPChannel { releaseSIPChannel(call) }
         releaseGateway(call)
-        if let e = extensions[call.callerExt] {
-            switch e.activity {
-            case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
-            default: break
-            }
+        let e = call.callerState
+        switch e.activity {
+        case .dialing(let c) where c == call.id, .talking(let c) where c == call.id: e.activity = .idle
+        default: break
         }
         let full = callRecord(call, outcome: outcome, ended: true, ctx)
         stats.record(outcome: outcome, route: call.route, rerouted: call.rerouted, pdd: full.pddNs.map { SimTime(ns: $0) })

@@ -27,11 +27,10 @@ extension PBXState {
             return
         }
         // The route plan (TRS, Quick Dial, ARS or the default groups) is the sans-I/O `PublicRoute`.
-        let ext = p.extensions[call.callerExt]
         let cal = ctx.calendarNow()
         let defaults = p.config.defaultTrunkGroups ?? p.groups.map(\.config.id)
         let candidates: [PublicRoute.Candidate]
-        switch PublicRoute.plan(userDigits(call), trs: ext == nil ? nil : p.config.trs, trsLevel: ext?.trsLevel ?? 1,
+        switch PublicRoute.plan(userDigits(call), trs: p.config.trs, trsLevel: call.callerState.trsLevel,
                                 quickDial: p.config.quickDial, accessCode: p.config.accessCode, ars: p.config.ars,
                                 weekday: cal.weekday, minuteOfDay: cal.minute, defaultGroups: defaults) {
         case .denied(let level, let digits):

@@ -53,7 +53,7 @@ protocol PBXCallerContext: AnyObject {
     func callRecorded(_ record: CallRecord)
     /// The PBX forgets the call: the run's registry of calls in progress lets it go too.
     func forgotten(call: Int)
-    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField])
+    func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField])
 }
 
 extension PBXState {
@@ -64,15 +64,14 @@ extension PBXState {
     @discardableResult
     func dial(_ ext: ExtensionState, number: String, hold: SimTime?, _ ctx: PBXCallerContext) -> Call {
         let id = ctx.newCallID()
-        let call = Call(id: id, pbx: index, callerExt: ext.number, dialed: number, digits: phoneDigits(number),
+        let call = Call(id: id, pbx: index, caller: ext, dialed: number, digits: phoneDigits(number),
                         placedAt: ctx.now, hold: hold ?? ctx.defaultHold,
                         sipCallID: concat(String(id), "-", ctx.uniqueToken(), "@", config.host), fromTag: ctx.newTag())
         calls[id] = call
         callBySIPCallID[StringKey(call.sipCallID)] = id
-        let caller = "\(name)/\(ext.number)"
-        ctx.record(.callPlaced, caller, "dials \(number)", call: id, [StepField("dialed", number), StepField("digits", call.digits)])
+        ctx.record(.callPlaced, concat(name, "/", ext.number), "dials \(number)", call: id, [StepField("dialed", number), StepField("digits", call.digits)])
         guard ext.activity == .idle else {
-            end(call, outcome: .failed, detail: "caller \(caller) is already in a call", ctx)
+            end(call, outcome: .failed, detail: "caller \(name)/\(ext.number) is already in a call", ctx)
             return call
         }
         ext.activity = .dialing(call: id)
@@ -85,7 +84,7 @@ extension PBXState {
     /// Chooses the first route of a call: a local extension, a TIE route over an IP gateway
     /// group, the SIP trunk, or the public trunk.
     func route(_ call: Call, _ ctx: PBXCallerContext) {
-        if let local = extensions[call.digits] {
+        if let local = extensionState(call.digits) {
             ctx.record(.routeSelected, name, "internal call to extension \(local.number)", call: call.id, [StepField("decision", "internal"), StepField("extension", local.number)])
             call.route = nil
             call.ringsHere = true
@@ -280,7 +279,7 @@ extension PBXState {
         call.phase = .connected
         call.answeredAt = ctx.now
         if let t = call.noAnswerTimer { ctx.cancel(t); call.noAnswerTimer = nil }
-        if let e = extensions[call.callerExt] { e.activity = .talking(call: call.id) }
+        call.callerState.activity = .talking(call: call.id)
         call.hangupEvent = ctx.scheduleHangup(call: call.id, after: call.hold)
     }
 }

@@ -15,10 +15,10 @@ extension World {
     /// Finds an extension; `pbx` nil means the number must be unique across PBXs.
     public func findExtension(_ ref: ExtensionRef) -> (pbx: Int, ext: ExtensionState)? {
         if let name = ref.pbx {
-            guard let pi = pbxs.firstIndex(where: { $0.name == name }), let e = pbxs[pi].extensions[ref.number] else { return nil }
+            guard let pi = pbxs.firstIndex(where: { $0.name == name }), let e = pbxs[pi].extensionState(ref.number) else { return nil }
             return (pi, e)
         }
-        let matches = pbxs.indices.compactMap { i in pbxs[i].extensions[ref.number].map { (i, $0) } }
+        let matches = pbxs.indices.compactMap { i in pbxs[i].extensionState(ref.number).map { (i, $0) } }
         return matches.count == 1 ? matches[0] : nil
     }
 
@@ -104,7 +104,7 @@ final class WorldCallerContext: PBXCallerContext {
         world.answeredParty[call] = nil
         if let s = world.gatewayLegs.removeValue(forKey: call) { world.sipServers[s].callEnded(call) }
     }
-    func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
-        world.step(kind, actor, detail(), call: call, fields: fields())
+    func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
+        world.step(kind, actor(), detail(), call: call, fields: fields())
     }
 }

@@ -77,3 +77,19 @@ import SIP
         #expect(empty.answer(ans("itsp.example", .aaaa), cachedAddresses: none) == .failed("no address for itsp.example"))
     }
 }
+
+/// The additional section is read by scanning a small table and by hashing a large one: the
+/// same answers either way.
+@Suite struct AdditionalSectionLookupTests {
+    @Test func smallAndLargeTablesGiveTheSameAnswers() {
+        for size in [0, 1, 3, 8, 9, 40] {
+            var table: [String: [String]] = [:]
+            for i in 0..<size { table["sip\(i).itsp.example"] = ["192.0.2.\(i)"] }
+            for i in 0..<(size + 2) {
+                let name = "sip\(i).itsp.example"
+                #expect(ResolutionProcedure.lookup(name, in: table) == table[name], "size \(size), \(name)")
+            }
+            #expect(ResolutionProcedure.lookup("", in: table) == nil)
+        }
+    }
+}

@@ -61,8 +61,8 @@ import Trace
         func answeredParty(of call: Int) -> String? { party[call] }
         func callRecorded(_ record: CallRecord) { rows.append(record) }
         func forgotten(call: Int) { forgotten.append(call) }
-        func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
-            steps.append((kind, actor, detail(), fields()))
+        func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
+            steps.append((kind, actor(), detail(), fields()))
         }
         func decision() -> String? {
             guard case .text(let d)? = steps.last(where: { $0.kind == .routeSelected })?.fields.first(where: { $0.name == "decision" })?.value else { return nil }
