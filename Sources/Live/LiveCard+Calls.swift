@@ -69,7 +69,7 @@ extension LiveCard {
              fields: [StepField("decision", "sip"), StepField("transport", card.transport.rawValue)])
         call.route = .sip
         let trunk = TrunkCall(id: id, router: CallRouter(config: .init(inviteTimeout: card.inviteTimeout?.ns, reroutePolicy: card.reroutePolicy),
-                                                         sequence: inviteSequence()), rng: streams.stream("call-\(id)"))
+                                                         sequence: inviteSequence()), rng: streams.stream("call-", number: id))
         call.trunk = trunk
         trunk.start(trunkContext)
     }

@@ -24,8 +24,8 @@ protocol PBXCallerContext: AnyObject {
     func scheduleNoAnswer(call: Int, after delay: SimTime) -> EventID
     func scheduleHangup(call: Int, after delay: SimTime) -> EventID
     func cancel(_ id: EventID)
-    /// A named random stream of the run.
-    func stream(_ name: String) -> Xoshiro256
+    /// The random stream of a call's trunk attempts (the run's stream named "call-<id>").
+    func callStream(_ call: Int) -> Xoshiro256
     /// The PBX's SIP stack: a client transaction (its id), one by id, one abandoned, and a
     /// message put on the wire outside any transaction (the ACK for a 2xx).
     /// `branch` is the top Via's branch when the caller knows it (else it is read from the Via).
@@ -137,7 +137,7 @@ extension PBXState {
 
     /// The call's trunk node (`TrunkCall`) with its router, started: the SIP trunk or a TIE gateway.
     private func startTrunk(_ call: Call, _ router: CallRouter, _ ctx: PBXCallerContext) {
-        let trunk = TrunkCall(id: call.id, router: router, rng: ctx.stream("call-\(call.id)"))
+        let trunk = TrunkCall(id: call.id, router: router, rng: ctx.callStream(call.id))
         call.trunk = trunk
         trunk.start(ctx.trunkContext)
     }

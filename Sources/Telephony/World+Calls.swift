@@ -73,7 +73,7 @@ final class WorldCallerContext: PBXCallerContext {
     func scheduleNoAnswer(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.noAnswer(call: call), after: delay) }
     func scheduleHangup(call: Int, after delay: SimTime) -> EventID { world.sim.schedule(.hangup(call: call), after: delay) }
     func cancel(_ id: EventID) { world.sim.cancel(id) }
-    func stream(_ name: String) -> Xoshiro256 { world.streams.stream(name) }
+    func callStream(_ call: Int) -> Xoshiro256 { world.streams.stream("call-", number: call) }
     func startTransaction(_ request: SIPMessage, branch: String?, owner: TxnOwner, to ip: String, port: Int, transport: Transport,
                           timers: TimerPolicy, call: Int?, actor: String) -> Int {
         world.startTransaction(request, branch: branch, owner: owner, from: pbx.ip, to: ip, port: port, transport: transport, timers: timers, call: call, actor: actor)

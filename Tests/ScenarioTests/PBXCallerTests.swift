@@ -41,7 +41,7 @@ import Trace
         func scheduleNoAnswer(call: Int, after delay: SimTime) -> EventID { timer("no-answer", call, delay) }
         func scheduleHangup(call: Int, after delay: SimTime) -> EventID { timer("hangup", call, delay) }
         func cancel(_ id: EventID) { cancelled.append(id) }
-        func stream(_ name: String) -> Xoshiro256 { Xoshiro256(seed: 7) }
+        func callStream(_ call: Int) -> Xoshiro256 { Xoshiro256(seed: 7) }
         func startTransaction(_ request: SIPMessage, branch: String?, owner: TxnOwner, to ip: String, port: Int, transport: Transport,
                               timers: TimerPolicy, call: Int?, actor: String) -> Int {
             Issue.record("no SIP transaction expected here"); return 0

@@ -136,6 +136,15 @@ import Testing
         #expect(v1 != (0..<5).map { _ in other.next() })
     }
 
+    /// A stream named by a prefix and a number is the stream of the name written out.
+    @Test func prefixAndNumberNameTheSameStream() {
+        let s = RandomStreams(seed: 42)
+        for n in [0, 1, 9, 10, 99, 100, 12345, -1, -10, -987, Int.max, Int.min] {
+            var a = s.stream("call-", number: n), b = s.stream("call-\(n)")
+            #expect((0..<3).map { _ in a.next() } == (0..<3).map { _ in b.next() }, "\(n)")
+        }
+    }
+
     @Test func uniformInclusiveCoversBothEnds() {
         var g = RandomStreams(seed: 7).stream("t")
         var seen = Set<UInt64>()
