@@ -4,7 +4,7 @@
     python3 Benchmarks/bench.py                 # 100,000 calls per end-to-end run (about 15 minutes)
     python3 Benchmarks/bench.py --calls 20000   # quicker
     python3 Benchmarks/bench.py --big           # also 1,000,000 calls at each trace level
-    python3 Benchmarks/bench.py --only-big      # only the 1,000,000-call runs and their exports (about 75 minutes)
+    python3 Benchmarks/bench.py --only-big      # only the 1,000,000-call runs and their exports (about 50 minutes)
 
 Builds the release binaries, then measures: the SimPy peer (Benchmarks/peers/failover_simpy.py)
 on the same failover workload; pbxsim end to end at each trace level with a 2,000- and a
