@@ -22,8 +22,8 @@ public struct EventID: Hashable, Sendable {
 /// When the near heap holds no live event, the earliest non-empty bucket moves into it (and the
 /// far events that the ring now covers move into the ring). A timer cancelled while it waits in a
 /// bucket (Timer B, 32 s, cancelled when the failover timer moves the call on after 4 s) is
-/// dropped there at no cost, instead of riding the heap to its top; and the near heap stays a
-/// few buckets deep, whatever the number of pending events (issue 11's profile: with one heap
+/// dropped there at no cost, instead of riding the heap to its top; and the near heap holds
+/// about one bucket of events, whatever the number of pending events (issue 11's profile: with one heap
 /// seven entries in ten were cancelled timers). The order is exactly the one heap's: the
 /// tiers split by time, and within the near heap `(time, seq)` decides.
 public struct EventQueue<Payload> {
@@ -48,7 +48,9 @@ public struct EventQueue<Payload> {
     @usableFromInline var ring: ContiguousArray<Int32>
     /// The ring's entries, in nodes from one pool (a list per bucket grown from nothing
     /// allocated and copied about twice a failover call): a free node is on the free list from
-    /// `freeNode` and keeps its last entry until reused (the models' events hold no references).
+    /// `freeNode` and keeps its last entry until reused. The models' events hold no references;
+    /// a payload that does (live mode's blocklist expiry names its address) stays alive until
+    /// its node is reused, at most as many as the ring ever held at once.
     @usableFromInline var nodes: ContiguousArray<Node> = []
     @usableFromInline struct Node {
         @usableFromInline var entry: Entry
