@@ -75,8 +75,11 @@ public struct RandomStreams: Sendable {
     public let seed: UInt64
     public init(seed: UInt64) { self.seed = seed }
 
-    public func stream(_ name: String) -> Xoshiro256 {
-        var sm = SplitMix64(state: seed ^ RandomStreams.fnv1a64(name))
+    public func stream(_ name: String) -> Xoshiro256 { stream(nameHash: RandomStreams.fnv1a64(name)) }
+
+    /// The stream of a name by its FNV-1a hash.
+    private func stream(nameHash h: UInt64) -> Xoshiro256 {
+        var sm = SplitMix64(state: seed ^ h)
         return Xoshiro256(seed: sm.next())
     }
 
@@ -85,26 +88,25 @@ public struct RandomStreams: Sendable {
     /// instructions, issue 11's profile).
     public func stream(_ prefix: String, number: Int) -> Xoshiro256 {
         var h = RandomStreams.fnv1a64(prefix)
-        if number < 0 { h = (h ^ UInt64(UInt8(ascii: "-"))) &* 0x0000_0100_0000_01B3 }
+        if number < 0 { h = RandomStreams.fnv1a64(h, UInt8(ascii: "-")) }
         // The decimal digits, most significant first (the magnitude as UInt64: Int.min too).
         let magnitude = number.magnitude
         var scale: UInt = 1
         while magnitude / scale >= 10 { scale *= 10 }
         while scale > 0 {
-            h = (h ^ UInt64(UInt8(ascii: "0") + UInt8((magnitude / scale) % 10))) &* 0x0000_0100_0000_01B3
+            h = RandomStreams.fnv1a64(h, UInt8(ascii: "0") + UInt8((magnitude / scale) % 10))
             scale /= 10
         }
-        var sm = SplitMix64(state: seed ^ h)
-        return Xoshiro256(seed: sm.next())
+        return stream(nameHash: h)
     }
 
     /// FNV-1a 64-bit hash of the UTF-8 bytes.
     public static func fnv1a64(_ s: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x0000_0100_0000_01B3
-        }
+        for b in s.utf8 { h = fnv1a64(h, b) }
         return h
     }
+
+    /// One step of FNV-1a: the hash so far with one more byte.
+    @inline(__always) static func fnv1a64(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
 }

@@ -132,7 +132,7 @@ final class CardUAS {
                 // The caller hung up a call this PBX answered.
                 ctx.respond(t, req.response(200))
                 if let x = leg.twoXX { ctx.stopTwoXX(x); leg.twoXX = nil }
-                if let e = leg.ext, let x = pbx.extensionState(e) {
+                if let e = leg.ext, let x = pbx.extensions[e] {
                     x.activity = .idle
                     ctx.record(.callEnded, "\(pbx.name)/\(e)", "BYE received: far end released", call: call,
                                [StepField("side", "callee"), StepField("event", "bye-received")])
@@ -150,7 +150,7 @@ final class CardUAS {
             if let lid = legID, let leg = legs[lid], !leg.done {
                 if let a = leg.answerEvent { ctx.cancel(a) }
                 if let a = leg.noAnswerEvent { ctx.cancel(a) }
-                if let e = leg.ext { pbx.extensionState(e)?.activity = .idle }
+                if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
                 respond(lid, code: 487, ctx)
             }
         default:
@@ -171,7 +171,7 @@ final class CardUAS {
             return
         }
         ctx.record(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call, [StepField("number", user), StepField("extension", extNo)])
-        guard let ext = pbx.extensionState(extNo) else { final(404, "no extension \(extNo)"); return }
+        guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
         legs[id]?.ext = extNo
         if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }
         if !ext.isFree {
@@ -207,7 +207,7 @@ final class CardUAS {
     /// The extension answers: 200 with an SDP answer.
     func answer(leg id: Int, _ ctx: CardUASContext) {
         guard let leg = legs[id], !leg.done, let extNo = leg.ext else { return }
-        pbx.extensionState(extNo)?.activity = .talking(call: leg.callID ?? 0)
+        pbx.extensions[extNo]?.activity = .talking(call: leg.callID ?? 0)
         let user = SIPMessage.user(ofURI: leg.invite.requestURI ?? "") ?? extNo
         let sdp = "v=0\r\no=pbxsim 2 2 IN \(sdpAddress(pbx.ip))\r\ns=pbxsim\r\nc=IN \(sdpAddress(pbx.ip))\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         ctx.answered(call: leg.callID, by: "\(pbx.name)/\(extNo)")
@@ -218,7 +218,7 @@ final class CardUAS {
     /// The extension rang out its ring timeout: 480.
     func ringTimedOut(leg id: Int, _ ctx: CardUASContext) {
         guard let leg = legs[id], !leg.done else { return }
-        if let e = leg.ext { pbx.extensionState(e)?.activity = .idle }
+        if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
         ctx.record(.callRejected, actor, "480: extension did not answer", call: leg.callID, [StepField("code", 480), StepField("reason", "ring timeout")])
         respond(id, code: 480, ctx)
     }
@@ -233,7 +233,7 @@ final class CardUAS {
     func noAck(leg id: Int, _ ctx: CardUASContext) {
         guard var leg = drop(id) else { return }
         leg.twoXX = nil
-        if let e = leg.ext { pbx.extensionState(e)?.activity = .idle }
+        if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
         ctx.record(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? actor,
                    "no ACK for the 200 OK within 64·T1: the called side hangs up with BYE (RFC 3261 §13.3.1.4)", call: leg.callID,
                    [StepField("side", "callee"), StepField("event", "no-ack")])
@@ -245,7 +245,7 @@ final class CardUAS {
     func hangUp(call: Int, _ ctx: CardUASContext) -> Bool {
         guard let id = byCall[call]?.first(where: { legs[$0]?.done == true }), let leg = drop(id) else { return false }
         if let t = leg.twoXX { ctx.stopTwoXX(t) }
-        if let e = leg.ext { pbx.extensionState(e)?.activity = .idle }
+        if let e = leg.ext { pbx.extensions[e]?.activity = .idle }
         ctx.record(.callEnded, leg.ext.map { "\(pbx.name)/\($0)" } ?? pbx.name, "the called side hangs up: BYE", call: call,
                    [StepField("side", "callee"), StepField("event", "hangup")])
         sendBye(leg, ctx)

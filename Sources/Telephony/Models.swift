@@ -174,6 +174,18 @@ struct CalleeSide {
     var events: [EventID] = []
 }
 
+/// A PBX's extensions by number, keyed by `StringKey` (a lookup hashes the number once, without
+/// SipHash: the models look extensions up several times a call).
+public struct ExtensionTable {
+    private var byNumber: [StringKey: ExtensionState] = [:]
+    public subscript(_ number: String) -> ExtensionState? { byNumber[StringKey(number)] }
+    /// The numbers, in no particular order.
+    public var keys: [String] { byNumber.keys.map(\.string) }
+    /// The extensions, in no particular order.
+    public var values: Dictionary<StringKey, ExtensionState>.Values { byNumber.values }
+    mutating func insert(_ e: ExtensionState) { byNumber[StringKey(e.number)] = e }
+}
+
 public final class PBXState {
     public let config: PBXConfig
     public let ip: String
@@ -184,9 +196,7 @@ public final class PBXState {
     public internal(set) var calls = IntMap<Call>()
     var callBySIPCallID: [StringKey: Int] = [:]
     /// Its extensions by number, fixed when the PBX is built.
-    public private(set) var extensions: [String: ExtensionState] = [:]
-    /// The same, keyed for the models' lookups (`extensionState(_:)`: no SipHash per call).
-    private var extensionsByKey: [StringKey: ExtensionState] = [:]
+    public private(set) var extensions = ExtensionTable()
     public var card: VSIPGWCard?
     public var groups: [TrunkGroupState]
     public var trunkPeak = 0
@@ -218,12 +228,8 @@ public final class PBXState {
         self.ringRNG = ringRNG
         self.groups = config.trunkGroups.map { TrunkGroupState(config: $0) }
         self.trunkChannels = config.trunkGroups.reduce(0) { $0 + $1.channels }
-        for e in config.extensions { extensions[e.number] = ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel) }
-        for (number, e) in extensions { extensionsByKey[StringKey(number)] = e }
+        for e in config.extensions { extensions.insert(ExtensionState(number: e.number, answerAfter: e.answerAfter, trsLevel: e.trsLevel)) }
     }
-
-    /// The extension of that number, if this PBX has one.
-    func extensionState(_ number: String) -> ExtensionState? { extensionsByKey[StringKey(number)] }
     public var name: String { config.name }
     /// The actors of its card and of its IP gateway in the trace, built once.
     lazy var cardActor = "\(config.name)/V-SIPGW"
@@ -234,7 +240,7 @@ public final class PBXState {
     /// The extension a called number reaches: its DID entry, else an extension of that number.
     func didMap(_ number: String) -> String? {
         if let e = config.did.map(number) { return e }
-        return extensionState(number) != nil ? number : nil
+        return extensions[number] != nil ? number : nil
     }
 
     /// Seizes a channel of group `gi` per its hunt order; nil when all are busy.

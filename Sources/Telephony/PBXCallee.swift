@@ -47,7 +47,7 @@ extension PBXState {
     /// Rings an extension for a call delivered by the public network or internally.
     func ring(call id: Int, ext extNo: String, _ ctx: PBXCalleeContext) {
         let who = "\(name)/\(extNo)"
-        guard let ext = extensionState(extNo) else {
+        guard let ext = extensions[extNo] else {
             ctx.failed(call: id, outcome: .failed, detail: "no extension \(who)")
             return
         }
@@ -73,7 +73,7 @@ extension PBXState {
 
     /// The ringing extension answers: CONNECT travels back.
     func answer(call id: Int, _ ctx: PBXCalleeContext) {
-        guard let extNo = callee[id]?.ext, let ext = extensionState(extNo) else { return }
+        guard let extNo = callee[id]?.ext, let ext = extensions[extNo] else { return }
         ext.activity = .talking(call: id)
         let who = "\(name)/\(extNo)"
         ctx.record(.extensionAnswered, who, "answers", call: id, [StepField("party", who)])
@@ -99,7 +99,7 @@ extension PBXState {
                            [StepField("direction", "incoming"), StepField("trunk_group", groups[c.group].config.id), StepField("channel", c.channel + 1)])
             }
         }
-        if let extNo = side.ext, let e = extensionState(extNo) {
+        if let extNo = side.ext, let e = extensions[extNo] {
             switch e.activity {
             case .ringing(let c) where c == id: e.activity = .idle
             case .talking(let c) where c == id && !quietly: e.activity = .idle

@@ -84,7 +84,7 @@ extension PBXState {
     /// Chooses the first route of a call: a local extension, a TIE route over an IP gateway
     /// group, the SIP trunk, or the public trunk.
     func route(_ call: Call, _ ctx: PBXCallerContext) {
-        if let local = extensionState(call.digits) {
+        if let local = extensions[call.digits] {
             ctx.record(.routeSelected, name, "internal call to extension \(local.number)", call: call.id, [StepField("decision", "internal"), StepField("extension", local.number)])
             call.route = nil
             call.ringsHere = true

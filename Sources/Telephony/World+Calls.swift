@@ -15,10 +15,10 @@ extension World {
     /// Finds an extension; `pbx` nil means the number must be unique across PBXs.
     public func findExtension(_ ref: ExtensionRef) -> (pbx: Int, ext: ExtensionState)? {
         if let name = ref.pbx {
-            guard let pi = pbxs.firstIndex(where: { $0.name == name }), let e = pbxs[pi].extensionState(ref.number) else { return nil }
+            guard let pi = pbxs.firstIndex(where: { $0.name == name }), let e = pbxs[pi].extensions[ref.number] else { return nil }
             return (pi, e)
         }
-        let matches = pbxs.indices.compactMap { i in pbxs[i].extensionState(ref.number).map { (i, $0) } }
+        let matches = pbxs.indices.compactMap { i in pbxs[i].extensions[ref.number].map { (i, $0) } }
         return matches.count == 1 ? matches[0] : nil
     }
 

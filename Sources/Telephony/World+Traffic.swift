@@ -28,7 +28,7 @@ extension World {
             guard let pi = pbxs.firstIndex(where: { $0.name == t.pbx }) else { continue }
             let pool = IdlePool(count: t.callers.count)
             for (i, number) in t.callers.enumerated() {
-                guard let e = pbxs[pi].extensionState(number) else { continue }
+                guard let e = pbxs[pi].extensions[number] else { continue }
                 e.pools.append((pool, i))
                 if e.activity != .idle { pool.set(i, idle: false) }
             }
