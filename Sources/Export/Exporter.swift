@@ -100,7 +100,7 @@ public struct Exporter {
         let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
         // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
         // run along the (run_id, seq) key); without one, the run's rows in key order.
-        let stepIndex = allCalls ? "" : "INDEXED BY step_call", msgIndex = allCalls ? "" : "INDEXED BY sip_message_call"
+        let stepIndex = allCalls ? "" : TraceStore.indexHint(db, "step_call"), msgIndex = allCalls ? "" : TraceStore.indexHint(db, "sip_message_call")
         let steps = try db.prepare("SELECT \(TraceReader.stepColumns), call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""

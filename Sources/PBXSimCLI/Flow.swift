@@ -21,6 +21,7 @@ extension PBXSim {
 
         func run() throws {
             let reader: TraceReader
+            repairCallIndexes(db)
             do { reader = TraceReader(db: try SQLiteDatabase(path: db, readOnly: true)) } catch {
                 printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }

@@ -166,6 +166,8 @@ extension PBXSim {
                 indices = indices.filter { !done.contains($0) }
             }
             installStopHandlers()
+            deferCallIndexes(store)
+            defer { buildDeferredCallIndexes(store, db: db, maxDbSize: maxDbSize) }
             // Writing the runs in order is itself about a core's worth of work (docs/performance.md):
             // by default one worker fewer than cores, so that the workers and the writer each have one.
             let threads = max(1, jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1)
@@ -242,6 +244,7 @@ extension PBXSim {
                 }
             }
             progress.finish()
+            buildDeferredCallIndexes(store, db: db, maxDbSize: maxDbSize)
             let calls = try store.db.scalarInt("SELECT coalesce(sum(calls), 0) FROM run WHERE sweep_hash = ?", [.text(sweepHash)]) ?? 0
             print("made \(written) run(s)\(done.isEmpty ? "" : " (\(done.count) already there)"), \(calls) call(s) in all; \(db) is \(byteCount(fileBytes(db)))")
         }

@@ -35,6 +35,8 @@ extension PBXSim {
             do { store = try TraceStore(path: out) } catch { printError("error: " + databaseProblem(out, error, reading: false)); throw ExitStatus(code: 2) }
             let db = store.db
             installStopHandlers()
+            deferCallIndexes(store)
+            defer { buildDeferredCallIndexes(store, db: out, maxDbSize: defaultMaxDBSize) }
             var merged = 0, skipped = 0
             for shard in shards {
                 if stopRequested() {
@@ -90,6 +92,7 @@ extension PBXSim {
                     printError("error: merging \(shard): \(error)"); throw ExitStatus(code: 2)
                 }
             }
+            buildDeferredCallIndexes(store, db: out, maxDbSize: defaultMaxDBSize)
             let runs = try db.scalarInt("SELECT count(*) FROM run") ?? 0
             let calls = try db.scalarInt("SELECT count(*) FROM call") ?? 0
             print("\(out): \(merged) shard(s) merged, \(skipped) skipped; \(runs) run(s), \(calls) call(s), \(byteCount(fileBytes(out)))")

@@ -33,6 +33,7 @@ extension PBXSim {
 
         func run() throws {
             let database: SQLiteDatabase
+            repairCallIndexes(db)
             do { database = try SQLiteDatabase(path: db, readOnly: true) } catch {
                 printError("error: " + databaseProblem(db, error, reading: true)); throw ExitStatus(code: 2)
             }

@@ -58,6 +58,8 @@ extension PBXSim {
             do { s = try loadScenario(scenarios[0]) } catch let e as ScenarioError { printError("error: \(e)"); throw ExitStatus(code: 2) }
             let store = try openTraceStore(db, maxSize: maxDbSize)
             installStopHandlers()
+            deferCallIndexes(store)
+            defer { buildDeferredCallIndexes(store, db: db, maxDbSize: maxDbSize) }
             let ok = try runOne(s, store: store)
             if stopRequested() {
                 let (code, name) = stopStatus()
@@ -192,6 +194,37 @@ func openTraceStore(_ db: String, maxSize: ByteSize) throws -> TraceStore {
         return store
     } catch {
         printError("error: " + databaseProblem(db, error, reading: false)); throw ExitStatus(code: 2)
+    }
+}
+
+/// Before a reader opens `db` read-only: builds the call indexes a bulk write stopped before its
+/// end left unbuilt (`TraceStore.repairCallIndexes`), and says so.
+func repairCallIndexes(_ db: String) {
+    let built = TraceStore.repairCallIndexes(path: db)
+    if !built.isEmpty {
+        printError("note: built the index\(built.count == 1 ? "" : "es") \(built.joined(separator: ", ")) of \(db), which a run stopped before its end had left unbuilt")
+    }
+}
+
+/// Before a bulk write (`run`, `generate`): into a database with no trace rows yet, the call
+/// indexes are built once at the end (`TraceStore.deferCallIndexes`). A failure to defer is no
+/// reason to stop: the rows then go in with the indexes kept as they are.
+func deferCallIndexes(_ store: TraceStore) {
+    _ = try? store.deferCallIndexes()
+}
+
+/// After a bulk write: builds the call indexes it deferred, unless a signal stopped the command
+/// (the next `pbxsim` to open the file builds them; readers meanwhile do without). A failure
+/// (the size cap, a full disk) leaves every run intact and is said, not fatal: readers work
+/// without the indexes, more slowly, and the next opening tries again.
+func buildDeferredCallIndexes(_ store: TraceStore, db: String, maxDbSize: ByteSize) {
+    guard store.callIndexesDeferred, !stopRequested() else { return }
+    let status = StatusLine()
+    status.update("indexing the trace in \(db) by call")
+    defer { status.finish() }
+    do { try store.buildCallIndexes() } catch {
+        printError("warning: could not build the call indexes of \(db): " + writeFailure(error, store: store, db: db, maxDbSize: maxDbSize)
+                   + "; every run is intact, readers find a call's rows without them (more slowly), and the next pbxsim to open it tries again")
     }
 }
 

@@ -68,6 +68,8 @@ extension PBXSim.Run {
         guard threads >= 1, threads <= 1024 else { printError("error: --jobs must be 1 to 1024, got \(threads)"); throw ExitStatus(code: 2) }
         let store = try openTraceStore(db, maxSize: maxDbSize)
         installStopHandlers()
+        deferCallIndexes(store)
+        defer { buildDeferredCallIndexes(store, db: db, maxDbSize: maxDbSize) }
         let style = TextStyle.detect()
         let width = terminalColumns()
         let start = StatusLine.now()

@@ -138,41 +138,41 @@ public final class SQLiteStatement {
         throw SQLiteError(code: rc, message: db.lastError, context: "step")
     }
 
-    /// Binds these texts in place and runs the statement once (an insert). SQLite reads each text
-    /// from the string's own UTF-8 buffer (`SQLITE_STATIC`) instead of copying it
-    /// (`SQLITE_TRANSIENT` copies every text of every row: 13 % of the trace writer's
-    /// instructions). The buffers are valid for the whole step: it runs inside nested `withUTF8`
-    /// scopes, one per text, and the bindings are cleared before those scopes end, so SQLite never
-    /// keeps a pointer past them. Every parameter of the statement must be bound again before the
-    /// next run (the inserts of the trace bind all of theirs for every row).
-    public func run(texts: [(Int, String?)]) throws {
-        try run(texts, from: 0)
+    /// Where a text parameter's bytes are in a row's byte buffer (`run(texts:in:)`); `start` < 0
+    /// binds NULL.
+    public struct TextSpan {
+        public var parameter: Int32
+        public var start: Int
+        public var count: Int
+        @inline(__always) public init(parameter: Int32, start: Int, count: Int) {
+            self.parameter = parameter; self.start = start; self.count = count
+        }
     }
 
-    private func run(_ texts: [(Int, String?)], from k: Int) throws {
-        if k == texts.count {
+    /// Binds text parameters to spans of one byte buffer that the caller filled with the row's
+    /// texts, and runs the statement once (an insert). SQLite reads each text in place
+    /// (`SQLITE_STATIC`): the buffer is pinned for the whole step and the bindings are cleared
+    /// before it is released. No string is built, copied or retained per text. Every parameter
+    /// must be bound again before the next run.
+    public func run(texts spans: [TextSpan], in bytes: [UInt8]) throws {
+        let rc: Int32 = bytes.withUnsafeBufferPointer { buf in
+            for span in spans {
+                if span.start < 0 {
+                    sqlite3_bind_null(stmt, span.parameter)
+                } else if span.count == 0 || buf.baseAddress == nil {
+                    // An empty text, not NULL (a retransmission's `raw` is ''): a static empty C string.
+                    sqlite3_bind_text(stmt, span.parameter, "", 0, pbxsim_sqlite_static())
+                } else {
+                    sqlite3_bind_text(stmt, span.parameter, UnsafeRawPointer(buf.baseAddress! + span.start).assumingMemoryBound(to: CChar.self),
+                                      Int32(span.count), pbxsim_sqlite_static())
+                }
+            }
             let rc = sqlite3_step(stmt)
             sqlite3_reset(stmt)
             sqlite3_clear_bindings(stmt)
-            if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
-            return
+            return rc
         }
-        let (i, value) = texts[k]
-        guard var s = value else {
-            sqlite3_bind_null(stmt, Int32(i))
-            try run(texts, from: k + 1)
-            return
-        }
-        try s.withUTF8 { buf in
-            if let base = buf.baseAddress, buf.count > 0 {
-                sqlite3_bind_text(stmt, Int32(i), UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(buf.count),
-                                  pbxsim_sqlite_static())
-            } else {
-                // An empty text, not NULL (a retransmission's `raw` is ''): a static empty C string.
-                sqlite3_bind_text(stmt, Int32(i), "", 0, pbxsim_sqlite_static())
-            }
-            try run(texts, from: k + 1)
-        }
+        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
     }
 
     /// Steps a statement that returns no rows, then resets it for the next binding.

@@ -2,7 +2,13 @@ import Trace
 /// Reads runs back out of the store: for the REPL, `flow`, and export.
 public struct TraceReader {
     public let db: SQLiteDatabase
-    public init(db: SQLiteDatabase) { self.db = db }
+    /// `INDEXED BY` the call indexes when the database has them (`TraceStore.indexHint`).
+    let stepHint: String, messageHint: String
+    public init(db: SQLiteDatabase) {
+        self.db = db
+        stepHint = TraceStore.indexHint(db, "step_call")
+        messageHint = TraceStore.indexHint(db, "sip_message_call")
+    }
 
     /// One row of a call's story: a step or a SIP message, in `seq` order.
     public enum Row: Equatable, Sendable {
@@ -57,15 +63,16 @@ public struct TraceReader {
     public func rows(runID: Int64, callID: Int?, fieldsOf: ((String) -> Bool)? = nil, raw: Bool = true) throws -> [Row] {
         let cond = callID == nil ? "call_id IS NULL" : "call_id = ?"
         // INDEXED BY: left to itself SQLite walks the (run_id, seq) key to avoid a sort, which
-        // reads every row of the run for one call.
-        let steps = try db.cached("SELECT \(TraceReader.stepColumns) FROM step INDEXED BY step_call WHERE run_id = ? AND \(cond) ORDER BY seq")
+        // reads every row of the run for one call (what it has to do while a bulk write into a
+        // new database has not yet built the index: TraceStore.deferCallIndexes).
+        let steps = try db.cached("SELECT \(TraceReader.stepColumns) FROM step \(stepHint) WHERE run_id = ? AND \(cond) ORDER BY seq")
         defer { steps.reset() }
         steps.bind(1, runID)
         if let c = callID { steps.bind(2, c) }
         var out: [Row] = []
         while try steps.step() { out.append(TraceReader.stepRow(steps, fieldsOf: fieldsOf)) }
         let msgs = try db.cached("""
-            SELECT \(TraceReader.messageColumns(raw: raw)) FROM sip_message m INDEXED BY sip_message_call
+            SELECT \(TraceReader.messageColumns(raw: raw)) FROM sip_message m \(messageHint)
             WHERE m.run_id = ? AND m.\(cond) ORDER BY m.seq
             """)
         defer { msgs.reset() }

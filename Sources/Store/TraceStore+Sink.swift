@@ -84,8 +84,48 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         init(_ events: consuming [TraceEvent]) { self.events = events }
     }
 
+    /// The texts of the row being written, one after another (its fields' JSON written straight
+    /// in), and where each one is: bound in place, with no string built or array allocated per
+    /// row. Kept between rows for their capacity; `write` works on them as locals (a stored
+    /// property mutated per text costs a dynamic exclusivity check each time).
+    var rowBytes = JSONBytes(capacity: 16_384)
+    var spans: [SQLiteStatement.TextSpan] = []
+
     /// Binds and inserts one event (on the writer queue).
     func write(_ event: TraceEvent) {
+        var texts = RowTexts(out: JSONBytes(capacity: 0), spans: [])
+        swap(&texts.out, &rowBytes)
+        swap(&texts.spans, &spans)
+        texts.out.bytes.removeAll(keepingCapacity: true)
+        texts.spans.removeAll(keepingCapacity: true)
+        write(event, &texts)
+        swap(&texts.out, &rowBytes)
+        swap(&texts.spans, &spans)
+    }
+
+    /// A row's texts laid out one after another, and their parameters.
+    struct RowTexts {
+        var out: JSONBytes
+        var spans: [SQLiteStatement.TextSpan]
+
+        /// A text parameter (NULL when nil).
+        @inline(__always) mutating func add(_ parameter: Int32, _ text: String?) {
+            guard var text else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
+            let start = out.bytes.count
+            text.withUTF8 { out.bytes.append(contentsOf: $0) }
+            spans.append(.init(parameter: parameter, start: start, count: out.bytes.count - start))
+        }
+
+        /// The `fields` parameter: the fields as one JSON object (`[StepField].json`), NULL when none.
+        @inline(__always) mutating func add(_ parameter: Int32, fields: [StepField]) {
+            guard !fields.isEmpty else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
+            let start = out.bytes.count
+            fields.appendJSON(to: &out)
+            spans.append(.init(parameter: parameter, start: start, count: out.bytes.count - start))
+        }
+    }
+
+    func write(_ event: TraceEvent, _ texts: inout RowTexts) {
         guard error == nil else { return }
         do {
             // Within an enclosing transaction the rows go into it; otherwise batches of our own.
@@ -95,7 +135,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                 seq += 1
                 let st = insertStep
                 st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID); st.bind(8, s.atNs)
-                try st.run(texts: [(5, s.actor), (6, s.kind.rawValue), (7, s.detail), (9, s.fields.json)])
+                texts.add(5, s.actor); texts.add(6, s.kind.rawValue); texts.add(7, s.detail); texts.add(9, fields: s.fields)
+                try st.run(texts: texts.spans, in: texts.out.bytes)
             case .sipMessage(let m):
                 seq += 1
                 let st = insertMessage
@@ -113,7 +154,9 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                     lastText[key] = (seq, m.raw)
                 }
                 st.bind(13, m.retransmission ? 1 : 0); st.bind(15, m.atNs)
-                try st.run(texts: [(5, m.src), (6, m.dst), (7, m.method), (9, m.branch), (10, m.sipCallID), (12, raw), (14, m.transport)])
+                texts.add(5, m.src); texts.add(6, m.dst); texts.add(7, m.method); texts.add(9, m.branch); texts.add(10, m.sipCallID)
+                texts.add(12, raw); texts.add(14, m.transport)
+                try st.run(texts: texts.spans, in: texts.out.bytes)
             case .callEnded(let c):
                 let st = insertCall
                 st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)

@@ -167,6 +167,80 @@ public final class TraceStore {
         try TraceStore.retryingBusy { try db.execute("PRAGMA journal_mode=WAL") }
         try db.execute("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;")
         try TraceStore.retryingBusy { try migrate() }
+        try TraceStore.retryingBusy { try ensureCallIndexes() }
+    }
+
+    // MARK: The call indexes, built after a bulk write
+
+    /// The indexes that find one call's rows: `(run_id, call_id)` on `step` and `sip_message`.
+    /// Readers of one call use them (`INDEXED BY`); a bulk write into a database with no trace rows
+    /// yet builds them once at its end instead of updating them with every row
+    /// (docs/performance.md: 10-20 % of a full-trace run's time).
+    public static let callIndexes: [(name: String, on: String)] = [
+        ("step_call", "step(run_id, call_id)"), ("sip_message_call", "sip_message(run_id, call_id)"),
+    ]
+
+    /// Whether this connection dropped the call indexes for a bulk write (`deferCallIndexes`) and
+    /// has not built them yet.
+    public private(set) var callIndexesDeferred = false
+
+    /// The call indexes `db` lacks (none, normally; both while a bulk write into a new database is
+    /// under way, or after one was killed before its end).
+    public static func missingCallIndexes(_ db: SQLiteDatabase) throws -> [String] {
+        let present = Set(try db.rows("SELECT name FROM sqlite_master WHERE type = 'index'").compactMap { $0[0] })
+        return callIndexes.map(\.name).filter { !present.contains($0) }
+    }
+
+    /// `INDEXED BY <name>` when `db` has that index, else nothing (a reader then finds a call's
+    /// rows by the run's key: the same rows, more slowly).
+    public static func indexHint(_ db: SQLiteDatabase, _ name: String) -> String {
+        ((try? missingCallIndexes(db)) ?? []).contains(name) ? "" : "INDEXED BY \(name)"
+    }
+
+    /// Whether a run of this database is being written by a live process (`RunLiveness`).
+    func liveWriterPresent() throws -> Bool {
+        try db.rows("SELECT status, writer FROM run WHERE status = 'running'").contains { RunLiveness.status($0[0] ?? "", writer: $0[1]) == "running" }
+    }
+
+    /// Builds call indexes a bulk write left unbuilt (killed before its end), unless a live
+    /// process is still writing a run here: that one builds them when it ends.
+    func ensureCallIndexes() throws {
+        guard !(try TraceStore.missingCallIndexes(db).isEmpty), !(try liveWriterPresent()) else { return }
+        try buildCallIndexes()
+    }
+
+    /// Before a bulk write (`run`, `generate`): when the database holds no trace rows yet, drops
+    /// the call indexes so that they are built once, sorted, by `buildCallIndexes` at the end.
+    /// A database that already holds rows keeps them (rebuilding would cost every row already
+    /// there). Returns whether they were deferred.
+    @discardableResult
+    public func deferCallIndexes() throws -> Bool {
+        let deferred: Bool = try transaction {
+            guard try db.scalarInt("SELECT EXISTS (SELECT 1 FROM step) OR EXISTS (SELECT 1 FROM sip_message)") == 0 else { return false }
+            for i in TraceStore.callIndexes { try db.execute("DROP INDEX IF EXISTS \(i.name)") }
+            return true
+        }
+        if deferred { callIndexesDeferred = true }
+        return deferred
+    }
+
+    /// For a reader about to open `path` read-only: builds the call indexes that a bulk write
+    /// killed before its end left unbuilt, when the file can be written and no live process is
+    /// writing a run in it. Returns the names it built (none when nothing was missing, or when
+    /// they cannot be built now: the reader then does without them, more slowly).
+    public static func repairCallIndexes(path: String) -> [String] {
+        guard let reader = try? SQLiteDatabase(path: path, readOnly: true),
+              let missing = try? missingCallIndexes(reader), !missing.isEmpty else { return [] }
+        guard let store = try? TraceStore(path: path), let still = try? missingCallIndexes(store.db) else { return [] }
+        return missing.filter { !still.contains($0) }
+    }
+
+    /// Creates the call indexes that are missing (one sorted pass over each table).
+    public func buildCallIndexes() throws {
+        try transaction {
+            for i in TraceStore.callIndexes { try db.execute("CREATE INDEX IF NOT EXISTS \(i.name) ON \(i.on)") }
+        }
+        callIndexesDeferred = false
     }
 
     /// Runs `body`, retrying while SQLite says busy or locked (another process holds the file),

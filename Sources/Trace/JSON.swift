@@ -60,6 +60,9 @@ public protocol UTF8ByteSink {
     mutating func put(_ byte: UInt8)
     /// Several bytes as they are (a buffer appends them in one copy).
     mutating func put(contentsOf bytes: UnsafeBufferPointer<UInt8>)
+    /// A JSON string, quoted and escaped (a requirement, so that a buffer's own version, which
+    /// copies a text with nothing to escape in one piece, is the one generic writers call).
+    mutating func putJSONString(_ s: String)
 }
 
 extension UTF8ByteSink {
@@ -73,7 +76,7 @@ extension UTF8ByteSink {
     }
 
     /// A JSON string: quoted, escaped as `JSON.escape` escapes (RFC 8259 §7).
-    @inline(__always) mutating func putJSONString(_ s: String) {
+    @inline(__always) public mutating func putJSONString(_ s: String) {
         var s = s
         s.withUTF8 { putJSONString(utf8: $0) }
     }
@@ -141,7 +144,7 @@ public struct JSONBytes: UTF8ByteSink {
 
     /// A JSON string, the same bytes as the generic writer's; a text with nothing to escape (most
     /// of them) is copied in one piece.
-    @inline(__always) mutating func putJSONString(_ s: String) {
+    @inline(__always) public mutating func putJSONString(_ s: String) {
         var s = s
         s.withUTF8 { src in
             if !src.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {

@@ -87,6 +87,10 @@ extension Array where Element == StepField {
         return out.text
     }
 
+    /// The same JSON text appended to a byte buffer (specialized here: a caller in another module
+    /// would otherwise go through the generic writer, a witness call per byte).
+    public func appendJSON(to out: inout JSONBytes) { writeJSON(&out) }
+
     /// The same JSON text, byte by byte into `out` (a buffer, or the trace fingerprint's hash:
     /// no string is built per field; this runs for every step of the trace).
     @inline(__always) public func writeJSON<S: UTF8ByteSink>(_ out: inout S) {

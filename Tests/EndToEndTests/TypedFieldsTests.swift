@@ -42,31 +42,44 @@ import Trace
         #expect(flowBefore.components(separatedBy: "REROUTE").count == flowAfter.components(separatedBy: "REROUTE").count)
     }
 
-    /// Texts bound in place (`run(texts:)`) are stored exactly: long and short, empty (not NULL),
-    /// NULL, non-ASCII; the statement is reused row after row with every binding renewed, and a
-    /// failing insert throws and leaves the statement usable.
+    /// Texts bound in place from one row buffer (`run(texts:in:)`) are stored exactly: long and
+    /// short, empty (not NULL, also when every text of the row is empty), NULL, non-ASCII; the
+    /// statement is reused row after row with every binding renewed, and a failing insert throws
+    /// and leaves the statement usable.
     @Test func textsBoundInPlaceAreStoredExactly() throws {
         let path = tempPath("bind-static.sqlite")
         try? FileManager.default.removeItem(atPath: path)
         let db = try SQLiteDatabase(path: path)
         try db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, a TEXT NOT NULL, b TEXT, c TEXT)")
         let st = try db.prepare("INSERT INTO t (k, a, b, c) VALUES (?,?,?,?)")
+        // The row's texts one after another in one buffer, as the trace sink lays them out.
+        func run(_ texts: [(Int32, String?)]) throws {
+            var bytes: [UInt8] = [], spans: [SQLiteStatement.TextSpan] = []
+            for (p, t) in texts {
+                guard let t else { spans.append(.init(parameter: p, start: -1, count: 0)); continue }
+                let start = bytes.count
+                bytes.append(contentsOf: Array(t.utf8))
+                spans.append(.init(parameter: p, start: start, count: bytes.count - start))
+            }
+            try st.run(texts: spans, in: bytes)
+        }
         let long = String(repeating: "INVITE sip:0123451011@itsp.example SIP/2.0\r\n", count: 40)
-        let rows: [(Int64, String, String?, String?)] = [(1, long, "x", nil), (2, "", "é✓ 日本", "short"), (3, "a", nil, long + "!")]
+        let rows: [(Int64, String, String?, String?)] = [(1, long, "x", nil), (2, "", "é✓ 日本", "short"), (3, "a", nil, long + "!"), (5, "", "", nil)]
         for r in rows {
             st.bind(1, r.0)
-            try st.run(texts: [(2, r.1), (3, r.2), (4, r.3)])
+            try run([(2, r.1), (3, r.2), (4, r.3)])
         }
         st.bind(1, 1 as Int64)
-        #expect(throws: SQLiteError.self) { try st.run(texts: [(2, "dup"), (3, nil), (4, nil)]) }
+        #expect(throws: SQLiteError.self) { try run([(2, "dup"), (3, nil), (4, nil)]) }
         st.bind(1, 4 as Int64)
-        try st.run(texts: [(2, "after"), (3, nil), (4, nil)])
-        let got = try db.rows("SELECT k, a, b, c, typeof(a) FROM t ORDER BY k")
-        #expect(got.count == 4)
-        #expect(got[0] == ["1", long, "x", nil, "text"])
-        #expect(got[1] == ["2", "", "é✓ 日本", "short", "text"])
-        #expect(got[2] == ["3", "a", nil, long + "!", "text"])
-        #expect(got[3] == ["4", "after", nil, nil, "text"])
+        try run([(2, "after"), (3, nil), (4, nil)])
+        let got = try db.rows("SELECT k, a, b, c, typeof(a), typeof(b) FROM t ORDER BY k")
+        #expect(got.count == 5)
+        #expect(got[0] == ["1", long, "x", nil, "text", "text"])
+        #expect(got[1] == ["2", "", "é✓ 日本", "short", "text", "text"])
+        #expect(got[2] == ["3", "a", nil, long + "!", "text", "null"])
+        #expect(got[3] == ["4", "after", nil, nil, "text", "null"])
+        #expect(got[4] == ["5", "", "", nil, "text", "text"])
     }
 
     /// The flat parser reads back exactly what the writer wrote.
