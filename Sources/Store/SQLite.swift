@@ -149,29 +149,38 @@ public final class SQLiteStatement {
         }
     }
 
-    /// Binds text parameters to spans of one byte buffer that the caller filled with the row's
-    /// texts, and runs the statement once (an insert). SQLite reads each text in place
-    /// (`SQLITE_STATIC`): the buffer is pinned for the whole step and the bindings are cleared
-    /// before it is released. No string is built, copied or retained per text. Every parameter
-    /// must be bound again before the next run.
-    public func run(texts spans: [TextSpan], in bytes: [UInt8]) throws {
-        let rc: Int32 = bytes.withUnsafeBufferPointer { buf in
-            for span in spans {
-                if span.start < 0 {
-                    sqlite3_bind_null(stmt, span.parameter)
-                } else if span.count == 0 || buf.baseAddress == nil {
-                    // An empty text, not NULL (a retransmission's `raw` is ''): a static empty C string.
-                    sqlite3_bind_text(stmt, span.parameter, "", 0, pbxsim_sqlite_static())
-                } else {
-                    sqlite3_bind_text(stmt, span.parameter, UnsafeRawPointer(buf.baseAddress! + span.start).assumingMemoryBound(to: CChar.self),
-                                      Int32(span.count), pbxsim_sqlite_static())
-                }
-            }
-            let rc = sqlite3_step(stmt)
-            sqlite3_reset(stmt)
-            sqlite3_clear_bindings(stmt)
-            return rc
+    /// Binds a text parameter to bytes the caller keeps pinned until the next `run`, which clears
+    /// it; nil binds NULL.
+    public func bindText(_ i: Int32, _ bytes: UnsafeBufferPointer<UInt8>?) {
+        guard let bytes else { sqlite3_bind_null(stmt, i); return }
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            sqlite3_bind_text(stmt, i, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(bytes.count), pbxsim_sqlite_static())
+        } else {
+            sqlite3_bind_text(stmt, i, "", 0, pbxsim_sqlite_static())
         }
+    }
+
+    /// Binds text parameters to spans of one byte buffer that the caller filled with the row's
+    /// texts and keeps pinned, and runs the statement once (an insert). SQLite reads each text in
+    /// place (`SQLITE_STATIC`); the bindings are cleared before this returns, so it never keeps a
+    /// pointer into the buffer. No string is built, copied or retained per text. Every parameter
+    /// must be bound again before the next run.
+    public func run(texts spans: ArraySlice<TextSpan>, in bytes: UnsafeBufferPointer<UInt8>) throws {
+        for span in spans {
+            if span.start < 0 {
+                sqlite3_bind_null(stmt, span.parameter)
+            } else if span.count == 0 || bytes.baseAddress == nil {
+                // An empty text, not NULL (a retransmission's `raw` is ''): a static empty C string.
+                sqlite3_bind_text(stmt, span.parameter, "", 0, pbxsim_sqlite_static())
+            } else {
+                precondition(span.start + span.count <= bytes.count, "a text span outside its row buffer")
+                sqlite3_bind_text(stmt, span.parameter, UnsafeRawPointer(bytes.baseAddress! + span.start).assumingMemoryBound(to: CChar.self),
+                                  Int32(span.count), pbxsim_sqlite_static())
+            }
+        }
+        let rc = sqlite3_step(stmt)
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
         if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
     }
 

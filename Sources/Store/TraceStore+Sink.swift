@@ -17,7 +17,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     let writer = DispatchQueue(label: "pbxsim.sqlite-writer")
     let slots = DispatchSemaphore(value: 4)
     static let chunkSize = 2048
-    var chunk: [TraceEvent] = []
+    /// The rows being encoded (on the recording thread).
+    var chunk = Chunk()
     let store: TraceStore
     public let runID: Int64
     let batchSize: Int
@@ -41,13 +42,17 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         self.runID = runID
         self.batchSize = batchSize
         self.inline = inline
-        insertStep = try store.db.prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
-        insertMessage = try store.db.prepare("""
+        // An inline sink (`generate`'s, one run after another on the writer's thread) reuses the
+        // connection's prepared inserts: preparing three per run was 7 % of that writer's work.
+        // A sink with its own writer queue prepares its own.
+        let prepare: (String) throws -> SQLiteStatement = inline ? store.db.cached : store.db.prepare
+        insertStep = try prepare("INSERT INTO step (run_id, seq, at_us, call_id, actor, kind, detail, at_ns, fields) VALUES (?,?,?,?,?,?,?,?,?)")
+        insertMessage = try prepare("""
             INSERT INTO sip_message (run_id, seq, at_us, call_id, src, dst, method, status_code, branch, sip_call_id,
                                      delivered, raw, retransmission, transport, at_ns, raw_of)
             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
-        insertCall = try store.db.prepare("""
+        insertCall = try prepare("""
             INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
                               setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state,
                               carrier, trunk_group, sent_digits, pdd_us, released_by)
@@ -55,123 +60,163 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
             """)
     }
 
+    /// Encodes the event into the open chunk (on the recording thread); a full chunk goes to the
+    /// writer. An inline sink writes each row at once.
     public func record(_ event: TraceEvent) {
-        if inline { write(event); return }
-        chunk.append(event)
-        if chunk.count >= SQLiteTraceSink.chunkSize { submit() }
+        chunk.encode(event, runID: runID, seq: &seq, lastText: &lastText)
+        if inline {
+            insert(chunk)
+            chunk.removeAll()
+            return
+        }
+        if chunk.rows.count >= SQLiteTraceSink.chunkSize { submit() }
     }
 
     /// Hands the current chunk to the writer (waiting while too many are in flight).
     func submit() {
-        guard !chunk.isEmpty else { return }
-        var batch = chunk
-        chunk = []
-        chunk.reserveCapacity(SQLiteTraceSink.chunkSize)
-        // The writer moves the events out one by one (reversed, then popped) instead of copying
-        // each (a copy retains every string of the event).
-        batch.reverse()
-        let box = EventBox(batch)
+        guard !chunk.rows.isEmpty else { return }
+        let full = chunk
+        chunk = Chunk()
         slots.wait()
         writer.async {
-            while let e = box.events.popLast() { self.write(e) }
+            self.insert(full)
             self.slots.signal()
         }
     }
 
-    /// A chunk of events owned by the writer's block alone, so that it pops them in place.
-    final class EventBox: @unchecked Sendable {
-        var events: [TraceEvent]
-        init(_ events: consuming [TraceEvent]) { self.events = events }
-    }
+    /// Rows ready to bind, encoded on the recording thread so that the writer only binds and
+    /// steps: each row's integers, its texts laid out one after another in one byte buffer (a
+    /// step's typed fields written straight in as JSON), and where each text is. The events
+    /// themselves are not kept: their strings are freed where they were made, and the writer
+    /// neither copies nor releases them. Owned by one thread at a time (the recorder until it is
+    /// handed off, then the writer's block).
+    final class Chunk: @unchecked Sendable {
+        enum Table: UInt8 { case step, message, call }
+        struct Row {
+            var table: Table
+            var seq: Int64
+            var atNs: Int64
+            var callID: Int?
+            var statusCode: Int?
+            var delivered: Bool
+            var retransmission: Bool
+            var rawOf: Int64?
+            /// Its texts: `spans[firstSpan..<firstSpan + spanCount]`; a call row: `calls[firstSpan]`.
+            var firstSpan: Int
+            var spanCount: Int
+        }
+        var rows: [Row] = []
+        var spans: [SQLiteStatement.TextSpan] = []
+        var bytes = JSONBytes(capacity: 0)
+        var calls: [CallRecord] = []
+        /// Each step row's typed fields, in row order: the writer writes their JSON (which balances
+        /// the two threads' work: encoding it here made the recording thread the busier one).
+        var fields: [[StepField]] = []
 
-    /// The texts of the row being written, one after another (its fields' JSON written straight
-    /// in), and where each one is: bound in place, with no string built or array allocated per
-    /// row. Kept between rows for their capacity; `write` works on them as locals (a stored
-    /// property mutated per text costs a dynamic exclusivity check each time).
-    var rowBytes = JSONBytes(capacity: 16_384)
-    var spans: [SQLiteStatement.TextSpan] = []
+        init() {
+            rows.reserveCapacity(SQLiteTraceSink.chunkSize)
+            spans.reserveCapacity(SQLiteTraceSink.chunkSize * 5)
+            bytes.bytes.reserveCapacity(SQLiteTraceSink.chunkSize * 256)
+        }
 
-    /// Binds and inserts one event (on the writer queue).
-    func write(_ event: TraceEvent) {
-        var texts = RowTexts(out: JSONBytes(capacity: 0), spans: [])
-        swap(&texts.out, &rowBytes)
-        swap(&texts.spans, &spans)
-        texts.out.bytes.removeAll(keepingCapacity: true)
-        texts.spans.removeAll(keepingCapacity: true)
-        write(event, &texts)
-        swap(&texts.out, &rowBytes)
-        swap(&texts.spans, &spans)
-    }
-
-    /// A row's texts laid out one after another, and their parameters.
-    struct RowTexts {
-        var out: JSONBytes
-        var spans: [SQLiteStatement.TextSpan]
+        func removeAll() {
+            rows.removeAll(keepingCapacity: true); spans.removeAll(keepingCapacity: true)
+            bytes.bytes.removeAll(keepingCapacity: true); calls.removeAll(keepingCapacity: true)
+            fields.removeAll(keepingCapacity: true)
+        }
 
         /// A text parameter (NULL when nil).
-        @inline(__always) mutating func add(_ parameter: Int32, _ text: String?) {
+        @inline(__always) func add(_ parameter: Int32, _ text: String?) {
             guard var text else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
-            let start = out.bytes.count
-            text.withUTF8 { out.bytes.append(contentsOf: $0) }
-            spans.append(.init(parameter: parameter, start: start, count: out.bytes.count - start))
+            let start = bytes.bytes.count
+            text.withUTF8 { bytes.bytes.append(contentsOf: $0) }
+            spans.append(.init(parameter: parameter, start: start, count: bytes.bytes.count - start))
         }
 
-        /// The `fields` parameter: the fields as one JSON object (`[StepField].json`), NULL when none.
-        @inline(__always) mutating func add(_ parameter: Int32, fields: [StepField]) {
-            guard !fields.isEmpty else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
-            let start = out.bytes.count
-            fields.appendJSON(to: &out)
-            spans.append(.init(parameter: parameter, start: start, count: out.bytes.count - start))
-        }
-    }
-
-    func write(_ event: TraceEvent, _ texts: inout RowTexts) {
-        guard error == nil else { return }
-        do {
-            // Within an enclosing transaction the rows go into it; otherwise batches of our own.
-            if !inTransaction && !store.db.inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
+        func encode(_ event: TraceEvent, runID: Int64, seq: inout Int64, lastText: inout [TextKey: (seq: Int64, raw: String)]) {
+            let first = spans.count
             switch event {
             case .step(let s):
                 seq += 1
-                let st = insertStep
-                st.bind(1, runID); st.bind(2, seq); st.bind(3, s.atNs / 1000); st.bind(4, s.callID); st.bind(8, s.atNs)
-                texts.add(5, s.actor); texts.add(6, s.kind.rawValue); texts.add(7, s.detail); texts.add(9, fields: s.fields)
-                try st.run(texts: texts.spans, in: texts.out.bytes)
+                add(5, s.actor); add(6, s.kind.rawValue); add(7, s.detail)
+                fields.append(s.fields)
+                rows.append(Row(table: .step, seq: seq, atNs: s.atNs, callID: s.callID, statusCode: nil, delivered: false,
+                                retransmission: false, rawOf: nil, firstSpan: first, spanCount: spans.count - first))
             case .sipMessage(let m):
                 seq += 1
-                let st = insertMessage
-                st.bind(1, runID); st.bind(2, seq); st.bind(3, m.atNs / 1000); st.bind(4, m.callID)
-                st.bind(8, m.statusCode); st.bind(11, m.delivered ? 1 : 0)
                 // A retransmission repeating the text of the last message of its transaction and
                 // direction is stored once: '' here, and raw_of points at the row that has it.
                 let key = TextKey(branch: m.branch, method: m.method, status: m.statusCode, src: m.src, dst: m.dst)
-                let raw: String
-                if m.retransmission, let first = lastText[key], first.raw == m.raw {
-                    raw = ""; st.bind(16, first.seq)
+                var rawOf: Int64?
+                if m.retransmission, let earlier = lastText[key], earlier.raw == m.raw {
+                    rawOf = earlier.seq
                 } else {
-                    raw = m.raw; st.bind(16, nil as Int64?)
                     if lastText.count >= 100_000 { lastText.removeAll(keepingCapacity: true) }
                     lastText[key] = (seq, m.raw)
                 }
-                st.bind(13, m.retransmission ? 1 : 0); st.bind(15, m.atNs)
-                texts.add(5, m.src); texts.add(6, m.dst); texts.add(7, m.method); texts.add(9, m.branch); texts.add(10, m.sipCallID)
-                texts.add(12, raw); texts.add(14, m.transport)
-                try st.run(texts: texts.spans, in: texts.out.bytes)
+                add(5, m.src); add(6, m.dst); add(7, m.method); add(9, m.branch); add(10, m.sipCallID)
+                add(12, rawOf == nil ? m.raw : ""); add(14, m.transport)
+                rows.append(Row(table: .message, seq: seq, atNs: m.atNs, callID: m.callID, statusCode: m.statusCode, delivered: m.delivered,
+                                retransmission: m.retransmission, rawOf: rawOf, firstSpan: first, spanCount: spans.count - first))
             case .callEnded(let c):
-                let st = insertCall
-                st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)
-                st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome.rawValue)
-                st.bind(8, c.route?.rawValue); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
-                st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
-                st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
-                st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)
-                st.bind(20, c.pddNs.map { $0 / 1000 }); st.bind(21, c.releasedBy)
-                try st.run()
+                rows.append(Row(table: .call, seq: 0, atNs: 0, callID: c.callID, statusCode: nil, delivered: false,
+                                retransmission: false, rawOf: nil, firstSpan: calls.count, spanCount: 0))
+                calls.append(c)
             }
-            pending += 1
-            if pending >= batchSize { try commit() }
-        } catch {
-            self.error = error
+        }
+    }
+
+    /// The `fields` JSON of the step being written (`[StepField].json`), kept for its capacity.
+    var fieldsJSON = JSONBytes(capacity: 4096)
+
+    /// Binds and inserts a chunk's rows (on the writer queue, or the caller's thread when inline).
+    func insert(_ chunk: Chunk) {
+        var json = JSONBytes(capacity: 0)
+        swap(&json, &fieldsJSON)
+        defer { swap(&json, &fieldsJSON) }
+        var stepIndex = 0
+        chunk.bytes.bytes.withUnsafeBufferPointer { buf in
+            for row in chunk.rows {
+                guard error == nil else { return }
+                do {
+                    // Within an enclosing transaction the rows go into it; otherwise batches of our own.
+                    if !inTransaction && !store.db.inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
+                    switch row.table {
+                    case .step:
+                        let st = insertStep
+                        st.bind(1, runID); st.bind(2, row.seq); st.bind(3, row.atNs / 1000); st.bind(4, row.callID); st.bind(8, row.atNs)
+                        let fields = chunk.fields[stepIndex]
+                        stepIndex += 1
+                        json.bytes.removeAll(keepingCapacity: true)
+                        if !fields.isEmpty { fields.appendJSON(to: &json) }
+                        try json.bytes.withUnsafeBufferPointer { j in
+                            st.bindText(9, fields.isEmpty ? nil : j)
+                            try st.run(texts: chunk.spans[row.firstSpan..<row.firstSpan + row.spanCount], in: buf)
+                        }
+                    case .message:
+                        let st = insertMessage
+                        st.bind(1, runID); st.bind(2, row.seq); st.bind(3, row.atNs / 1000); st.bind(4, row.callID)
+                        st.bind(8, row.statusCode); st.bind(11, row.delivered ? 1 : 0); st.bind(13, row.retransmission ? 1 : 0)
+                        st.bind(15, row.atNs); st.bind(16, row.rawOf)
+                        try st.run(texts: chunk.spans[row.firstSpan..<row.firstSpan + row.spanCount], in: buf)
+                    case .call:
+                        let c = chunk.calls[row.firstSpan]
+                        let st = insertCall
+                        st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)
+                        st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome.rawValue)
+                        st.bind(8, c.route?.rawValue); st.bind(9, c.answeredBy); st.bind(10, c.setupDelayNs.map { $0 / 1000 })
+                        st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
+                        st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
+                        st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)
+                        st.bind(20, c.pddNs.map { $0 / 1000 }); st.bind(21, c.releasedBy)
+                        try st.run()
+                    }
+                    pending += 1
+                    if pending >= batchSize { try commit() }
+                } catch {
+                    self.error = error
+                }
+            }
         }
     }
 

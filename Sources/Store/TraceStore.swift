@@ -292,11 +292,13 @@ public final class TraceStore {
     /// the busy timeout); rolls back when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         // Inside an enclosing transaction (`generate` writes a chunk of runs in one): a savepoint.
+        // Prepared once per connection (`generate` opens and releases several savepoints per run:
+        // parsing them each time was a tenth of its writer's instructions).
         let nested = db.inTransaction
-        try db.execute(nested ? "SAVEPOINT pbxsim_nested" : "BEGIN IMMEDIATE")
+        try db.cached(nested ? "SAVEPOINT pbxsim_nested" : "BEGIN IMMEDIATE").run()
         do {
             let r = try body()
-            try db.execute(nested ? "RELEASE pbxsim_nested" : "COMMIT")
+            try db.cached(nested ? "RELEASE pbxsim_nested" : "COMMIT").run()
             return r
         } catch {
             try? db.execute(nested ? "ROLLBACK TO pbxsim_nested; RELEASE pbxsim_nested" : "ROLLBACK")

@@ -42,7 +42,7 @@ import Trace
         #expect(flowBefore.components(separatedBy: "REROUTE").count == flowAfter.components(separatedBy: "REROUTE").count)
     }
 
-    /// Texts bound in place from one row buffer (`run(texts:in:)`) are stored exactly: long and
+    /// Texts bound in place from one row buffer (`run(texts:in:)`, as the trace sink binds them) are stored exactly: long and
     /// short, empty (not NULL, also when every text of the row is empty), NULL, non-ASCII; the
     /// statement is reused row after row with every binding renewed, and a failing insert throws
     /// and leaves the statement usable.
@@ -61,7 +61,7 @@ import Trace
                 bytes.append(contentsOf: Array(t.utf8))
                 spans.append(.init(parameter: p, start: start, count: bytes.count - start))
             }
-            try st.run(texts: spans, in: bytes)
+            try bytes.withUnsafeBufferPointer { try st.run(texts: spans[...], in: $0) }
         }
         let long = String(repeating: "INVITE sip:0123451011@itsp.example SIP/2.0\r\n", count: 40)
         let rows: [(Int64, String, String?, String?)] = [(1, long, "x", nil), (2, "", "é✓ 日本", "short"), (3, "a", nil, long + "!"), (5, "", "", nil)]
