@@ -140,23 +140,12 @@ public final class SQLiteStatement {
 
     /// Where a text parameter's bytes are in a row's byte buffer (`run(texts:in:)`); `start` < 0
     /// binds NULL.
-    public struct TextSpan {
+    public struct TextSpan: Sendable {
         public var parameter: Int32
         public var start: Int
         public var count: Int
         @inline(__always) public init(parameter: Int32, start: Int, count: Int) {
             self.parameter = parameter; self.start = start; self.count = count
-        }
-    }
-
-    /// Binds a text parameter to bytes the caller keeps pinned until the next `run`, which clears
-    /// it; nil binds NULL.
-    public func bindText(_ i: Int32, _ bytes: UnsafeBufferPointer<UInt8>?) {
-        guard let bytes else { sqlite3_bind_null(stmt, i); return }
-        if let base = bytes.baseAddress, bytes.count > 0 {
-            sqlite3_bind_text(stmt, i, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(bytes.count), pbxsim_sqlite_static())
-        } else {
-            sqlite3_bind_text(stmt, i, "", 0, pbxsim_sqlite_static())
         }
     }
 

@@ -129,7 +129,7 @@ extension UTF8ByteSink {
 }
 
 /// A growing byte buffer for a JSON text.
-public struct JSONBytes: UTF8ByteSink {
+public struct JSONBytes: UTF8ByteSink, Sendable {
     public var bytes: [UInt8] = []
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
     @inline(__always) public mutating func put(_ byte: UInt8) { bytes.append(byte) }
