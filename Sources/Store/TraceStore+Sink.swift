@@ -43,6 +43,9 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         self.runID = runID
         self.batchSize = batchSize
         self.inline = inline
+        // An inline sink holds one row at a time: no chunk-sized buffers (generate makes a sink
+        // per run).
+        if inline { encoder = Encoder(empty: ()) }
         // An inline sink (`generate`'s, one run after another on the writer's thread) reuses the
         // connection's prepared inserts: preparing three per run was 7 % of that writer's work.
         // A sink with its own writer queue prepares its own.
@@ -98,7 +101,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         var seq: Int64 = 0
         var lastText: [TextKey: (seq: Int64, raw: String)] = [:]
         init() { chunk = Chunk() }
-        /// A placeholder to swap with (allocates nothing).
+        /// Nothing reserved: a placeholder to swap with, or an inline sink's (one row at a time).
         init(empty: ()) { chunk = Chunk(empty: ()) }
 
         mutating func encode(_ event: TraceEvent) { chunk.encode(event, seq: &seq, lastText: &lastText) }
