@@ -47,7 +47,7 @@ public enum JSON {
     public static func escape(_ s: String) -> String {
         var s = s
         return s.withUTF8 { bytes -> String in
-            guard bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return String(decoding: bytes, as: UTF8.self) }
+            guard JSON.firstEscape(in: bytes) < bytes.count else { return String(decoding: bytes, as: UTF8.self) }
             var out = JSONBytes(capacity: bytes.count + bytes.count / 8 + 8)
             out.putEscaped(utf8: bytes)
             return out.text
@@ -93,9 +93,9 @@ extension UTF8ByteSink {
     /// The bytes between escapes go on in runs (a SIP text has a CRLF every few dozen bytes).
     mutating func putEscaped(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         var start = 0
-        for i in 0..<bytes.count {
+        var i = JSON.firstEscape(in: bytes)
+        while i < bytes.count {
             let b = bytes[i]
-            if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
             if start < i { put(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
             start = i + 1
             switch b {
@@ -107,6 +107,7 @@ extension UTF8ByteSink {
             default:
                 put(0x5C); put(0x75); put(0x30); put(0x30); put(JSON.hexDigit(b >> 4)); put(JSON.hexDigit(b & 0xF))
             }
+            i = JSON.firstEscape(in: bytes, from: start)
         }
         if start < bytes.count { put(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
     }
@@ -147,7 +148,7 @@ public struct JSONBytes: UTF8ByteSink, Sendable {
     @inline(__always) public mutating func putJSONString(_ s: String) {
         var s = s
         s.withUTF8 { src in
-            if !src.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            if JSON.firstEscape(in: src) == src.count {
                 bytes.append(0x22)
                 bytes.append(contentsOf: src)
                 bytes.append(0x22)
@@ -160,4 +161,32 @@ public struct JSONBytes: UTF8ByteSink, Sendable {
 
 extension JSON {
     @inline(__always) static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
+
+    /// Whether a byte must be escaped in a JSON string (RFC 8259 §7): a control character, `"` or `\`.
+    @inline(__always) static func needsEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5C }
+
+    /// The index of the first byte at or after `from` that must be escaped, or `bytes.count`.
+    /// Eight bytes a step (SWAR: a word has a byte below 0x20, or equal to `"` or `\`, when the
+    /// classic has-zero test fires), then byte by byte from the word that has one: the same answer
+    /// as a scan with `needsEscape`, in a fraction of the instructions over the texts of a trace
+    /// (most of which have nothing to escape, and a SIP text a CRLF every few dozen bytes).
+    @inline(__always) public static func firstEscape(in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> Int {
+        let n = bytes.count
+        guard let base = bytes.baseAddress else { return n }
+        var i = from
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while i &+ 8 <= n {
+            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let quote = w ^ (0x22 &* ones), backslash = w ^ (0x5C &* ones)
+            // (x - 0x01..) & ~x & 0x80..: nonzero when a byte of x is zero; with 0x20.. instead of
+            // 0x01.. and x = w, when a byte of w is below 0x20 (bytes of 0x80 and above excluded by ~w).
+            let control = (w &- 0x20 &* ones) & ~w & highs
+            let isQuote = (quote &- ones) & ~quote & highs
+            let isBackslash = (backslash &- ones) & ~backslash & highs
+            if control | isQuote | isBackslash != 0 { break }
+            i &+= 8
+        }
+        while i < n && !needsEscape(base[i]) { i &+= 1 }
+        return i
+    }
 }

@@ -1,7 +1,7 @@
 import Testing
 import Foundation
 import Store
-import Trace
+@testable import Trace
 
 /// The trace contract (issue 9 item 4): exporters read typed fields, never `detail`. Rewording
 /// every step's `detail` in a database leaves the episodes' attempts, network and labels, and the
@@ -80,6 +80,52 @@ import Trace
         #expect(got[2] == ["3", "a", nil, long + "!", "text", "null"])
         #expect(got[3] == ["4", "after", nil, nil, "text", "null"])
         #expect(got[4] == ["5", "", "", nil, "text", "text"])
+    }
+
+    /// The word-at-a-time scan for a byte to escape finds what a byte-by-byte scan finds, for
+    /// every byte value at every position of texts of every length up to 40 and every starting
+    /// point; and the escaper's output is the reference escaping of RFC 8259 §7.
+    @Test func escapeScanMatchesAByteByByteScan() {
+        func reference(_ b: [UInt8], from: Int) -> Int {
+            var i = from
+            while i < b.count && !(b[i] < 0x20 || b[i] == 0x22 || b[i] == 0x5C) { i += 1 }
+            return i
+        }
+        func referenceEscape(_ b: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            for c in b {
+                switch c {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, 0x6E]
+                case 0x0D: out += [0x5C, 0x72]
+                case 0x09: out += [0x5C, 0x74]
+                case 0..<0x20: out += Array(String(format: "\\u%04x", Int(c)).utf8)
+                default: out.append(c)
+                }
+            }
+            return out
+        }
+        var rng = SystemRandomNumberGenerator()
+        var checked = 0
+        for length in 0...40 {
+            // A plain text, then each byte value at each position of it.
+            let plain = (0..<length).map { _ in UInt8.random(in: 0x20...0x7E, using: &rng) }.map { $0 == 0x22 || $0 == 0x5C ? 0x41 : $0 }
+            var texts = [plain]
+            for pos in 0..<length { for v in [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x21, 0x22, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0x9F, 0xA0, 0xC2, 0xDC, 0xE2, 0xFF] as [UInt8] {
+                var t = plain; t[pos] = v; texts.append(t)
+            } }
+            texts.append((0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            for t in texts {
+                t.withUnsafeBufferPointer { buf in
+                    for from in 0...length { #expect(JSON.firstEscape(in: buf, from: from) == reference(t, from: from)); checked += 1 }
+                    var out = JSONBytes(capacity: 0)
+                    out.putEscaped(utf8: buf)
+                    #expect(out.bytes == referenceEscape(t))
+                }
+            }
+        }
+        #expect(checked > 100_000)
     }
 
     /// The flat parser reads back exactly what the writer wrote.
