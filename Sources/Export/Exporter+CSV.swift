@@ -85,7 +85,7 @@ extension Exporter {
                 calls.write(Exporter.csvLine(fields + inputs + extra))
             }
             // The steps file has no fields column: they are not parsed.
-            try mergedRowsWithCall(run: run, callID: nil, allCalls: true, fieldsOf: { _ in false }) { row, call in
+            try mergedRowsWithCall(run: run, fieldsOf: { _ in false }) { row, call in
                 let r = String(run), callText = call.map(String.init)
                 switch row {
                 case .step(let seq, let t, let actor, let kind, let detail, _):

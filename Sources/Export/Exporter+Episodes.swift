@@ -109,7 +109,7 @@ extension Exporter {
             // The call's own columns come with it (one statement for all the calls, not one each).
             let calls = try db.prepare("""
                 SELECT \(TraceReader.callColumns),
-                       (SELECT min(seq) FROM step s \(TraceStore.indexHint(db, "step_call")) WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
+                       (SELECT min(seq) FROM step s \(TraceStore.indexHints(db).step) WHERE s.run_id = c.run_id AND s.call_id = c.call_id) AS first_seq
                 FROM call c WHERE c.run_id = ? ORDER BY c.call_id
                 """)
             let firstSeqColumn = TraceReader.callColumnCount

@@ -48,7 +48,7 @@ public struct Exporter {
     public func jsonl(to out: OutputFile) throws {
         for run in runs {
             let splitValue = split ? try splitName(run: run) : nil
-            try mergedRowsWithCall(run: run, callID: nil, allCalls: true) { row, call in
+            try mergedRowsWithCall(run: run) { row, call in
                 out.write(Exporter.json(row, run: run, split: splitValue, callID: call))
                 out.write("\n")
             }
@@ -87,25 +87,16 @@ public struct Exporter {
         return o.text
     }
 
-    /// Streams a run's steps and SIP messages merged by `seq` (two cursors, constant memory).
-    /// The handler gets each row with its call id.
-    func mergedRows(run: Int64, callID: Int?, allCalls: Bool, _ body: (TraceReader.Row) -> Void) throws {
-        try mergedRowsWithCall(run: run, callID: callID, allCalls: allCalls) { row, _ in body(row) }
-    }
-
+    /// Streams a run's steps and SIP messages merged by `seq` (two cursors along the run's
+    /// `(run_id, seq)` keys, constant memory); the handler gets each row with its call id.
     /// `fieldsOf`: which steps' typed fields to parse, by kind (`TraceReader.stepRow`); a reader
     /// that writes no fields skips parsing them.
-    func mergedRowsWithCall(run: Int64, callID: Int?, allCalls: Bool, fieldsOf: ((String) -> Bool)? = nil,
-                            _ body: (TraceReader.Row, Int?) -> Void) throws {
-        let cond = allCalls ? "" : (callID == nil ? "AND call_id IS NULL" : "AND call_id = \(callID!)")
-        // With a call filter, the (run_id, call_id) indexes (SQLite would otherwise walk the whole
-        // run along the (run_id, seq) key); without one, the run's rows in key order.
-        let stepIndex = allCalls ? "" : TraceStore.indexHint(db, "step_call"), msgIndex = allCalls ? "" : TraceStore.indexHint(db, "sip_message_call")
-        let steps = try db.prepare("SELECT \(TraceReader.stepColumns), call_id FROM step \(stepIndex) WHERE run_id = ? \(cond) ORDER BY seq")
+    func mergedRowsWithCall(run: Int64, fieldsOf: ((String) -> Bool)? = nil, _ body: (TraceReader.Row, Int?) -> Void) throws {
+        let steps = try db.prepare("SELECT \(TraceReader.stepColumns), call_id FROM step WHERE run_id = ? ORDER BY seq")
         steps.bind(1, run)
         let msgs = try db.prepare("""
             SELECT \(TraceReader.messageColumns()), m.call_id
-            FROM sip_message m \(msgIndex) WHERE m.run_id = ? \(cond.replacingOccurrences(of: "AND call_id", with: "AND m.call_id")) ORDER BY m.seq
+            FROM sip_message m WHERE m.run_id = ? ORDER BY m.seq
             """)
         msgs.bind(1, run)
         let stepCall = TraceReader.stepColumnCount, messageCall = TraceReader.messageColumnCount

@@ -63,8 +63,6 @@ public struct ResolutionProcedure: Sendable {
     /// The first query.
     public var first: Step { .query(name: qname, type: qtype) }
 
-    /// The answer to the current query. `cachedAddresses` gives an SRV target's A and AAAA
-    /// addresses when both are cached (no query needed for it).
     /// `table[name]`; a table of a few names (an answer's additional section: one per SRV target)
     /// is scanned, comparing texts, instead of hashing the name with SipHash (about 500
     /// instructions a lookup, three a failover call, issue 11's profile).
@@ -74,6 +72,8 @@ public struct ResolutionProcedure: Sendable {
         return nil
     }
 
+    /// The answer to the current query. `cachedAddresses` gives an SRV target's A and AAAA
+    /// addresses when both are cached (no query needed for it).
     public mutating func answer(_ r: DNSAnswer, cachedAddresses: (String) -> [String]?) -> Step {
         if r.rcode == .servfail { return .failed("SERVFAIL for \(r.name)") }
         switch qtype {

@@ -2,12 +2,11 @@ import Trace
 /// Reads runs back out of the store: for the REPL, `flow`, and export.
 public struct TraceReader {
     public let db: SQLiteDatabase
-    /// `INDEXED BY` the call indexes when the database has them (`TraceStore.indexHint`).
+    /// `INDEXED BY` the call indexes when the database has them (`TraceStore.indexHints`).
     let stepHint: String, messageHint: String
     public init(db: SQLiteDatabase) {
         self.db = db
-        stepHint = TraceStore.indexHint(db, "step_call")
-        messageHint = TraceStore.indexHint(db, "sip_message_call")
+        (stepHint, messageHint) = TraceStore.indexHints(db)
     }
 
     /// One row of a call's story: a step or a SIP message, in `seq` order.

@@ -28,8 +28,6 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     let insertStep: SQLiteStatement
     let insertMessage: SQLiteStatement
     let insertCall: SQLiteStatement
-    /// Per transaction and direction, the last row whose text was stored (for retransmissions).
-    struct TextKey: Hashable { var branch: String; var method: String?; var status: Int?; var src: String; var dst: String }
     var pending = 0
     var inTransaction = false
     /// The first error met while recording; recording stops after it and `flush` rethrows it.
@@ -99,7 +97,9 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
     struct Encoder {
         var chunk: Chunk
         var seq: Int64 = 0
+        /// Per transaction and direction, the last row whose text was stored.
         var lastText: [TextKey: (seq: Int64, raw: String)] = [:]
+        struct TextKey: Hashable { var branch: String; var method: String?; var status: Int?; var src: String; var dst: String }
         init() { chunk = Chunk() }
         /// Nothing reserved: a placeholder to swap with, or an inline sink's (one row at a time).
         init(empty: ()) { chunk = Chunk(empty: ()) }
@@ -126,7 +126,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
             var delivered: Bool
             var retransmission: Bool
             var rawOf: Int64?
-            /// Its texts: `spans[firstSpan..<firstSpan + spanCount]`; a call row: `calls[firstSpan]`.
+            /// Its texts: `spans[firstSpan..<firstSpan + spanCount]` (none for a call row, whose
+            /// record is the next of `calls`).
             var firstSpan: Int
             var spanCount: Int
         }
@@ -147,23 +148,28 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
             bytes.bytes.removeAll(keepingCapacity: true); calls.removeAll(keepingCapacity: true)
         }
 
+        /// A text parameter: the bytes `write` appends, or NULL when there is nothing to write.
+        @inline(__always) mutating func add(_ parameter: Int32, null: Bool, _ write: (inout JSONBytes) -> Void) {
+            guard !null else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
+            let start = bytes.bytes.count
+            write(&bytes)
+            spans.append(.init(parameter: parameter, start: start, count: bytes.bytes.count - start))
+        }
+
         /// The `fields` parameter: the fields as one JSON object (`[StepField].json`), NULL when none.
         @inline(__always) mutating func add(_ parameter: Int32, fields: [StepField]) {
-            guard !fields.isEmpty else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
-            let start = bytes.bytes.count
-            fields.appendJSON(to: &bytes)
-            spans.append(.init(parameter: parameter, start: start, count: bytes.bytes.count - start))
+            add(parameter, null: fields.isEmpty) { fields.appendJSON(to: &$0) }
         }
 
         /// A text parameter (NULL when nil).
         @inline(__always) mutating func add(_ parameter: Int32, _ text: String?) {
-            guard var text else { spans.append(.init(parameter: parameter, start: -1, count: 0)); return }
-            let start = bytes.bytes.count
-            text.withUTF8 { bytes.bytes.append(contentsOf: $0) }
-            spans.append(.init(parameter: parameter, start: start, count: bytes.bytes.count - start))
+            add(parameter, null: text == nil) { out in
+                var t = text!
+                t.withUTF8 { out.bytes.append(contentsOf: $0) }
+            }
         }
 
-        mutating func encode(_ event: TraceEvent, seq: inout Int64, lastText: inout [TextKey: (seq: Int64, raw: String)]) {
+        mutating func encode(_ event: TraceEvent, seq: inout Int64, lastText: inout [Encoder.TextKey: (seq: Int64, raw: String)]) {
             let first = spans.count
             switch event {
             case .step(let s):
@@ -175,7 +181,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                 seq += 1
                 // A retransmission repeating the text of the last message of its transaction and
                 // direction is stored once: '' here, and raw_of points at the row that has it.
-                let key = TextKey(branch: m.branch, method: m.method, status: m.statusCode, src: m.src, dst: m.dst)
+                let key = Encoder.TextKey(branch: m.branch, method: m.method, status: m.statusCode, src: m.src, dst: m.dst)
                 var rawOf: Int64?
                 if m.retransmission, let earlier = lastText[key], earlier.raw == m.raw {
                     rawOf = earlier.seq
@@ -189,7 +195,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                                 retransmission: m.retransmission, rawOf: rawOf, firstSpan: first, spanCount: spans.count - first))
             case .callEnded(let c):
                 rows.append(Row(table: .call, seq: 0, atNs: 0, callID: c.callID, statusCode: nil, delivered: false,
-                                retransmission: false, rawOf: nil, firstSpan: calls.count, spanCount: 0))
+                                retransmission: false, rawOf: nil, firstSpan: first, spanCount: 0))
                 calls.append(c)
             }
         }
@@ -197,25 +203,28 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
 
     /// Binds and inserts a chunk's rows (on the writer queue, or the caller's thread when inline).
     func insert(_ chunk: Chunk) {
+        var nextCall = 0
         chunk.bytes.bytes.withUnsafeBufferPointer { buf in
             for row in chunk.rows {
                 guard error == nil else { return }
                 do {
                     // Within an enclosing transaction the rows go into it; otherwise batches of our own.
                     if !inTransaction && !store.db.inTransaction { try store.db.execute("BEGIN IMMEDIATE"); inTransaction = true }
+                    let texts = chunk.spans[row.firstSpan..<row.firstSpan + row.spanCount]
                     switch row.table {
                     case .step:
                         let st = insertStep
                         st.bind(1, runID); st.bind(2, row.seq); st.bind(3, row.atNs / 1000); st.bind(4, row.callID); st.bind(8, row.atNs)
-                        try st.run(texts: chunk.spans[row.firstSpan..<row.firstSpan + row.spanCount], in: buf)
+                        try st.run(texts: texts, in: buf)
                     case .message:
                         let st = insertMessage
                         st.bind(1, runID); st.bind(2, row.seq); st.bind(3, row.atNs / 1000); st.bind(4, row.callID)
                         st.bind(8, row.statusCode); st.bind(11, row.delivered ? 1 : 0); st.bind(13, row.retransmission ? 1 : 0)
                         st.bind(15, row.atNs); st.bind(16, row.rawOf)
-                        try st.run(texts: chunk.spans[row.firstSpan..<row.firstSpan + row.spanCount], in: buf)
+                        try st.run(texts: texts, in: buf)
                     case .call:
-                        let c = chunk.calls[row.firstSpan]
+                        let c = chunk.calls[nextCall]
+                        nextCall += 1
                         let st = insertCall
                         st.bind(1, runID); st.bind(2, c.callID); st.bind(3, c.caller); st.bind(4, c.dialed)
                         st.bind(5, c.placedAtNs / 1000); st.bind(6, c.endedAtNs.map { $0 / 1000 }); st.bind(7, c.outcome.rawValue)

@@ -191,10 +191,12 @@ public final class TraceStore {
         return callIndexes.map(\.name).filter { !present.contains($0) }
     }
 
-    /// `INDEXED BY <name>` when `db` has that index, else nothing (a reader then finds a call's
+    /// `INDEXED BY` each call index that `db` has, else nothing (a reader then finds a call's
     /// rows by the run's key: the same rows, more slowly).
-    public static func indexHint(_ db: SQLiteDatabase, _ name: String) -> String {
-        ((try? missingCallIndexes(db)) ?? []).contains(name) ? "" : "INDEXED BY \(name)"
+    public static func indexHints(_ db: SQLiteDatabase) -> (step: String, message: String) {
+        let missing = (try? missingCallIndexes(db)) ?? []
+        func hint(_ name: String) -> String { missing.contains(name) ? "" : "INDEXED BY \(name)" }
+        return (hint("step_call"), hint("sip_message_call"))
     }
 
     /// Whether a run of this database is being written by a live process (`RunLiveness`).

@@ -72,4 +72,20 @@ import Trace
         #expect(got.calls == calls && calls > 0)
         #expect(copies > 0, "the scenario should retransmit")
     }
+
+    /// Call rows alone, as `--trace calls` records them: a chunk with no texts at all.
+    @Test(arguments: [false, true]) func callRowsAloneAreStored(inline: Bool) throws {
+        let (_, sink) = runMemory(try loadBundled("busy-hour-sip-failure.yaml"))
+        let calls = sink.events.compactMap { e -> CallRecord? in if case .callEnded(let c) = e { return c } else { return nil } }
+        #expect(calls.count > 1)
+        let path = tempPath("sink-calls-\(inline).sqlite")
+        let store = try TraceStore(path: path)
+        let run = try store.beginRun(.init(scenario: "sink", seed: 1, startedAt: "t", scenarioFile: nil, scenarioHash: nil, version: "test", tool: "test"))
+        let out = try store.makeSink(runID: run, inline: inline)
+        if inline { try store.transaction { for c in calls { out.record(.callEnded(c)) } } } else { for c in calls { out.record(.callEnded(c)) } }
+        try out.flush()
+        let got = try SQLiteDatabase(path: path, readOnly: true).rows("SELECT call_id, caller, outcome FROM call ORDER BY call_id")
+        let want: [[String?]] = calls.sorted { $0.callID < $1.callID }.map { [String($0.callID), $0.caller, $0.outcome.rawValue] }
+        #expect(got == want)
+    }
 }
