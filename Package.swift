@@ -4,8 +4,10 @@ import PackageDescription
 // Layering (see docs/architecture.md): the engine and the sans-I/O cores (SIP, Routing) import
 // nothing of the models, the trace store or the CLI; only Telephony drives them in virtual time.
 /// The simulation's hot path: dynamic exclusivity checks off in release builds only (debug builds
-/// and the tests keep them, and caught a real conflict there). See docs/performance.md.
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+/// and the tests keep them, and caught a real conflict there), and cross-module optimization (the
+/// engine's, SIP's and routing's small functions inlined into the models: 2.2 % fewer
+/// instructions a failover call at `--trace calls`). See docs/performance.md.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "pbxsim",
