@@ -184,9 +184,13 @@ public final class SQLiteStatement {
     public func isNull(_ i: Int) -> Bool { sqlite3_column_type(stmt, Int32(i)) == SQLITE_NULL }
     public func int(_ i: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(i)) }
     public func double(_ i: Int) -> Double { sqlite3_column_double(stmt, Int32(i)) }
+    /// The column's text, all of its bytes: a text with a NUL byte in it (a SIP message as
+    /// received in live mode, a scenario's escaped string) reads back whole, where a C string
+    /// would stop at the NUL. `sqlite3_column_bytes` after `sqlite3_column_text`, as SQLite asks.
     public func text(_ i: Int) -> String? {
         guard let p = sqlite3_column_text(stmt, Int32(i)) else { return nil }
-        return String(cString: p)
+        let count = Int(sqlite3_column_bytes(stmt, Int32(i)))
+        return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 }
 

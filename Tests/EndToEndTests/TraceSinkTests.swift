@@ -8,7 +8,7 @@ import Trace
 /// boundaries, with a retransmission's repeated text stored once and rebuilt exactly.
 @Suite struct TraceSinkTests {
     /// Writes `events` through a sink of a new store and reads every row back.
-    func roundTrip(_ events: [TraceEvent], inline: Bool, name: String) throws -> (steps: [[String?]], messages: [[String?]], calls: Int64) {
+    func roundTrip(_ events: [TraceEvent], inline: Bool, name: String) throws -> (steps: [[String?]], messages: [[String?]], calls: Int64, path: String) {
         let path = tempPath(name)
         let store = try TraceStore(path: path)
         let run = try store.beginRun(.init(scenario: "sink", seed: 1, startedAt: "t", scenarioFile: nil, scenarioHash: nil, version: "test", tool: "test"))
@@ -26,7 +26,7 @@ import Trace
                    m.delivered, m.retransmission, m.transport, \(TraceStore.rawSQL), m.raw, m.raw_of
             FROM sip_message m ORDER BY m.seq
             """)
-        return (steps, messages, try db.scalarInt("SELECT count(*) FROM call") ?? -1)
+        return (steps, messages, try db.scalarInt("SELECT count(*) FROM call") ?? -1, path)
     }
 
     @Test(arguments: [false, true]) func everyEventIsStoredAsRecorded(inline: Bool) throws {
@@ -87,5 +87,29 @@ import Trace
         let got = try SQLiteDatabase(path: path, readOnly: true).rows("SELECT call_id, caller, outcome FROM call ORDER BY call_id")
         let want: [[String?]] = calls.sorted { $0.callID < $1.callID }.map { [String($0.callID), $0.caller, $0.outcome.rawValue] }
         #expect(got == want)
+    }
+
+    /// A text with a NUL byte in it (a SIP message as received in live mode) reads back whole,
+    /// through the statement's `text` and the reader every export uses, also as the copy a
+    /// retransmission row rebuilds.
+    @Test func textsWithANulByteReadBackWhole() throws {
+        let raw = "MESSAGE sip:x SIP/2.0\r\nContent-Length: 3\r\n\r\na\u{0}b"
+        let m = SIPMessageRecord(atNs: 1, callID: 1, src: "192.0.2.1:5060", dst: "192.0.2.2:5060", method: "MESSAGE", statusCode: nil,
+                                 branch: "z9hG4bK-1", sipCallID: "c\u{0}d", delivered: true, retransmission: false, transport: "UDP", raw: raw)
+        var copy = m
+        copy.atNs = 2; copy.retransmission = true
+        let events: [TraceEvent] = [.step(Step(atNs: 0, callID: 1, actor: "PBX-1", kind: .callPlaced, detail: "dials \u{0}1011",
+                                                    fields: [StepField("dialed", "\u{0}1011")])),
+                                    .sipMessage(m), .sipMessage(copy)]
+        let got = try roundTrip(events, inline: false, name: "nul.sqlite")
+        #expect(got.steps.first?[6] == "dials \u{0}1011" && got.steps.first?[7] == #"{"dialed":"\u00001011"}"#)
+        #expect(got.messages.count == 2 && got.messages[0][9] == "c\u{0}d" && got.messages[0][13] == raw && got.messages[1][13] == raw)
+        let reader = TraceReader(db: try SQLiteDatabase(path: got.path, readOnly: true))
+        let rows = try reader.rows(runID: 1, callID: 1)
+        #expect(rows.count == 3)
+        if case .step(_, _, _, _, let detail, let fields) = rows[0] { #expect(detail == "dials \u{0}1011" && fields["dialed"] == .text("\u{0}1011")) }
+        for r in rows.dropFirst() {
+            if case .message(_, _, _, _, _, _, _, _, _, let text) = r { #expect(text == raw) } else { Issue.record("not a message: \(r)") }
+        }
     }
 }
