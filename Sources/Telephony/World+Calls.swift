@@ -50,8 +50,13 @@ extension World {
 final class WorldCallerContext: PBXCallerContext {
     unowned(unsafe) let world: World
     let pi: Int
-    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
-    private var pbx: PBXState { world.pbxs[pi] }
+    /// The PBX itself and its trunk context, held (the world's PBXs are fixed once it is built):
+    /// looked up through the world's arrays they were retained and released per use.
+    unowned(unsafe) let pbx: PBXState
+    unowned(unsafe) let trunks: WorldTrunkContext
+    init(world: World, pbx pi: Int) {
+        self.world = world; self.pi = pi; pbx = world.pbxs[pi]; trunks = world.trunkContexts[pi]
+    }
 
     var now: SimTime { world.sim.now }
     var noAnswerTimeout: SimTime { world.config.defaults.noAnswerTimeout }
@@ -86,7 +91,7 @@ final class WorldCallerContext: PBXCallerContext {
     var ownNetworkUp: Bool { world.network.isUp(pbx.ip) }
     func gatewayAvailable(_ ip: String) -> Bool { world.network.isUp(ip) }
     func setCardState(_ s: CardState, reason: String) { world.setCardState(pbx: pi, s, reason: reason) }
-    var trunkContext: TrunkCallContext { world.trunkContexts[pi] }
+    var trunkContext: TrunkCallContext { trunks }
     func publicSetup(call: Int, digits: String, telco: String) -> Bool {
         guard let ti = world.publicNetwork.telco(named: telco) else { return false }
         world.publicNetwork.setup(call: call, digits: digits, origin: .pbx(pi), originTelco: ti, at: ti, toll: false, world.publicNetworkContext)

@@ -9,7 +9,12 @@ import Trace
 final class WorldResolverContext: ResolverContext {
     unowned(unsafe) let world: World
     let pi: Int
-    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
+    /// The PBX and its trunk context, held (fixed once the world is built), as the caller context does.
+    unowned(unsafe) let pbx: PBXState
+    unowned(unsafe) let trunks: WorldTrunkContext
+    init(world: World, pbx pi: Int) {
+        self.world = world; self.pi = pi; pbx = world.pbxs[pi]; trunks = world.trunkContexts[pi]
+    }
 
     var nowNs: Int64 { world.sim.now.ns }
     var serverAddress: String? { world.config.dns == nil ? nil : world.dnsServer?.hostIP }
@@ -17,19 +22,19 @@ final class WorldResolverContext: ResolverContext {
     var tries: Int { world.config.dns?.resolverAttempts ?? 1 }
     func send(_ query: DNSQuery) {
         guard let server = world.dnsServer else { return }
-        _ = world.sendDNS(.dnsQuery(query), from: world.pbxs[pi].ip, srcPort: 53000 + pi, to: server.hostIP, dstPort: 53)
+        _ = world.sendDNS(.dnsQuery(query), from: pbx.ip, srcPort: 53000 + pi, to: server.hostIP, dstPort: 53)
     }
     func scheduleTimeout(job: Int, attempt: Int, at ns: Int64) -> EventID {
         world.sim.schedule(.dnsTimeout(pbx: pi, job: job, attempt: attempt), at: SimTime(ns: ns))
     }
     func cancel(_ id: EventID) { world.sim.cancel(id) }
     func record(_ kind: StepKind, _ detail: @autoclosure () -> String, call: Int?, _ fields: @autoclosure () -> [StepField]) {
-        world.step(kind, "\(world.pbxs[pi].name)/resolver", detail(), call: call, fields: fields())
+        world.step(kind, "\(pbx.name)/resolver", detail(), call: call, fields: fields())
     }
     func finished(_ requester: ResolveRequester, name: String, result: Resolution) {
         switch requester {
         case .call(let c):
-            world.pbxs[pi].calls[c]?.trunk?.resolved(result, for: name, world.trunkContexts[pi])
+            pbx.calls[c]?.trunk?.resolved(result, for: name, trunks)
         case .registration(let p):
             world.pbxs[p].card?.registration.resolved(result, for: name, world.registrationContext(p))
         }

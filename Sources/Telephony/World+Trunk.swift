@@ -10,11 +10,13 @@ final class WorldTrunkContext: TrunkCallContext {
     unowned(unsafe) let world: World
     /// The PBX whose calls these are.
     let pi: Int
-    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi }
+    /// The PBX itself (the world's PBXs are fixed once it is built): looked up through the
+    /// world's array it was retained and released per use.
+    unowned(unsafe) let pbx: PBXState
+    init(world: World, pbx pi: Int) { self.world = world; self.pi = pi; pbx = world.pbxs[pi] }
     var actionLists = ActionListPool<CallRouter.Action>(capacity: CallRouter.Action.listCapacity)
 
     var nowNs: Int64 { world.sim.now.ns }
-    private var pbx: PBXState { world.pbxs[pi] }
     private var ctx: WorldCallerContext { world.callerContexts[pi] }
     func isBlocked(_ ip: String, call: TrunkCall) -> Bool {
         // A TIE call over an IP gateway has no card blocklist (its only target is the gateway).

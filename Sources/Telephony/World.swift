@@ -126,17 +126,17 @@ public final class World {
     var warmingUp = false
     /// The context of the calls' trunk nodes (`TrunkCall`).
     /// Per PBX, the context of its calls' trunk nodes (`TrunkCall`).
-    lazy var trunkContexts = pbxs.indices.map { WorldTrunkContext(world: self, pbx: $0) }
+    private(set) var trunkContexts: [WorldTrunkContext] = []
     /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
     lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
-    lazy var resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
+    private(set) var resolverContexts: [WorldResolverContext] = []
     var idCounter: UInt64 = 0
     /// Per PBX, the context of its answering card (made once).
     lazy var uasContexts = pbxs.indices.map { WorldUASContext(world: self, pbx: $0) }
     /// Per PBX, the context of its receiving side for public-trunk and internal calls.
     lazy var calleeContexts = pbxs.indices.map { WorldCalleeContext(world: self, pbx: $0) }
     /// Per PBX, the context of its calling side.
-    lazy var callerContexts = pbxs.indices.map { WorldCallerContext(world: self, pbx: $0) }
+    private(set) var callerContexts: [WorldCallerContext] = []
     /// Who answered each call in progress, as the answering node reported it (the trace's
     /// `answered_by`): an observation of the run, not part of any node's state.
     var answeredParty = IntMap<String>()
@@ -195,6 +195,11 @@ public final class World {
             pbxs.append(st)
         }
         atHost = network.hosts.map { h in HostNodes(server: serverIndex[h.ip], pbx: pbxIndex[h.ip], stack: nil) }
+        // The per-PBX contexts of the hot path, made once the PBXs are (in this order: a caller
+        // and a resolver context hold their PBX's trunk context). Stored, not lazy: read per event.
+        trunkContexts = pbxs.indices.map { WorldTrunkContext(world: self, pbx: $0) }
+        callerContexts = pbxs.indices.map { WorldCallerContext(world: self, pbx: $0) }
+        resolverContexts = pbxs.indices.map { WorldResolverContext(world: self, pbx: $0) }
     }
 
     public var now: SimTime { sim.now }
