@@ -23,7 +23,13 @@ public struct TargetHealth: Sendable {
 
     public init(failback: Failback) { self.failback = failback }
 
-    public func isBlocked(_ ip: String, now: Int64) -> Bool { blocklist[ip].map { $0 > now } ?? false }
+    /// Whether `ip` is blocked now. An empty blocklist (nearly always) answers without hashing `ip`.
+    public func isBlocked(_ ip: String, now: Int64) -> Bool {
+        guard !blocklist.isEmpty else { return false }
+        return blocklist[ip].map { $0 > now } ?? false
+    }
+    /// Whether any address is on the blocklist (expired entries included until they are removed).
+    public var hasBlocked: Bool { !blocklist.isEmpty }
 
     /// A 503 with Retry-After: no request to `ip` until `until`.
     public mutating func block(_ ip: String, until: Int64) { blocklist[ip] = until }

@@ -19,9 +19,11 @@ final class WorldTrunkContext: TrunkCallContext {
     var nowNs: Int64 { world.sim.now.ns }
     private var ctx: WorldCallerContext { world.callerContexts[pi] }
     func isBlocked(_ ip: String, call: TrunkCall) -> Bool {
+        // An empty blocklist first: the call is looked up only when some address is blocked.
+        guard let card = pbx.card, card.health.hasBlocked else { return false }
         // A TIE call over an IP gateway has no card blocklist (its only target is the gateway).
         guard let c = pbx.calls[call.id], c.viaGateway == nil else { return false }
-        return pbx.card?.health.isBlocked(ip, now: nowNs) ?? false
+        return card.health.isBlocked(ip, now: nowNs)
     }
     func isLive(_ call: TrunkCall) -> Bool { !call.ended }
     func resolve(name: String, port: Int?, for call: TrunkCall) {

@@ -11,11 +11,13 @@ import Testing
 
     @Test func blocklistFollowsRetryAfter() {
         var h = TargetHealth(failback: .newRequests)
+        #expect(!h.hasBlocked && !h.isBlocked("192.0.2.10", now: 0))
         h.block("192.0.2.10", until: 121 * s)
+        #expect(h.hasBlocked)
         #expect(h.isBlocked("192.0.2.10", now: 120 * s) && !h.isBlocked("192.0.2.10", now: 121 * s) && !h.isBlocked("192.0.2.11", now: 0))
         let early = h.unblockIfExpired("192.0.2.10", now: 100 * s)
         let due = h.unblockIfExpired("192.0.2.10", now: 121 * s)
-        #expect(!early && due && h.blocklist.isEmpty)
+        #expect(!early && due && h.blocklist.isEmpty && !h.hasBlocked)
     }
 
     @Test func failbackPolicies() {
