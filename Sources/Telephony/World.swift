@@ -124,8 +124,8 @@ public final class World {
     var actionLists = ActionListPool<TransactionAction>(capacity: TransactionAction.listCapacity)
     /// True during a warm start's untraced boot before time zero.
     var warmingUp = false
-    /// The context of the calls' trunk nodes (`TrunkCall`).
-    /// Per PBX, the context of its calls' trunk nodes (`TrunkCall`).
+    /// Per PBX, the context of its calls' trunk nodes (`TrunkCall`); made with the world, as the
+    /// caller and resolver contexts below (see the end of `init`).
     private(set) var trunkContexts: [WorldTrunkContext] = []
     /// Per PBX, the contexts of its registration and stub-resolver nodes (made once).
     lazy var registrationContexts = pbxs.indices.map { WorldRegistrationContext(world: self, pbx: $0) }
