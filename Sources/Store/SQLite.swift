@@ -28,7 +28,29 @@ public final class SQLiteDatabase {
         sqlite3_busy_timeout(db, 5000)
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        sqlite3_close_v2(handle)
+        workCounter?.deallocate()
+    }
+
+    /// Where `countWork` counts, while it does.
+    private var workCounter: UnsafeMutablePointer<Int64>?
+
+    /// Starts counting the work this connection's statements do: SQLite's virtual-machine
+    /// instructions, in thousands (`work`). The count depends on the data and the query plans
+    /// only, not on the machine's speed: tests use it to show a reader is linear in the size of
+    /// the trace, where a timing would be noise.
+    public func countWork() {
+        if workCounter == nil {
+            workCounter = .allocate(capacity: 1)
+            workCounter!.initialize(to: 0)
+        }
+        workCounter!.pointee = 0
+        workCounter!.withMemoryRebound(to: CLongLong.self, capacity: 1) { pbxsim_sqlite_count_work(handle, 1000, $0) }
+    }
+
+    /// Thousands of virtual-machine instructions run since `countWork` (0 when not counting).
+    public var work: Int64 { workCounter?.pointee ?? 0 }
 
     public func execute(_ sql: String) throws {
         var err: UnsafeMutablePointer<CChar>?
