@@ -62,7 +62,7 @@ public struct CallRouter: Sendable {
         /// Stop the current INVITE transaction (it is given up, not answered).
         case abandonAttempt
         /// A candidate passed over (trace only).
-        case skipped(String, reason: String)
+        case skipped(String, reason: FailoverSequence.SkipReason)
         /// Leave a target for the next one (trace only; the next action follows).
         case failover(from: RouteTarget, reason: FailoverReason)
         /// Put an address on the card's Retry-After blocklist until this time.
@@ -225,7 +225,7 @@ public struct CallRouter: Sendable {
     private mutating func advance(now: Int64, isBlocked: (String) -> Bool, into out: inout [Action]) {
         let step = sequence.next(isBlocked: isBlocked)
         if !sequence.skipped.isEmpty {
-            for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason.description)) }
+            for s in sequence.skipped { out.append(.skipped(s.target, reason: s.reason)) }
             sequence.skipped.removeAll(keepingCapacity: true)
         }
         switch step {

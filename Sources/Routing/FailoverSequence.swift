@@ -43,6 +43,14 @@ public struct FailoverSequence: Sendable {
             case .resolutionFailed(let why): return "resolution failed: \(why)"
             }
         }
+        /// The reason as a category for the trace's typed `cause` field (docs/trace-schema.md).
+        public var cause: String {
+            switch self {
+            case .alreadyTried: return "already-tried"
+            case .blocklisted: return "blocklisted"
+            case .resolutionFailed: return "resolution-failed"
+            }
+        }
     }
 
     public let stages: [Stage]

@@ -39,7 +39,7 @@ public struct RegistrationCore: Sendable {
         /// The card's own network is down: it is in Fault, and the next cycle comes after `retryIn`.
         case ownNetworkDown(retryIn: Int64)
         case cycleStarted
-        case skipped(String, reason: String)
+        case skipped(String, reason: FailoverSequence.SkipReason)
         case resolve(name: String, port: Int?)
         /// Send REGISTER (CSeq `cseq`) to the target, as a new non-INVITE client transaction, and
         /// arm the failover timer for `attempt` to fire after `failoverIn`.
@@ -93,7 +93,7 @@ public struct RegistrationCore: Sendable {
     public mutating func next<G: UniformSource>(isBlocked: (String) -> Bool, backoff: (Int) -> G) -> [Action] {
         guard var seq = sequence else { return [] }
         let step = seq.next(isBlocked: isBlocked)
-        var out: [Action] = seq.skipped.map { .skipped($0.target, reason: $0.reason.description) }
+        var out: [Action] = seq.skipped.map { .skipped($0.target, reason: $0.reason) }
         seq.skipped.removeAll()
         sequence = seq
         switch step {

@@ -162,7 +162,8 @@ public final class CardRegistration {
             case .cycleStarted:
                 ctx.record(.registration, "registration cycle starts (\(config.numbers.joined(separator: ", ")))", [StepField("event", "cycle-started")])
             case .skipped(let target, let reason):
-                ctx.record(.targetSkipped, "REGISTER: \(target): \(reason)", [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason)])
+                ctx.record(.targetSkipped, "REGISTER: \(target): \(reason)",
+                           [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason.description), StepField("cause", reason.cause)])
             case .resolve(let name, let port):
                 ctx.resolve(name: name, port: port, transport: config.transport)
             case .sendRegister(let t, let cseq, let failoverIn):

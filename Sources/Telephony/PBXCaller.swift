@@ -167,12 +167,14 @@ extension PBXState {
         for gw in group.gateways {
             if !ctx.gatewayAvailable(gw.ip) {
                 ctx.record(.targetSkipped, actor, "gateway \(gw.name) (\(gw.ip)) unavailable: next device", call: call.id,
-                           [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "unavailable")])
+                           [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "unavailable"),
+                            StepField("cause", "gateway-unavailable")])
                 continue
             }
             if gatewayInUse[StringKey(gw.name), default: 0] >= gw.channels {
                 ctx.record(.targetSkipped, actor, "gateway \(gw.name) busy (\(gw.channels) channels): next device", call: call.id,
-                           [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "busy")])
+                           [StepField("target", gw.ip), StepField("gateway", gw.name), StepField("reason", "busy"),
+                            StepField("cause", "gateway-busy")])
                 continue
             }
             gatewayInUse[StringKey(gw.name), default: 0] += 1

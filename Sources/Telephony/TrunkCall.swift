@@ -156,7 +156,9 @@ public final class TrunkCall {
             case .abandonAttempt:
                 if let t = inviteTxn { ctx.abandonTransaction(t); inviteTxn = nil }
             case .skipped(let what, let reason):
-                ctx.record(.targetSkipped, concat(what, ": ", reason), call: self, [StepField("target", what), StepField("reason", reason)])
+                let text = reason.description
+                ctx.record(.targetSkipped, concat(what, ": ", text), call: self,
+                           [StepField("target", what), StepField("reason", text), StepField("cause", reason.cause)])
             case .failover(let from, let reason):
                 ctx.record(.failover, concat("leave ", from.hostPort, ": ", reason.description), call: self,
                            [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))

@@ -42,6 +42,42 @@ import Store
         #expect(flowBefore.components(separatedBy: "REROUTE").count == flowAfter.components(separatedBy: "REROUTE").count)
     }
 
+    /// A skipped candidate says why as a category (`cause`), not only in prose: a target already
+    /// tried in the sequence (the DNS stage's SRV targets repeat the configured and failover IPs;
+    /// domain.md: `skip_redundant_failover_addr`, on by default), one blocklisted by a 503's Retry-After
+    /// (RFC 3261 §21.5.4), a DNS stage that failed (SERVFAIL), REGISTER's targets, and a TIE
+    /// gateway that is down or full.
+    @Test func skippedTargetsCarryATypedCause() throws {
+        let db = tempPath("skip-cause.sqlite")
+        try? FileManager.default.removeItem(atPath: db)
+        let expected: [(String, String, String?)] = [
+            ("seed-example.yaml", "already-tried", nil), ("503-retry-after.yaml", "blocklisted", nil),
+            ("dns-servfail.yaml", "resolution-failed", nil), ("card-ous.yaml", "already-tried", "REGISTER"),
+            ("tie-gateway-group.yaml", "gateway-unavailable", nil), ("tie-gateway-group.yaml", "gateway-busy", nil),
+        ]
+        for s in Set(expected.map(\.0)).sorted() { #expect(try runCLI(["run", scenarioPath(s), "--db", db, "-q"]).status <= 1) }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let rows = try store.rows("""
+            SELECT r.scenario, json_extract(s.fields, '$.cause'), json_extract(s.fields, '$.method'), json_extract(s.fields, '$.reason')
+            FROM step s JOIN run r USING (run_id) WHERE s.kind = 'target-skipped'
+            """)
+        for (scenario, cause, method) in expected {
+            let name = String(scenario.dropLast(5))
+            #expect(rows.contains { $0[0] == name && $0[1] == cause && $0[2] == method }, "\(scenario): no target-skipped with cause \(cause)")
+        }
+        // Every skipped target has one, from the documented set, and it agrees with the prose reason.
+        let causes: [String: (String) -> Bool] = [
+            "already-tried": { $0 == "already tried" }, "blocklisted": { $0.hasPrefix("blocklisted") },
+            "resolution-failed": { $0.hasPrefix("resolution failed: ") }, "gateway-unavailable": { $0 == "unavailable" },
+            "gateway-busy": { $0 == "busy" },
+        ]
+        #expect(!rows.isEmpty)
+        for r in rows {
+            let cause = try #require(r[1], "a target-skipped step of \(r[0] ?? "") has no cause")
+            #expect(causes[cause]?(r[3] ?? "") == true, "cause \(cause) with reason \(r[3] ?? "nil")")
+        }
+    }
+
     /// Texts bound in place from one row buffer (`run(texts:in:)`, as the trace sink binds them) are stored exactly: long and
     /// short, empty (not NULL, also when every text of the row is empty), NULL, non-ASCII; the
     /// statement is reused row after row with every binding renewed, and a failing insert throws
