@@ -50,6 +50,9 @@ def main():
     ap.add_argument("--bench", default=os.path.join(ROOT, ".build/release/pbxsim-bench"),
                     help="the pbxsim-bench binary to count (default: the release build)")
     ap.add_argument("--no-build", action="store_true", help="do not build the release binary first")
+    ap.add_argument("--callers", default="2000",
+                    help="caller ranges (extensions), comma-separated: 2000,9000 counts both and prints their"
+                         " ratio, the flatness of the cost per call in instructions (default 2000)")
     a = ap.parse_args()
     if a.calls < 100:
         sys.exit("--calls: at least 100 (the difference of two runs must dominate their noise of a few thousand instructions)")
@@ -57,6 +60,12 @@ def main():
     for lv in levels:
         if lv not in ("calls", "steps", "full"):
             sys.exit(f"--levels: unknown trace level '{lv}' (calls, steps or full)")
+    try:
+        callers = [int(x) for x in a.callers.split(",") if x.strip()]
+    except ValueError:
+        sys.exit(f"--callers: expected numbers of extensions separated by commas, got '{a.callers}'")
+    if not callers or any(c < 1 or c > 89999 for c in callers):
+        sys.exit(f"--callers: each range from 1 to 89,999 extensions (the workload numbers them from 10000, five digits), got '{a.callers}'")
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install -y valgrind)")
     if not a.no_build:
@@ -68,18 +77,25 @@ def main():
         binary = os.path.join(tmp, "pbxsim-bench")
         shutil.copy(a.bench, binary)
         subprocess.run(["strip", "-g", binary], check=True)
-        small, large = os.path.join(tmp, "n.yaml"), os.path.join(tmp, "2n.yaml")
-        with open(small, "w") as f:
-            f.write(workload.scenario(a.calls, 2000))
-        with open(large, "w") as f:
-            f.write(workload.scenario(2 * a.calls, 2000))
         for lv in levels:
-            i1, i2 = collected(binary, small, lv), collected(binary, large, lv)
-            per_call = (i2 - i1) / a.calls
-            print(json.dumps({"bench": "instructions", "trace": lv, "calls": [a.calls, 2 * a.calls],
-                              "instructions": [i1, i2], "per_call": round(per_call)}))
-            print(f"  {lv:>5}: {per_call:,.0f} instructions per failover call", file=sys.stderr)
-
+            counts = {}
+            for c in callers:
+                small, large = os.path.join(tmp, f"n-{c}.yaml"), os.path.join(tmp, f"2n-{c}.yaml")
+                with open(small, "w") as f:
+                    f.write(workload.scenario(a.calls, c))
+                with open(large, "w") as f:
+                    f.write(workload.scenario(2 * a.calls, c))
+                i1, i2 = collected(binary, small, lv), collected(binary, large, lv)
+                per_call = (i2 - i1) / a.calls
+                counts[c] = per_call
+                print(json.dumps({"bench": "instructions", "trace": lv, "callers": c, "calls": [a.calls, 2 * a.calls],
+                                  "instructions": [i1, i2], "per_call": round(per_call)}))
+                print(f"  {lv:>5}, {c:,} callers: {per_call:,.0f} instructions per failover call", file=sys.stderr)
+            if len(callers) > 1:
+                base = counts[callers[0]]
+                for c in callers[1:]:
+                    print(f"  {lv:>5}: {c:,} callers against {callers[0]:,}: {100 * (counts[c] - base) / base:+.1f} % instructions per call",
+                          file=sys.stderr)
 
 if __name__ == "__main__":
     main()
