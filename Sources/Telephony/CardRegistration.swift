@@ -99,7 +99,7 @@ public final class CardRegistration {
         case .failover(let attempt):
             guard core?.cseq == attempt, txn != nil else { return }
             failoverTimer = nil
-            ctx.record(.timerFired, "Failover Timer (REGISTER) for \(lastTarget?.hostPort ?? "?")", [StepField("timer", "register-failover")])
+            ctx.record(.timerFired, "Failover Timer (REGISTER) for \(lastTarget?.hostPort ?? "?")", [StepField("timer", "register-failover")] + (lastTarget.map { [StepField("target", $0.hostPort)] } ?? []))
             input(ctx) { $0.failoverTimerFired(attempt: attempt, isBlocked: blocked(ctx), backoff: backoff(ctx)) }
         }
     }

@@ -1,5 +1,6 @@
 import SimCore
 import Routing
+import Trace
 
 public struct DNSQuery: Sendable {
     public var id: Int
@@ -21,6 +22,20 @@ public struct DNSResponse: Sendable {
 
     public init(id: Int, name: String, type: DNSType, rcode: DNSRcode, ttl: SimTime, srv: [SRVRecord], a: [String], additional: [String: [String]]) {
         self.id = id; self.name = name; self.type = type; self.rcode = rcode; self.ttl = ttl; self.srv = srv; self.a = a; self.additional = additional
+    }
+
+    /// The typed fields of its records for the trace (`dns-answer`, `dns-cache-hit`): `count`, and
+    /// `records`, comma-separated in the answer's order: SRV as `priority weight port target`, A and
+    /// AAAA as addresses (none for an error or an empty answer).
+    public var recordFields: [StepField] {
+        guard rcode == .noError else { return [] }
+        switch type {
+        case .srv:
+            return [StepField("count", srv.count)]
+                + (srv.isEmpty ? [] : [StepField("records", srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ","))])
+        case .a, .aaaa:
+            return [StepField("count", a.count)] + (a.isEmpty ? [] : [StepField("records", a.joined(separator: ","))])
+        }
     }
 
     /// The answer as the trace's detail says it: `NXDOMAIN`, `10 60 5060 sip1... (ttl 300s)`, `192.0.2.10 (ttl 300s)`.

@@ -62,7 +62,7 @@ public final class StubResolver {
         guard let job = jobs[id] else { return }
         if let cached = cache.lookup(job.qname, job.qtype, now: SimTime(ns: ctx.nowNs)) {
             ctx.record(.dnsCacheHit, "\(job.qtype.rawValue) \(job.qname): cached \(cached.summary)", call: job.callID,
-                       [StepField("qname", job.qname), StepField("qtype", job.qtype.rawValue), StepField("rcode", cached.rcode.rawValue)])
+                       [StepField("qname", job.qname), StepField("qtype", job.qtype.rawValue), StepField("rcode", cached.rcode.rawValue)] + cached.recordFields)
             handleAnswer(id, cached, ctx)
             return
         }
@@ -96,7 +96,7 @@ public final class StubResolver {
         if let t = job.timeout { ctx.cancel(t) }
         jobs[r.id]?.timeout = nil
         ctx.record(.dnsAnswer, "\(r.type.rawValue) \(r.name): \(r.summary)", call: job.callID,
-                   [StepField("qname", r.name), StepField("qtype", r.type.rawValue), StepField("rcode", r.rcode.rawValue), StepField("ttl_ns", r.ttl.ns)])
+                   [StepField("qname", r.name), StepField("qtype", r.type.rawValue), StepField("rcode", r.rcode.rawValue), StepField("ttl_ns", r.ttl.ns)] + r.recordFields)
         cache.store(r, now: SimTime(ns: ctx.nowNs))
         handleAnswer(r.id, r, ctx)
     }

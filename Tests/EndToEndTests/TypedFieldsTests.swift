@@ -78,6 +78,42 @@ import Store
         }
     }
 
+    /// A DNS answer's records are typed fields, not only prose: the SRV records the zone of the seed
+    /// example and of card-ous configures (priority, weight, port, target: RFC 2782), in the
+    /// answer's order, from the network (card-ous registers at start) and from the cache (the seed
+    /// call); AAAA addresses; an empty answer counts 0. The REGISTER failover
+    /// timer names the registrar target it leaves.
+    @Test func dnsAnswersAndRegisterFailoverCarryTypedFields() throws {
+        let db = tempPath("dns-fields.sqlite")
+        try? FileManager.default.removeItem(atPath: db)
+        for s in ["seed-example.yaml", "ipv6-aaaa.yaml", "card-ous.yaml"] {
+            #expect(try runCLI(["run", scenarioPath(s), "--db", db, "-q", "--verbose"]).status <= 1)
+        }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        func fields(_ scenario: String, _ kind: String, _ qtype: String? = nil) throws -> [StepFields] {
+            try store.rows("""
+                SELECT s.fields FROM step s JOIN run r USING (run_id) WHERE r.scenario = ? AND s.kind = ?
+                """ + (qtype.map { " AND json_extract(s.fields, '$.qtype') = '\($0)'" } ?? "") + " ORDER BY s.seq",
+                [.text(scenario), .text(kind)]).map { StepFields.parse($0[0] ?? "") }
+        }
+        let srv = "10 60 5060 sip1.itsp.example,10 40 5060 sip2.itsp.example,20 0 5060 sip3.itsp.example"
+        let answers = try fields("card-ous", "dns-answer", "SRV")
+        #expect(!answers.isEmpty)
+        for f in answers {
+            #expect(f.text("records") == srv && f.int("count") == 3 && f.text("rcode") == "NOERROR")
+        }
+        let hits = try fields("seed-example", "dns-cache-hit", "SRV")
+        #expect(!hits.isEmpty)
+        for f in hits { #expect(f.text("records") == srv && f.int("count") == 3) }
+        let aaaa = try fields("ipv6-aaaa", "dns-answer", "AAAA")
+        #expect(aaaa.contains { $0.text("records") == "2001:db8::10,2001:db8::11" && $0.int("count") == 2 })
+        // ipv6-aaaa's name has no A records: an empty NOERROR answer.
+        #expect(try fields("ipv6-aaaa", "dns-answer", "A").contains { $0.int("count") == 0 && $0.text("records") == nil })
+        let timers = try fields("card-ous", "timer-fired").filter { $0.text("timer") == "register-failover" }
+        #expect(!timers.isEmpty)
+        for t in timers { #expect(["192.0.2.10:5060", "192.0.2.11:5060", "192.0.2.12:5060"].contains(t.text("target") ?? "")) }
+    }
+
     /// Texts bound in place from one row buffer (`run(texts:in:)`, as the trace sink binds them) are stored exactly: long and
     /// short, empty (not NULL, also when every text of the row is empty), NULL, non-ASCII; the
     /// statement is reused row after row with every binding renewed, and a failing insert throws
