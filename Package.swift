@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "Telephony", "Routing", "SIP", "Trace", "SimCore"]),
         // Starting helper programs (tmux, SIPp, Kamailio, pbxsim) from tests: no inherited pipes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "SimCore", "Trace", "PBXSimCLI", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Scenario", "Store", "Export", "SimCore", "Trace", "Telephony", "PBXSimCLI", "TestSupport"]),
         .testTarget(name: "LiveTests", dependencies: ["Live", "Scenario", "Trace", "SIP", "Routing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

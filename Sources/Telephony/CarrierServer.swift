@@ -271,7 +271,7 @@ public final class CarrierServer {
 
     /// The public network failed the call: the matching final response upstream; the caller's
     /// PBX decides what follows.
-    public func publicNetworkFailed(call: Int, outcome: CallOutcome, detail: String, _ ctx: CarrierContext) {
+    public func publicNetworkFailed(call: Int, outcome: CallOutcome, reason: EndReason, _ ctx: CarrierContext) {
         let code: Int
         switch outcome {
         case .busy: code = 486
@@ -280,7 +280,7 @@ public final class CarrierServer {
         case .rejected: code = 603
         default: code = 404
         }
-        ctx.record(.proxy, self, "public network: \(outcome) (\(detail)): \(code) upstream", call: call,
+        ctx.record(.proxy, self, "public network: \(outcome) (\(reason.detail)): \(code) upstream", call: call,
                    [StepField("action", "gateway-final"), StepField("outcome", outcome.rawValue), StepField("code", code)])
         publicNetworkProgress(call: call, code: code, ctx)
         publicLegs[call] = nil

@@ -16,7 +16,7 @@ protocol PBXCalleeContext: AnyObject {
     /// CONNECT toward the caller; `party` is the trace's name of who answered.
     func connect(call: Int, party: String)
     /// The call cannot be completed here (trunk busy, no DID entry, extension absent or busy).
-    func failed(call: Int, outcome: CallOutcome, detail: String)
+    func failed(call: Int, outcome: CallOutcome, reason: EndReason)
     /// The extension rang out the ring timeout: the call ends as not answered.
     func ringTimedOut(call: Int)
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField])
@@ -29,7 +29,7 @@ extension PBXState {
         guard let ch = seize(group: gi, now: ctx.now) else {
             ctx.record(.trunkBusy, name, "trunk group \(groups[gi].config.id): all \(groups[gi].config.channels) channels busy (incoming)", call: id,
                        [StepField("direction", "incoming"), StepField("trunk_group", groups[gi].config.id), StepField("channels", groups[gi].config.channels)])
-            ctx.failed(call: id, outcome: .busy, detail: "far-end trunk busy")
+            ctx.failed(call: id, outcome: .busy, reason: .farEndTrunkBusy)
             return
         }
         callee[id, default: CalleeSide()].channel = ChannelRef(group: gi, channel: ch)
@@ -37,7 +37,7 @@ extension PBXState {
                    [StepField("direction", "incoming"), StepField("trunk_group", groups[gi].config.id), StepField("channel", ch + 1),
                     StepField("in_use", trunkInUse), StepField("channels", trunkChannels)])
         guard let extNo = didMap(national) else {
-            ctx.failed(call: id, outcome: .failed, detail: "\(name) has no DID entry for \(national)")
+            ctx.failed(call: id, outcome: .failed, reason: .noDIDEntry(pbx: name, number: national))
             return
         }
         ctx.record(.didMapped, name, "DID \(national) -> extension \(extNo)", call: id, [StepField("number", national), StepField("extension", extNo)])
@@ -48,18 +48,18 @@ extension PBXState {
     func ring(call id: Int, ext extNo: String, _ ctx: PBXCalleeContext) {
         let who = "\(name)/\(extNo)"
         guard let ext = extensions[extNo] else {
-            ctx.failed(call: id, outcome: .failed, detail: "no extension \(who)")
+            ctx.failed(call: id, outcome: .failed, reason: .noExtension(who))
             return
         }
         callee[id, default: CalleeSide()].ext = extNo
         if ext.mode == .absent {
             ctx.record(.callRejected, who, "extension absent", call: id, [StepField("party", who), StepField("reason", "absent")])
-            ctx.failed(call: id, outcome: .failed, detail: "\(who) absent")
+            ctx.failed(call: id, outcome: .failed, reason: .extensionAbsent(who))
             return
         }
         if !ext.isFree {
             ctx.record(.extensionBusy, who, "busy", call: id, [StepField("party", who)])
-            ctx.failed(call: id, outcome: .busy, detail: "\(who) busy (busy tone)")
+            ctx.failed(call: id, outcome: .busy, reason: .extensionBusy(who))
             return
         }
         ext.activity = .ringing(call: id)

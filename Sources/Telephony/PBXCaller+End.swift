@@ -37,7 +37,7 @@ extension PBXState {
         ctx.record(.callEnded, "\(name)/\(call.callerExt)", "no answer after \(ctx.noAnswerTimeout.durationString): caller gives up", call: call.id,
                    [StepField("side", "caller"), StepField("event", "no-answer-timeout"), StepField("timeout_ns", ctx.noAnswerTimeout.ns)])
         cancelPendingInvite(call, ctx)
-        end(call, outcome: .noAnswer, detail: "not answered", ctx)
+        end(call, outcome: .noAnswer, reason: .notAnswered, ctx)
     }
 
     /// The caller gives up before a final response (hangup, no-answer timer): the INVITE is
@@ -93,8 +93,9 @@ extension PBXState {
     }
 
     /// Ends a call that was not answered.
-    func end(_ call: Call, outcome: CallOutcome, detail: String, _ ctx: PBXCallerContext) {
-        ctx.record(.callEnded, name, "\(outcome): \(detail)", call: call.id, [StepField("outcome", outcome.rawValue)])
+    func end(_ call: Call, outcome: CallOutcome, reason: EndReason, _ ctx: PBXCallerContext) {
+        ctx.record(.callEnded, name, "\(outcome): \(reason.detail)", call: call.id,
+                   [StepField("outcome", outcome.rawValue), StepField("cause", reason.cause)] + reason.extraFields)
         finish(call, outcome: outcome, keepOpen: false, ctx)
     }
 

@@ -23,7 +23,7 @@ extension PBXState {
         if call.usesSIPChannel { releaseSIPChannel(call) }
         releaseGateway(call)
         guard !p.groups.isEmpty, p.trunkChannels > 0 else {
-            end(call, outcome: .failed, detail: "\(p.name) has no public trunk", ctx)
+            end(call, outcome: .failed, reason: .noPublicTrunk(pbx: p.name), ctx)
             return
         }
         // The route plan (TRS, Quick Dial, ARS or the default groups) is the sans-I/O `PublicRoute`.
@@ -35,7 +35,7 @@ extension PBXState {
                                 weekday: cal.weekday, minuteOfDay: cal.minute, defaultGroups: defaults) {
         case .denied(let level, let digits):
             ctx.record(.routeSelected, p.name, "TRS level \(level) denies \(digits): reorder tone", call: call.id, [StepField("decision", "trs-denied"), StepField("trs_level", level), StepField("digits", digits)])
-            end(call, outcome: .rejected, detail: "toll restriction", ctx)
+            end(call, outcome: .rejected, reason: .tollRestriction, ctx)
             return
         case .route(let decisions, let list):
             for d in decisions { recordRouteDecision(d, call: call.id, ctx) }
@@ -55,7 +55,7 @@ extension PBXState {
                               StepField("in_use", p.trunkInUse), StepField("channels", p.trunkChannels), StepField("sent_digits", cand.digits)]
                          + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
                 guard ctx.publicSetup(call: call.id, digits: cand.digits, telco: p.config.telco) else {
-                    end(call, outcome: .failed, detail: "\(p.name) has no telephone company", ctx)
+                    end(call, outcome: .failed, reason: .noTelephoneCompany(pbx: p.name), ctx)
                     return
                 }
                 return
@@ -64,7 +64,7 @@ extension PBXState {
                  [StepField("direction", "outgoing"), StepField("trunk_group", cand.group), StepField("channels", p.groups[gi].config.channels)]
                      + (cand.carrier.map { [StepField("carrier", $0)] } ?? []))
         }
-        end(call, outcome: .blocked, detail: "every trunk group of every carrier busy (busy tone)", ctx)
+        end(call, outcome: .blocked, reason: .allTrunksBusy, ctx)
     }
 
     /// A decision of the public route plan, as a `route-selected` step.

@@ -71,7 +71,7 @@ extension PBXState {
         callBySIPCallID[StringKey(call.sipCallID)] = id
         ctx.record(.callPlaced, concat(name, "/", ext.number), "dials \(number)", call: id, [StepField("dialed", number), StepField("digits", call.digits)])
         guard ext.activity == .idle else {
-            end(call, outcome: .failed, detail: "caller \(name)/\(ext.number) is already in a call", ctx)
+            end(call, outcome: .failed, reason: .callerInCall("\(name)/\(ext.number)"), ctx)
             return call
         }
         ext.activity = .dialing(call: id)
@@ -104,7 +104,7 @@ extension PBXState {
         let quickDial = !external && QuickDial.reroute(call.digits, map: config.quickDial) != nil
         guard external || quickDial else {
             ctx.record(.routeSelected, name, "\(call.digits) is not an extension or an outside number: unallocated", call: call.id, [StepField("decision", "unallocated")])
-            end(call, outcome: .failed, detail: "unallocated number", ctx)
+            end(call, outcome: .failed, reason: .unallocatedNumber, ctx)
             return
         }
         guard let card else {

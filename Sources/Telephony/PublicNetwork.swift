@@ -29,7 +29,7 @@ public protocol PublicNetworkContext: AnyObject {
     func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool)
     /// The call cannot be completed (unallocated, busy, no DID entry): its origin decides (the
     /// caller's PBX ends the call; a gateway answers the INVITE with a final response).
-    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String)
+    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, reason: EndReason)
     /// The trace's name of the party that answered (CONNECT carries the connected party).
     func answered(call: Int, by party: String)
     /// A step of the trace; its actor, text and fields are built only when the trace records it.
@@ -192,7 +192,7 @@ public final class PublicNetwork {
         guard let owner = owner(of: national) else {
             ctx.record(.pstnSetup, telco.name, "\(national): no telephone company owns this number (unallocated)", call: id,
                        [StepField("number", national), StepField("result", "unallocated")])
-            fail(call: id, outcome: .failed, detail: "unallocated number", ctx)
+            fail(call: id, outcome: .failed, reason: .unallocatedNumber, ctx)
             return
         }
         if owner != ti && !toll {
@@ -212,7 +212,7 @@ public final class PublicNetwork {
         guard let (dp, gi) = ctx.terminatingPBX(for: national) else {
             ctx.record(.pstnSetup, telco.name, "SETUP \(national): number not in service", call: id,
                        [StepField("number", national), StepField("result", "not-in-service")])
-            fail(call: id, outcome: .failed, detail: "unallocated number", ctx)
+            fail(call: id, outcome: .failed, reason: .unallocatedNumber, ctx)
             return
         }
         paths[id]?.destPBX = dp
@@ -227,7 +227,7 @@ public final class PublicNetwork {
         let who = { concat(self.telcos[ti].name, "/", number) }
         if busy.contains(StringKey(number)) {
             ctx.record(.extensionBusy, who(), "subscriber busy", call: id, [StepField("party", who())])
-            fail(call: id, outcome: .busy, detail: concat(who(), " busy (busy tone)"), ctx)
+            fail(call: id, outcome: .busy, reason: .subscriberBusy(who()), ctx)
             return
         }
         busy.insert(StringKey(number))
@@ -255,10 +255,10 @@ public final class PublicNetwork {
     /// The call fails in the network or at the PBX it was offered to. A gateway's call leaves the
     /// network at once (its line, its far PBX and its pending messages released, quietly) and the
     /// gateway answers the INVITE; a PBX's call stays until that PBX ends it.
-    public func fail(call id: Int, outcome: CallOutcome, detail: String, _ ctx: PublicNetworkContext) {
+    public func fail(call id: Int, outcome: CallOutcome, reason: EndReason, _ ctx: PublicNetworkContext) {
         guard let path = paths[id] else { return }
         if case .gateway = path.origin { drop(call: id, quietly: true, ctx) }
-        ctx.failed(call: id, origin: path.origin, outcome: outcome, detail: detail)
+        ctx.failed(call: id, origin: path.origin, outcome: outcome, reason: reason)
     }
 
     /// The call is released: its messages under way are cancelled, the PBX it was offered to

@@ -39,8 +39,8 @@ extension World {
     }
 
     /// Ends a call that was not answered (a failure reported back to its PBX).
-    func endCall(_ id: Int, outcome: CallOutcome, detail: String) {
-        withCall(id) { p, c, ctx in p.end(c, outcome: outcome, detail: detail, ctx) }
+    func endCall(_ id: Int, outcome: CallOutcome, reason: EndReason) {
+        withCall(id) { p, c, ctx in p.end(c, outcome: outcome, reason: reason, ctx) }
     }
 }
 

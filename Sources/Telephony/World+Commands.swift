@@ -89,7 +89,7 @@ extension World {
                         // Before a final response: CANCEL (now, or at the first provisional), and
                         // any failover in progress stops.
                         p.cancelPendingInvite(call, ctx)
-                        p.end(call, outcome: .abandoned, detail: "caller hung up before answer", ctx)
+                        p.end(call, outcome: .abandoned, reason: .callerHungUp, ctx)
                     }
                 }
             }

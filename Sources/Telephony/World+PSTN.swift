@@ -54,12 +54,12 @@ final class WorldPublicNetworkContext: PublicNetworkContext {
     func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool) {
         world.pbxs[pbx].releaseCallee(call: call, quietly: quietly, world.calleeContexts[pbx])
     }
-    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String) {
+    func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, reason: EndReason) {
         switch origin {
         case .gateway(let server):
             world.gatewayLegs[call] = nil
-            world.sipServers[server].publicNetworkFailed(call: call, outcome: outcome, detail: detail, world.carrierContext)
-        case .pbx: world.endCall(call, outcome: outcome, detail: detail)
+            world.sipServers[server].publicNetworkFailed(call: call, outcome: outcome, reason: reason, world.carrierContext)
+        case .pbx: world.endCall(call, outcome: outcome, reason: reason)
         }
     }
     func answered(call: Int, by party: String) { world.answeredParty[call] = party }
@@ -96,18 +96,18 @@ final class WorldCalleeContext: PBXCalleeContext {
             world.pbxs[pi].callee[call]?.events.append(e)
         }
     }
-    func failed(call: Int, outcome: CallOutcome, detail: String) {
+    func failed(call: Int, outcome: CallOutcome, reason: EndReason) {
         if world.publicNetwork.carries(call) {
-            world.publicNetwork.fail(call: call, outcome: outcome, detail: detail, world.publicNetworkContext)
+            world.publicNetwork.fail(call: call, outcome: outcome, reason: reason, world.publicNetworkContext)
         } else {
-            world.endCall(call, outcome: outcome, detail: detail)
+            world.endCall(call, outcome: outcome, reason: reason)
         }
     }
     func ringTimedOut(call: Int) {
         // Over the public network the failure goes to the call's origin: the caller's PBX ends the
         // call, a carrier's gateway answers its INVITE with 480 (as a DISCONNECT for no answer
         // would make it); an internal call ends at once.
-        failed(call: call, outcome: .noAnswer, detail: "ring timeout")
+        failed(call: call, outcome: .noAnswer, reason: .ringTimeout)
     }
     func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
         world.step(kind, actor, detail(), call: call, fields: fields())

@@ -63,6 +63,6 @@ final class WorldTrunkContext: TrunkCallContext {
     func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int) {
         guard let c = pbx.calls[call.id] else { return }
         c.finalCode = code
-        pbx.end(c, outcome: outcome, detail: "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(pbx.card?.config.reroutePolicy.rawValue ?? "failures"))", ctx)
+        pbx.end(c, outcome: outcome, reason: .sipFinal(code: code, policy: pbx.card?.config.reroutePolicy.rawValue ?? "failures"), ctx)
     }
 }

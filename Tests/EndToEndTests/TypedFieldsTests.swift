@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Store
+import Telephony
 @testable import Trace
 
 /// The trace contract (issue 9 item 4): exporters read typed fields, never `detail`. Rewording
@@ -112,6 +113,60 @@ import Store
         let timers = try fields("card-ous", "timer-fired").filter { $0.text("timer") == "register-failover" }
         #expect(!timers.isEmpty)
         for t in timers { #expect(["192.0.2.10:5060", "192.0.2.11:5060", "192.0.2.12:5060"].contains(t.text("target") ?? "")) }
+    }
+
+    /// One of each way a call can end unanswered: the switch has no default, so a new case does not
+    /// compile until it is listed here (and so checked against the documented causes below).
+    static func everyEndReason() -> [EndReason] {
+        let all: [EndReason] = [
+            .farEndTrunkBusy, .noDIDEntry(pbx: "PBX-2", number: "0123450000"), .noExtension("PBX-2/1099"),
+            .extensionAbsent("PBX-2/1011"), .extensionBusy("PBX-2/1011"), .subscriberBusy("TELCO-012/0125550000"),
+            .notAnswered, .ringTimeout, .noPublicTrunk(pbx: "PBX-1"), .tollRestriction, .noTelephoneCompany(pbx: "PBX-1"),
+            .allTrunksBusy, .callerInCall("PBX-1/1000"), .unallocatedNumber, .callerHungUp, .sipFinal(code: 486, policy: "failures"),
+        ]
+        for r in all {
+            switch r {
+            case .farEndTrunkBusy, .noDIDEntry, .noExtension, .extensionAbsent, .extensionBusy, .subscriberBusy, .notAnswered,
+                 .ringTimeout, .noPublicTrunk, .tollRestriction, .noTelephoneCompany, .allTrunksBusy, .callerInCall,
+                 .unallocatedNumber, .callerHungUp, .sipFinal: break
+            }
+        }
+        return all
+    }
+
+    /// The caller PBX's end of an unanswered call says why as a category (`cause`): each cause is
+    /// documented in docs/trace-schema.md, distinct, and agrees with the prose; in the bundled
+    /// scenarios every such step has one, and a `sip-final` carries the call's final code.
+    @Test func unansweredCallsEndWithATypedCause() throws {
+        let reasons = TypedFieldsTests.everyEndReason()
+        let causes = reasons.map(\.cause)
+        #expect(Set(causes).count == causes.count, "two reasons share a cause")
+        let schema = try String(contentsOf: packageRoot.appendingPathComponent("docs/trace-schema.md"), encoding: .utf8)
+        let row = try #require(schema.split(separator: "\n").first { $0.hasPrefix("| `call-ended` (the caller PBX's end of a call)") })
+        let documented = Set(row.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+        for c in causes { #expect(documented.contains(c), "cause \(c) is not in docs/trace-schema.md") }
+        for r in reasons { #expect(!r.detail.isEmpty && !r.detail.contains("\\(")) }
+        #expect(EndReason.sipFinal(code: 486, policy: "failures").detail == "486 Busy Here over SIP, no reroute (policy failures)")
+
+        let db = tempPath("end-cause.sqlite")
+        try? FileManager.default.removeItem(atPath: db)
+        let scenarios = ["busy-far-end.yaml", "public-trunk-overflow.yaml", "callee-hangup.yaml", "busy-hour-sip-failure.yaml",
+                         "quick-dial.yaml", "did-add-digits.yaml", "time-of-day-routing.yaml"]
+        for s in scenarios { #expect(try runCLI(["run", scenarioPath(s), "--db", db, "-q"]).status <= 1) }
+        let store = try SQLiteDatabase(path: db, readOnly: true)
+        let rows = try store.rows("""
+            SELECT json_extract(s.fields, '$.outcome'), json_extract(s.fields, '$.cause'), json_extract(s.fields, '$.code'), c.final_code, c.outcome
+            FROM step s JOIN call c ON c.run_id = s.run_id AND c.call_id = s.call_id
+            WHERE s.kind = 'call-ended' AND json_extract(s.fields, '$.outcome') IS NOT NULL
+            """)
+        #expect(rows.count > 10)
+        for r in rows {
+            let cause = try #require(r[1], "a call-ended step with outcome \(r[0] ?? "") has no cause")
+            #expect(causes.contains(cause), "undocumented cause \(cause)")
+            #expect(r[0] == r[4], "the step's outcome is the call's")
+            if cause == "sip-final" { #expect(r[2] != nil && r[2] == r[3], "sip-final code \(r[2] ?? "nil") against the call's final code \(r[3] ?? "nil")") }
+        }
+        #expect(Set(rows.compactMap { $0[1] }).count >= 4, "the bundled scenarios end calls in several ways")
     }
 
     /// Texts bound in place from one row buffer (`run(texts:in:)`, as the trace sink binds them) are stored exactly: long and

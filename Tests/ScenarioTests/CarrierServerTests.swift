@@ -242,7 +242,7 @@ import Trace
             ctx.telcos = ["012": "Telco-012"]
             let s = server(gateway: true)
             s.receive(invite("0123451011"), from: pbx1, localPort: 5060, transport: .udp, call: 7, ctx)
-            s.publicNetworkFailed(call: 7, outcome: outcome, detail: "test", ctx)
+            s.publicNetworkFailed(call: 7, outcome: outcome, reason: .ringTimeout, ctx)
             #expect(ctx.codes == [100, code], "\(outcome)")
             // The leg is gone: a BYE on it is not the gateway's (481).
             var bye = invite("0123451011", branch: "z9hG4bK-bye")

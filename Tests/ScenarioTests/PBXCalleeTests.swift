@@ -15,7 +15,7 @@ import Trace
         var cancelled: [EventID] = []
         var progress: [(message: String, call: Int)] = []
         var parties: [Int: String] = [:]
-        var failures: [(call: Int, outcome: CallOutcome, detail: String)] = []
+        var failures: [(call: Int, outcome: CallOutcome, reason: EndReason)] = []
         var rangOut: [Int] = []
         var steps: [(kind: StepKind, actor: String, detail: String)] = []
         private func add(_ kind: String, _ call: Int, _ after: SimTime) -> EventID {
@@ -29,7 +29,7 @@ import Trace
         func cancel(_ id: EventID) { cancelled.append(id) }
         func alerting(call: Int) { progress.append(("ALERTING", call)) }
         func connect(call: Int, party: String) { progress.append(("CONNECT", call)); parties[call] = party }
-        func failed(call: Int, outcome: CallOutcome, detail: String) { failures.append((call, outcome, detail)) }
+        func failed(call: Int, outcome: CallOutcome, reason: EndReason) { failures.append((call, outcome, reason)) }
         func ringTimedOut(call: Int) { rangOut.append(call) }
         func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
             steps.append((kind, actor, detail()))
@@ -75,19 +75,21 @@ import Trace
         p.offer(call: 1, group: 0, number: "0123451011", ctx)
         // The only channel is held: the next offer finds the trunk busy, and holds nothing.
         p.offer(call: 2, group: 0, number: "0123451012", ctx)
-        #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.outcome == .busy && ctx.failures.last?.detail == "far-end trunk busy")
+        #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.outcome == .busy && ctx.failures.last?.reason == .farEndTrunkBusy
+                && ctx.failures.last?.reason.detail == "far-end trunk busy" && ctx.failures.last?.reason.cause == "far-end-trunk-busy")
         #expect(p.callee[2] == nil && p.trunkInUse == 1)
 
         let q = pbx()
         q.offer(call: 3, group: 0, number: "0123450000", ctx)
-        #expect(ctx.failures.last?.call == 3 && ctx.failures.last?.detail == "PBX-2 has no DID entry for 0123450000")
+        #expect(ctx.failures.last?.call == 3 && ctx.failures.last?.reason == .noDIDEntry(pbx: "PBX-2", number: "0123450000")
+                && ctx.failures.last?.reason.detail == "PBX-2 has no DID entry for 0123450000")
         // The channel it seized stays seized until the call is released, then is freed quietly.
         #expect(q.trunkInUse == 1)
         q.releaseCallee(call: 3, quietly: true, ctx)
         #expect(q.trunkInUse == 0 && ctx.steps.last?.kind != .trunkReleased)
 
         q.offer(call: 4, group: 0, number: "0123451099", ctx)
-        #expect(ctx.failures.last?.detail == "no extension PBX-2/1099")
+        #expect(ctx.failures.last?.reason == .noExtension("PBX-2/1099") && ctx.failures.last?.reason.detail == "no extension PBX-2/1099")
 
         q.extensions["1012"]?.mode = .absent
         q.ring(call: 5, ext: "1012", ctx)

@@ -79,7 +79,7 @@ import Trace
         func cancel(_ id: EventID) {}
         func alerting(call: Int) { progress.append(("ALERTING", call)) }
         func connect(call: Int, party: String) { progress.append(("CONNECT", call)) }
-        func failed(call: Int, outcome: CallOutcome, detail: String) { progress.append(("failed", call)) }
+        func failed(call: Int, outcome: CallOutcome, reason: EndReason) { progress.append(("failed", call)) }
         func ringTimedOut(call: Int) {}
         func record(_ kind: StepKind, _ actor: String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {}
     }

@@ -16,7 +16,7 @@ import Trace
         var cancelled: [EventID] = []
         var offers: [(call: Int, pbx: Int, group: Int, number: String)] = []
         var calleeReleases: [(call: Int, pbx: Int, quietly: Bool)] = []
-        var failures: [(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String)] = []
+        var failures: [(call: Int, origin: CircuitOrigin, outcome: CallOutcome, reason: EndReason)] = []
         var answeredBy: [Int: String] = [:]
         var steps: [(kind: StepKind, actor: String, detail: String)] = []
         var pbxNumbers: [String: (Int, Int)] = ["0123451011": (1, 0)]
@@ -30,7 +30,7 @@ import Trace
         func pbxName(_ pbx: Int) -> String { "PBX-\(pbx + 1)" }
         func offer(call: Int, toPBX pbx: Int, group: Int, number: String) { offers.append((call, pbx, group, number)) }
         func releaseCallee(call: Int, atPBX pbx: Int, quietly: Bool) { calleeReleases.append((call, pbx, quietly)) }
-        func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, detail: String) { failures.append((call, origin, outcome, detail)) }
+        func failed(call: Int, origin: CircuitOrigin, outcome: CallOutcome, reason: EndReason) { failures.append((call, origin, outcome, reason)) }
         func answered(call: Int, by party: String) { answeredBy[call] = party }
         func record(_ kind: StepKind, _ actor: @autoclosure () -> String, _ detail: @autoclosure () -> String, call: Int, _ fields: @autoclosure () -> [StepField]) {
             steps.append((kind, actor(), detail()))
@@ -126,7 +126,7 @@ import Trace
         // A second call to the same line while the first holds it: busy.
         net.setup(call: 2, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
-        #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.outcome == .busy)
+        #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.outcome == .busy && ctx.failures.last?.reason == .subscriberBusy("TELCO-012/0120001234"))
         // Released, the line rings again.
         net.release(call: 1, ctx)
         net.setup(call: 3, digits: "0120001234", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
@@ -139,11 +139,11 @@ import Trace
         let net = network()
         net.setup(call: 1, digits: "0551234567", origin: .pbx(0), originTelco: 0, at: 0, toll: false, ctx)
         ctx.deliverArrival(net)
-        #expect(ctx.failures.last?.outcome == .failed && ctx.steps.last?.detail.contains("unallocated") == true)
+        #expect(ctx.failures.last?.outcome == .failed && ctx.failures.last?.reason == .unallocatedNumber && ctx.steps.last?.detail.contains("unallocated") == true)
         // In TELCO-012's area, neither a subscriber line nor a PBX number.
         net.setup(call: 2, digits: "0129999999", origin: .pbx(0), originTelco: 1, at: 1, toll: false, ctx)
         ctx.deliverArrival(net)
-        #expect(ctx.failures.last?.call == 2 && ctx.steps.last?.detail == "SETUP 0129999999: number not in service")
+        #expect(ctx.failures.last?.call == 2 && ctx.failures.last?.reason == .unallocatedNumber && ctx.steps.last?.detail == "SETUP 0129999999: number not in service")
     }
 
     @Test func aPBXsCallFailsBackToItsPBXAndIsReleasedByIt() throws {
@@ -157,8 +157,8 @@ import Trace
         net.progress(.alerting, call: 1, ctx)
         #expect(ctx.scheduled.last?.after == .milliseconds(650))
         // Its extension is busy: the failure goes to the caller's PBX, which still holds the call.
-        net.fail(call: 1, outcome: .busy, detail: "PBX-2/1011 busy", ctx)
-        #expect(ctx.failures.count == 1 && ctx.failures[0].origin == .pbx(0) && ctx.failures[0].outcome == .busy)
+        net.fail(call: 1, outcome: .busy, reason: .extensionBusy("PBX-2/1011"), ctx)
+        #expect(ctx.failures.count == 1 && ctx.failures[0].origin == .pbx(0) && ctx.failures[0].outcome == .busy && ctx.failures[0].reason == .extensionBusy("PBX-2/1011"))
         #expect(net.carries(1) && ctx.calleeReleases.isEmpty)
         // The caller's PBX releases it: every message under way is cancelled, the far PBX lets go
         // (with its steps), and nothing is reported to a gateway.
@@ -175,7 +175,7 @@ import Trace
         net.setup(call: 7, digits: "0123451011", origin: .gateway(server: 2), originTelco: 0, at: 1, toll: true, ctx)
         ctx.deliverArrival(net)
         #expect(ctx.offers.last?.call == 7 && net.destination(of: 7) == 1)
-        net.fail(call: 7, outcome: .failed, detail: "PBX-2 has no DID entry", ctx)
+        net.fail(call: 7, outcome: .failed, reason: .noDIDEntry(pbx: "PBX-2", number: "0123451011"), ctx)
         // The far PBX lets go quietly, the path is gone, and the gateway decides (a final response).
         #expect(ctx.calleeReleases.count == 1 && ctx.calleeReleases[0].quietly)
         #expect(!net.carries(7) && ctx.failures.last?.origin == .gateway(server: 2))
