@@ -44,7 +44,7 @@ extension Exporter {
 
     public static let callColumns = ["run_id", "call_id", "caller", "dialed", "placed_at_us", "ended_at_us", "outcome", "route",
                                      "answered_by", "setup_delay_us", "pbx", "sip_attempts", "sip_targets", "rerouted", "final_code",
-                                     "card_state", "carrier", "trunk_group", "sent_digits", "pdd_us", "released_by"]
+                                     "card_state", "carrier", "trunk_group", "sent_digits", "pdd_us", "released_by", "end_cause"]
     /// Inputs known at dial time, after the `call` table's columns: the run's network at time
     /// zero, the calendar, and the caller PBX's V-SIPGW settings (empty without a card).
     public static let inputColumns = ["latency_ms", "loss_pct", "weekday", "time_of_day", "transport", "t1_ms", "t2_ms",
@@ -62,7 +62,7 @@ extension Exporter {
             let c = try db.prepare("""
                 SELECT run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx,
                        sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, pdd_us,
-                       released_by
+                       released_by, end_cause
                 FROM call WHERE run_id = ? ORDER BY call_id
                 """)
             c.bind(1, run)

@@ -283,6 +283,7 @@ extension Exporter {
         labels.add("trunk_group", c.trunkGroup)
         labels.add("sent_digits", c.sentDigits)
         labels.add("released_by", c.releasedBy)
+        labels.add("end_cause", c.endCause)
         o.addRaw("labels", labels.text)
         return o.text
     }

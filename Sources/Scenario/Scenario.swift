@@ -36,6 +36,8 @@ public struct Scenario: Sendable {
         public var trunkGroup: Int?
         /// `caller`, `callee` or null (not answered).
         public var releasedBy: String??
+        /// Why the call ended unanswered (`EndReason.allCauses`), or null (answered or in progress).
+        public var endCause: String??
     }
 
     public var file: String
@@ -137,6 +139,7 @@ extension Scenario {
             if let c = e.carrier { add("carrier", c ?? "null", call.carrier ?? "null") }
             if let g = e.trunkGroup { add("trunk_group", String(g), call.trunkGroup.map(String.init) ?? "null") }
             if let b = e.releasedBy { add("released_by", b ?? "null", call.releasedBy ?? "null") }
+            if let c = e.endCause { add("end_cause", c ?? "null", call.endCause ?? "null") }
             if let r = e.setupDelay {
                 let actual = call.setupDelay.map { $0.seconds }
                 let ok = actual.map { v in (r.min.map { v >= $0 } ?? true) && (r.max.map { v <= $0 } ?? true) } ?? false
@@ -161,6 +164,7 @@ public struct CallSummary: Sendable {
     public var carrier: String?
     public var trunkGroup: Int?
     public var releasedBy: String?
+    public var endCause: String?
     public init(outcome: String, route: String?, answeredBy: String?, sipTargets: [String], sipAttempts: Int, rerouted: Bool, setupDelay: SimTime?) {
         self.outcome = outcome; self.route = route; self.answeredBy = answeredBy; self.sipTargets = sipTargets
         self.sipAttempts = sipAttempts; self.rerouted = rerouted; self.setupDelay = setupDelay

@@ -355,7 +355,7 @@ public enum ScenarioLoader {
                 return
             }
             let m = try e.dict(allowed: ["call", "outcome", "route", "answered_by", "sip_targets", "sip_attempts", "rerouted", "setup_delay",
-                                         "carrier", "trunk_group", "released_by"])
+                                         "carrier", "trunk_group", "released_by", "end_cause"])
             guard let c = m["call"] else { throw e.error("missing required key 'call' (or 'summary', 'fingerprint')", key: "\(e.path).call") }
             var x = Scenario.CallExpectation(call: try c.int(min: 1), line: e.line)
             if let o = m["outcome"] {
@@ -381,6 +381,15 @@ public enum ScenarioLoader {
                     let v = try b.string()
                     guard v == "caller" || v == "callee" else { throw b.error("released_by must be caller, callee or null, got '\(v)'") }
                     x.releasedBy = .some(v)
+                }
+            }
+            if let c = m["end_cause"] {
+                if c.isNull { x.endCause = .some(nil) } else {
+                    let v = try c.string()
+                    guard EndReason.allCauses.contains(v) else {
+                        throw c.error("unknown end_cause '\(v)' (one of \(EndReason.allCauses.joined(separator: ", ")), or null)")
+                    }
+                    x.endCause = .some(v)
                 }
             }
             if let s = m["setup_delay"] {

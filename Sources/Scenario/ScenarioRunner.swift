@@ -145,6 +145,7 @@ public enum ScenarioRunner {
         c.carrier = r.carrier
         c.trunkGroup = r.trunkGroup
         c.releasedBy = r.releasedBy
+        c.endCause = r.endCause
         return c
     }
 }

@@ -42,6 +42,7 @@ public struct TraceReader {
         public var trunkGroup: Int?
         public var sentDigits: String?
         public var releasedBy: String?
+        public var endCause: String?
 
         public init(callID: Int, caller: String, dialed: String, placedAtUs: Int64, endedAtUs: Int64?, outcome: String,
                     route: String?, answeredBy: String?, setupDelayUs: Int64?, pbx: String, sipAttempts: Int, sipTargets: String,
@@ -132,7 +133,7 @@ public struct TraceReader {
     /// The `call` columns `callRow` reads, in its order (a query may add columns after them).
     public static let callColumns = """
         call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by, setup_delay_us, pbx, \
-        sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, released_by
+        sip_attempts, sip_targets, rerouted, final_code, card_state, carrier, trunk_group, sent_digits, released_by, end_cause
         """
     /// The number of columns in `callColumns` (where a query's own columns start).
     public static let callColumnCount = callColumns.split(separator: ",").count
@@ -148,6 +149,7 @@ public struct TraceReader {
         row.trunkGroup = s.isNull(16) ? nil : Int(s.int(16))
         row.sentDigits = s.text(17)
         row.releasedBy = s.text(18)
+        row.endCause = s.text(19)
         return row
     }
 

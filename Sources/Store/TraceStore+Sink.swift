@@ -57,8 +57,8 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
         insertCall = try prepare("""
             INSERT INTO call (run_id, call_id, caller, dialed, placed_at_us, ended_at_us, outcome, route, answered_by,
                               setup_delay_us, pbx, sip_attempts, sip_targets, rerouted, final_code, card_state,
-                              carrier, trunk_group, sent_digits, pdd_us, released_by)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                              carrier, trunk_group, sent_digits, pdd_us, released_by, end_cause)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
     }
 
@@ -232,7 +232,7 @@ public final class SQLiteTraceSink: TraceSink, @unchecked Sendable {
                         st.bind(11, c.pbx); st.bind(12, c.sipAttempts); st.bind(13, jsonArray(c.sipTargets))
                         st.bind(14, c.rerouted ? 1 : 0); st.bind(15, c.finalCode); st.bind(16, c.cardState)
                         st.bind(17, c.carrier); st.bind(18, c.trunkGroup); st.bind(19, c.sentDigits)
-                        st.bind(20, c.pddNs.map { $0 / 1000 }); st.bind(21, c.releasedBy)
+                        st.bind(20, c.pddNs.map { $0 / 1000 }); st.bind(21, c.releasedBy); st.bind(22, c.endCause)
                         try st.run()
                     }
                     pending += 1

@@ -141,6 +141,9 @@ public final class TraceStore {
         ("v8-sip-raw-of", """
         ALTER TABLE sip_message ADD COLUMN raw_of INTEGER;
         """),
+        ("v9-call-end-cause", """
+        ALTER TABLE call ADD COLUMN end_cause TEXT;
+        """),
     ]
 
     /// The SQL expression of a `sip_message` row's full text (alias `m`): its own `raw`, or the

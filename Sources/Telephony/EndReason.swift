@@ -38,6 +38,14 @@ public enum EndReason: Sendable, Equatable {
     /// A final SIP response the reroute policy does not reroute on.
     case sipFinal(code: Int, policy: String)
 
+    /// Every cause a call can end with: one of each reason's, and live mode's reroute (which dials
+    /// nothing: the call ends there). Scenario expectations (`end_cause`) are checked against it.
+    public static let allCauses: [String] = [
+        EndReason.farEndTrunkBusy, .noDIDEntry(pbx: "", number: ""), .noExtension(""), .extensionAbsent(""), .extensionBusy(""),
+        .subscriberBusy(""), .notAnswered, .ringTimeout, .noPublicTrunk(pbx: ""), .tollRestriction, .noTelephoneCompany(pbx: ""),
+        .allTrunksBusy, .callerInCall(""), .unallocatedNumber, .callerHungUp, .sipFinal(code: 0, policy: ""),
+    ].map(\.cause) + ["reroute-not-dialled"]
+
     /// The category, as the trace's typed `cause` field says it.
     public var cause: String {
         switch self {

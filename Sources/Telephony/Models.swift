@@ -320,6 +320,8 @@ public final class Call {
     public var finalCode: Int?
     /// Which side ended an answered call: `caller` or `callee`.
     public var releasedBy: String?
+    /// Why the call ended unanswered (`EndReason.cause`), once it has.
+    public var endCause: String?
     public var answeredAt: SimTime?
     public var outcome: CallOutcome?
     public var endedAt: SimTime?

@@ -94,6 +94,7 @@ extension PBXState {
 
     /// Ends a call that was not answered.
     func end(_ call: Call, outcome: CallOutcome, reason: EndReason, _ ctx: PBXCallerContext) {
+        if !call.recorded { call.endCause = reason.cause }
         ctx.record(.callEnded, name, "\(outcome): \(reason.detail)", call: call.id,
                    [StepField("outcome", outcome.rawValue), StepField("cause", reason.cause)] + reason.extraFields)
         finish(call, outcome: outcome, keepOpen: false, ctx)
@@ -151,6 +152,7 @@ extension PBXState {
                              pbx: name, cardState: call.cardStateAtDial)
         rec.pddNs = progress.map { ($0 - call.placedAt).ns }
         if outcome == .answered && ended { rec.releasedBy = call.releasedBy ?? "caller" }
+        if outcome != .answered && ended { rec.endCause = call.endCause }
         if call.trunkGroup != nil {
             rec.carrier = call.carrier
             rec.trunkGroup = call.trunkGroup

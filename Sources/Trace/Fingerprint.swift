@@ -45,6 +45,7 @@ public struct TraceFingerprint: Sendable {
             mix(c.outcome.rawValue); mix(c.route?.rawValue ?? "-"); mix(c.answeredBy ?? "-"); mix(c.setupDelayNs)
             mix(c.sipTargets.joined(separator: ",")); mix(c.sipAttempts); mix(c.rerouted ? "1" : "0"); mix(c.finalCode)
             mix(c.pbx); mix(c.cardState ?? "-"); mix(c.carrier ?? "-"); mix(c.trunkGroup); mix(c.sentDigits ?? "-"); mix(c.pddNs)
+            mix(c.releasedBy ?? "-"); mix(c.endCause ?? "-")
         }
     }
 

@@ -195,6 +195,10 @@ public struct CallRecord: Sendable, Equatable {
     /// (the called side's BYE, also after a 2xx that was never ACKed); nil for unanswered calls
     /// and calls still in progress.
     public var releasedBy: String?
+    /// Why a call that was not answered ended, as a category (the `cause` of its `call-ended`
+    /// step: `no-extension`, `sip-final`, ...; docs/trace-schema.md); nil for answered calls and
+    /// calls still in progress.
+    public var endCause: String?
 
     public init(callID: Int, caller: String, dialed: String, placedAtNs: Int64, endedAtNs: Int64?, outcome: CallOutcome,
                 route: CallRoute?, answeredBy: String?, setupDelayNs: Int64?, sipTargets: [String], sipAttempts: Int,

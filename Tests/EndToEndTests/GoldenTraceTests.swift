@@ -74,7 +74,7 @@ enum GoldenTrace {
                 out += " outcome=\(c.outcome) route=\(opt(c.route)) answered_by=\(opt(c.answeredBy)) setup=\(opt(c.setupDelayNs))"
                 out += " targets=\(c.sipTargets.joined(separator: ",")) attempts=\(c.sipAttempts) rerouted=\(c.rerouted ? 1 : 0)"
                 out += " final=\(opt(c.finalCode)) card=\(opt(c.cardState)) carrier=\(opt(c.carrier)) trg=\(opt(c.trunkGroup))"
-                out += " sent=\(opt(c.sentDigits)) pdd=\(opt(c.pddNs))\n"
+                out += " sent=\(opt(c.sentDigits)) pdd=\(opt(c.pddNs)) released=\(opt(c.releasedBy)) cause=\(opt(c.endCause))\n"
             }
         }
         return out

@@ -144,7 +144,8 @@ import Telephony
         let schema = try String(contentsOf: packageRoot.appendingPathComponent("docs/trace-schema.md"), encoding: .utf8)
         let row = try #require(schema.split(separator: "\n").first { $0.hasPrefix("| `call-ended` (the caller PBX's end of a call)") })
         let documented = Set(row.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
-        for c in causes { #expect(documented.contains(c), "cause \(c) is not in docs/trace-schema.md") }
+        for c in EndReason.allCauses { #expect(documented.contains(c), "cause \(c) is not in docs/trace-schema.md") }
+        #expect(Set(causes).isSubset(of: Set(EndReason.allCauses)))
         for r in reasons { #expect(!r.detail.isEmpty && !r.detail.contains("\\(")) }
         #expect(EndReason.sipFinal(code: 486, policy: "failures").detail == "486 Busy Here over SIP, no reroute (policy failures)")
 
@@ -167,6 +168,24 @@ import Telephony
             if cause == "sip-final" { #expect(r[2] != nil && r[2] == r[3], "sip-final code \(r[2] ?? "nil") against the call's final code \(r[3] ?? "nil")") }
         }
         #expect(Set(rows.compactMap { $0[1] }).count >= 4, "the bundled scenarios end calls in several ways")
+        // The call row says the same at every trace level: its end_cause is the step's cause, and
+        // at `--trace calls` (no steps) the same calls end with the same causes.
+        let byCall = try store.rows("""
+            SELECT c.run_id, c.call_id, c.end_cause, json_extract(s.fields, '$.cause'), c.outcome
+            FROM call c LEFT JOIN step s ON s.run_id = c.run_id AND s.call_id = c.call_id
+                 AND s.kind = 'call-ended' AND json_extract(s.fields, '$.outcome') IS NOT NULL
+            """)
+        for r in byCall {
+            #expect(r[2] == r[3], "call \(r[1] ?? "") of run \(r[0] ?? ""): end_cause \(r[2] ?? "nil"), step cause \(r[3] ?? "nil")")
+            if r[4] == "answered" { #expect(r[2] == nil) }
+        }
+        let callsOnly = tempPath("end-cause-calls.sqlite")
+        try? FileManager.default.removeItem(atPath: callsOnly)
+        for s in scenarios { #expect(try runCLI(["run", scenarioPath(s), "--db", callsOnly, "-q", "--trace", "calls"]).status <= 1) }
+        let full = try store.rows("SELECT c.call_id, c.end_cause, r.scenario FROM call c JOIN run r USING (run_id) ORDER BY r.scenario, c.call_id")
+        let lean = try SQLiteDatabase(path: callsOnly, readOnly: true)
+            .rows("SELECT c.call_id, c.end_cause, r.scenario FROM call c JOIN run r USING (run_id) ORDER BY r.scenario, c.call_id")
+        #expect(full == lean && full.contains { $0[1] != nil })
     }
 
     /// Texts bound in place from one row buffer (`run(texts:in:)`, as the trace sink binds them) are stored exactly: long and
