@@ -82,6 +82,19 @@ extension Report {
         return out
     }
 
+    /// Unanswered calls that ended, by outcome and cause (`call.end_cause`; a file from before
+    /// schema v9 has none: "-"), most frequent first.
+    func endCauses(_ run: Int64) throws -> [(outcome: String, cause: String, calls: Int64)] {
+        let s = try db.prepare("""
+            SELECT outcome, coalesce(end_cause, '-'), count(*) FROM call
+            WHERE \(try runRange("call", run)) AND outcome NOT IN ('answered', 'in-progress') AND ended_at_us IS NOT NULL
+            GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+            """)
+        var out: [(String, String, Int64)] = []
+        while try s.step() { out.append((s.text(0) ?? "", s.text(1) ?? "-", s.int(2))) }
+        return out
+    }
+
     /// Calls placed per bucket and outcome class.
     func outcomesOverTime(_ run: Int64, bucketUs: Int64) throws -> [String: [Int64: Double]] {
         let s = try db.prepare("SELECT placed_at_us / ? AS b, \(Report.classSQL) AS c, count(*) FROM call WHERE \(try runRange("call", run)) GROUP BY b, c")

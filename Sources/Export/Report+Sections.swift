@@ -60,7 +60,16 @@ extension Report {
         oc.barWidth = bw
         oc.xFormat = fmtT
         oc.xRange = (0, Double(buckets) * bw)
-        o += "<section id=\"outcomes-section\"><h2>Outcomes</h2>" + (oSeries.isEmpty ? "<p class=\"note\">No call was placed.</p>" : oc.html()) + "</section>"
+        o += "<section id=\"outcomes-section\"><h2>Outcomes</h2>" + (oSeries.isEmpty ? "<p class=\"note\">No call was placed.</p>" : oc.html())
+        // Why the calls that were not answered ended (docs/trace-schema.md, call.end_cause).
+        let causes = try endCauses(run)
+        if !causes.isEmpty {
+            o += "<table id=\"end-causes\"><caption>Calls not answered, by why they ended</caption><thead><tr><th scope=\"col\">outcome</th>"
+                + "<th scope=\"col\">cause</th><th scope=\"col\">calls</th></tr></thead><tbody>"
+            for c in causes { o += "<tr><td>\(esc(c.outcome))</td><td>\(esc(c.cause))</td><td>\(c.calls)</td></tr>" }
+            o += "</tbody></table>"
+        }
+        o += "</section>"
 
         // Post-dial delay.
         let hists = try pdd([run])

@@ -61,6 +61,28 @@ import Store
         #expect(html2.contains("id=\"ladder-1\"") && html2.contains("INVITE"))
     }
 
+    /// The calls not answered, by why they ended: one row per outcome and cause with the count
+    /// the `call` table holds (busy-hour-sip-failure blocks calls when its 8 public channels are
+    /// full, and has a busy subscriber), none for answered calls, and no table when every call
+    /// was answered (the seed call).
+    @Test func unansweredCallsByCause() throws {
+        let db = try database("report-causes.sqlite", ["busy-hour-sip-failure.yaml"])
+        let out = tempPath("causes.html")
+        #expect(try runCLI(["report", db, "--out", out]).status == 0)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        let table = try #require(html.components(separatedBy: "<table id=\"end-causes\">").dropFirst().first?.components(separatedBy: "</table>").first)
+        let expected = try SQLiteDatabase(path: db, readOnly: true).rows("""
+            SELECT outcome, end_cause, count(*) FROM call WHERE outcome != 'answered' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+            """)
+        #expect(!expected.isEmpty && expected.allSatisfy { $0[1] != nil })
+        let rows = table.components(separatedBy: "<tr><td>").dropFirst().map { "<td>" + $0.components(separatedBy: "</tr>")[0] }
+        #expect(rows == expected.map { "<td>\($0[0] ?? "")</td><td>\($0[1] ?? "")</td><td>\($0[2] ?? "")</td>" })
+        #expect(!table.contains("<td>answered</td>"))
+        let seed = try database("report-causes-seed.sqlite", ["seed-example.yaml"])
+        #expect(try runCLI(["report", seed, "--out", out]).status == 0)
+        #expect(!(try String(contentsOfFile: out, encoding: .utf8)).contains("end-causes"))
+    }
+
     /// Self-contained and readable: no script, no external reference; every chart has a title,
     /// a description, two axis labels, a legend and a data table.
     @Test func selfContainedAndAccessible() throws {
