@@ -160,7 +160,7 @@ public final class CardRegistration {
                 ctx.setCardState(.fault, reason: "own network unreachable")
                 cycleTimer = ctx.schedule(.cycle, at: ctx.nowNs + wait)
             case .cycleStarted:
-                ctx.record(.registration, "registration cycle starts (\(config.numbers.joined(separator: ", ")))", [StepField("event", "cycle-started")])
+                ctx.record(.registration, "registration cycle starts (\(config.numbers.joined(separator: ", ")))", [StepField("event", "cycle-started"), StepField("numbers", config.numbers.joined(separator: ","))])
             case .skipped(let target, let reason):
                 ctx.record(.targetSkipped, "REGISTER: \(target): \(reason)",
                            [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason.description), StepField("cause", reason.cause)])

@@ -170,7 +170,7 @@ final class CardUAS {
             final(404, "no extension for \(user)")
             return
         }
-        ctx.record(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call, [StepField("number", user), StepField("extension", extNo)])
+        ctx.record(.didMapped, actor, "Request-URI \(user) -> extension \(extNo)", call: call, [StepField("number", user), StepField("extension", extNo), StepField("via", "request-uri")])
         guard let ext = pbx.extensions[extNo] else { final(404, "no extension \(extNo)"); return }
         legs[id]?.ext = extNo
         if ext.mode == .absent { final(404, "extension \(extNo) absent"); return }

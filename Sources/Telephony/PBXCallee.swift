@@ -40,7 +40,7 @@ extension PBXState {
             ctx.failed(call: id, outcome: .failed, reason: .noDIDEntry(pbx: name, number: national))
             return
         }
-        ctx.record(.didMapped, name, "DID \(national) -> extension \(extNo)", call: id, [StepField("number", national), StepField("extension", extNo)])
+        ctx.record(.didMapped, name, "DID \(national) -> extension \(extNo)", call: id, [StepField("number", national), StepField("extension", extNo), StepField("via", "did")])
         ring(call: id, ext: extNo, ctx)
     }
 

@@ -110,6 +110,12 @@ import Telephony
         #expect(aaaa.contains { $0.text("records") == "2001:db8::10,2001:db8::11" && $0.int("count") == 2 })
         // ipv6-aaaa's name has no A records: an empty NOERROR answer.
         #expect(try fields("ipv6-aaaa", "dns-answer", "A").contains { $0.int("count") == 0 && $0.text("records") == nil })
+        // The registration cycle names the card's numbers; a DID mapping says where the number came from.
+        let cycles = try fields("card-ous", "registration").filter { $0.text("event") == "cycle-started" }
+        // PBX-1's card registers 098-765-4321, PBX-2's 012-345-1011 (card-ous.yaml), as digits.
+        #expect(Set(cycles.compactMap { $0.text("numbers") }) == ["0987654321", "0123451011"] && cycles.allSatisfy { $0.text("numbers") != nil })
+        let dids = try fields("seed-example", "did-mapped")
+        #expect(!dids.isEmpty && dids.allSatisfy { $0.text("via") == "did" && $0.text("number") == "0123451011" && $0.text("extension") == "1011" })
         let timers = try fields("card-ous", "timer-fired").filter { $0.text("timer") == "register-failover" }
         #expect(!timers.isEmpty)
         for t in timers { #expect(["192.0.2.10:5060", "192.0.2.11:5060", "192.0.2.12:5060"].contains(t.text("target") ?? "")) }
