@@ -79,6 +79,7 @@ final class ConsoleTraceSink: TraceSink {
         if silent { return }
         if case .callEnded(let c) = e {
             var summary = "call \(c.callID)  \(c.caller) -> \(c.dialed)  \(style.bold(c.outcome.rawValue))"
+            if let cause = c.endCause { summary += " (\(cause))" }
             if let r = c.route { summary += " via \(r)" }
             if let a = c.answeredBy { summary += " by \(a)" }
             if let d = c.setupDelayNs { summary += "  setup \(SimTime(ns: d).formatSeconds(precision: 3))" }

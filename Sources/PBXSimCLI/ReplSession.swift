@@ -211,6 +211,7 @@ final class ReplSession {
         for id in 1...world.callCount {
             if let c = ended.first(where: { $0.callID == id }) {
                 var s = "call \(id)  \(c.caller) -> \(c.dialed)  \(c.outcome)"
+                if let cause = c.endCause { s += " (\(cause))" }
                 if let r = c.route { s += " via \(r)" }
                 if let a = c.answeredBy { s += " by \(a)" }
                 if let d = c.setupDelayUs { s += "  setup \(SimTime.microseconds(d).formatSeconds(precision: 3))" }

@@ -132,7 +132,7 @@ func runRepl(_ input: String, args: [String], env: [String: String] = [:]) throw
     @Test func scenarioFileAndInvalidScenario() throws {
         let res = try runRepl("run\ncalls\n", args: [scenarioPath("busy-far-end.yaml"), "--db", tempPath("repl5.sqlite")])
         #expect(res.status == 0)
-        #expect(res.out.contains("call 1  PBX-1/1000 -> 012-345-1011  busy via sip"))
+        #expect(res.out.contains("call 1  PBX-1/1000 -> 012-345-1011  busy (sip-final) via sip"))
         let bad = tempPath("bad-repl.yaml")
         try "name: x\nnetwork: {hosts: {a: 10.0.0.1}}\npbxs: [{name: P, host: b}]\n".write(toFile: bad, atomically: true, encoding: .utf8)
         let r2 = try runRepl("", args: [bad, "--db", tempPath("repl6.sqlite")])
