@@ -95,6 +95,21 @@ extension Report {
         return out
     }
 
+    /// `endCauses` over several runs (those of `selected`), summed.
+    func endCauses(runs selected: Set<Int64>) throws -> [(outcome: String, cause: String, calls: Int64)] {
+        let s = try db.prepare("""
+            SELECT run_id, outcome, coalesce(end_cause, '-'), count(*) FROM call
+            WHERE outcome NOT IN ('answered', 'in-progress') AND ended_at_us IS NOT NULL GROUP BY 1, 2, 3
+            """)
+        var totals: [String: (outcome: String, cause: String, calls: Int64)] = [:]
+        while try s.step() {
+            guard selected.contains(s.int(0)) else { continue }
+            let o = s.text(1) ?? "", c = s.text(2) ?? "-"
+            totals[o + "\u{1f}" + c, default: (o, c, 0)].calls += s.int(3)
+        }
+        return totals.values.sorted { ($0.calls, $1.outcome, $1.cause) > ($1.calls, $0.outcome, $0.cause) }
+    }
+
     /// Calls placed per bucket and outcome class.
     func outcomesOverTime(_ run: Int64, bucketUs: Int64) throws -> [String: [Int64: Double]] {
         let s = try db.prepare("SELECT placed_at_us / ? AS b, \(Report.classSQL) AS c, count(*) FROM call WHERE \(try runRange("call", run)) GROUP BY b, c")

@@ -37,7 +37,8 @@ extension Report {
                             xLabel: "outcome", yLabel: "calls", kind: .groupedBars,
                             series: [.init(name: "calls", color: "#0072B2", points: present.enumerated().map { (Double($0.offset), totals[$0.element.key]!) })],
                             categories: present.map(\.short))
-        o += "<section id=\"balance-section\"><h2>Outcome balance</h2>" + (present.isEmpty ? "<p class=\"note\">No call was placed.</p>" : balance.html()) + "</section>"
+        o += "<section id=\"balance-section\"><h2>Outcome balance</h2>" + (present.isEmpty ? "<p class=\"note\">No call was placed.</p>" : balance.html())
+            + endCauseTable(try endCauses(runs: selected)) + "</section>"
 
         // Post-dial delay overall.
         let hists = try pdd(runs)

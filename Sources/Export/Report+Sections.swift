@@ -62,13 +62,7 @@ extension Report {
         oc.xRange = (0, Double(buckets) * bw)
         o += "<section id=\"outcomes-section\"><h2>Outcomes</h2>" + (oSeries.isEmpty ? "<p class=\"note\">No call was placed.</p>" : oc.html())
         // Why the calls that were not answered ended (docs/trace-schema.md, call.end_cause).
-        let causes = try endCauses(run)
-        if !causes.isEmpty {
-            o += "<table id=\"end-causes\"><caption>Calls not answered, by why they ended</caption><thead><tr><th scope=\"col\">outcome</th>"
-                + "<th scope=\"col\">cause</th><th scope=\"col\">calls</th></tr></thead><tbody>"
-            for c in causes { o += "<tr><td>\(esc(c.outcome))</td><td>\(esc(c.cause))</td><td>\(c.calls)</td></tr>" }
-            o += "</tbody></table>"
-        }
+        o += endCauseTable(try endCauses(run))
         o += "</section>"
 
         // Post-dial delay.
@@ -142,6 +136,15 @@ extension Report {
         o += "</section>"
         o += try ladders(run)
         return o
+    }
+
+    /// The calls not answered by outcome and cause (`endCauses`), as a table; nothing without any.
+    func endCauseTable(_ causes: [(outcome: String, cause: String, calls: Int64)]) -> String {
+        guard !causes.isEmpty else { return "" }
+        var o = "<table id=\"end-causes\"><caption>Calls not answered, by why they ended</caption><thead><tr><th scope=\"col\">outcome</th>"
+            + "<th scope=\"col\">cause</th><th scope=\"col\">calls</th></tr></thead><tbody>"
+        for c in causes { o += "<tr><td>\(esc(c.outcome))</td><td>\(esc(c.cause))</td><td>\(c.calls)</td></tr>" }
+        return o + "</tbody></table>"
     }
 
     /// Ladder diagrams of chosen calls, or of the first calls of each outcome other than answered.

@@ -78,6 +78,17 @@ import Store
         let rows = table.components(separatedBy: "<tr><td>").dropFirst().map { "<td>" + $0.components(separatedBy: "</tr>")[0] }
         #expect(rows == expected.map { "<td>\($0[0] ?? "")</td><td>\($0[1] ?? "")</td><td>\($0[2] ?? "")</td>" })
         #expect(!table.contains("<td>answered</td>"))
+        // A dataset report sums them over the selected runs.
+        #expect(try runCLI(["run", scenarioPath("busy-far-end.yaml"), "--db", db, "-q"]).status == 0)
+        #expect(try runCLI(["report", db, "--all-runs", "--out", out]).status == 0)
+        let all = try String(contentsOfFile: out, encoding: .utf8)
+        let allTable = try #require(all.components(separatedBy: "<table id=\"end-causes\">").dropFirst().first?.components(separatedBy: "</table>").first)
+        let allExpected = try SQLiteDatabase(path: db, readOnly: true).rows("""
+            SELECT outcome, end_cause, count(*) FROM call WHERE outcome != 'answered' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+            """)
+        #expect(allExpected.contains { $0[1] == "sip-final" } && allExpected.count >= expected.count)
+        #expect(allTable.components(separatedBy: "<tr><td>").dropFirst().map { "<td>" + $0.components(separatedBy: "</tr>")[0] }
+                == allExpected.map { "<td>\($0[0] ?? "")</td><td>\($0[1] ?? "")</td><td>\($0[2] ?? "")</td>" })
         let seed = try database("report-causes-seed.sqlite", ["seed-example.yaml"])
         #expect(try runCLI(["report", seed, "--out", out]).status == 0)
         #expect(!(try String(contentsOfFile: out, encoding: .utf8)).contains("end-causes"))
