@@ -89,10 +89,17 @@ public enum EndReason: Sendable, Equatable {
         }
     }
 
-    /// The typed fields beyond `outcome` and `cause`: the SIP code and the reroute policy of
-    /// `sip-final`.
+    /// The typed fields beyond `outcome` and `cause`, as the prose names them: the `party` (a
+    /// called extension or subscriber line, or the caller already in a call), the `pbx` and the
+    /// `number` it has no DID entry for, the SIP `code` and reroute `policy` of `sip-final`.
     public var extraFields: [StepField] {
-        if case .sipFinal(let code, let policy) = self { return [StepField("code", code), StepField("policy", policy)] }
-        return []
+        switch self {
+        case .noExtension(let who), .extensionAbsent(let who), .extensionBusy(let who), .subscriberBusy(let who), .callerInCall(let who):
+            return [StepField("party", who)]
+        case .noDIDEntry(let pbx, let number): return [StepField("pbx", pbx), StepField("number", number)]
+        case .noPublicTrunk(let pbx), .noTelephoneCompany(let pbx): return [StepField("pbx", pbx)]
+        case .sipFinal(let code, let policy): return [StepField("code", code), StepField("policy", policy)]
+        case .farEndTrunkBusy, .notAnswered, .ringTimeout, .tollRestriction, .allTrunksBusy, .unallocatedNumber, .callerHungUp: return []
+        }
     }
 }

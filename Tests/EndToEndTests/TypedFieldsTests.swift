@@ -153,6 +153,17 @@ import Telephony
         for c in EndReason.allCauses { #expect(documented.contains(c), "cause \(c) is not in docs/trace-schema.md") }
         #expect(Set(causes).isSubset(of: Set(EndReason.allCauses)))
         for r in reasons { #expect(!r.detail.isEmpty && !r.detail.contains("\\(")) }
+        // The typed fields and the prose say the same: each field's value is in the detail, and a
+        // reason that names a party, PBX or number has it as a field.
+        for r in reasons {
+            for f in r.extraFields {
+                let value: String
+                switch f.value { case .text(let t): value = t; case .int(let i): value = String(i); case .double: value = "" }
+                #expect(!value.isEmpty && r.detail.contains(value), "\(r.cause): field \(f.name)=\(value) not in '\(r.detail)'")
+            }
+        }
+        #expect(EndReason.extensionBusy("PBX-2/1011").extraFields.map(\.name) == ["party"])
+        #expect(EndReason.noDIDEntry(pbx: "PBX-2", number: "0123450000").extraFields.map(\.name) == ["pbx", "number"])
         #expect(EndReason.sipFinal(code: 486, policy: "failures").detail == "486 Busy Here over SIP, no reroute (policy failures)")
 
         let db = tempPath("end-cause.sqlite")
