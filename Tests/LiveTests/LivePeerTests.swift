@@ -114,7 +114,7 @@ import Trace
         let s = try loadScenario(path)
         let (_, sink) = try runLive(s, local: "127.0.4.1")
         let c = try #require(sink.calls.first)
-        #expect(c.outcome == .answered)
+        #expect(c.outcome == .answered && c.endCause == nil)
         #expect(c.sipTargets == ["127.0.4.11"])
         #expect(sink.sipMessages.allSatisfy { $0.transport == "TCP" })
         #expect(sink.sipMessages.filter { $0.method == "INVITE" }.count == 1) // reliable: no retransmission

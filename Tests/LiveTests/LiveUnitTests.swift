@@ -104,6 +104,9 @@ struct LiveUnitTests {
                                                                           maxDurationNs: 5_000_000_000), sink: sink)
         card.run(shouldStop: { false })
         #expect(sink.calls.first?.outcome == .rerouted)
+        // Live mode dials no public trunk: the call ends there, and says so as its cause.
+        #expect(sink.calls.first?.endCause == "reroute-not-dialled")
+        #expect(sink.steps.contains { $0.kind == .callEnded && $0.fields.text("cause") == "reroute-not-dialled" })
         #expect(sink.sipMessages.isEmpty)
         #expect(sink.steps.contains { $0.kind == .reroute && $0.fields.text("reason") == "no SIP target available" })
         let sim = MemoryTraceSink()
