@@ -167,21 +167,11 @@ extension Exporter {
                 }
                 haveStep = try steps.step()
             }
-            let stepCount = out.count
             while haveMessage && messages.int(messageCall) <= id {
                 if messages.int(messageCall) == id { out.append(TraceReader.messageRow(messages)) }
                 haveMessage = try messages.step()
             }
-            // Both parts are in seq order: merge them.
-            if stepCount > 0 && stepCount < out.count {
-                var merged: [TraceReader.Row] = []
-                merged.reserveCapacity(out.count)
-                var i = 0, j = stepCount
-                while i < stepCount || j < out.count {
-                    if j == out.count || (i < stepCount && out[i].seq < out[j].seq) { merged.append(out[i]); i += 1 } else { merged.append(out[j]); j += 1 }
-                }
-                out = merged
-            }
+            out.sort { $0.seq < $1.seq }  // steps and messages interleaved, as `TraceReader.rows` gives them
             return (out, firstStep)
         }
     }

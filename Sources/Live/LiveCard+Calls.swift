@@ -85,7 +85,7 @@ extension LiveCard {
         step(.reroute, by: pbx.name, "\(reason): reroute to the public trunk (live mode: not dialled)", call: call.id, fields: [StepField("reason", reason)])
         call.rerouted = call.route == .sip
         call.route = .publicTrunk
-        end(call, outcome: .rerouted, detail: "rerouted to the public trunk", cause: "reroute-not-dialled")
+        end(call, outcome: .rerouted, reason: .rerouteNotDialled)
     }
 
     func sendInvite(_ call: LiveCall, to target: RouteTarget) -> Int {
@@ -154,7 +154,7 @@ extension LiveCard {
         }
         call.trunk?.stop(trunkContext)
         guard let tid = call.inviteTxn, let t = txns[tid], case .invite(let x) = t.machine else {
-            end(call, outcome: .abandoned, detail: "caller hung up (\(reason))", cause: "caller-hangup")
+            end(call, outcome: .abandoned, detail: "caller hung up (\(reason))", reason: .callerHungUp)
             return
         }
         call.inviteTxn = nil
@@ -166,7 +166,7 @@ extension LiveCard {
             startTransaction(cancel, owner: .callCancel(id), to: t.remote, transport: t.transport, call: id)
         } else {
             abandon(tid)
-            end(call, outcome: .abandoned, detail: "caller hung up before any response (\(reason))", cause: "caller-hangup")
+            end(call, outcome: .abandoned, detail: "caller hung up before any response (\(reason))", reason: .callerHungUp)
         }
     }
 
@@ -179,7 +179,7 @@ extension LiveCard {
             hangup(id, reason: "2xx crossed the CANCEL")
             return
         }
-        end(call, outcome: .abandoned, detail: "\(code) \(ReasonPhrase.for(code)) after CANCEL", cause: "caller-hangup")
+        end(call, outcome: .abandoned, detail: "\(code) \(ReasonPhrase.for(code)) after CANCEL", reason: .callerHungUp)
     }
 
     func noAnswer(_ id: Int) {
@@ -198,17 +198,18 @@ extension LiveCard {
     }
 
     /// Ends a call and writes its row (the same columns as a simulated call).
-    /// `cause`: why a call that was not answered ended (the `cause` of its `call-ended` step and
-    /// the row's `end_cause`, as in simulation: docs/trace-schema.md), with `extra` typed fields.
-    func end(_ call: LiveCall, outcome: CallOutcome, detail: String, cause: String? = nil, extra: [StepField] = []) {
+    /// `reason`: why a call that was not answered ended (the `cause` and fields of its `call-ended`
+    /// step and the row's `end_cause`, as in simulation: docs/trace-schema.md); its prose unless
+    /// `detail` says more (live mode's hang-ups name what the caller's side saw).
+    func end(_ call: LiveCall, outcome: CallOutcome, detail: String? = nil, reason: EndReason? = nil) {
         guard calls.removeValue(forKey: call.id) != nil else { return }
         call.trunk?.stop(trunkContext)
         for t in [call.noAnswerTimer, call.hangupTimer] { if let t { timers.cancel(t) } }
         if let t = call.inviteTxn { abandon(t) }
         let ended = outcome != .inProgress
         if ended {
-            step(.callEnded, by: pbx.name, "\(outcome.rawValue): \(detail)", call: call.id,
-                 fields: [StepField("outcome", outcome.rawValue)] + (cause.map { [StepField("cause", $0)] + extra } ?? []))
+            step(.callEnded, by: pbx.name, "\(outcome.rawValue): \(detail ?? reason?.detail ?? "")", call: call.id,
+                 fields: [StepField("outcome", outcome.rawValue)] + (reason.map { [StepField("cause", $0.cause)] + $0.extraFields } ?? []))
         }
         var rec = CallRecord(callID: call.id, caller: call.caller, dialed: call.dialed, placedAtNs: call.placedAt,
                              endedAtNs: ended ? now : nil, outcome: outcome, route: call.route,
@@ -218,7 +219,7 @@ extension LiveCard {
                              cardState: call.cardStateAtDial)
         rec.pddNs = (call.alertedAt ?? call.answeredAt).map { $0 - call.placedAt }
         rec.releasedBy = call.answeredAt != nil ? (call.releasedBy ?? "caller") : nil
-        rec.endCause = ended && outcome != .answered ? cause : nil
+        rec.endCause = ended && outcome != .answered ? reason?.cause : nil
         sink.record(.callEnded(rec))
         finished.append(rec)
     }
@@ -266,7 +267,6 @@ final class LiveTrunkContext: TrunkCallContext {
     func finished(_ call: TrunkCall, outcome: CallOutcome, code: Int) {
         guard let c = card.calls[call.id] else { return }
         c.finalCode = code
-        let reason = EndReason.sipFinal(code: code, policy: card.card.reroutePolicy.rawValue)
-        card.end(c, outcome: outcome, detail: reason.detail, cause: reason.cause, extra: reason.extraFields)
+        card.end(c, outcome: outcome, reason: .sipFinal(code: code, policy: card.card.reroutePolicy.rawValue))
     }
 }

@@ -349,7 +349,7 @@ public final class LiveCard {
     func failed(_ id: Int, _ t: Txn, reason: String, timeout: Bool) {
         switch t.owner {
         case .callInvite(let c): callTransactionFailed(c, txn: id, timeout: timeout)
-        case .cancelledInvite(let c): if let call = calls[c] { end(call, outcome: .abandoned, detail: "INVITE ended after CANCEL: \(reason)", cause: "caller-hangup") }
+        case .cancelledInvite(let c): if let call = calls[c] { end(call, outcome: .abandoned, detail: "INVITE ended after CANCEL: \(reason)", reason: .callerHungUp) }
         case .callBye(let c): if let call = calls[c] { end(call, outcome: .answered, detail: "BYE got no answer: \(reason)") }
         case .callCancel: break
         case .register: registration.targetFailed(txn: id, reason: reason, registrationContext)

@@ -18,6 +18,10 @@ public struct SRVRecord: Sendable, Hashable {
         public var usable: Bool
     }
     public var key: Key { Key(priority: priority, weight: weight, usable: target != ".") }
+
+    /// The record as a zone file writes its data: `priority weight port target` (the trace's
+    /// detail and its `records` field).
+    public var text: String { "\(priority) \(weight) \(port) \(target)" }
 }
 
 /// RFC 2782 target selection.

@@ -163,7 +163,7 @@ public final class CardRegistration {
                 ctx.record(.registration, "registration cycle starts (\(config.numbers.joined(separator: ", ")))", [StepField("event", "cycle-started"), StepField("numbers", config.numbers.joined(separator: ","))])
             case .skipped(let target, let reason):
                 ctx.record(.targetSkipped, "REGISTER: \(target): \(reason)",
-                           [StepField("method", "REGISTER"), StepField("target", target), StepField("reason", reason.description), StepField("cause", reason.cause)])
+                           [StepField("method", "REGISTER")] + World.skipFields(target, reason))
             case .resolve(let name, let port):
                 ctx.resolve(name: name, port: port, transport: config.transport)
             case .sendRegister(let t, let cseq, let failoverIn):

@@ -32,7 +32,7 @@ public struct DNSResponse: Sendable {
         switch type {
         case .srv:
             return [StepField("count", srv.count)]
-                + (srv.isEmpty ? [] : [StepField("records", srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ","))])
+                + (srv.isEmpty ? [] : [StepField("records", srv.map(\.text).joined(separator: ","))])
         case .a, .aaaa:
             return [StepField("count", a.count)] + (a.isEmpty ? [] : [StepField("records", a.joined(separator: ","))])
         }
@@ -44,7 +44,7 @@ public struct DNSResponse: Sendable {
         switch type {
         case .srv:
             if srv.isEmpty { return "no SRV records" }
-            return srv.map { "\($0.priority) \($0.weight) \($0.port) \($0.target)" }.joined(separator: ", ") + " (ttl \(ttl.durationString))"
+            return srv.map(\.text).joined(separator: ", ") + " (ttl \(ttl.durationString))"
         case .a, .aaaa:
             return a.isEmpty ? "no \(type.rawValue) records" : a.joined(separator: ", ") + " (ttl \(ttl.durationString))"
         }

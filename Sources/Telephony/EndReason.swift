@@ -37,14 +37,16 @@ public enum EndReason: Sendable, Equatable {
     case callerHungUp
     /// A final SIP response the reroute policy does not reroute on.
     case sipFinal(code: Int, policy: String)
+    /// Live mode's reroute: it dials no public trunk, so the call ends there (outcome `rerouted`).
+    case rerouteNotDialled
 
-    /// Every cause a call can end with: one of each reason's, and live mode's reroute (which dials
-    /// nothing: the call ends there). Scenario expectations (`end_cause`) are checked against it.
+    /// Every cause a call can end with, one of each reason's. Scenario expectations (`end_cause`)
+    /// are checked against it.
     public static let allCauses: [String] = [
         EndReason.farEndTrunkBusy, .noDIDEntry(pbx: "", number: ""), .noExtension(""), .extensionAbsent(""), .extensionBusy(""),
         .subscriberBusy(""), .notAnswered, .ringTimeout, .noPublicTrunk(pbx: ""), .tollRestriction, .noTelephoneCompany(pbx: ""),
-        .allTrunksBusy, .callerInCall(""), .unallocatedNumber, .callerHungUp, .sipFinal(code: 0, policy: ""),
-    ].map(\.cause) + ["reroute-not-dialled"]
+        .allTrunksBusy, .callerInCall(""), .unallocatedNumber, .callerHungUp, .sipFinal(code: 0, policy: ""), .rerouteNotDialled,
+    ].map(\.cause)
 
     /// The category, as the trace's typed `cause` field says it.
     public var cause: String {
@@ -65,6 +67,7 @@ public enum EndReason: Sendable, Equatable {
         case .unallocatedNumber: return "unallocated-number"
         case .callerHungUp: return "caller-hangup"
         case .sipFinal: return "sip-final"
+        case .rerouteNotDialled: return "reroute-not-dialled"
         }
     }
 
@@ -86,6 +89,7 @@ public enum EndReason: Sendable, Equatable {
         case .unallocatedNumber: return "unallocated number"
         case .callerHungUp: return "caller hung up before answer"
         case .sipFinal(let code, let policy): return "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(policy))"
+        case .rerouteNotDialled: return "rerouted to the public trunk"
         }
     }
 
@@ -99,7 +103,7 @@ public enum EndReason: Sendable, Equatable {
         case .noDIDEntry(let pbx, let number): return [StepField("pbx", pbx), StepField("number", number)]
         case .noPublicTrunk(let pbx), .noTelephoneCompany(let pbx): return [StepField("pbx", pbx)]
         case .sipFinal(let code, let policy): return [StepField("code", code), StepField("policy", policy)]
-        case .farEndTrunkBusy, .notAnswered, .ringTimeout, .tollRestriction, .allTrunksBusy, .unallocatedNumber, .callerHungUp: return []
+        case .farEndTrunkBusy, .notAnswered, .ringTimeout, .tollRestriction, .allTrunksBusy, .unallocatedNumber, .callerHungUp, .rerouteNotDialled: return []
         }
     }
 }

@@ -94,7 +94,7 @@ extension PBXState {
 
     /// Ends a call that was not answered.
     func end(_ call: Call, outcome: CallOutcome, reason: EndReason, _ ctx: PBXCallerContext) {
-        if !call.recorded { call.endCause = reason.cause }
+        call.endCause = reason.cause
         ctx.record(.callEnded, name, "\(outcome): \(reason.detail)", call: call.id,
                    [StepField("outcome", outcome.rawValue), StepField("cause", reason.cause)] + reason.extraFields)
         finish(call, outcome: outcome, keepOpen: false, ctx)

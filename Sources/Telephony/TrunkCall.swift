@@ -156,9 +156,7 @@ public final class TrunkCall {
             case .abandonAttempt:
                 if let t = inviteTxn { ctx.abandonTransaction(t); inviteTxn = nil }
             case .skipped(let what, let reason):
-                let text = reason.description
-                ctx.record(.targetSkipped, concat(what, ": ", text), call: self,
-                           [StepField("target", what), StepField("reason", text), StepField("cause", reason.cause)])
+                ctx.record(.targetSkipped, concat(what, ": ", reason.description), call: self, World.skipFields(what, reason))
             case .failover(let from, let reason):
                 ctx.record(.failover, concat("leave ", from.hostPort, ": ", reason.description), call: self,
                            [StepField("from", from.hostPort), StepField("reason", reason.description)] + World.causeFields(reason))

@@ -14,6 +14,11 @@ extension World {
         }
     }
 
+    /// The typed fields of a `target-skipped` step: the candidate, why in prose and as a category.
+    public static func skipFields(_ target: String, _ r: FailoverSequence.SkipReason) -> [StepField] {
+        [StepField("target", target), StepField("reason", r.description), StepField("cause", r.cause)]
+    }
+
     /// The typed fields of a SIP target (attempt-started steps): where and how, and where it came from.
     public static func targetFields(_ t: RouteTarget) -> [StepField] {
         var f = [StepField("target", t.hostPort), StepField("ip", t.ip), StepField("port", t.port), StepField("transport", t.transport.rawValue)]

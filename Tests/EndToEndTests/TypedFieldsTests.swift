@@ -129,12 +129,13 @@ import Telephony
             .extensionAbsent("PBX-2/1011"), .extensionBusy("PBX-2/1011"), .subscriberBusy("TELCO-012/0125550000"),
             .notAnswered, .ringTimeout, .noPublicTrunk(pbx: "PBX-1"), .tollRestriction, .noTelephoneCompany(pbx: "PBX-1"),
             .allTrunksBusy, .callerInCall("PBX-1/1000"), .unallocatedNumber, .callerHungUp, .sipFinal(code: 486, policy: "failures"),
+            .rerouteNotDialled,
         ]
         for r in all {
             switch r {
             case .farEndTrunkBusy, .noDIDEntry, .noExtension, .extensionAbsent, .extensionBusy, .subscriberBusy, .notAnswered,
                  .ringTimeout, .noPublicTrunk, .tollRestriction, .noTelephoneCompany, .allTrunksBusy, .callerInCall,
-                 .unallocatedNumber, .callerHungUp, .sipFinal: break
+                 .unallocatedNumber, .callerHungUp, .sipFinal, .rerouteNotDialled: break
             }
         }
         return all
