@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Every performance figure of docs/performance.md from one run, with the ratios.
 
-    python3 Benchmarks/bench.py                 # 100,000 calls per end-to-end run (about 15 minutes)
+    python3 Benchmarks/bench.py                 # 100,000 calls per end-to-end run (about 10 minutes; with --big about 45)
     python3 Benchmarks/bench.py --calls 20000   # quicker
     python3 Benchmarks/bench.py --big           # also 1,000,000 calls at each trace level
-    python3 Benchmarks/bench.py --only-big      # only the 1,000,000-call runs and their exports (about 50 minutes)
+    python3 Benchmarks/bench.py --only-big      # only the 1,000,000-call runs and their exports (about 35 minutes)
 
 Builds the release binaries, then measures: the SimPy peer (Benchmarks/peers/failover_simpy.py)
 on the same failover workload; pbxsim end to end at each trace level with a 2,000- and a
