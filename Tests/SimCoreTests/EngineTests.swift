@@ -198,18 +198,19 @@ import Testing
         mutating func pop() -> (time: Int64, id: Int)? { items.isEmpty ? nil : { let e = items.removeFirst(); return (e.time, e.id) }() }
     }
 
-    /// Random operations with tiny buckets (2^shift ns, 64 of them), so that every path runs
-    /// many times: pushes into the near heap, the ring (wrapping round) and the far heap, jumps of
-    /// the horizon across empty rings, cancelled events in each tier, negative times.
-    @Test(arguments: [(0, 1), (3, 2), (6, 3), (10, 4)])
-    func sameOrderAsOneSortedList(shift: Int, seed: UInt64) {
+    /// Random operations with tiny buckets (2^shift ns, 64 of them, or 256: an occupancy bitmap
+    /// of several words, whose search wraps from the last word to the first), so that every path
+    /// runs many times: pushes into the near heap, the ring (wrapping round) and the far heap,
+    /// jumps of the horizon across empty rings, cancelled events in each tier, negative times.
+    @Test(arguments: [(0, 1, 64), (3, 2, 64), (6, 3, 64), (10, 4, 64), (2, 5, 256), (8, 6, 256)])
+    func sameOrderAsOneSortedList(shift: Int, seed: UInt64, buckets: Int) {
         var rng = Xoshiro256(seed: seed)
-        var q = EventQueue<Int>(bucketShift: shift, bucketCount: 64)
+        var q = EventQueue<Int>(bucketShift: shift, bucketCount: buckets)
         var ref = Reference()
         var ids: [Int: EventID] = [:]
         var now: Int64 = -500
         var next = 0
-        let span = Int64(64) << Int64(shift)
+        let span = Int64(buckets) << Int64(shift)
         for step in 0..<20_000 {
             let r = rng.uniformInclusive(99)
             if r < 55 {
