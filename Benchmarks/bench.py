@@ -8,8 +8,9 @@
 
 Builds the release binaries, then measures: the SimPy peer (Benchmarks/peers/failover_simpy.py)
 on the same failover workload; pbxsim end to end at each trace level with a 2,000- and a
-9,000-extension caller range (calls/s, events/s, rows/s, peak resident memory, database bytes
-per call, ratio to the peer); the engine alone (hold model); the trace store against a bare
+9,000-extension caller range, the two ranges of a level back to back after a run of the peer
+(calls/s, events/s, rows/s, peak resident memory, database bytes per call, ratio to that run
+of the peer); the engine alone (hold model); the trace store against a bare
 sqlite3 loop; every export format; generate --jobs 1 against --jobs 2; and, in interleaved pairs
 (the machine's noise moves both members of a pair alike), the models alone with 2,000 against
 9,000 callers (flatness) and against the peer (the ratio to quote). Prints figures; asserts
@@ -155,35 +156,50 @@ def _remove(path):
             os.remove(x)
 
 
+def peer_now(n):
+    """The peer's calls/s measured now (this machine's speed drifts by tens of percent within an
+    hour, so a ratio is taken against a run of the peer next to it, not one from the start)."""
+    _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(n), "2000"])
+    return jline(out)[0]["calls_per_s"]
+
+
 def end_to_end(a, n, tmp, peer):
-    print(f"\n{'callers':>8} {'trace':>6} {'calls':>9} {'calls/s':>9} {'x peer':>7} {'events/s':>10} {'rows/s':>9} "
-          f"{'peak MB':>8} {'B/call':>7}")
+    """pbxsim end to end at each trace level with both caller ranges. The two ranges of a level run
+    back to back, right after a run of the peer (`peer/s`, on min(calls, 100,000) calls), so that
+    the machine's drift moves the two rows of a pair and their `x peer` alike."""
+    print(f"\n{'callers':>8} {'trace':>6} {'calls':>9} {'calls/s':>9} {'peer/s':>7} {'x peer':>7} {'events/s':>10} "
+          f"{'rows/s':>9} {'peak MB':>8} {'B/call':>7}")
     sizes = ([] if a.only_big else [n]) + ([a.big_calls] if a.big else [])
     full_db = None
     for calls in sizes:
         big_full_db = None
+        yamls, events = {}, {}
         for callers in (2000, 9000):
-            yaml = os.path.join(tmp, f"w-{calls}-{callers}.yaml")
-            with open(yaml, "w") as f:
+            yamls[callers] = os.path.join(tmp, f"w-{calls}-{callers}.yaml")
+            with open(yamls[callers], "w") as f:
                 f.write(workload.scenario(calls, callers))
-            _, _, out = timed([BENCH, "models", yaml, "calls"])
-            events = jline(out)[0]["events"]
-            for level in ("calls", "steps", "full"):
+            _, _, out = timed([BENCH, "models", yamls[callers], "calls"])
+            events[callers] = jline(out)[0]["events"]
+        for level in ("calls", "steps", "full"):
+            peer_rate = peer_now(min(calls, 100_000))
+            for callers in (2000, 9000):
                 db = os.path.join(tmp, f"w-{calls}-{callers}-{level}.sqlite")
-                wall, rss, _ = timed([PBXSIM, "run", yaml, "--db", db, "--summary-only", "--trace", level, "--max-db-size", "0"])
+                wall, rss, _ = timed([PBXSIM, "run", yamls[callers], "--db", db, "--summary-only", "--trace", level,
+                                      "--max-db-size", "0"])
                 con = sqlite3.connect(db)
                 rows = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("call", "step", "sip_message"))
                 con.close()
                 size = os.path.getsize(db)
-                print(f"{callers:>8} {level:>6} {calls:>9,} {calls / wall:>9,.0f} {calls / wall / peer['calls_per_s']:>7.2f} "
-                      f"{events / wall:>10,.0f} {rows / wall:>9,.0f} {rss:>8.0f} {size / calls:>7,.0f}", flush=True)
+                print(f"{callers:>8} {level:>6} {calls:>9,} {calls / wall:>9,.0f} {peer_rate:>7,} {calls / wall / peer_rate:>7.2f} "
+                      f"{events[callers] / wall:>10,.0f} {rows / wall:>9,.0f} {rss:>8.0f} {size / calls:>7,.0f}", flush=True)
                 if level == "full" and callers == 2000 and calls == n:
                     full_db = db
                 elif level == "full" and callers == 2000:
                     big_full_db = db
                 else:
                     os.remove(db)
-            os.remove(yaml)
+        for y in yamls.values():
+            os.remove(y)
         if big_full_db:
             # Every export of the large full trace, then the database goes (12 GB at 1,000,000 calls).
             export_all(big_full_db, calls, f"{calls:,}-call full trace")
