@@ -89,8 +89,7 @@ def main():
     n = a.calls
 
     # The peer.
-    _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(n), "2000"])
-    peer = jline(out)[0]
+    peer = run_peer(n)
     print(f"\nSimPy {peer['simpy']} peer, {n} calls: {peer['calls_per_s']:,} calls/s, {peer['events_per_s']:,} events/s, "
           f"{peer['peak_rss_mb']} MB (records nothing)")
 
@@ -156,11 +155,16 @@ def _remove(path):
             os.remove(x)
 
 
+def run_peer(n):
+    """One run of the SimPy peer on n calls with 2,000 callers: its JSON line."""
+    _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(n), "2000"])
+    return jline(out)[0]
+
+
 def peer_now(n):
     """The peer's calls/s measured now (this machine's speed drifts by tens of percent within an
     hour, so a ratio is taken against a run of the peer next to it, not one from the start)."""
-    _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(n), "2000"])
-    return jline(out)[0]["calls_per_s"]
+    return run_peer(n)["calls_per_s"]
 
 
 def end_to_end(a, n, tmp, peer):
@@ -230,8 +234,7 @@ def rest(a, n, tmp, peer):
     ratios = []
     m = min(n, 20_000)
     for _ in range(5):
-        _, _, out = timed([sys.executable, os.path.join(ROOT, "Benchmarks/peers/failover_simpy.py"), str(m), "2000"])
-        peer_rate = jline(out)[0]["calls_per_s"]
+        peer_rate = peer_now(m)
         _, _, out = timed([BENCH, "models", flat_yaml[2000], "calls"])
         ratios.append((jline(out)[0]["calls_per_s"] / peer_rate, peer_rate))
     ratios.sort()

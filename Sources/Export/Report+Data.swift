@@ -101,13 +101,14 @@ extension Report {
             SELECT run_id, outcome, coalesce(end_cause, '-'), count(*) FROM call
             WHERE outcome NOT IN ('answered', 'in-progress') AND ended_at_us IS NOT NULL GROUP BY 1, 2, 3
             """)
-        var totals: [String: (outcome: String, cause: String, calls: Int64)] = [:]
+        struct Key: Hashable { let outcome: String, cause: String }
+        var totals: [Key: Int64] = [:]
         while try s.step() {
             guard selected.contains(s.int(0)) else { continue }
-            let o = s.text(1) ?? "", c = s.text(2) ?? "-"
-            totals[o + "\u{1f}" + c, default: (o, c, 0)].calls += s.int(3)
+            totals[Key(outcome: s.text(1) ?? "", cause: s.text(2) ?? "-"), default: 0] += s.int(3)
         }
-        return totals.values.sorted { ($0.calls, $1.outcome, $1.cause) > ($1.calls, $0.outcome, $0.cause) }
+        return totals.map { (outcome: $0.key.outcome, cause: $0.key.cause, calls: $0.value) }
+            .sorted { ($0.calls, $1.outcome, $1.cause) > ($1.calls, $0.outcome, $0.cause) }
     }
 
     /// Calls placed per bucket and outcome class.

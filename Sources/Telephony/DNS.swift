@@ -29,13 +29,8 @@ public struct DNSResponse: Sendable {
     /// AAAA as addresses (none for an error or an empty answer).
     public var recordFields: [StepField] {
         guard rcode == .noError else { return [] }
-        switch type {
-        case .srv:
-            return [StepField("count", srv.count)]
-                + (srv.isEmpty ? [] : [StepField("records", srv.map(\.text).joined(separator: ","))])
-        case .a, .aaaa:
-            return [StepField("count", a.count)] + (a.isEmpty ? [] : [StepField("records", a.joined(separator: ","))])
-        }
+        let records = type == .srv ? srv.map(\.text) : a
+        return [StepField("count", records.count)] + (records.isEmpty ? [] : [StepField("records", records.joined(separator: ","))])
     }
 
     /// The answer as the trace's detail says it: `NXDOMAIN`, `10 60 5060 sip1... (ttl 300s)`, `192.0.2.10 (ttl 300s)`.
