@@ -1,3 +1,4 @@
+import SIP
 import Trace
 
 /// Prediction against measurement (`pbxsim live --compare`): the simulation of the same scenario
@@ -5,6 +6,13 @@ import Trace
 /// are paired per call by kind and order (the second failover of call 2 with the second failover
 /// of call 2).
 public struct Comparison: Sendable {
+    /// The answer of a `call-answered` step over SIP, as `200 OK`: its `code` field (a trace
+    /// from before the field has none; its answers were all 200).
+    static func answerText(_ code: Int?) -> String {
+        let c = code ?? 200
+        return "\(c) \(ReasonPhrase.for(c))"
+    }
+
     public struct Event: Sendable, Equatable {
         public var call: Int
         /// `attempt 1 127.0.0.11:5060`, `failover no-response`, `reroute`, `answered`.
@@ -43,7 +51,7 @@ public struct Comparison: Sendable {
             case .reroute:
                 kindKey = "reroute"; label = "reroute to the public trunk"
             case .callAnswered where text("route") == "sip":
-                kindKey = "answered"; label = "answered (200 OK from \(text("target") ?? "?"))"
+                kindKey = "answered"; label = "answered (\(Comparison.answerText(int("code").map { Int($0) })) from \(text("target") ?? "?"))"
             default: continue
             }
             let n = counts["\(call) \(kindKey)", default: 0] + 1

@@ -69,8 +69,8 @@ public struct CallRouter: Sendable {
         case blocklist(ip: String, until: Int64)
         /// Give up on SIP: take the public trunk.
         case reroute(reason: RerouteReason)
-        /// A 2xx arrived: the call is connected over SIP.
-        case connected(RouteTarget)
+        /// A 2xx arrived (its status code): the call is connected over SIP.
+        case connected(RouteTarget, code: Int)
         /// A final answer ends the call over SIP without reroute.
         case finish(outcome: CallOutcome, code: Int)
     }
@@ -166,7 +166,7 @@ public struct CallRouter: Sendable {
         out.append(.disarmFailoverTimer)
         if (200..<300).contains(code) {
             state = .done
-            out.append(.connected(t))
+            out.append(.connected(t, code: code))
             return
         }
         if code == 503 {

@@ -166,8 +166,9 @@ public final class TrunkCall {
                 if let t = inviteTxn { ctx.abandonTransaction(t) }
                 inviteTxn = nil
                 ctx.reroute(self, reason: reason)
-            case .connected(let target):
-                ctx.record(.callAnswered, "200 OK from \(target.hostPort)", call: self, [StepField("route", "sip"), StepField("target", target.hostPort)])
+            case .connected(let target, let code):
+                ctx.record(.callAnswered, concat(String(code), " ", ReasonPhrase.for(code), " from ", target.hostPort), call: self,
+                           [StepField("route", "sip"), StepField("target", target.hostPort), StepField("code", code)])
                 ctx.connected(self, target: target)
             case .finish(let outcome, let code):
                 ctx.finished(self, outcome: outcome, code: code)

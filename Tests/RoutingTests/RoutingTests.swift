@@ -238,7 +238,19 @@ func srv(_ p: UInt16, _ w: UInt16, _ t: String) -> SRVRecord { SRVRecord(priorit
         _ = r.start(now: 0, isBlocked: never)
         #expect(r.provisional(now: 100_000_000) == [.disarmFailoverTimer])
         #expect(r.failoverTimerFired(now: 4 * sec, isBlocked: never).isEmpty)
-        #expect(r.finalResponse(code: 200, retryAfter: nil, now: 5 * sec, isBlocked: never).contains(.connected(RouteTarget(ip: "192.0.2.10", origin: .configured))))
+        #expect(r.finalResponse(code: 200, retryAfter: nil, now: 5 * sec, isBlocked: never).contains(.connected(RouteTarget(ip: "192.0.2.10", origin: .configured), code: 200)))
+    }
+
+    /// Any 2xx connects the call (RFC 3261 §13.2.2.4), and the action carries the code that came:
+    /// the `call-answered` step records it, where it always said 200 before.
+    @Test func any2xxConnectsWithItsCode() {
+        for code in [200, 202, 299] {
+            var r = router()
+            _ = r.start(now: 0, isBlocked: never)
+            let a = r.finalResponse(code: code, retryAfter: nil, now: sec, isBlocked: never)
+            #expect(a == [.disarmFailoverTimer, .connected(RouteTarget(ip: "192.0.2.10", origin: .configured), code: code)])
+            #expect(r.failoverTimerFired(now: 4 * sec, isBlocked: never).isEmpty)
+        }
     }
 
     @Test func serverErrorReroutesWithoutFurtherServers() {
