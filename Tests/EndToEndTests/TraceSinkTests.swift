@@ -112,4 +112,29 @@ import Trace
             if case .message(_, _, _, _, _, _, _, _, _, let text) = r { #expect(text == raw) } else { Issue.record("not a message: \(r)") }
         }
     }
+
+    /// A run's parameters, PBX configurations, hosts and summary rows keep the last value given for
+    /// a name, in the order of those last values: what `INSERT OR REPLACE` of each row in turn left
+    /// before the store wrote them with a plain `INSERT` (which needs no statement journal: a
+    /// 2,000-run `generate` wrote 354 MB of them for a 64 MB file). `generate` gives a sweep's
+    /// drawn values after the scenario's own, so a repeated name does happen.
+    @Test func provenanceKeepsTheLastValueOfEachName() throws {
+        let path = tempPath("provenance.sqlite")
+        let store = try TraceStore(path: path)
+        let run = try store.beginRun(.init(scenario: "p", seed: 1, startedAt: "t", scenarioFile: nil, scenarioHash: nil, version: "test", tool: "test"))
+        try store.transaction {
+            try store.recordProvenance(run, params: [("latency", "10ms"), ("seed", "1"), ("latency", "40ms"), ("loss", "0"), ("seed", "7")],
+                                       pbxConfigs: [("PBX-1", "{}"), ("PBX-2", "{\"a\":1}"), ("PBX-1", "{\"b\":2}")])
+            try store.recordHosts(run, [(name: "h1", ip: "192.0.2.1", role: "host"), (name: "h2", ip: "192.0.2.2", role: "dns"),
+                                        (name: "h1", ip: "192.0.2.9", role: "pbx PBX-1")])
+            try store.recordSummary(run, [(pbx: "PBX-1", field: "offered", value: 1), (pbx: "(all)", field: "offered", value: 2),
+                                          (pbx: "PBX-1", field: "offered", value: 3), (pbx: "PBX-1", field: "answered", value: nil)])
+        }
+        let db = try SQLiteDatabase(path: path, readOnly: true)
+        #expect(try db.rows("SELECT name, value FROM run_param ORDER BY rowid") == [["latency", "40ms"], ["loss", "0"], ["seed", "7"]])
+        #expect(try db.rows("SELECT pbx, config FROM pbx_config ORDER BY rowid") == [["PBX-2", "{\"a\":1}"], ["PBX-1", "{\"b\":2}"]])
+        #expect(try db.rows("SELECT name, ip, role FROM host ORDER BY rowid") == [["h2", "192.0.2.2", "dns"], ["h1", "192.0.2.9", "pbx PBX-1"]])
+        #expect(try db.rows("SELECT pbx, field, value FROM summary ORDER BY rowid")
+                == [["(all)", "offered", "2.0"], ["PBX-1", "offered", "3.0"], ["PBX-1", "answered", nil]])
+    }
 }
