@@ -66,7 +66,7 @@ public final class SQLiteDatabase {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw SQLiteError(code: rc, message: lastError, context: String(sql.prefix(80))) }
-        return SQLiteStatement(db: self, stmt: stmt)
+        return SQLiteStatement(stmt: stmt)
     }
 
     /// Write statements prepared once per connection and kept (`generate` writes thousands of
@@ -114,13 +114,20 @@ public enum SQLiteValue {
     case null
 }
 
-/// A prepared statement, reused across rows.
+/// A prepared statement, reused across rows. It holds no reference to its `SQLiteDatabase`: the
+/// database keeps its cached statements, and a reference back made a cycle that kept every
+/// connection open until the process exited, so SQLite never checkpointed the write-ahead log
+/// into the file at the end of a command (a `.sqlite` copied after `pbxsim run` held no rows:
+/// they were all in its `-wal`). A statement that outlives its database is still finalized
+/// safely: `sqlite3_close_v2` keeps the connection until its last statement is.
 public final class SQLiteStatement {
-    let db: SQLiteDatabase
     let stmt: OpaquePointer
 
-    init(db: SQLiteDatabase, stmt: OpaquePointer) { self.db = db; self.stmt = stmt }
+    init(stmt: OpaquePointer) { self.stmt = stmt }
     deinit { sqlite3_finalize(stmt) }
+
+    /// The connection's last error message.
+    var lastError: String { String(cString: sqlite3_errmsg(sqlite3_db_handle(stmt))) }
 
     @inline(__always) public func bind(_ i: Int, _ v: Int64) { sqlite3_bind_int64(stmt, Int32(i), v) }
     @inline(__always) public func bind(_ i: Int, _ v: Int?) {
@@ -157,7 +164,7 @@ public final class SQLiteStatement {
         let rc = sqlite3_step(stmt)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
-        throw SQLiteError(code: rc, message: db.lastError, context: "step")
+        throw SQLiteError(code: rc, message: lastError, context: "step")
     }
 
     /// Where a text parameter's bytes are in a row's byte buffer (`run(texts:in:)`); `start` < 0
@@ -192,14 +199,14 @@ public final class SQLiteStatement {
         let rc = sqlite3_step(stmt)
         sqlite3_reset(stmt)
         sqlite3_clear_bindings(stmt)
-        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
+        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: lastError, context: "insert") }
     }
 
     /// Steps a statement that returns no rows, then resets it for the next binding.
     @inline(__always) public func run() throws {
         let rc = sqlite3_step(stmt)
         sqlite3_reset(stmt)
-        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: db.lastError, context: "insert") }
+        if rc != SQLITE_DONE { throw SQLiteError(code: rc, message: lastError, context: "insert") }
     }
 
     public var columnCount: Int { Int(sqlite3_column_count(stmt)) }
