@@ -60,7 +60,9 @@ struct IncomingLeg {
 /// sends itself when no ACK comes (§13.3.1.4) or its extension hangs up. It owns its legs (by id,
 /// by Call-ID, by call) and works on its PBX's extensions.
 final class CardUAS {
-    let pbx: PBXState
+    /// Its PBX, which owns it (`PBXState.uas`): a strong reference here made a cycle that kept
+    /// every PBX whose card answered a call, and its records, to the end of the process.
+    unowned let pbx: PBXState
     private var legs: [Int: IncomingLeg] = [:]
     private var bySIPCallID: [String: Int] = [:]
     private var byCall: [Int: [Int]] = [:]

@@ -83,6 +83,7 @@ import Trace
         let ctx = FakeContext()
         let p = pbx()
         let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         let inv = invite("0123451011")
         uas.receive(inv, from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         #expect(ctx.codes == [180])
@@ -113,6 +114,7 @@ import Trace
         p.extensions["1012"]?.mode = .busy
         p.extensions["1013"]?.mode = .absent
         let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         uas.receive(invite("0123451012", callID: "a"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.receive(invite("0123451013", branch: "z9hG4bK-2", callID: "b"), from: caller, localPort: 5060, transport: .udp, call: 2, ctx)
         uas.receive(invite("0123451099", branch: "z9hG4bK-3", callID: "c"), from: caller, localPort: 5060, transport: .udp, call: 3, ctx)
@@ -130,6 +132,7 @@ import Trace
         let p = pbx()
         p.extensions["1011"]?.mode = .unanswered
         let uas = CardUAS(pbx: p, ringTimeout: .seconds(45))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         #expect(ctx.timers.first?.kind == "ring-timeout" && ctx.timers.first?.after == .seconds(45))
         uas.ringTimedOut(leg: ctx.timers[0].leg, ctx)
@@ -140,6 +143,7 @@ import Trace
         let ctx = FakeContext()
         let p = pbx()
         let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         let inv = invite("0123451011")
         uas.receive(inv, from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.receive(inv.cancelRequest(), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
@@ -153,7 +157,9 @@ import Trace
 
     @Test func byeForAnUnknownDialogAndForACallPlacedHere() {
         let ctx = FakeContext()
-        let uas = CardUAS(pbx: pbx(), ringTimeout: .seconds(60))
+        let p = pbx()
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         uas.receive(inDialog("BYE", invite("0123451011"), branch: "z9hG4bK-x"), from: caller, localPort: 5060, transport: .udp, call: 9, ctx)
         #expect(ctx.codes == [481] && ctx.hungUp.isEmpty)
         ctx.placedHere = [7]
@@ -165,6 +171,7 @@ import Trace
         let ctx = FakeContext()
         let p = pbx()
         let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         uas.answer(leg: ctx.timers[0].leg, ctx)
         uas.noAck(leg: ctx.timers[0].leg, ctx)
@@ -176,7 +183,9 @@ import Trace
 
     @Test func aRetriedInviteIsAnsweredAsTheLegStands() {
         let ctx = FakeContext()
-        let uas = CardUAS(pbx: pbx(), ringTimeout: .seconds(60))
+        let p = pbx()
+        let uas = CardUAS(pbx: p, ringTimeout: .seconds(60))
+        defer { withExtendedLifetime(p) {} } // the card holds its PBX unowned, as PBXState.uas does
         uas.receive(invite("0123451011"), from: caller, localPort: 5060, transport: .udp, call: 1, ctx)
         // The same call through another proxy: a new branch, the same Call-ID.
         uas.receive(invite("0123451011", branch: "z9hG4bK-other"), from: ("192.0.2.11", 5060), localPort: 5060, transport: .udp, call: 1, ctx)
