@@ -57,4 +57,19 @@ import Store
         #expect(p.status == 0, "\(p.err)")
         try expectSelfContained(many, "prune")
     }
+
+    /// Another process holding the file open (a reader between its queries) keeps the log from
+    /// being removed at the end of a run, but not from being folded into the file: a copy of the
+    /// file alone still reads every run.
+    @Test func aReaderHoldingTheFileOpenDoesNotKeepRowsOutOfIt() throws {
+        let db = tempPath("held.sqlite")
+        #expect(try runCLI(["run", scenarioPath("seed-example.yaml"), "--db", db, "-q"]).status == 0)
+        let reader = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(try reader.scalarInt("SELECT count(*) FROM run") == 1)
+        #expect(try runCLI(["run", scenarioPath("seed-example.yaml"), "--db", db, "-q"]).status == 0)
+        let copy = tempPath("held-copy.sqlite")
+        try FileManager.default.copyItem(atPath: db, toPath: copy)
+        #expect(try SQLiteDatabase(path: copy, readOnly: true).scalarInt("SELECT count(*) FROM run") == 2)
+        withExtendedLifetime(reader) {}
+    }
 }
