@@ -29,6 +29,27 @@ func runRepl(_ input: String, args: [String], env: [String: String] = [:]) throw
 }
 
 @Suite(.serialized) struct ReplTests {
+    /// `report` may be asked for again later in a session: each stores the summary as of then
+    /// (the second failed with a UNIQUE constraint while the store wrote the summary with a plain
+    /// INSERT, in the commit before this test).
+    @Test func reportTwiceInOneSession() throws {
+        let db = tempPath("repl-report.sqlite")
+        let first = tempPath("first.html"), second = tempPath("second.html")
+        let res = try runRepl("""
+            dial PBX-1/1000 012-345-1011
+            run until 60s
+            report \(first)
+            dial PBX-1/1000 012-345-1011
+            run until 120s
+            report \(second)
+            quit
+            """, args: ["--db", db])
+        #expect(res.status == 0, "\(res.err)")
+        #expect(res.out.contains("wrote \(first)") && res.out.contains("wrote \(second)"), "\(res.out)\n\(res.err)")
+        let d = try SQLiteDatabase(path: db, readOnly: true)
+        #expect(try d.scalarInt("SELECT CAST(value AS INTEGER) FROM summary WHERE pbx = 'PBX-1' AND field = 'offered'") == 2)
+    }
+
     @Test func scriptedSessionOnTheDefaultSite() throws {
         let db = tempPath("repl1.sqlite")
         let res = try runRepl("""

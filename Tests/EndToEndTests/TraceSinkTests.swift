@@ -115,8 +115,8 @@ import Trace
 
     /// A run's parameters, PBX configurations, hosts and summary rows keep the last value given for
     /// a name, in the order of those last values: what `INSERT OR REPLACE` of each row in turn left
-    /// before the store wrote them with a plain `INSERT` (which needs no statement journal: a
-    /// 2,000-run `generate` wrote 354 MB of them for a 64 MB file). `generate` gives a sweep's
+    /// before the store wrote them with an upsert (which needs no statement journal: a 2,000-run
+    /// `generate` wrote 354 MB of them for a 64 MB file); recorded again, they take the new values. `generate` gives a sweep's
     /// drawn values after the scenario's own, so a repeated name does happen.
     @Test func provenanceKeepsTheLastValueOfEachName() throws {
         let path = tempPath("provenance.sqlite")
@@ -136,5 +136,13 @@ import Trace
         #expect(try db.rows("SELECT name, ip, role FROM host ORDER BY rowid") == [["h2", "192.0.2.2", "dns"], ["h1", "192.0.2.9", "pbx PBX-1"]])
         #expect(try db.rows("SELECT pbx, field, value FROM summary ORDER BY rowid")
                 == [["(all)", "offered", "2.0"], ["PBX-1", "offered", "3.0"], ["PBX-1", "answered", nil]])
+        // Recorded again (the REPL stores its summary at each `report`): the new values, in place.
+        try store.recordSummary(run, [(pbx: "PBX-1", field: "answered", value: 1), (pbx: "(all)", field: "answered", value: 1)])
+        try store.recordProvenance(run, params: [("seed", "8")], pbxConfigs: [])
+        try store.recordHosts(run, [(name: "h2", ip: "192.0.2.3", role: "dns")])
+        #expect(try db.rows("SELECT pbx, field, value FROM summary ORDER BY rowid")
+                == [["(all)", "offered", "2.0"], ["PBX-1", "offered", "3.0"], ["PBX-1", "answered", "1.0"], ["(all)", "answered", "1.0"]])
+        #expect(try db.rows("SELECT name, value FROM run_param ORDER BY rowid") == [["latency", "40ms"], ["loss", "0"], ["seed", "8"]])
+        #expect(try db.rows("SELECT name, ip FROM host ORDER BY rowid") == [["h2", "192.0.2.3"], ["h1", "192.0.2.9"]])
     }
 }
