@@ -241,7 +241,7 @@ extension Exporter {
                 } else if kind == "failover", current != nil, fields.text("from") != nil, let reason = fields.text("reason") {
                     close(reason, t / 1000)
                 } else if kind == "sip-response", current != nil, let code = fields.int("code"), code >= 200, fields.int("copy") == nil {
-                    close("\(code) \(ReasonPhrase.for(Int(code)))", t / 1000, code: code)
+                    close(ReasonPhrase.status(Int(code)), t / 1000, code: code)
                 } else if kind == "reroute", current != nil {
                     close(fields.text("reason").map { "\($0): reroute to the public trunk" } ?? "reroute", t / 1000)
                 } else if kind == "call-ended", current != nil {

@@ -6,13 +6,6 @@ import Trace
 /// are paired per call by kind and order (the second failover of call 2 with the second failover
 /// of call 2).
 public struct Comparison: Sendable {
-    /// The answer of a `call-answered` step over SIP, as `200 OK`: its `code` field (a trace
-    /// from before the field has none; its answers were all 200).
-    static func answerText(_ code: Int?) -> String {
-        let c = code ?? 200
-        return "\(c) \(ReasonPhrase.for(c))"
-    }
-
     public struct Event: Sendable, Equatable {
         public var call: Int
         /// `attempt 1 127.0.0.11:5060`, `failover no-response`, `reroute`, `answered`.
@@ -51,7 +44,8 @@ public struct Comparison: Sendable {
             case .reroute:
                 kindKey = "reroute"; label = "reroute to the public trunk"
             case .callAnswered where text("route") == "sip":
-                kindKey = "answered"; label = "answered (\(Comparison.answerText(int("code").map { Int($0) })) from \(text("target") ?? "?"))"
+                // A trace from before the `code` field has none: its answers were all 200.
+                kindKey = "answered"; label = "answered (\(ReasonPhrase.status(int("code").map { Int($0) } ?? 200)) from \(text("target") ?? "?"))"
             default: continue
             }
             let n = counts["\(call) \(kindKey)", default: 0] + 1

@@ -179,7 +179,7 @@ extension LiveCard {
             hangup(id, reason: "2xx crossed the CANCEL")
             return
         }
-        end(call, outcome: .abandoned, detail: "\(code) \(ReasonPhrase.for(code)) after CANCEL", reason: .callerHungUp)
+        end(call, outcome: .abandoned, detail: "\(ReasonPhrase.status(code)) after CANCEL", reason: .callerHungUp)
     }
 
     func noAnswer(_ id: Int) {
@@ -209,7 +209,7 @@ extension LiveCard {
         let ended = outcome != .inProgress
         if ended {
             step(.callEnded, by: pbx.name, "\(outcome.rawValue): \(detail ?? reason?.detail ?? "")", call: call.id,
-                 fields: [StepField("outcome", outcome.rawValue)] + (reason.map { [StepField("cause", $0.cause)] + $0.extraFields } ?? []))
+                 fields: [StepField("outcome", outcome.rawValue)] + (reason?.fields ?? []))
         }
         var rec = CallRecord(callID: call.id, caller: call.caller, dialed: call.dialed, placedAtNs: call.placedAt,
                              endedAtNs: ended ? now : nil, outcome: outcome, route: call.route,

@@ -89,7 +89,7 @@ public struct CallRouter: Sendable {
             switch self {
             case .noTarget: return "no SIP target available"
             case .allFailed(let n): return "all \(n) SIP targets failed"
-            case .finalAnswer(let code, let from): return "\(code) \(ReasonPhrase.for(code)) from \(from)"
+            case .finalAnswer(let code, let from): return "\(ReasonPhrase.status(code)) from \(from)"
             }
         }
     }

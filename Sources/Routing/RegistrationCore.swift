@@ -174,7 +174,7 @@ public struct RegistrationCore: Sendable {
             let refresh = Int64(granted) * 1_000_000_000 * Int64(config.refreshPercent) / 100
             return out + [.registered(lastTarget, expires: granted, refreshIn: refresh), .scheduleCycle(after: refresh)]
         }
-        return out + fail("REGISTER rejected: \(code) \(ReasonPhrase.for(code))", backoff: backoff)
+        return out + fail("REGISTER rejected: \(ReasonPhrase.status(code))", backoff: backoff)
     }
 
     private mutating func fail<G: UniformSource>(_ why: String, backoff: (Int) -> G) -> [Action] {

@@ -1,5 +1,8 @@
 /// Default reason phrases (RFC 3261 §21).
 public enum ReasonPhrase {
+    /// A status as the trace's prose says it: the code and its default phrase, `200 OK`.
+    public static func status(_ code: Int) -> String { "\(code) \(self.for(code))" }
+
     public static func `for`(_ code: Int) -> String {
         switch code {
         case 100: return "Trying"

@@ -354,27 +354,31 @@ public final class TraceStore {
         return db.lastInsertRowID
     }
 
-    /// Of rows keyed by `key`, the last one of each key, in the order of those last ones: the rows
-    /// an `INSERT OR REPLACE` of them all, one after the other, would leave (and did, before). They
-    /// are written with an upsert (`ON CONFLICT ... DO UPDATE`, for a run recorded again: the REPL's
-    /// summary at each `report`), not `OR REPLACE`: for that SQLite keeps a statement journal for
-    /// every row (the replace may delete), which past its 64 KB in memory is a temporary file
-    /// written a page at a time: 354 MB of writes for the 64 MB of a 2,000-run `generate` (issue 11).
-    static func lastWins<Row, Key: Hashable>(_ rows: [Row], key: (Row) -> Key) -> [Row] {
+    /// Writes `rows` with `sql`, an upsert (`INSERT ... ON CONFLICT ... DO UPDATE`: a run may be
+    /// recorded again, as the REPL's summary is at each `report`), binding each row with `bind`.
+    /// Of rows with the same `key` only the last is written, at the place of the last: the rows an
+    /// `INSERT OR REPLACE` of each in turn left, as it did before. Not `OR REPLACE` itself: for that
+    /// SQLite keeps a statement journal for every row (the replace may delete), which past its
+    /// 64 KB in memory is a temporary file written a page at a time: 354 MB of writes for the 64 MB
+    /// of a 2,000-run `generate` (issue 11).
+    func upsert<Row, Key: Hashable>(_ sql: String, _ rows: [Row], key: (Row) -> Key, bind: (SQLiteStatement, Row) -> Void) throws {
         var last: [Key: Int] = [:]
         for (i, r) in rows.enumerated() { last[key(r)] = i }
-        guard last.count < rows.count else { return rows }
-        return rows.enumerated().filter { last[key($0.element)] == $0.offset }.map(\.element)
+        let s = try db.cached(sql)
+        for (i, r) in rows.enumerated() where last[key(r)] == i {
+            bind(s, r)
+            try s.run()
+        }
     }
 
     /// Records per-run parameters (sweep draws) and per-PBX configuration (JSON). A name given
     /// twice keeps its last value.
     public func recordProvenance(_ runID: Int64, params: [(String, String)], pbxConfigs: [(String, String)]) throws {
         try transaction {
-            let p = try db.cached("INSERT INTO run_param (run_id, name, value) VALUES (?,?,?) ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value")
-            for (k, v) in TraceStore.lastWins(params, key: \.0) { p.bind(1, runID); p.bind(2, k); p.bind(3, v); try p.run() }
-            let c = try db.cached("INSERT INTO pbx_config (run_id, pbx, config) VALUES (?,?,?) ON CONFLICT (run_id, pbx) DO UPDATE SET config = excluded.config")
-            for (k, v) in TraceStore.lastWins(pbxConfigs, key: \.0) { c.bind(1, runID); c.bind(2, k); c.bind(3, v); try c.run() }
+            try upsert("INSERT INTO run_param (run_id, name, value) VALUES (?,?,?) ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value",
+                       params, key: \.0) { s, r in s.bind(1, runID); s.bind(2, r.0); s.bind(3, r.1) }
+            try upsert("INSERT INTO pbx_config (run_id, pbx, config) VALUES (?,?,?) ON CONFLICT (run_id, pbx) DO UPDATE SET config = excluded.config",
+                       pbxConfigs, key: \.0) { s, r in s.bind(1, runID); s.bind(2, r.0); s.bind(3, r.1) }
         }
     }
 
@@ -412,11 +416,8 @@ public final class TraceStore {
     /// `dns`, `host`), so that readers can name the parties of a call.
     public func recordHosts(_ runID: Int64, _ hosts: [(name: String, ip: String, role: String)]) throws {
         try transaction {
-            let s = try db.cached("INSERT INTO host (run_id, name, ip, role) VALUES (?,?,?,?) ON CONFLICT (run_id, name) DO UPDATE SET ip = excluded.ip, role = excluded.role")
-            for h in TraceStore.lastWins(hosts, key: \.name) {
-                s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role)
-                try s.run()
-            }
+            try upsert("INSERT INTO host (run_id, name, ip, role) VALUES (?,?,?,?) ON CONFLICT (run_id, name) DO UPDATE SET ip = excluded.ip, role = excluded.role",
+                       hosts, key: \.name) { s, h in s.bind(1, runID); s.bind(2, h.name); s.bind(3, h.ip); s.bind(4, h.role) }
         }
     }
 
@@ -425,11 +426,10 @@ public final class TraceStore {
     /// Stores the run summary: one row per PBX (and `(all)`) and field.
     public func recordSummary(_ runID: Int64, _ rows: [(pbx: String, field: String, value: Double?)]) throws {
         try transaction {
-            let s = try db.cached("INSERT INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?) ON CONFLICT (run_id, pbx, field) DO UPDATE SET value = excluded.value")
-            for r in TraceStore.lastWins(rows, key: { PBXField(pbx: $0.pbx, field: $0.field) }) {
+            try upsert("INSERT INTO summary (run_id, pbx, field, value) VALUES (?,?,?,?) ON CONFLICT (run_id, pbx, field) DO UPDATE SET value = excluded.value",
+                       rows, key: { PBXField(pbx: $0.pbx, field: $0.field) }) { s, r in
                 s.bind(1, runID); s.bind(2, r.pbx); s.bind(3, r.field)
                 if let v = r.value { sqlite3_bind_double_shim(s, 4, v) } else { s.bind(4, nil as Int64?) }
-                try s.run()
             }
         }
     }

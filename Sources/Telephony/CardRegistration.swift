@@ -131,7 +131,7 @@ public final class CardRegistration {
             guard code >= 200 else { return }
             unregistering = false
             unregisterTxn = nil
-            ctx.record(.registration, "unregistered: \(code) \(ReasonPhrase.for(code))", [StepField("event", "unregistered"), StepField("code", code)])
+            ctx.record(.registration, "unregistered: \(ReasonPhrase.status(code))", [StepField("event", "unregistered"), StepField("code", code)])
             return
         }
         guard txn == id else { return }

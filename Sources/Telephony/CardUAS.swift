@@ -165,7 +165,7 @@ final class CardUAS {
     private func ring(_ id: Int, _ req: SIPMessage, call: Int?, _ ctx: CardUASContext) {
         let user = SIPMessage.user(ofURI: req.requestURI ?? "") ?? ""
         func final(_ code: Int, _ why: String) {
-            ctx.record(.callRejected, actor, "\(code) \(ReasonPhrase.for(code)): \(why)", call: call, [StepField("code", code), StepField("reason", why)])
+            ctx.record(.callRejected, actor, "\(ReasonPhrase.status(code)): \(why)", call: call, [StepField("code", code), StepField("reason", why)])
             respond(id, code: code, ctx)
         }
         guard let extNo = pbx.didMap(user) else {

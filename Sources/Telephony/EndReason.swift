@@ -88,10 +88,13 @@ public enum EndReason: Sendable, Equatable {
         case .callerInCall(let who): return "caller \(who) is already in a call"
         case .unallocatedNumber: return "unallocated number"
         case .callerHungUp: return "caller hung up before answer"
-        case .sipFinal(let code, let policy): return "\(code) \(ReasonPhrase.for(code)) over SIP, no reroute (policy \(policy))"
+        case .sipFinal(let code, let policy): return "\(ReasonPhrase.status(code)) over SIP, no reroute (policy \(policy))"
         case .rerouteNotDialled: return "rerouted to the public trunk"
         }
     }
+
+    /// The typed fields of a `call-ended` step after its `outcome`: the `cause`, and `extraFields`.
+    public var fields: [StepField] { [StepField("cause", cause)] + extraFields }
 
     /// The typed fields beyond `outcome` and `cause`, as the prose names them: the `party` (a
     /// called extension or subscriber line, or the caller already in a call), the `pbx` and the

@@ -96,7 +96,7 @@ extension PBXState {
     func end(_ call: Call, outcome: CallOutcome, reason: EndReason, _ ctx: PBXCallerContext) {
         call.endCause = reason.cause
         ctx.record(.callEnded, name, "\(outcome): \(reason.detail)", call: call.id,
-                   [StepField("outcome", outcome.rawValue), StepField("cause", reason.cause)] + reason.extraFields)
+                   [StepField("outcome", outcome.rawValue)] + reason.fields)
         finish(call, outcome: outcome, keepOpen: false, ctx)
     }
 

@@ -105,7 +105,7 @@ public final class TrunkCall {
     /// A response of the current INVITE transaction.
     public func response(_ r: SIPMessage, _ ctx: TrunkCallContext) {
         guard let code = r.statusCode else { return }
-        ctx.record(.sipResponse, "\(code) \(ReasonPhrase.for(code))", call: self, [StepField("code", code)])
+        ctx.record(.sipResponse, ReasonPhrase.status(code), call: self, [StepField("code", code)])
         // Any response but 408 and 503 proves a later target alive: `failback: duration` starts here.
         if code != 408 && code != 503, let target = router.attempts.last { ctx.alive(self, target: target) }
         let now = ctx.nowNs
@@ -167,7 +167,7 @@ public final class TrunkCall {
                 inviteTxn = nil
                 ctx.reroute(self, reason: reason)
             case .connected(let target, let code):
-                ctx.record(.callAnswered, concat(String(code), " ", ReasonPhrase.for(code), " from ", target.hostPort), call: self,
+                ctx.record(.callAnswered, concat(ReasonPhrase.status(code), " from ", target.hostPort), call: self,
                            [StepField("route", "sip"), StepField("target", target.hostPort), StepField("code", code)])
                 ctx.connected(self, target: target)
             case .finish(let outcome, let code):
